@@ -1,0 +1,1 @@
+"""fleetwise-reconciler: the Lambda package of the IoT FleetWise registration reconciler."""

@@ -1,0 +1,81 @@
+"""Errors that cross the Lambda/Step Functions boundary.
+
+Step Functions matches Retry and Catch on the exception's class name, so these names are part
+of the workflow's contract (statemachine/reconcile.asl.json, docs/workflow.md). The message is
+a JSON object so the Record step can recover code, message and retryability from a Catch's
+``Cause``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class ReconcileError(Exception):
+    """Base class: carries a FleetWise or reconciler error code and a human message."""
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        operation: str | None = None,
+        retry_after_seconds: int | None = None,
+    ) -> None:
+        self.code = code
+        self.message = message
+        self.operation = operation
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(json.dumps(self.as_dict(), sort_keys=True))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "retryable": self.retryable,
+            "operation": self.operation,
+            "retryAfterSeconds": self.retry_after_seconds,
+        }
+
+
+class FleetWiseTransientError(ReconcileError):
+    """Throttling or an internal error: Step Functions retries the step with backoff."""
+
+    retryable = True
+
+
+class FleetWiseTerminalError(ReconcileError):
+    """Validation or access denied: not retried until the spec, token or permissions change."""
+
+    retryable = False
+
+
+class RegistrationPending(ReconcileError):
+    """The service still reports REGISTRATION_PENDING within the budget: poll again later."""
+
+    retryable = True
+
+
+def parse_cause(cause: str | None) -> dict[str, Any]:
+    """Recover the error dict from a Step Functions Catch ``Cause`` (a Lambda error payload)."""
+    if not cause:
+        return {}
+    try:
+        payload = json.loads(cause)
+    except ValueError:
+        return {"code": "Unknown", "message": cause, "retryable": False}
+    if isinstance(payload, dict) and "errorMessage" in payload:
+        try:
+            inner = json.loads(payload["errorMessage"])
+        except (TypeError, ValueError):
+            return {
+                "code": payload.get("errorType", "Unknown"),
+                "message": str(payload["errorMessage"]),
+                "retryable": False,
+            }
+        if isinstance(inner, dict):
+            return inner
+    return payload if isinstance(payload, dict) else {"code": "Unknown", "message": cause}
