@@ -1,9 +1,55 @@
-"""Powertools objects shared by the handlers (they read POWERTOOLS_* variables; no I/O here)."""
+"""Powertools objects shared by the handlers, and the product's metric vocabulary.
+
+The module-level Logger/Metrics/Tracer read POWERTOOLS_* variables and do no I/O (the
+accepted Powertools idiom). Every metric goes through ``publish`` so names, units and
+dimensions stay in one place: the alarms in template.yaml must match them exactly
+(Powertools adds the ``service`` dimension to the first dimension set).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from fleetwise_reconciler import clock
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
+
+COUNT = MetricUnit.Count
+SECONDS = MetricUnit.Seconds
+
+# Metric names (PascalCase nouns); dimensions: [service, target], plus [target, reason] for
+# RegistrationFailed.
+REGISTRATION_HEALTHY = "RegistrationHealthy"
+REGISTRATION_SUCCEEDED = "RegistrationSucceeded"
+REGISTRATION_FAILED = "RegistrationFailed"
+DRIFT_DETECTED = "DriftDetected"
+RECONCILE_DURATION = "ReconcileDuration"
+REGISTER_ACCOUNT_CALLS = "RegisterAccountCalls"
+STATUS_POLLS = "StatusPolls"
+TARGET_PAUSED = "TargetPaused"
+INVALID_SPEC = "InvalidSpec"
+TRIGGER_FAILED_RECORDS = "TriggerFailedRecords"
+
+
+def publish(
+    target: str | None,
+    values: Mapping[str, tuple[MetricUnit, float]],
+    *,
+    reason: str | None = None,
+) -> None:
+    """Emit ``values`` as one EMF record stamped with the reconciler's clock."""
+    if not values:
+        return
+    if target is not None:
+        metrics.add_dimension("target", target)
+    for name, (unit, value) in values.items():
+        metrics.add_metric(name=name, unit=unit, value=value)
+    if reason is not None and target is not None:
+        metrics.add_dimensions(target=target, reason=reason)
+    metrics.set_timestamp(clock.now())
+    metrics.flush_metrics()

@@ -1,0 +1,79 @@
+"""Does what IoT FleetWise reports match the spec? Decided only from fields the spec sets.
+
+ASSUMPTION (undocumented service behaviour): in modern mode ``iamRegistrationResponse.roleArn``
+holds whatever role the service uses (the service-linked role, as far as public tools show);
+the spec sets no role in modern mode, so the role is never compared there and never counts
+as drift.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from typing import Any
+
+from fleetwise_reconciler.models.spec import Spec
+
+SUCCESS = "REGISTRATION_SUCCESS"
+PENDING = "REGISTRATION_PENDING"
+FAILURE = "REGISTRATION_FAILURE"
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_canonical(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float | Decimal):
+        return str(value)
+    return str(value)
+
+
+def spec_hash(raw: dict[str, Any]) -> str:
+    """The spec version: any edit of the item (``reconcileToken`` included) changes it."""
+    text = json.dumps(_canonical(raw), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def differences(spec: Spec, observed: dict[str, Any]) -> list[str]:
+    """Human-readable differences between a *registered* account and the spec."""
+    found: list[str] = []
+    timestream = observed.get("timestream") or {}
+    has_timestream = bool(timestream.get("databaseName") or timestream.get("tableName"))
+    if not spec.legacy:
+        if has_timestream:
+            found.append(
+                "Timestream metadata is still registered (database "
+                f"{timestream.get('databaseName')!r}, table {timestream.get('tableName')!r}) "
+                "but the spec's mode is 'cloudwatch'"
+            )
+        return found
+    assert spec.timestream is not None  # guaranteed by validation for mode 'timestream'
+    if not has_timestream:
+        found.append("no Timestream metadata is registered but the spec's mode is 'timestream'")
+    else:
+        if timestream.get("databaseName") != spec.timestream.databaseName:
+            found.append(
+                f"Timestream database is {timestream.get('databaseName')!r}, "
+                f"the spec says {spec.timestream.databaseName!r}"
+            )
+        if timestream.get("tableName") != spec.timestream.tableName:
+            found.append(
+                f"Timestream table is {timestream.get('tableName')!r}, "
+                f"the spec says {spec.timestream.tableName!r}"
+            )
+    role = (observed.get("iam") or {}).get("roleArn")
+    if role != spec.iamRoleArn:
+        found.append(f"IAM role is {role!r}, the spec says {spec.iamRoleArn!r}")
+    return found
+
+
+def matches(spec: Spec, observed: dict[str, Any]) -> bool:
+    return (
+        bool(observed.get("registered"))
+        and observed.get("accountStatus") == SUCCESS
+        and not differences(spec, observed)
+    )

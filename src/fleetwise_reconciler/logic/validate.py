@@ -1,0 +1,166 @@
+"""Spec validation: every problem reported at once, each tied to the field it concerns.
+
+An Invalid spec makes no API call (invariant 7); the problems go into the status message so
+the operator sees exactly which attribute to fix.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from fleetwise_reconciler.models.spec import ROLE_ARN, SPEC_FIELDS, TARGET, Spec
+
+LEGACY_ONLY = ("timestream", "iamRoleArn")
+ALLOWED_ROLES_PARAMETER = "AllowedPassRoleArns"
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    spec: Spec | None
+    problems: tuple[Problem, ...] = field(default_factory=tuple)
+
+    @property
+    def valid(self) -> bool:
+        return self.spec is not None and not self.problems
+
+    @property
+    def message(self) -> str:
+        return "; ".join(str(problem) for problem in self.problems)
+
+
+@dataclass(frozen=True)
+class ValidationContext:
+    """What the stack that runs the reconciler allows (from its deployment parameters)."""
+
+    account_id: str
+    partition: str = "aws"
+    served_regions: tuple[str, ...] = ("us-east-1", "eu-central-1", "ap-south-1")
+    # Glob patterns; empty means "any role of the reconciler's own account".
+    allowed_role_patterns: tuple[str, ...] = ()
+
+    def role_patterns(self) -> tuple[str, ...]:
+        if self.allowed_role_patterns:
+            return self.allowed_role_patterns
+        return (f"arn:{self.partition}:iam::{self.account_id}:role/*",)
+
+
+def _field_path(loc: Iterable[int | str]) -> str:
+    return ".".join(str(part) for part in loc) or "spec"
+
+
+def _pydantic_problems(error: ValidationError) -> list[Problem]:
+    problems = []
+    for detail in error.errors():
+        path = _field_path(detail["loc"])
+        kind = detail["type"]
+        if kind == "extra_forbidden" and len(detail["loc"]) == 1:
+            continue  # reported by the unknown-field check, with the list of allowed fields
+        if kind == "extra_forbidden":
+            message = "unknown field (allowed: databaseName, tableName)"
+        elif kind == "literal_error":
+            expected = detail.get("ctx", {}).get("expected", "")
+            message = f"must be one of {expected}, got {detail['input']!r}"
+        elif kind == "bool_type":
+            message = f"must be a boolean (true or false), got {detail['input']!r}"
+        elif kind == "missing":
+            message = "is required"
+        elif kind == "value_error":
+            message = str(detail["ctx"]["error"])
+        else:
+            message = detail["msg"]
+        if not detail["loc"]:
+            continue  # model-level mode checks are reported field by field below
+        problems.append(Problem(path, message))
+    return problems
+
+
+def _mode_problems(raw: Mapping[str, Any]) -> list[Problem]:
+    mode = raw.get("mode", "cloudwatch")
+    problems = []
+    if mode == "timestream":
+        problems.extend(
+            Problem(name, "is required when mode is 'timestream'")
+            for name in LEGACY_ONLY
+            if raw.get(name) in (None, "", {})
+        )
+    elif mode == "cloudwatch":
+        problems.extend(
+            Problem(name, "applies only to mode 'timestream' (remove it, or set mode to 'timestream')")
+            for name in LEGACY_ONLY
+            if name in raw
+        )
+    return problems
+
+
+def _context_problems(raw: Mapping[str, Any], context: ValidationContext) -> list[Problem]:
+    """Limits of the stack running the reconciler, checked on well-formed values only."""
+    problems = []
+    target = TARGET.fullmatch(str(raw.get("target", "")))
+    if target:
+        account, region = target.group("account"), target.group("region")
+        if account != context.account_id:
+            problems.append(
+                Problem(
+                    "target",
+                    f"account {account} is not the account this reconciler runs in "
+                    f"({context.account_id}); cross-account targets are not supported yet",
+                )
+            )
+        if region not in context.served_regions:
+            problems.append(
+                Problem(
+                    "target",
+                    f"IoT FleetWise is not offered in {region} "
+                    f"(served: {', '.join(context.served_regions)})",
+                )
+            )
+    role = raw.get("iamRoleArn")
+    if (
+        isinstance(role, str)
+        and ROLE_ARN.fullmatch(role)
+        and not any(fnmatch.fnmatchcase(role, pattern) for pattern in context.role_patterns())
+    ):
+        problems.append(
+            Problem(
+                "iamRoleArn",
+                f"{role} is not a role this stack may pass to IoT FleetWise; "
+                f"redeploy the stack with parameter {ALLOWED_ROLES_PARAMETER} including it",
+            )
+        )
+    return problems
+
+
+def validate(raw: Mapping[str, Any], context: ValidationContext) -> ValidationResult:
+    """Validate a spec item's raw attributes against the API's constraints and the stack's limits."""
+    problems: list[Problem] = []
+    unknown = sorted(set(raw) - set(SPEC_FIELDS))
+    if unknown:
+        problems.extend(
+            Problem(name, f"unknown field (allowed: {', '.join(SPEC_FIELDS)})") for name in unknown
+        )
+    problems.extend(_mode_problems(raw))
+    spec: Spec | None = None
+    try:
+        spec = Spec.model_validate({k: v for k, v in raw.items() if k in SPEC_FIELDS})
+    except ValidationError as error:
+        problems.extend(_pydantic_problems(error))
+    problems.extend(_context_problems(raw, context))
+    # One message per field and text, in a stable order.
+    unique = tuple(dict.fromkeys(problems))
+    if unique:
+        return ValidationResult(spec=None, problems=unique)
+    return ValidationResult(spec=spec)

@@ -1,0 +1,1 @@
+"""Pydantic shapes: the spec item (public interface) and the workflow's payloads."""

@@ -1,0 +1,204 @@
+"""Spec validation: each constraint of architecture section 4 and the FleetWise API model."""
+
+from __future__ import annotations
+
+import botocore.session
+import pytest
+
+from fleetwise_reconciler.logic.validate import ValidationContext, validate
+from fleetwise_reconciler.models.spec import ROLE_ARN
+
+ACCOUNT = "123456789012"
+TARGET = f"{ACCOUNT}:us-east-1"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/FleetWiseTimestream"
+CONTEXT = ValidationContext(account_id=ACCOUNT)
+
+
+def legacy(**overrides: object) -> dict[str, object]:
+    spec: dict[str, object] = {
+        "target": TARGET,
+        "mode": "timestream",
+        "timestream": {"databaseName": "fleet", "tableName": "signals"},
+        "iamRoleArn": ROLE,
+    }
+    spec.update(overrides)
+    return spec
+
+
+def problems(raw: dict[str, object], context: ValidationContext = CONTEXT) -> list[str]:
+    return [str(p) for p in validate(raw, context).problems]
+
+
+def test_only_target_is_required_and_defaults_apply() -> None:
+    result = validate({"target": TARGET}, CONTEXT)
+    assert result.valid
+    assert result.spec is not None
+    assert result.spec.model_dump(exclude_none=True) == {
+        "target": TARGET,
+        "mode": "cloudwatch",
+        "policy": "enforce",
+        "paused": False,
+    }
+
+
+def test_the_architecture_examples_are_valid() -> None:
+    modern = {
+        "target": TARGET,
+        "mode": "cloudwatch",
+        "policy": "enforce",
+        "paused": False,
+        "reconcileToken": "2026-11-26T12:00Z",
+    }
+    assert validate(modern, CONTEXT).valid
+    assert validate(legacy(), CONTEXT).valid
+
+
+def test_missing_target() -> None:
+    assert problems({"mode": "cloudwatch"}) == ["target: is required"]
+
+
+@pytest.mark.parametrize("target", ["12345:us-east-1", "123456789012", "123456789012:USEAST1", ""])
+def test_malformed_target(target: str) -> None:
+    assert problems({"target": target}) == [
+        "target: must be '<12-digit account id>:<region>', e.g. '123456789012:us-east-1'"
+    ]
+
+
+def test_target_in_another_account_is_invalid() -> None:
+    assert problems({"target": "210987654321:us-east-1"}) == [
+        "target: account 210987654321 is not the account this reconciler runs in "
+        "(123456789012); cross-account targets are not supported yet"
+    ]
+
+
+def test_target_in_a_region_fleetwise_does_not_serve_is_invalid() -> None:
+    assert problems({"target": f"{ACCOUNT}:us-west-2"}) == [
+        "target: IoT FleetWise is not offered in us-west-2 "
+        "(served: us-east-1, eu-central-1, ap-south-1)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("mode", "Timestream", "mode: must be one of 'cloudwatch' or 'timestream', got 'Timestream'"),
+        ("policy", "enforcing", "policy: must be one of 'enforce' or 'observe-only', got 'enforcing'"),
+        ("paused", "false", "paused: must be a boolean (true or false), got 'false'"),
+        ("paused", 0, "paused: must be a boolean (true or false), got 0"),
+        ("reconcileToken", "", "reconcileToken: String should have at least 1 character"),
+        ("reconcileToken", "x" * 257, "reconcileToken: String should have at most 256 characters"),
+    ],
+)
+def test_bad_values_name_their_field(field: str, value: object, message: str) -> None:
+    assert problems({"target": TARGET, field: value}) == [message]
+
+
+def test_unknown_fields_are_invalid_and_named() -> None:
+    assert problems({"target": TARGET, "Mode": "cloudwatch", "pause": True}) == [
+        "Mode: unknown field (allowed: target, mode, policy, paused, reconcileToken, "
+        "timestream, iamRoleArn)",
+        "pause: unknown field (allowed: target, mode, policy, paused, reconcileToken, "
+        "timestream, iamRoleArn)",
+    ]
+
+
+def test_legacy_fields_do_not_apply_to_modern_mode() -> None:
+    raw = legacy(mode="cloudwatch")
+    assert problems(raw) == [
+        "timestream: applies only to mode 'timestream' (remove it, or set mode to 'timestream')",
+        "iamRoleArn: applies only to mode 'timestream' (remove it, or set mode to 'timestream')",
+    ]
+
+
+def test_legacy_mode_requires_both_resources() -> None:
+    assert problems({"target": TARGET, "mode": "timestream"}) == [
+        "timestream: is required when mode is 'timestream'",
+        "iamRoleArn: is required when mode is 'timestream'",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("ab", "String should have at least 3 characters"),
+        ("a" * 256, "String should have at most 255 characters"),
+        ("fleet db", "may contain only letters, digits, '_', '.' and '-'"),
+        ("fleet/db", "may contain only letters, digits, '_', '.' and '-'"),
+    ],
+)
+@pytest.mark.parametrize("key", ["databaseName", "tableName"])
+def test_timestream_names_follow_the_api_constraints(key: str, name: str, message: str) -> None:
+    names = {"databaseName": "fleet", "tableName": "signals", key: name}
+    assert problems(legacy(timestream=names)) == [f"timestream.{key}: {message}"]
+
+
+def test_timestream_names_at_the_limits_are_valid() -> None:
+    names = {"databaseName": "a.b", "tableName": "A_z-0." + "x" * 249}
+    assert validate(legacy(timestream=names), CONTEXT).valid
+
+
+def test_timestream_unknown_member_is_invalid() -> None:
+    names = {"databaseName": "fleet", "tableName": "signals", "region": "us-east-1"}
+    assert problems(legacy(timestream=names)) == [
+        "timestream.region: unknown field (allowed: databaseName, tableName)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:iam::123456789012:user/FleetWise",
+        "arn:aws:s3:::bucket-name-long-enough",
+        "not-an-arn-but-long-enough",
+    ],
+)
+def test_role_arn_must_match_the_api_pattern(arn: str) -> None:
+    assert problems(legacy(iamRoleArn=arn)) == [
+        "iamRoleArn: is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"
+    ]
+
+
+def test_role_arn_length_limit() -> None:
+    arn = f"arn:aws:iam::{ACCOUNT}:role/" + "r" * 2030
+    assert problems(legacy(iamRoleArn=arn)) == [
+        "iamRoleArn: String should have at most 2048 characters"
+    ]
+
+
+def test_role_pattern_is_the_service_models() -> None:
+    shape = botocore.session.get_session().get_service_model("iotfleetwise").shape_for(
+        "IamResources"
+    )
+    assert shape.members["roleArn"].metadata["pattern"] == ROLE_ARN.pattern
+    assert shape.members["roleArn"].metadata["min"] == 20
+    assert shape.members["roleArn"].metadata["max"] == 2048
+
+
+def test_a_role_of_another_account_is_not_passable_by_default() -> None:
+    role = "arn:aws:iam::210987654321:role/FleetWiseTimestream"
+    assert problems(legacy(iamRoleArn=role)) == [
+        f"iamRoleArn: {role} is not a role this stack may pass to IoT FleetWise; "
+        "redeploy the stack with parameter AllowedPassRoleArns including it"
+    ]
+
+
+def test_allowed_roles_parameter_narrows_the_roles() -> None:
+    context = ValidationContext(
+        account_id=ACCOUNT, allowed_role_patterns=(f"arn:aws:iam::{ACCOUNT}:role/fleetwise-*",)
+    )
+    assert validate(legacy(iamRoleArn=f"arn:aws:iam::{ACCOUNT}:role/fleetwise-ts"), context).valid
+    assert problems(legacy(), context) == [
+        f"iamRoleArn: {ROLE} is not a role this stack may pass to IoT FleetWise; "
+        "redeploy the stack with parameter AllowedPassRoleArns including it"
+    ]
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    raw = {"target": f"{ACCOUNT}:us-west-2", "policy": "always", "extra": 1}
+    assert problems(raw) == [
+        "extra: unknown field (allowed: target, mode, policy, paused, reconcileToken, "
+        "timestream, iamRoleArn)",
+        "policy: must be one of 'enforce' or 'observe-only', got 'always'",
+        "target: IoT FleetWise is not offered in us-west-2 "
+        "(served: us-east-1, eu-central-1, ap-south-1)",
+    ]
