@@ -1,0 +1,907 @@
+"""An IoT FleetWise endpoint for the offline rehearsal.
+
+A standard-library HTTP server on 127.0.0.1 that speaks the service's real wire protocol
+(awsJson 1.0: ``POST /``, ``X-Amz-Target: IoTAutobahnControlPlane.<Operation>``), so the
+product's unchanged boto3 code reaches it through ``AWS_ENDPOINT_URL_IOTFLEETWISE``::
+
+    with FleetWiseSimulator(clock=virtual_clock) as sim:
+        os.environ["AWS_ENDPOINT_URL_IOTFLEETWISE"] = sim.endpoint_url
+        ...
+        assert sim.count("RegisterAccount") == 1
+
+It serves ``RegisterAccount``, ``GetRegisterAccountStatus``, ``ListCampaigns`` and
+``GetCampaign``; any other operation gets ``UnknownOperationException``.
+
+State follows the ``clock`` it is given (epoch seconds), read on every request: a registration
+is PENDING until the clock reaches its scripted settle time, whatever the wall clock says.
+
+Every request and every response is checked against botocore's service model. A request the
+model rejects gets a ``ValidationException``; a response the model rejects is a simulator bug:
+the client gets HTTP 500, the violation is kept in ``model_violations``, and leaving the
+``with`` block raises ``ModelViolationError`` (unless ``strict=False``).
+
+Behaviour the public documentation does not settle is marked ``ASSUMPTION:`` in the code.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import re
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Final, Literal, Self
+
+import botocore.session
+from botocore.model import OperationModel, ServiceModel
+
+from fleetwise_rehearsal.model_check import FieldError, ModelChecker
+
+TARGET_PREFIX: Final = "IoTAutobahnControlPlane"
+CONTENT_TYPE: Final = "application/x-amz-json-1.0"
+SIGNING_NAME: Final = "iotfleetwise"
+SERVICE_LINKED_ROLE_NAME: Final = "AWSServiceRoleForIoTFleetWise"
+
+PENDING: Final = "REGISTRATION_PENDING"
+SUCCESS: Final = "REGISTRATION_SUCCESS"
+FAILURE: Final = "REGISTRATION_FAILURE"
+RegistrationStatus = Literal["REGISTRATION_PENDING", "REGISTRATION_SUCCESS", "REGISTRATION_FAILURE"]
+
+# Handler method per operation; looked up by name on every request so a test can replace one
+# on the instance (monkeypatch.setattr(sim, "handle_get_campaign", ...)).
+_HANDLERS: Final = {
+    "RegisterAccount": "handle_register_account",
+    "GetRegisterAccountStatus": "handle_get_register_account_status",
+    "ListCampaigns": "handle_list_campaigns",
+    "GetCampaign": "handle_get_campaign",
+}
+
+# HTTP status per error, from the httpError traits of the service's public Smithy model
+# (botocore's JSON copy drops them; botocore reads the code from __type, whatever the status).
+_ERROR_STATUS: Final = {
+    "AccessDeniedException": 403,
+    "ConflictException": 409,
+    "InternalServerException": 500,
+    "LimitExceededException": 400,
+    "ResourceNotFoundException": 404,
+    "ThrottlingException": 429,
+    "ValidationException": 400,
+}
+
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/,\s]+/([^/,\s]+)/aws4_request")
+
+_DEFAULT_PAGE_SIZE: Final = 100
+_DEFAULT_FAILURE_MESSAGE: Final = (
+    "IoT FleetWise could not assume the service-linked role "
+    f"{SERVICE_LINKED_ROLE_NAME}. IAM changes can take time to propagate; try again later."
+)
+# ASSUMPTION: with the service-linked role deleted, GetRegisterAccountStatus still answers
+# (the registration record outlives the role) but reports the account and its IAM part as
+# REGISTRATION_FAILURE with this message; RegisterAccount re-creates the role and cures it.
+_ROLE_DELETED_MESSAGE: Final = (
+    f"The service-linked role {SERVICE_LINKED_ROLE_NAME} does not exist. "
+    "Register the account again to re-create it."
+)
+
+
+class ModelViolationError(AssertionError):
+    """The simulator answered with something the service model forbids: a simulator bug."""
+
+
+class SimulatorUsageError(RuntimeError):
+    """A scripting call that makes no sense in the simulator's current state."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one RegisterAccount call plays out.
+
+    ``pending_seconds`` of virtual time in REGISTRATION_PENDING, then ``result``. A FAILURE
+    puts ``iam_error`` on the IAM sub-status (a default message when neither error is given)
+    and ``timestream_error`` on the Timestream one (legacy registrations only).
+    """
+
+    pending_seconds: float = 300.0
+    result: Literal["SUCCESS", "FAILURE"] = "SUCCESS"
+    iam_error: str | None = None
+    timestream_error: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.result not in ("SUCCESS", "FAILURE"):
+            raise ValueError(f"result must be SUCCESS or FAILURE, not {self.result!r}")
+        if self.pending_seconds < 0:
+            raise ValueError("pending_seconds must not be negative")
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A campaign as ListCampaigns and GetCampaign report it.
+
+    ``data_destination_configs`` holds wire-shaped items (``{"s3Config": {...}}``,
+    ``{"timestreamConfig": {...}}``, ``{"mqttTopicConfig": {...}}``); empty means the campaign
+    sends its data to the Timestream table stored with the account's registration.
+    ``arn`` defaults to the campaign's ARN in the simulator's account and Region; times default
+    to the clock at ``set_campaigns``.
+    """
+
+    name: str
+    status: Literal["CREATING", "WAITING_FOR_APPROVAL", "RUNNING", "SUSPENDED"] = "RUNNING"
+    data_destination_configs: tuple[Mapping[str, Any], ...] = ()
+    arn: str | None = None
+    description: str | None = None
+    signal_catalog_arn: str | None = None
+    target_arn: str | None = None
+    creation_time: float | None = None
+    last_modification_time: float | None = None
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the simulator received and what it answered."""
+
+    operation: str
+    input: dict[str, Any]
+    at: float
+    status: int
+    error_type: str | None
+    output: dict[str, Any]
+
+
+@dataclass
+class _Fault:
+    code: str
+    message: str
+    retry_after: int | None
+    remaining: int
+
+
+@dataclass
+class _Registration:
+    created: float
+    modified: float
+    settles_at: float
+    outcome: Outcome
+    role_arn: str
+    timestream: tuple[str, str] | None
+    # An out-of-band status (set_account_status, delete_service_linked_role) replacing what the
+    # outcome would report: (account, iam, iam error, timestream, timestream error).
+    forced: tuple[str, str, str | None, str, str | None] | None = None
+    role_deleted: bool = False
+
+
+@dataclass(frozen=True)
+class _View:
+    """A registration as GetRegisterAccountStatus reports it at one moment."""
+
+    account: str
+    iam: str
+    iam_error: str | None
+    timestream: str
+    timestream_error: str | None
+    modified: float
+
+
+class _ApiError(Exception):
+    def __init__(self, code: str, message: str, **members: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.body: dict[str, Any] = {"__type": code, "message": message, **members}
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FleetWiseSimulator:
+    """A scriptable, model-checked IoT FleetWise endpoint (see the module docstring)."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        *,
+        account_id: str = "123456789012",
+        region: str = "us-east-1",
+        default_pending_seconds: float = 300.0,
+        default_outcome: Outcome | None = None,
+        port: int = 0,
+        strict: bool = True,
+        service_model: ServiceModel | None = None,
+    ) -> None:
+        self.clock = clock
+        self.account_id = account_id
+        self.region = region
+        self.default_outcome = default_outcome or Outcome(pending_seconds=default_pending_seconds)
+        self.strict = strict
+        self._port = port
+        self._model = service_model or botocore.session.get_session().get_service_model(
+            SIGNING_NAME
+        )
+        self._checker = ModelChecker(self._model)
+        self._operations: dict[str, OperationModel] = {
+            name: self._model.operation_model(name) for name in _HANDLERS
+        }
+        self._lock = threading.RLock()
+        self._registration: _Registration | None = None
+        self._script: deque[Outcome] = deque()
+        self._faults: dict[str | None, deque[_Fault]] = {}
+        self._campaigns: list[Campaign] = []
+        self._calls: list[Call] = []
+        self._violations: list[str] = []
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Serve on 127.0.0.1 in a background thread (idempotent)."""
+        if self._server is not None:
+            return
+        server = _Server(("127.0.0.1", self._port), _RequestHandler)
+        server.simulator = self
+        self._server = server
+        # A short poll interval keeps shutdown (and so every test using the simulator) quick.
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fleetwise-simulator",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and free the port (idempotent)."""
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+            server.close_connections()
+        if thread is not None:
+            thread.join()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+        if self.strict and exc_type is None and self._violations:
+            raise ModelViolationError(
+                "the simulator broke the service model:\n" + "\n".join(self._violations)
+            )
+
+    @property
+    def endpoint_url(self) -> str:
+        """``http://127.0.0.1:<port>``; the value for ``AWS_ENDPOINT_URL_IOTFLEETWISE``."""
+        if self._server is None:
+            raise SimulatorUsageError("the simulator is not running")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def service_linked_role_arn(self) -> str:
+        return (
+            f"arn:aws:iam::{self.account_id}:role/aws-service-role/"
+            f"iotfleetwise.amazonaws.com/{SERVICE_LINKED_ROLE_NAME}"
+        )
+
+    # -- the call log and model violations -----------------------------------------------------
+
+    def calls(self, operation: str | None = None) -> list[Call]:
+        """Every request received, in order; only ``operation``'s when given."""
+        with self._lock:
+            return [c for c in self._calls if operation is None or c.operation == operation]
+
+    def count(self, operation: str) -> int:
+        """How many ``operation`` requests were received (answered with an error or not)."""
+        return len(self.calls(operation))
+
+    @property
+    def model_violations(self) -> list[str]:
+        """Responses the service model rejected (a copy). Empty in a healthy simulator."""
+        with self._lock:
+            return list(self._violations)
+
+    def clear_model_violations(self) -> list[str]:
+        """Forget the recorded violations (a test that provokes one on purpose), return them."""
+        with self._lock:
+            taken, self._violations = self._violations, []
+            return taken
+
+    # -- scripting -----------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        operation: str | None,
+        code: str,
+        message: str | None = None,
+        retry_after: int | None = None,
+        times: int = 1,
+    ) -> None:
+        """Answer the next ``times`` calls of ``operation`` (None: of any operation) with ``code``.
+
+        ``code`` must be an error the operation (every operation, for None) declares in the
+        model, and ``retry_after``
+        (sent as ``retryAfterSeconds``) is allowed only for errors that carry it (throttling,
+        internal errors). Faults are served before the request is validated or acted on.
+        """
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        targets = [operation] if operation is not None else list(_HANDLERS)
+        for name in targets:
+            if name not in self._operations:
+                raise ValueError(f"the simulator does not serve {name!r}")
+            shapes = {shape.name: shape for shape in self._operations[name].error_shapes}
+            if code not in shapes:
+                raise ValueError(f"{name} cannot raise {code} (model: {', '.join(sorted(shapes))})")
+            if retry_after is not None and "retryAfterSeconds" not in shapes[code].members:
+                raise ValueError(f"{code} has no retryAfterSeconds member")
+        fault = _Fault(code, message or f"Simulated {code}.", retry_after, times)
+        with self._lock:
+            self._faults.setdefault(operation, deque()).append(fault)
+
+    def script_registrations(self, outcomes: Iterable[Outcome]) -> None:
+        """Queue outcomes for the next RegisterAccount calls, in order (then the default)."""
+        with self._lock:
+            self._script.extend(outcomes)
+
+    def set_account_status(
+        self,
+        status: RegistrationStatus,
+        *,
+        iam_error: str | None = None,
+        timestream_error: str | None = None,
+    ) -> None:
+        """Change the registration's status out of band, effective now.
+
+        The IAM and Timestream sub-statuses follow the account status (FAILURE carries the
+        given errors, ``iam_error`` defaulting to a propagation message when neither is given).
+        An account that was never registered becomes registered, as if someone had registered
+        it outside the reconciler, in modern mode.
+        """
+        if status not in (PENDING, SUCCESS, FAILURE):
+            raise ValueError(f"unknown registration status {status!r}")
+        with self._lock:
+            now = self.clock()
+            registration = self._registration or self._settled_registration(now)
+            iam_status = ts_status = status
+            if status == FAILURE:
+                if iam_error is None and timestream_error is None:
+                    iam_error = _DEFAULT_FAILURE_MESSAGE
+                # ASSUMPTION: a failed account reports FAILURE only on the part that failed.
+                iam_status = FAILURE if iam_error is not None else SUCCESS
+                ts_status = FAILURE if timestream_error is not None else SUCCESS
+            registration.forced = (status, iam_status, iam_error, ts_status, timestream_error)
+            registration.settles_at = min(registration.settles_at, now)
+            registration.modified = now
+            self._registration = registration
+
+    def attach_timestream(self, database: str, table: str, role_arn: str) -> None:
+        """Store Timestream metadata on the registration out of band (legacy drift).
+
+        The registration then reports the Timestream part as registered and ``role_arn`` as
+        its IAM role. An account that was never registered becomes registered this way.
+        """
+        with self._lock:
+            now = self.clock()
+            registration = self._registration or self._settled_registration(now)
+            registration.timestream = (database, table)
+            registration.role_arn = role_arn
+            registration.modified = now
+            self._registration = registration
+
+    def forget_registration(self) -> None:
+        """Back to a never-registered account (GetRegisterAccountStatus: not found)."""
+        with self._lock:
+            self._registration = None
+
+    def delete_service_linked_role(self) -> None:
+        """Delete ``AWSServiceRoleForIoTFleetWise`` out of band.
+
+        A settled registration turns to REGISTRATION_FAILURE at once; a pending one fails when
+        it settles. The next RegisterAccount re-creates the role.
+        """
+        with self._lock:
+            registration = self._registration
+            if registration is None:
+                raise SimulatorUsageError("the account was never registered: there is no role")
+            now = self.clock()
+            registration.role_deleted = True
+            if registration.forced is None and now < registration.settles_at:
+                return
+            _, _, _, ts_status, ts_error = registration.forced or (
+                "",
+                "",
+                None,
+                SUCCESS,
+                None,
+            )
+            registration.forced = (FAILURE, FAILURE, _ROLE_DELETED_MESSAGE, ts_status, ts_error)
+            registration.modified = now
+
+    def set_campaigns(self, campaigns: Iterable[Campaign]) -> None:
+        """Replace the account's campaigns (ListCampaigns returns them in this order)."""
+        with self._lock:
+            now = self.clock()
+            self._campaigns = [
+                replace(
+                    campaign,
+                    arn=campaign.arn
+                    or f"arn:aws:iotfleetwise:{self.region}:{self.account_id}:campaign/"
+                    f"{campaign.name}",
+                    creation_time=now if campaign.creation_time is None else campaign.creation_time,
+                    last_modification_time=campaign.last_modification_time
+                    if campaign.last_modification_time is not None
+                    else (now if campaign.creation_time is None else campaign.creation_time),
+                )
+                for campaign in campaigns
+            ]
+
+    def _settled_registration(self, now: float) -> _Registration:
+        return _Registration(
+            created=now,
+            modified=now,
+            settles_at=now,
+            outcome=Outcome(pending_seconds=0),
+            role_arn=self.service_linked_role_arn,
+            timestream=None,
+        )
+
+    # -- the registration's state --------------------------------------------------------------
+
+    def _view(self, registration: _Registration, now: float) -> _View:
+        if registration.forced is not None:
+            account, iam, iam_error, ts, ts_error = registration.forced
+            return _View(account, iam, iam_error, ts, ts_error, registration.modified)
+        if now < registration.settles_at:
+            return _View(PENDING, PENDING, None, PENDING, None, registration.modified)
+        # ASSUMPTION: the service stamps lastModificationTime when the registration settles.
+        modified = max(registration.modified, registration.settles_at)
+        outcome = registration.outcome
+        if registration.role_deleted:
+            return _View(FAILURE, FAILURE, _ROLE_DELETED_MESSAGE, SUCCESS, None, modified)
+        if outcome.result == "SUCCESS":
+            return _View(SUCCESS, SUCCESS, None, SUCCESS, None, modified)
+        iam_error = outcome.iam_error
+        if iam_error is None and outcome.timestream_error is None:
+            iam_error = _DEFAULT_FAILURE_MESSAGE
+        # ASSUMPTION: a failed registration reports FAILURE only on the part that failed.
+        return _View(
+            FAILURE,
+            FAILURE if iam_error is not None else SUCCESS,
+            iam_error,
+            FAILURE if outcome.timestream_error is not None else SUCCESS,
+            outcome.timestream_error,
+            modified,
+        )
+
+    # -- operations ----------------------------------------------------------------------------
+
+    def handle_register_account(self, body: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock()
+        registration = self._registration
+        if registration is not None and self._view(registration, now).account == PENDING:
+            # ASSUMPTION: a registration in flight makes a second one a conflict (the model
+            # lists ConflictException for RegisterAccount only; the documentation is silent).
+            raise _ApiError(
+                "ConflictException",
+                "A registration is already in progress for this account. Wait until "
+                "GetRegisterAccountStatus no longer reports REGISTRATION_PENDING.",
+                resource=self.account_id,
+                resourceType="Account",
+            )
+        timestream = body.get("timestreamResources")
+        iam = body.get("iamResources")
+        if (timestream is None) != (iam is None):
+            # ASSUMPTION: the legacy parameters only make sense together (the role is what
+            # lets the service write to the table); the model makes each optional.
+            raise _ApiError(
+                "ValidationException",
+                "timestreamResources and iamResources must be given together.",
+                reason="other",
+            )
+        if timestream is None and registration is not None and registration.timestream:
+            blockers = [c.name for c in self._campaigns if not c.data_destination_configs]
+            if blockers:
+                # ASSUMPTION: the documentation says these campaigns must be deleted before
+                # Timestream metadata can be removed; the service refusing the registration
+                # and naming them is our reading of it.
+                raise _ApiError(
+                    "ValidationException",
+                    "Cannot remove the registered Timestream resources while campaigns send "
+                    "data to them. Delete these campaigns first: " + ", ".join(blockers) + ".",
+                    reason="other",
+                )
+        outcome = self._script.popleft() if self._script else self.default_outcome
+        role_arn = iam["roleArn"] if iam is not None else self.service_linked_role_arn
+        # ASSUMPTION: re-registering keeps the account's first creationTime.
+        created = registration.created if registration is not None else now
+        self._registration = _Registration(
+            created=created,
+            modified=now,
+            settles_at=now + outcome.pending_seconds,
+            outcome=outcome,
+            role_arn=role_arn,
+            timestream=(
+                (timestream["timestreamDatabaseName"], timestream["timestreamTableName"])
+                if timestream is not None
+                else None
+            ),
+        )
+        # ASSUMPTION: the output model requires iamResources; with no legacy role given, the
+        # service answers with its service-linked role.
+        response: dict[str, Any] = {
+            "registerAccountStatus": PENDING,
+            "iamResources": {"roleArn": role_arn},
+            "creationTime": _wire_time(created),
+            "lastModificationTime": _wire_time(now),
+        }
+        if timestream is not None:
+            response["timestreamResources"] = dict(timestream)
+        return response
+
+    def handle_get_register_account_status(self, body: dict[str, Any]) -> dict[str, Any]:
+        registration = self._registration
+        if registration is None:
+            # ASSUMPTION: resourceId is the account ID and resourceType "Account"; the model
+            # requires both and the documentation does not show them.
+            raise _ApiError(
+                "ResourceNotFoundException",
+                f"Account {self.account_id} is not registered with AWS IoT FleetWise.",
+                resourceId=self.account_id,
+                resourceType="Account",
+            )
+        view = self._view(registration, self.clock())
+        iam: dict[str, Any] = {"roleArn": registration.role_arn, "registrationStatus": view.iam}
+        if view.iam_error is not None:
+            iam["errorMessage"] = view.iam_error
+        response: dict[str, Any] = {
+            "customerAccountId": self.account_id,
+            "accountStatus": view.account,
+            "iamRegistrationResponse": iam,
+            "creationTime": _wire_time(registration.created),
+            "lastModificationTime": _wire_time(view.modified),
+        }
+        if registration.timestream is not None:
+            database, table = registration.timestream
+            database_arn = f"arn:aws:timestream:{self.region}:{self.account_id}:database/{database}"
+            timestream: dict[str, Any] = {
+                "timestreamDatabaseName": database,
+                "timestreamTableName": table,
+                "timestreamDatabaseArn": database_arn,
+                "timestreamTableArn": f"{database_arn}/table/{table}",
+                "registrationStatus": view.timestream,
+            }
+            if view.timestream_error is not None:
+                timestream["errorMessage"] = view.timestream_error
+            response["timestreamRegistrationResponse"] = timestream
+        return response
+
+    def handle_list_campaigns(self, body: dict[str, Any]) -> dict[str, Any]:
+        # ASSUMPTION: a status filter that names no known status matches nothing (the model
+        # types it as a free string); the default page holds the model's maximum of 100.
+        campaigns = [c for c in self._campaigns if body.get("status") in (None, c.status)]
+        start = _decode_token(body.get("nextToken"), len(campaigns))
+        size = int(body.get("maxResults", _DEFAULT_PAGE_SIZE))
+        page = campaigns[start : start + size]
+        metadata_only = body.get("listResponseScope") == "METADATA_ONLY"
+        summaries = []
+        for campaign in page:
+            summary: dict[str, Any] = {
+                "arn": campaign.arn,
+                "name": campaign.name,
+                "creationTime": _wire_time(campaign.creation_time or 0.0),
+                "lastModificationTime": _wire_time(campaign.last_modification_time or 0.0),
+            }
+            if not metadata_only:
+                summary["status"] = campaign.status
+                _put(summary, "description", campaign.description)
+                _put(summary, "signalCatalogArn", campaign.signal_catalog_arn)
+                _put(summary, "targetArn", campaign.target_arn)
+            summaries.append(summary)
+        response: dict[str, Any] = {"campaignSummaries": summaries}
+        if start + size < len(campaigns):
+            response["nextToken"] = _encode_token(start + size)
+        return response
+
+    def handle_get_campaign(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = body["name"]
+        campaign = next((c for c in self._campaigns if c.name == name), None)
+        if campaign is None:
+            raise _ApiError(
+                "ResourceNotFoundException",
+                f"Campaign {name} not found.",
+                resourceId=name,
+                resourceType="Campaign",
+            )
+        response: dict[str, Any] = {
+            "name": campaign.name,
+            "arn": campaign.arn,
+            "status": campaign.status,
+            "creationTime": _wire_time(campaign.creation_time or 0.0),
+            "lastModificationTime": _wire_time(campaign.last_modification_time or 0.0),
+        }
+        _put(response, "description", campaign.description)
+        _put(response, "signalCatalogArn", campaign.signal_catalog_arn)
+        _put(response, "targetArn", campaign.target_arn)
+        if campaign.data_destination_configs:
+            # ASSUMPTION: a campaign without destinations omits the member (the model forbids
+            # an empty list: DataDestinationConfigs has min 1).
+            response["dataDestinationConfigs"] = [
+                dict(config) for config in campaign.data_destination_configs
+            ]
+        return response
+
+    # -- the wire ------------------------------------------------------------------------------
+
+    def _dispatch(self, path: str, headers: Message, raw: bytes) -> _Reply:
+        """Answer one HTTP request (already read) and record it."""
+        target = headers.get("X-Amz-Target") or ""
+        operation = target.removeprefix(f"{TARGET_PREFIX}.") if target else ""
+        # Parsed outside the lock; an unparseable body is logged as {} and refused below.
+        parsed = _parse_json(raw)
+        body: dict[str, Any] = parsed if parsed is not None else {}
+        with self._lock:
+            now = self.clock()
+            reply = self._reject_transport(path, headers, target)
+            if reply is None and parsed is None:
+                reply = self._error(
+                    "ValidationException",
+                    "The request body is not a JSON object.",
+                    reason="cannotParse",
+                )
+            if reply is None:
+                reply = self._answer(self._operations[operation], body)
+            self._calls.append(
+                Call(
+                    operation=operation or target,
+                    input=body,
+                    at=now,
+                    status=reply.status,
+                    error_type=reply.body.get("__type") if reply.status >= 300 else None,
+                    output=reply.body,
+                )
+            )
+            return reply
+
+    def _reject_transport(self, path: str, headers: Message, target: str) -> _Reply | None:
+        """Refuse what never reaches the service itself: bad signing scope, route, operation."""
+        authorization = headers.get("Authorization")
+        if not authorization:
+            return _Reply(
+                403,
+                {
+                    "__type": "MissingAuthenticationTokenException",
+                    "message": "Missing Authentication Token",
+                },
+            )
+        scope = _CREDENTIAL_SCOPE.search(authorization)
+        if scope is None or scope.group(1) != SIGNING_NAME:
+            # Signatures are not checked (any credentials work), only that the request was
+            # signed for this service, which is what a wrong endpoint override would break.
+            return _Reply(
+                403,
+                {
+                    "__type": "InvalidSignatureException",
+                    "message": f"Credential should be scoped to correct service: '{SIGNING_NAME}'.",
+                },
+            )
+        operation = target.removeprefix(f"{TARGET_PREFIX}.")
+        if (
+            path != "/"
+            or not target.startswith(f"{TARGET_PREFIX}.")
+            or (operation not in self._operations)
+        ):
+            return _Reply(
+                400,
+                {"__type": "UnknownOperationException", "message": f"Unknown operation {target}"},
+            )
+        content_type = headers.get("Content-Type", "").split(";")[0].strip()
+        if content_type != CONTENT_TYPE:
+            return self._error(
+                "ValidationException",
+                f"Content-Type must be {CONTENT_TYPE}.",
+                reason="cannotParse",
+            )
+        return None
+
+    def _answer(self, operation: OperationModel, body: dict[str, Any]) -> _Reply:
+        # ASSUMPTION: scripted faults (throttling, access denied...) come from the service's
+        # front door, before the input is validated.
+        fault = self._take_fault(operation.name)
+        if fault is not None:
+            members = {} if fault.retry_after is None else {"retryAfterSeconds": fault.retry_after}
+            reply = self._error(fault.code, fault.message, **_required_filler(fault.code, self))
+            reply.body.update(members)
+            return self._checked_error(operation, reply)
+        problems = self._checker.check_request(operation, body)
+        if problems:
+            # ASSUMPTION: AWS documents no wire-level case; a request the model rejects gets
+            # the modelled ValidationException with the fields at fault.
+            return self._checked_error(operation, _validation_reply(problems))
+        try:
+            output = getattr(self, _HANDLERS[operation.name])(body)
+        except _ApiError as error:
+            return self._checked_error(operation, _Reply(_ERROR_STATUS[error.code], error.body))
+        except Exception as error:  # noqa: BLE001 - any crash in a handler is a simulator bug
+            return self._violation(operation.name, f"handler crashed: {error!r}")
+        problems = self._checker.check_output(operation, output)
+        if problems:
+            return self._violation(operation.name, _describe(problems))
+        return _Reply(200, output)
+
+    def _checked_error(self, operation: OperationModel, reply: _Reply) -> _Reply:
+        problems = self._checker.check_error(operation, reply.body)
+        if problems:
+            return self._violation(operation.name, _describe(problems))
+        return reply
+
+    def _violation(self, operation: str, description: str) -> _Reply:
+        message = f"{operation}: {description}"
+        self._violations.append(message)
+        # The client sees a server fault, so nothing downstream mistakes the bug for an answer.
+        return _Reply(
+            500,
+            {"__type": "InternalServerException", "message": f"Simulator bug: {message}"},
+        )
+
+    def _take_fault(self, operation: str) -> _Fault | None:
+        for key in (operation, None):
+            queue = self._faults.get(key)
+            if queue:
+                fault = queue[0]
+                fault.remaining -= 1
+                if fault.remaining == 0:
+                    queue.popleft()
+                return fault
+        return None
+
+    @staticmethod
+    def _error(code: str, message: str, **members: Any) -> _Reply:
+        return _Reply(_ERROR_STATUS[code], {"__type": code, "message": message, **members})
+
+
+def _required_filler(code: str, sim: FleetWiseSimulator) -> dict[str, str]:
+    """Members some errors require, for a scripted fault that names only a code."""
+    if code in ("ResourceNotFoundException", "LimitExceededException"):
+        return {"resourceId": sim.account_id, "resourceType": "Account"}
+    if code == "ConflictException":
+        return {"resource": sim.account_id, "resourceType": "Account"}
+    if code == "ValidationException":
+        return {"reason": "other"}
+    return {}
+
+
+def _validation_reply(problems: list[FieldError]) -> _Reply:
+    return _Reply(
+        400,
+        {
+            "__type": "ValidationException",
+            "message": "1 validation error detected: " + _describe(problems[:1])
+            if len(problems) == 1
+            else f"{len(problems)} validation errors detected: " + _describe(problems),
+            "reason": "fieldValidationFailed",
+            "fieldList": [
+                {"name": problem.path or "(body)", "message": problem.message}
+                for problem in problems
+            ],
+        },
+    )
+
+
+def _describe(problems: list[FieldError]) -> str:
+    return "; ".join(f"{p.path or '(body)'}: {p.message}" for p in problems)
+
+
+def _parse_json(raw: bytes) -> dict[str, Any] | None:
+    # botocore sends "{}" for an operation without input; an empty body is read the same way.
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _wire_time(epoch_seconds: float) -> float:
+    # awsJson timestamps are epoch seconds; the service reports milliseconds.
+    return round(epoch_seconds, 3)
+
+
+def _put(target: dict[str, Any], key: str, value: Any) -> None:
+    if value is not None:
+        target[key] = value
+
+
+def _encode_token(offset: int) -> str:
+    # ASSUMPTION: page tokens are opaque; ours encodes the offset of the next page.
+    return base64.urlsafe_b64encode(f"campaigns:{offset}".encode()).decode()
+
+
+def _decode_token(token: str | None, total: int) -> int:
+    if token is None:
+        return 0
+    try:
+        prefix, _, offset = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        start = int(offset) if prefix == "campaigns" else -1
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors too
+        start = -1
+    if not 0 <= start <= total:
+        raise _ApiError("ValidationException", "The nextToken is not valid.", reason="other")
+    return start
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    simulator: FleetWiseSimulator
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def track(self, connection: socket.socket, *, open_: bool) -> None:
+        with self._open_lock:
+            if open_:
+                self._open.add(connection)
+            else:
+                self._open.discard(connection)
+
+    def close_connections(self) -> None:
+        # Keep-alive handler threads outlive shutdown(); without this a client holding a
+        # pooled connection would still be answered by a stopped simulator.
+        with self._open_lock:
+            connections, self._open = self._open, set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    # Keep-alive (HTTP/1.1) and no Nagle: botocore reuses its connection, and the small
+    # header and body writes would otherwise wait on delayed ACKs, tens of ms per call.
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, open_=True)
+
+    def finish(self) -> None:
+        self.server.track(self.connection, open_=False)
+        super().finish()
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        reply = self.server.simulator._dispatch(self.path, self.headers, raw)
+        payload = json.dumps(reply.body, separators=(",", ":")).encode()
+        self.send_response(reply.status)
+        self.send_header("Content-Type", CONTENT_TYPE)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence per-request logging; the call log is the record."""
