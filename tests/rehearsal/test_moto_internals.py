@@ -1,0 +1,80 @@
+"""Fails loudly, naming the attribute, when a moto internal the rehearsal patches moves."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import types
+
+import pytest
+
+from fleetwise_rehearsal import moto_patches
+from fleetwise_rehearsal.moto_patches import (
+    EXPECTED_SIGNATURES,
+    PATCH_POINTS,
+    MotoInternalsChanged,
+    check_patch_points,
+    resolve_patch_point,
+)
+
+
+def test_moto_is_the_pinned_version() -> None:
+    assert importlib.metadata.version("moto") == "5.2.5", "moto_patches.py is written for 5.2.5"
+
+
+@pytest.mark.parametrize(("module", "path", "kind"), PATCH_POINTS, ids=[p[1] for p in PATCH_POINTS])
+def test_patch_point_exists_with_the_expected_shape(module: str, path: str, kind: str) -> None:
+    _owner, _name, value = resolve_patch_point(module, path)
+    if kind == "module":
+        assert isinstance(value, types.ModuleType), f"{module}.{path} is not a module reference"
+        return
+    func = value.__func__ if isinstance(value, staticmethod) else value
+    assert kind != "staticmethod" or isinstance(value, staticmethod), f"{module}.{path}"
+    assert tuple(inspect.signature(func).parameters) == EXPECTED_SIGNATURES[path], (
+        f"{module}.{path} changed signature"
+    )
+
+
+def test_check_patch_points_passes_on_the_pinned_moto() -> None:
+    check_patch_points()
+
+
+def test_a_missing_attribute_is_named() -> None:
+    with pytest.raises(
+        MotoInternalsChanged, match=r"moto\.awslambda\.models\.LambdaFunction\.nope"
+    ):
+        resolve_patch_point("moto.awslambda.models", "LambdaFunction.nope")
+
+
+def test_a_changed_signature_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        moto_patches,
+        "EXPECTED_SIGNATURES",
+        {**EXPECTED_SIGNATURES, "LambdaFunction.invoke": ("self", "event")},
+    )
+    with pytest.raises(MotoInternalsChanged, match=r"LambdaFunction\.invoke changed signature"):
+        check_patch_points()
+
+
+def test_internals_read_but_not_patched_are_still_there() -> None:
+    """Read by the rehearsal: the retrier's error name on the stack, the jitter draw, the
+    stream's hook into Lambda, and the Lambda attributes the in-process invoke reads."""
+    from moto.awslambda.models import LambdaFunction
+    from moto.dynamodb.models.table import StreamShard, Table
+    from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl
+
+    assert "random.uniform(0, interval_seconds)" in inspect.getsource(
+        jitter_strategy_decl.JitterStrategyDecl._eval_body
+    )
+    assert "lambda_event_source_mappings" in inspect.getsource(StreamShard.add)
+    assert "self.lambda_event_source_mappings" in inspect.getsource(Table.__init__)
+    init = inspect.getsource(LambdaFunction.__init__)
+    for attribute in (
+        "self.handler",
+        "self.environment_vars",
+        "self.timeout",
+        "self.memory_size",
+        "self.function_arn",
+        "self.region",
+    ):
+        assert attribute in init or attribute in inspect.getsource(LambdaFunction), attribute
