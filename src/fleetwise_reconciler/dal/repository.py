@@ -1,0 +1,359 @@
+"""Data access for the spec and status tables (docs/workflow.md, "Tables").
+
+Items cross this boundary as plain Python dicts: the repositories hide PynamoDB and the
+DynamoDB type system. Every write to the status table is a conditional write, so the lease
+protocol holds without read-modify-write races:
+
+- ``acquire_lease`` takes the lease when it is absent, expired or already ours; otherwise it
+  marks the holder's lease ``pending`` so the holder loops instead of finishing (a newer spec
+  is never dropped).
+- ``put_status`` writes the STATUS item in one transaction with a check that the caller still
+  holds the lease: a run whose lease was taken over cannot overwrite a newer run's status.
+- ``release_lease`` deletes the lease only if no newer request is pending; otherwise it clears
+  the flag and tells the caller to loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import (
+    DeleteError,
+    PutError,
+    TransactWriteError,
+    UpdateError,
+)
+from pynamodb.expressions.operand import Path
+from pynamodb.transactions import TransactWrite
+
+from fleetwise_reconciler.clock import isoformat
+from fleetwise_reconciler.dal.models import (
+    LEASE_KIND,
+    STATUS_KIND,
+    StatusItem,
+    lease_model,
+    spec_model,
+    status_model,
+)
+
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+_ACQUIRE_ROUNDS = 3
+_TRANSACTION_ATTEMPTS = 3
+
+
+class LeaseLost(Exception):
+    """A status write or a release by a run that no longer holds the lease."""
+
+    def __init__(self, target: str, holder: str, action: str) -> None:
+        self.target = target
+        self.holder = holder
+        super().__init__(f"{holder} no longer holds the lease of {target} ({action})")
+
+
+class LeaseContention(RuntimeError):
+    """The lease changed hands on every round of ``acquire_lease``: something is very wrong."""
+
+
+@dataclass(frozen=True)
+class LeaseResult:
+    acquired: bool
+    holder: str
+    """The execution that holds the lease after the call."""
+    expires_at: int
+    """Epoch seconds."""
+    marked_pending: bool
+    """True when another run holds the lease and we set its ``pending`` flag."""
+
+
+def _condition_failed(error: PutError | UpdateError | DeleteError) -> bool:
+    return error.cause_response_code == _CONDITION_FAILED
+
+
+def _cancelled_by_condition(error: TransactWriteError, index: int) -> bool:
+    """Whether the transaction was cancelled because its item ``index`` failed its condition."""
+    reasons = error.cancellation_reasons
+    if index >= len(reasons):
+        return False
+    reason = reasons[index]
+    return reason is not None and reason.code == "ConditionalCheckFailed"
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _aware(moment: datetime) -> datetime:
+    # The TTL attribute refuses naive datetimes; the clock's are aware, a test's may not be.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+class SpecRepository:
+    """The spec table: the desired state, one item per target, as the operator wrote it."""
+
+    def __init__(self, table_name: str, region: str | None = None, host: str | None = None):
+        self._model = spec_model(table_name, region, host)
+
+    def get(self, target: str) -> dict[str, Any] | None:
+        """Every attribute of the item (unknown ones included), or None; a consistent read."""
+        try:
+            item = self._model.get(target, consistent_read=True)
+        except self._model.DoesNotExist:
+            return None
+        return {"target": item.target, **item.extra}
+
+    def put(self, item: Mapping[str, Any]) -> None:
+        """Replace the item with exactly these attributes (``None`` values are left out)."""
+        attributes = dict(item)
+        target = attributes.pop("target", None)
+        if not isinstance(target, str) or not target:
+            raise ValueError("a spec item needs a non-empty string 'target'")
+        record = self._model(target)
+        record.extra = attributes
+        record.save()
+
+    def scan(self) -> Iterator[dict[str, Any]]:
+        """Every spec item (the drift schedule's worklist)."""
+        for item in self._model.scan():
+            yield {"target": item.target, **item.extra}
+
+
+class StatusRepository:
+    """The status table: each target's STATUS item and the LEASE that guards it."""
+
+    def __init__(self, table_name: str, region: str | None = None, host: str | None = None):
+        self._lease = lease_model(table_name, region, host)
+        self._status = status_model(table_name, region, host)
+        self._region = region
+        self._host = host
+        self._connection: Connection | None = None
+
+    def _commit(self, build: Callable[[TransactWrite], None]) -> None:
+        """Run the transaction ``build`` describes; a TransactionConflict (another transaction
+        on the same items at that instant) is retried, twice at most, since DynamoDB asks
+        the caller to retry it and the competing write is over by then."""
+        if self._connection is None:
+            # Built on first use, like the models' own connections; a race builds two, harmlessly.
+            self._connection = Connection(region=self._region, host=self._host)
+        for attempt in range(1, _TRANSACTION_ATTEMPTS + 1):
+            try:
+                with TransactWrite(connection=self._connection) as transaction:
+                    build(transaction)
+            except TransactWriteError as error:
+                conflicted = any(
+                    reason is not None and reason.code == "TransactionConflict"
+                    for reason in error.cancellation_reasons
+                )
+                if not conflicted or attempt == _TRANSACTION_ATTEMPTS:
+                    raise
+            else:
+                return
+
+    # -- the lease --------------------------------------------------------------------------
+
+    def acquire_lease(
+        self, target: str, holder: str, *, now: datetime, lease_seconds: int
+    ) -> LeaseResult:
+        """Take the lease, or mark the current holder's lease ``pending``.
+
+        Taken when absent, expired (``expiresAt`` < now) or already ours (a retried Acquire is
+        re-entrant). Taking it clears ``pending``: the run that takes it has not observed yet,
+        so it will see the newest spec anyway. When another run holds it, ``pending`` is set
+        on that lease if it is still unexpired; when that condition fails too (the lease was
+        released or expired meanwhile) the whole step is tried again, up to three rounds,
+        then ``LeaseContention``.
+
+        The mark's condition is "held by another run, unexpired" rather than "held by the run
+        we saw": the holder is not read first (no read-modify-write), and marking whichever
+        run holds the lease at that instant is what matters, since that run has the job of
+        observing again. The update returns the lease, so the result names its holder.
+        """
+        lease_cls = self._lease
+        now = _aware(now)
+        expires = now + timedelta(seconds=lease_seconds)
+        for _ in range(_ACQUIRE_ROUNDS):
+            lease = lease_cls(
+                target,
+                LEASE_KIND,
+                holder=holder,
+                acquired_at=isoformat(now),
+                expires_at=expires,
+                pending=False,
+            )
+            try:
+                lease.save(
+                    condition=lease_cls.target.does_not_exist()
+                    | (lease_cls.expires_at < now)
+                    | (lease_cls.holder == holder)
+                )
+            except PutError as error:
+                if not _condition_failed(error):
+                    raise
+            else:
+                return LeaseResult(True, holder, _epoch(expires), marked_pending=False)
+
+            held = lease_cls(target, LEASE_KIND)
+            try:
+                held.update(
+                    actions=[lease_cls.pending.set(True)],
+                    condition=lease_cls.holder.exists()
+                    & (lease_cls.holder != holder)
+                    & (lease_cls.expires_at >= now),
+                )
+            except UpdateError as error:
+                if not _condition_failed(error):
+                    raise
+                continue
+            return LeaseResult(False, held.holder, _epoch(held.expires_at), marked_pending=True)
+        raise LeaseContention(f"the lease of {target} changed hands {_ACQUIRE_ROUNDS} times")
+
+    def renew_lease(self, target: str, holder: str, *, now: datetime, lease_seconds: int) -> None:
+        """Push the expiry to ``now + lease_seconds``; raises ``LeaseLost`` if not ours."""
+        lease_cls = self._lease
+        try:
+            lease_cls(target, LEASE_KIND).update(
+                actions=[lease_cls.expires_at.set(_aware(now) + timedelta(seconds=lease_seconds))],
+                condition=lease_cls.holder == holder,
+            )
+        except UpdateError as error:
+            if _condition_failed(error):
+                raise LeaseLost(target, holder, "renew") from error
+            raise
+
+    def release_lease(self, target: str, holder: str) -> bool:
+        """Release the lease at the end of a run.
+
+        True: released. False: a newer request arrived while we acted (``pending`` was set);
+        the flag is cleared, the lease kept, and the caller loops (observe again). Raises
+        ``LeaseLost`` when the lease is no longer ours (taken over after expiring, or gone).
+        """
+        lease_cls = self._lease
+        try:
+            lease_cls(target, LEASE_KIND).delete(
+                condition=(lease_cls.holder == holder)
+                & (lease_cls.pending.does_not_exist() | (lease_cls.pending == False))  # noqa: E712 - a DynamoDB condition, not a comparison
+            )
+        except DeleteError as error:
+            if not _condition_failed(error):
+                raise
+        else:
+            return True
+        try:
+            lease_cls(target, LEASE_KIND).update(
+                actions=[lease_cls.pending.set(False)],
+                condition=lease_cls.holder == holder,
+            )
+        except UpdateError as error:
+            if _condition_failed(error):
+                raise LeaseLost(target, holder, "release") from error
+            raise
+        return False
+
+    def release_lease_if_holder(self, target: str, holder: str) -> bool:
+        """Delete the lease if ``holder`` holds it, pending or not (after a failed execution,
+        nothing will loop; the next trigger or schedule tick picks the newer spec up)."""
+        lease_cls = self._lease
+        try:
+            lease_cls(target, LEASE_KIND).delete(condition=lease_cls.holder == holder)
+        except DeleteError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def get_lease(self, target: str) -> dict[str, Any] | None:
+        """``{holder, acquiredAt, expiresAt (epoch seconds), pending}`` or None."""
+        try:
+            lease = self._lease.get(target, LEASE_KIND, consistent_read=True)
+        except self._lease.DoesNotExist:
+            return None
+        return {
+            "holder": lease.holder,
+            "acquiredAt": lease.acquired_at,
+            "expiresAt": _epoch(lease.expires_at),
+            "pending": bool(lease.pending),
+        }
+
+    # -- the status -------------------------------------------------------------------------
+
+    def get_status(self, target: str) -> dict[str, Any] | None:
+        """The STATUS item's attributes without its keys, or None; a consistent read."""
+        try:
+            item = self._status.get(target, STATUS_KIND, consistent_read=True)
+        except self._status.DoesNotExist:
+            return None
+        return dict(item.extra)
+
+    def _status_item(self, target: str, status: Mapping[str, Any]) -> StatusItem:
+        item = self._status(target, STATUS_KIND)
+        # The keys come from the arguments; a status dict that carries them echoes them.
+        item.extra = {k: v for k, v in status.items() if k not in ("target", "kind")}
+        return item
+
+    def put_status(self, target: str, holder: str, status: Mapping[str, Any]) -> None:
+        """Replace the STATUS item, in one transaction with a check that ``holder`` holds the
+        lease. Raises ``LeaseLost`` (writing nothing) when it does not."""
+        lease_cls, item = self._lease, self._status_item(target, status)
+
+        def build(transaction: TransactWrite) -> None:
+            transaction.condition_check(
+                lease_cls, target, LEASE_KIND, condition=lease_cls.holder == holder
+            )
+            transaction.save(item)
+
+        try:
+            self._commit(build)
+        except TransactWriteError as error:
+            if _cancelled_by_condition(error, 0):
+                raise LeaseLost(target, holder, "status write") from error
+            raise
+
+    def put_status_unleased(
+        self, target: str, status: Mapping[str, Any], *, only_if_holder: str
+    ) -> bool:
+        """Record the outcome of an execution that failed, timed out or was aborted.
+
+        The rule: write when that execution still holds the lease (expired or not: nobody took
+        it over, so nobody wrote after it), or when there is no lease at all and the STATUS
+        item is absent or was last written by that execution (``lastExecutionArn``). A lease
+        held by another run, or a status written by another run, means a newer run owns the
+        target: nothing is written. Returns whether the status was written. Each branch is
+        one transaction, so a run that takes the lease meanwhile wins.
+        """
+        lease_cls, status_cls = self._lease, self._status
+        item = self._status_item(target, status)
+
+        def while_held(transaction: TransactWrite) -> None:
+            transaction.condition_check(
+                lease_cls, target, LEASE_KIND, condition=lease_cls.holder == only_if_holder
+            )
+            transaction.save(item)
+
+        def when_orphaned(transaction: TransactWrite) -> None:
+            transaction.condition_check(
+                lease_cls, target, LEASE_KIND, condition=lease_cls.target.does_not_exist()
+            )
+            transaction.save(
+                item,
+                condition=status_cls.target.does_not_exist()
+                | (Path("lastExecutionArn") == only_if_holder),
+            )
+
+        try:
+            self._commit(while_held)
+        except TransactWriteError as error:
+            if not _cancelled_by_condition(error, 0):
+                raise
+        else:
+            return True
+
+        try:
+            self._commit(when_orphaned)
+        except TransactWriteError as error:
+            if _cancelled_by_condition(error, 0) or _cancelled_by_condition(error, 1):
+                return False
+            raise
+        return True

@@ -1,0 +1,58 @@
+"""Classify IoT FleetWise error codes (architecture.md, section 5).
+
+Pure: takes an error code, returns what the reconciler does about it. The FleetWise adapter
+turns the class into a domain error; the planner and the Record step use it to say whether a
+failure will be retried.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorClass(StrEnum):
+    TRANSIENT = "Transient"
+    """Retry the step, bounded and jittered (honouring ``retryAfterSeconds``)."""
+    TERMINAL = "Terminal"
+    """Record Failed; not retried until the spec, ``reconcileToken`` or permissions change."""
+    CONFLICT = "Conflict"
+    """Another operation is in flight: re-observe and wait."""
+    NOT_FOUND = "NotFound"
+    """On GetRegisterAccountStatus: the account was never registered."""
+
+
+# The code the adapter gives a request that never got an answer (connect or read timeout,
+# connection refused or reset): the service may be fine, the network path is not.
+ENDPOINT_UNREACHABLE = "EndpointUnreachable"
+
+_BY_CODE: dict[str, ErrorClass] = {
+    "ThrottlingException": ErrorClass.TRANSIENT,
+    "InternalServerException": ErrorClass.TRANSIENT,
+    ENDPOINT_UNREACHABLE: ErrorClass.TRANSIENT,
+    # Errors every AWS API may return outside its model (the "common errors"); the SDK's own
+    # standard retry mode treats them as transient too.
+    "InternalFailure": ErrorClass.TRANSIENT,
+    "ServiceUnavailable": ErrorClass.TRANSIENT,
+    "ServiceUnavailableException": ErrorClass.TRANSIENT,
+    "RequestTimeout": ErrorClass.TRANSIENT,
+    "RequestTimeoutException": ErrorClass.TRANSIENT,
+    "ConflictException": ErrorClass.CONFLICT,
+    "ResourceNotFoundException": ErrorClass.NOT_FOUND,
+    "ValidationException": ErrorClass.TERMINAL,
+    "AccessDeniedException": ErrorClass.TERMINAL,
+}
+
+
+def classify(code: str) -> ErrorClass:
+    """The class of a FleetWise error code; an unknown code is terminal.
+
+    Treating the unknown as terminal is deliberate: retrying an error nobody understands
+    multiplies calls and hides it, while a Failed status with the code in it gets a human's
+    attention through the failure alarm.
+    """
+    return _BY_CODE.get(code, ErrorClass.TERMINAL)
+
+
+def is_retryable(code: str) -> bool:
+    """Whether asking again later can succeed without anyone changing anything."""
+    return classify(code) in (ErrorClass.TRANSIENT, ErrorClass.CONFLICT)

@@ -1,0 +1,686 @@
+"""The data-access port against moto's DynamoDB: stored shapes, the lease protocol, races."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pynamodb.connection import Connection
+from pynamodb.exceptions import CancellationReason, TransactWriteError, VerboseClientError
+
+from fleetwise_reconciler.dal import models
+from fleetwise_reconciler.dal.repository import (
+    LeaseContention,
+    LeaseLost,
+    LeaseResult,
+    SpecRepository,
+    StatusRepository,
+)
+
+TARGET = "123456789012:us-east-1"
+RUN_A = "arn:aws:states:us-east-1:123456789012:execution:reconcile:run-a"
+RUN_B = "arn:aws:states:us-east-1:123456789012:execution:reconcile:run-b"
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+NOW_EPOCH = int(NOW.timestamp())
+LEASE = 1800
+# The names tests/conftest.py gives the moto tables.
+SPEC_TABLE = "fleetwise-reconciler-spec"
+STATUS_TABLE = "fleetwise-reconciler-status"
+REGION = "us-east-1"
+
+
+def raw_spec(dynamodb: Any, target: str = TARGET) -> dict[str, Any] | None:
+    item: dict[str, Any] | None = dynamodb.get_item(
+        TableName=SPEC_TABLE, Key={"target": {"S": target}}, ConsistentRead=True
+    ).get("Item")
+    return item
+
+
+def raw_status(dynamodb: Any, kind: str, target: str = TARGET) -> dict[str, Any] | None:
+    item: dict[str, Any] | None = dynamodb.get_item(
+        TableName=STATUS_TABLE,
+        Key={"target": {"S": target}, "kind": {"S": kind}},
+        ConsistentRead=True,
+    ).get("Item")
+    return item
+
+
+def a_status(phase: str, execution: str) -> dict[str, Any]:
+    return {
+        "phase": phase,
+        "message": f"{phase} by {execution}",
+        "specHash": "0123456789abcdef",
+        "lastExecutionArn": execution,
+    }
+
+
+# -- spec table -----------------------------------------------------------------------------
+
+
+def test_spec_get_of_a_missing_target_is_none(spec_repository: SpecRepository) -> None:
+    assert spec_repository.get(TARGET) is None
+
+
+def test_spec_put_stores_exactly_the_attributes_as_native_types(
+    spec_repository: SpecRepository, dynamodb: Any
+) -> None:
+    # GIVEN a legacy spec with a nested map, a bool, numbers and an unknown attribute
+    spec = {
+        "target": TARGET,
+        "mode": "timestream",
+        "timestream": {"databaseName": "fleet", "tableName": "signals"},
+        "iamRoleArn": "arn:aws:iam::123456789012:role/FleetWiseTimestream",
+        "paused": False,
+        "retries": 3,
+        "ratio": 1.5,
+        "tags": ["a", "b"],
+        "colour": "blue",
+        "reconcileToken": None,
+    }
+    # WHEN it is put
+    spec_repository.put(spec)
+    # THEN DynamoDB holds native types (maps stay maps) and no attribute for the None value
+    assert raw_spec(dynamodb) == {
+        "target": {"S": TARGET},
+        "mode": {"S": "timestream"},
+        "timestream": {"M": {"databaseName": {"S": "fleet"}, "tableName": {"S": "signals"}}},
+        "iamRoleArn": {"S": "arn:aws:iam::123456789012:role/FleetWiseTimestream"},
+        "paused": {"BOOL": False},
+        "retries": {"N": "3"},
+        "ratio": {"N": "1.5"},
+        "tags": {"L": [{"S": "a"}, {"S": "b"}]},
+        "colour": {"S": "blue"},
+    }
+
+
+def test_spec_get_returns_every_raw_attribute_as_plain_python(
+    spec_repository: SpecRepository, dynamodb: Any
+) -> None:
+    # GIVEN an item an operator wrote by hand, with an attribute the reconciler does not know
+    dynamodb.put_item(
+        TableName=SPEC_TABLE,
+        Item={
+            "target": {"S": TARGET},
+            "paused": {"BOOL": True},
+            "reconcileToken": {"S": "2026-11-26T12:00Z"},
+            "generation": {"N": "7"},
+            "weight": {"N": "0.25"},
+            "timestream": {"M": {"databaseName": {"S": "fleet"}}},
+            "notes": {"L": [{"S": "x"}, {"N": "2"}, {"BOOL": False}]},
+            "Colour": {"S": "blue"},
+        },
+    )
+    # WHEN it is read
+    item = spec_repository.get(TARGET)
+    # THEN all of it comes back, numbers as int or float, nothing as Decimal
+    assert item == {
+        "target": TARGET,
+        "paused": True,
+        "reconcileToken": "2026-11-26T12:00Z",
+        "generation": 7,
+        "weight": 0.25,
+        "timestream": {"databaseName": "fleet"},
+        "notes": ["x", 2, False],
+        "Colour": "blue",
+    }
+    assert type(item["generation"]) is int
+
+
+def test_spec_put_replaces_the_whole_item(spec_repository: SpecRepository, dynamodb: Any) -> None:
+    spec_repository.put({"target": TARGET, "mode": "timestream", "iamRoleArn": "arn:x"})
+    spec_repository.put({"target": TARGET, "mode": "cloudwatch"})
+    assert raw_spec(dynamodb) == {"target": {"S": TARGET}, "mode": {"S": "cloudwatch"}}
+
+
+def test_spec_put_accepts_decimals_from_boto3_images(
+    spec_repository: SpecRepository, dynamodb: Any
+) -> None:
+    spec_repository.put({"target": TARGET, "generation": Decimal("4"), "w": Decimal("0.5")})
+    assert raw_spec(dynamodb) == {
+        "target": {"S": TARGET},
+        "generation": {"N": "4"},
+        "w": {"N": "0.5"},
+    }
+
+
+@pytest.mark.parametrize("item", [{}, {"target": ""}, {"target": 5}])
+def test_spec_put_without_a_target_is_refused(
+    spec_repository: SpecRepository, item: dict[str, Any]
+) -> None:
+    with pytest.raises(ValueError, match="target"):
+        spec_repository.put(item)
+
+
+def test_spec_put_refuses_values_dynamodb_cannot_hold(spec_repository: SpecRepository) -> None:
+    with pytest.raises(TypeError, match="object"):
+        spec_repository.put({"target": TARGET, "odd": object()})
+    assert spec_repository.get(TARGET) is None
+
+
+def test_spec_scan_yields_every_item(spec_repository: SpecRepository) -> None:
+    targets = [f"12345678901{i}:us-east-1" for i in range(3)]
+    for target in targets:
+        spec_repository.put({"target": target, "mode": "cloudwatch"})
+    scanned = sorted(spec_repository.scan(), key=lambda item: item["target"])
+    assert scanned == [{"target": t, "mode": "cloudwatch"} for t in targets]
+
+
+# -- lease ----------------------------------------------------------------------------------
+
+
+def test_acquire_takes_an_absent_lease_and_stores_it(
+    status_repository: StatusRepository, dynamodb: Any
+) -> None:
+    result = status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+
+    assert result == LeaseResult(
+        acquired=True, holder=RUN_A, expires_at=NOW_EPOCH + LEASE, marked_pending=False
+    )
+    assert raw_status(dynamodb, "LEASE") == {
+        "target": {"S": TARGET},
+        "kind": {"S": "LEASE"},
+        "holder": {"S": RUN_A},
+        "acquiredAt": {"S": "2026-11-26T12:00:00.000Z"},
+        "expiresAt": {"N": str(NOW_EPOCH + LEASE)},
+        "pending": {"BOOL": False},
+    }
+    assert status_repository.get_lease(TARGET) == {
+        "holder": RUN_A,
+        "acquiredAt": "2026-11-26T12:00:00.000Z",
+        "expiresAt": NOW_EPOCH + LEASE,
+        "pending": False,
+    }
+
+
+def test_acquire_is_reentrant_for_the_holder(status_repository: StatusRepository) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    later = NOW + timedelta(seconds=10)
+
+    result = status_repository.acquire_lease(TARGET, RUN_A, now=later, lease_seconds=LEASE)
+
+    assert result == LeaseResult(True, RUN_A, NOW_EPOCH + 10 + LEASE, marked_pending=False)
+
+
+def test_acquire_of_a_held_lease_marks_it_pending(
+    status_repository: StatusRepository, dynamodb: Any
+) -> None:
+    # GIVEN run A holds the lease
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    # WHEN run B asks for it before it expires
+    result = status_repository.acquire_lease(
+        TARGET, RUN_B, now=NOW + timedelta(seconds=60), lease_seconds=LEASE
+    )
+    # THEN B does not get it, learns who has it, and A's lease now says a newer request waits
+    assert result == LeaseResult(False, RUN_A, NOW_EPOCH + LEASE, marked_pending=True)
+    lease = raw_status(dynamodb, "LEASE")
+    assert lease is not None
+    assert lease["holder"] == {"S": RUN_A}
+    assert lease["expiresAt"] == {"N": str(NOW_EPOCH + LEASE)}
+    assert lease["pending"] == {"BOOL": True}
+
+
+def test_an_expired_lease_is_taken_over_and_pending_cleared(
+    status_repository: StatusRepository,
+) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    status_repository.acquire_lease(TARGET, RUN_B, now=NOW, lease_seconds=LEASE)  # pending
+    after_expiry = NOW + timedelta(seconds=LEASE + 1)
+
+    result = status_repository.acquire_lease(TARGET, RUN_B, now=after_expiry, lease_seconds=LEASE)
+
+    assert result == LeaseResult(True, RUN_B, NOW_EPOCH + 2 * LEASE + 1, marked_pending=False)
+    assert status_repository.get_lease(TARGET) == {
+        "holder": RUN_B,
+        "acquiredAt": "2026-11-26T12:30:01.000Z",
+        "expiresAt": NOW_EPOCH + 2 * LEASE + 1,
+        "pending": False,
+    }
+
+
+def test_a_lease_at_its_exact_expiry_second_is_still_held(
+    status_repository: StatusRepository,
+) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    at_expiry = NOW + timedelta(seconds=LEASE)
+
+    result = status_repository.acquire_lease(TARGET, RUN_B, now=at_expiry, lease_seconds=LEASE)
+
+    assert result.acquired is False
+    assert result.marked_pending is True
+
+
+def test_acquire_retries_when_the_holder_releases_between_the_two_writes(
+    status_repository: StatusRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN A holds the lease, and releases it just as B tries to mark it pending
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    lease_cls = models.lease_model(STATUS_TABLE, REGION)
+    real_update = lease_cls.update
+    calls: list[str] = []
+
+    def release_first(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append("update")
+        if len(calls) == 1:
+            assert status_repository.release_lease(TARGET, RUN_A) is True
+        return real_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(lease_cls, "update", release_first)
+    # WHEN B acquires
+    result = status_repository.acquire_lease(TARGET, RUN_B, now=NOW, lease_seconds=LEASE)
+    # THEN the failed mark sends B round again, and B takes the now free lease
+    assert calls == ["update"]
+    assert result == LeaseResult(True, RUN_B, NOW_EPOCH + LEASE, marked_pending=False)
+
+
+def test_acquire_gives_up_after_three_rounds_of_contention(
+    status_repository: StatusRepository, monkeypatch: pytest.MonkeyPatch, dynamodb: Any
+) -> None:
+    # GIVEN a lease that another run re-takes before every save and drops before every mark
+    lease_cls = models.lease_model(STATUS_TABLE, REGION)
+    real_save, real_update = lease_cls.save, lease_cls.update
+    rounds: list[int] = []
+    key = {"target": {"S": TARGET}, "kind": {"S": "LEASE"}}
+
+    def held_by_other(self: Any, *args: Any, **kwargs: Any) -> Any:
+        rounds.append(1)
+        dynamodb.put_item(
+            TableName=STATUS_TABLE,
+            Item={**key, "holder": {"S": "other"}, "expiresAt": {"N": str(NOW_EPOCH + 60)}},
+        )
+        return real_save(self, *args, **kwargs)
+
+    def dropped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        dynamodb.delete_item(TableName=STATUS_TABLE, Key=key)
+        return real_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(lease_cls, "save", held_by_other)
+    monkeypatch.setattr(lease_cls, "update", dropped)
+
+    with pytest.raises(LeaseContention):
+        status_repository.acquire_lease(TARGET, RUN_B, now=NOW, lease_seconds=LEASE)
+    assert len(rounds) == 3
+
+
+def test_renew_pushes_the_expiry(status_repository: StatusRepository) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+
+    status_repository.renew_lease(
+        TARGET, RUN_A, now=NOW + timedelta(seconds=600), lease_seconds=LEASE
+    )
+
+    lease = status_repository.get_lease(TARGET)
+    assert lease is not None
+    assert lease["expiresAt"] == NOW_EPOCH + 600 + LEASE
+    assert lease["holder"] == RUN_A
+
+
+def test_renew_by_a_run_that_lost_the_lease_raises(status_repository: StatusRepository) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    with pytest.raises(LeaseLost):
+        status_repository.renew_lease(TARGET, RUN_B, now=NOW, lease_seconds=LEASE)
+    with pytest.raises(LeaseLost):
+        status_repository.renew_lease("123456789012:eu-central-1", RUN_A, now=NOW, lease_seconds=1)
+
+
+def test_release_without_a_newer_request_deletes_the_lease(
+    status_repository: StatusRepository, dynamodb: Any
+) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+
+    assert status_repository.release_lease(TARGET, RUN_A) is True
+    assert raw_status(dynamodb, "LEASE") is None
+    assert status_repository.get_lease(TARGET) is None
+
+
+def test_release_of_a_lease_that_is_gone_raises(status_repository: StatusRepository) -> None:
+    with pytest.raises(LeaseLost):
+        status_repository.release_lease(TARGET, RUN_A)
+
+
+def test_two_racing_runs_the_second_is_left_to_the_first_which_loops(
+    status_repository: StatusRepository, dynamodb: Any
+) -> None:
+    # GIVEN run A holds the lease and run B (a newer edit) found it held
+    assert status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE).acquired
+    second = status_repository.acquire_lease(TARGET, RUN_B, now=NOW, lease_seconds=LEASE)
+    assert (second.acquired, second.marked_pending) == (False, True)
+    # WHEN A tries to release at the end of its iteration
+    first_release = status_repository.release_lease(TARGET, RUN_A)
+    # THEN it is told to loop: the lease is kept, the flag cleared
+    assert first_release is False
+    lease = raw_status(dynamodb, "LEASE")
+    assert lease is not None
+    assert lease["holder"] == {"S": RUN_A}
+    assert lease["pending"] == {"BOOL": False}
+    # AND after looping once more it releases for good
+    assert status_repository.release_lease(TARGET, RUN_A) is True
+    assert raw_status(dynamodb, "LEASE") is None
+
+
+def test_after_a_takeover_the_old_holder_cannot_overwrite_the_newer_status(
+    status_repository: StatusRepository, dynamodb: Any
+) -> None:
+    # GIVEN A held the lease, wrote a status, and stalled past its expiry
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    status_repository.put_status(TARGET, RUN_A, a_status("Registering", RUN_A))
+    later = NOW + timedelta(seconds=LEASE + 5)
+    # AND B took the lease over and wrote the newer status
+    taken = status_repository.acquire_lease(TARGET, RUN_B, now=later, lease_seconds=LEASE)
+    assert taken.acquired
+    status_repository.put_status(TARGET, RUN_B, a_status("Registered", RUN_B))
+    # WHEN A wakes up and writes, renews or releases
+    with pytest.raises(LeaseLost):
+        status_repository.put_status(TARGET, RUN_A, a_status("Failed", RUN_A))
+    with pytest.raises(LeaseLost):
+        status_repository.renew_lease(TARGET, RUN_A, now=later, lease_seconds=LEASE)
+    with pytest.raises(LeaseLost):
+        status_repository.release_lease(TARGET, RUN_A)
+    # THEN B's status and lease are intact
+    assert status_repository.get_status(TARGET) == a_status("Registered", RUN_B)
+    lease = status_repository.get_lease(TARGET)
+    assert lease is not None
+    assert lease["holder"] == RUN_B
+
+
+def test_release_if_holder_ignores_pending(
+    status_repository: StatusRepository, dynamodb: Any
+) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    status_repository.acquire_lease(TARGET, RUN_B, now=NOW, lease_seconds=LEASE)  # pending
+
+    assert status_repository.release_lease_if_holder(TARGET, RUN_B) is False
+    assert raw_status(dynamodb, "LEASE") is not None
+    assert status_repository.release_lease_if_holder(TARGET, RUN_A) is True
+    assert raw_status(dynamodb, "LEASE") is None
+    assert status_repository.release_lease_if_holder(TARGET, RUN_A) is False
+
+
+# -- status ---------------------------------------------------------------------------------
+
+FULL_STATUS: dict[str, Any] = {
+    "phase": "Registered",
+    "message": "IoT FleetWise reports REGISTRATION_SUCCESS",
+    "specHash": "0123456789abcdef",
+    "observedSpec": {"target": TARGET, "mode": "cloudwatch", "paused": False},
+    "conditions": [
+        {
+            "type": "Ready",
+            "status": "True",
+            "reason": "Registered",
+            "message": "registered",
+            "lastTransitionTime": "2026-11-26T12:05:00.000Z",
+            "specHash": "0123456789abcdef",
+        },
+    ],
+    "observed": {
+        "accountStatus": "REGISTRATION_SUCCESS",
+        "customerAccountId": "123456789012",
+        "iam": {"roleArn": None, "registrationStatus": "REGISTRATION_SUCCESS"},
+        "timestream": None,
+        "observedAt": "2026-11-26T12:05:00.000Z",
+    },
+    "lastError": None,
+    "attempts": {"specHash": "0123456789abcdef", "count": 1},
+    "lastExecutionArn": RUN_A,
+    "history": [],
+}
+
+
+def test_put_status_stores_native_maps_and_lists_without_nones(
+    status_repository: StatusRepository, dynamodb: Any
+) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+
+    status_repository.put_status(TARGET, RUN_A, FULL_STATUS)
+
+    assert raw_status(dynamodb, "STATUS") == {
+        "target": {"S": TARGET},
+        "kind": {"S": "STATUS"},
+        "phase": {"S": "Registered"},
+        "message": {"S": "IoT FleetWise reports REGISTRATION_SUCCESS"},
+        "specHash": {"S": "0123456789abcdef"},
+        "observedSpec": {
+            "M": {"target": {"S": TARGET}, "mode": {"S": "cloudwatch"}, "paused": {"BOOL": False}}
+        },
+        "conditions": {
+            "L": [
+                {
+                    "M": {
+                        "type": {"S": "Ready"},
+                        "status": {"S": "True"},
+                        "reason": {"S": "Registered"},
+                        "message": {"S": "registered"},
+                        "lastTransitionTime": {"S": "2026-11-26T12:05:00.000Z"},
+                        "specHash": {"S": "0123456789abcdef"},
+                    }
+                }
+            ]
+        },
+        "observed": {
+            "M": {
+                "accountStatus": {"S": "REGISTRATION_SUCCESS"},
+                "customerAccountId": {"S": "123456789012"},
+                "iam": {"M": {"registrationStatus": {"S": "REGISTRATION_SUCCESS"}}},
+                "observedAt": {"S": "2026-11-26T12:05:00.000Z"},
+            }
+        },
+        "attempts": {"M": {"specHash": {"S": "0123456789abcdef"}, "count": {"N": "1"}}},
+        "lastExecutionArn": {"S": RUN_A},
+        "history": {"L": []},
+    }
+    # and it reads back as written, minus the None values, without the keys
+    assert status_repository.get_status(TARGET) == {
+        "phase": "Registered",
+        "message": "IoT FleetWise reports REGISTRATION_SUCCESS",
+        "specHash": "0123456789abcdef",
+        "observedSpec": {"target": TARGET, "mode": "cloudwatch", "paused": False},
+        "conditions": FULL_STATUS["conditions"],
+        "observed": {
+            "accountStatus": "REGISTRATION_SUCCESS",
+            "customerAccountId": "123456789012",
+            "iam": {"registrationStatus": "REGISTRATION_SUCCESS"},
+            "observedAt": "2026-11-26T12:05:00.000Z",
+        },
+        "attempts": {"specHash": "0123456789abcdef", "count": 1},
+        "lastExecutionArn": RUN_A,
+        "history": [],
+    }
+
+
+def test_put_status_replaces_the_previous_status(status_repository: StatusRepository) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    status_repository.put_status(TARGET, RUN_A, {**a_status("Failed", RUN_A), "lastError": {}})
+
+    status_repository.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
+
+    assert status_repository.get_status(TARGET) == a_status("Registered", RUN_A)
+
+
+def test_put_status_ignores_echoed_keys(status_repository: StatusRepository) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+
+    status_repository.put_status(
+        TARGET, RUN_A, {"target": TARGET, "kind": "STATUS", **a_status("Registered", RUN_A)}
+    )
+
+    assert status_repository.get_status(TARGET) == a_status("Registered", RUN_A)
+
+
+def test_put_status_without_the_lease_writes_nothing(
+    status_repository: StatusRepository, dynamodb: Any
+) -> None:
+    with pytest.raises(LeaseLost):
+        status_repository.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
+    assert raw_status(dynamodb, "STATUS") is None
+    assert status_repository.get_status(TARGET) is None
+
+
+def test_a_status_is_never_written_while_another_run_holds_the_lease(
+    status_repository: StatusRepository,
+) -> None:
+    status_repository.acquire_lease(TARGET, RUN_B, now=NOW, lease_seconds=LEASE)
+    with pytest.raises(LeaseLost):
+        status_repository.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
+    assert status_repository.get_status(TARGET) is None
+
+
+# -- after a failed execution ---------------------------------------------------------------
+
+
+def test_unleased_write_by_the_holder_of_the_lease(status_repository: StatusRepository) -> None:
+    # GIVEN A holds the lease (even expired: nobody took it over) and wrote Registering
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    status_repository.put_status(TARGET, RUN_A, a_status("Registering", RUN_A))
+    # WHEN A's failure is recorded
+    written = status_repository.put_status_unleased(
+        TARGET, a_status("Failed", RUN_A), only_if_holder=RUN_A
+    )
+    # THEN it is written
+    assert written is True
+    assert status_repository.get_status(TARGET) == a_status("Failed", RUN_A)
+
+
+def test_unleased_write_when_another_run_holds_the_lease_is_skipped(
+    status_repository: StatusRepository,
+) -> None:
+    status_repository.acquire_lease(TARGET, RUN_B, now=NOW, lease_seconds=LEASE)
+    status_repository.put_status(TARGET, RUN_B, a_status("Registering", RUN_B))
+
+    written = status_repository.put_status_unleased(
+        TARGET, a_status("Failed", RUN_A), only_if_holder=RUN_A
+    )
+
+    assert written is False
+    assert status_repository.get_status(TARGET) == a_status("Registering", RUN_B)
+
+
+def test_unleased_write_with_no_lease_and_no_status(status_repository: StatusRepository) -> None:
+    written = status_repository.put_status_unleased(
+        TARGET, a_status("Failed", RUN_A), only_if_holder=RUN_A
+    )
+    assert written is True
+    assert status_repository.get_status(TARGET) == a_status("Failed", RUN_A)
+
+
+def test_unleased_write_with_no_lease_over_its_own_last_status(
+    status_repository: StatusRepository,
+) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    status_repository.put_status(TARGET, RUN_A, a_status("Registering", RUN_A))
+    status_repository.release_lease_if_holder(TARGET, RUN_A)
+
+    written = status_repository.put_status_unleased(
+        TARGET, a_status("Failed", RUN_A), only_if_holder=RUN_A
+    )
+
+    assert written is True
+    assert status_repository.get_status(TARGET) == a_status("Failed", RUN_A)
+
+
+def test_unleased_write_never_overwrites_a_newer_runs_status(
+    status_repository: StatusRepository,
+) -> None:
+    # GIVEN B finished after A started: B's status is there and the lease is free
+    status_repository.acquire_lease(TARGET, RUN_B, now=NOW, lease_seconds=LEASE)
+    status_repository.put_status(TARGET, RUN_B, a_status("Registered", RUN_B))
+    assert status_repository.release_lease(TARGET, RUN_B) is True
+    # WHEN A's failure arrives
+    written = status_repository.put_status_unleased(
+        TARGET, a_status("Failed", RUN_A), only_if_holder=RUN_A
+    )
+    # THEN B's status stands
+    assert written is False
+    assert status_repository.get_status(TARGET) == a_status("Registered", RUN_B)
+
+
+# -- binding models to tables ---------------------------------------------------------------
+
+
+def test_constructing_repositories_does_no_io() -> None:
+    # Outside any mock and with no such table: only a request could fail, so none is made.
+    SpecRepository("no-such-spec-table", region="eu-central-1")
+    StatusRepository("no-such-status-table", region="eu-central-1")
+
+
+def test_a_table_name_is_required() -> None:
+    with pytest.raises(ValueError, match="table name"):
+        SpecRepository("")
+
+
+def test_one_bound_model_per_table_even_across_threads() -> None:
+    bound: list[type[Any]] = []
+    barrier = threading.Barrier(8)
+
+    def bind() -> None:
+        barrier.wait()
+        bound.append(models.spec_model("concurrent-table", "us-east-1"))
+
+    threads = [threading.Thread(target=bind) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len({id(cls) for cls in bound}) == 1
+    assert bound[0].Meta.table_name == "concurrent-table"
+    assert models.spec_model("other-table", "us-east-1") is not bound[0]
+    status_cls, lease_cls = (
+        models.status_model("concurrent-table"),
+        models.lease_model("concurrent-table"),
+    )
+    assert id(status_cls) != id(lease_cls)
+
+
+# -- transaction conflicts ------------------------------------------------------------------
+
+
+def _conflict() -> TransactWriteError:
+    cause = VerboseClientError(
+        {"Error": {"Code": "TransactionCanceledException", "Message": "conflict"}},
+        "TransactWriteItems",
+        cancellation_reasons=[CancellationReason(code="TransactionConflict"), None],
+    )
+    return TransactWriteError("Failed to write transaction items", cause)
+
+
+def _conflicting(times: int, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make the next ``times`` transactions fail with TransactionConflict; counts all calls."""
+    real = Connection.transact_write_items
+    calls: list[int] = []
+
+    def flaky(self: Connection, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) <= times:
+            raise _conflict()
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "transact_write_items", flaky)
+    return calls
+
+
+def test_a_transaction_conflict_is_retried(
+    status_repository: StatusRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    calls = _conflicting(2, monkeypatch)
+
+    status_repository.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
+
+    assert len(calls) == 3
+    assert status_repository.get_status(TARGET) == a_status("Registered", RUN_A)
+
+
+def test_transaction_conflicts_are_retried_twice_at_most(
+    status_repository: StatusRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    calls = _conflicting(3, monkeypatch)
+
+    with pytest.raises(TransactWriteError):
+        status_repository.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
+
+    assert len(calls) == 3
+    assert status_repository.get_status(TARGET) is None
