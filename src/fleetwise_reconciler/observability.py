@@ -1,24 +1,29 @@
 """Powertools objects shared by the handlers, and the product's metric vocabulary.
 
-The module-level Logger/Metrics/Tracer read POWERTOOLS_* variables and do no I/O (the
+The module-level Logger and Metrics read POWERTOOLS_* variables and do no I/O (the
 accepted Powertools idiom). Every metric goes through ``publish`` so names, units and
 dimensions stay in one place: the alarms in template.yaml must match them exactly
 (Powertools adds the ``service`` dimension to the first dimension set).
+
+There is no Powertools Tracer: Lambda's active tracing records each invocation, and the X-Ray
+SDK would add its import time to every cold start.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from fleetwise_reconciler import clock
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 
+DEFAULT_NAMESPACE = "FleetWiseReconciler"
+DEFAULT_SERVICE = "fleetwise-reconciler"
 COUNT = MetricUnit.Count
 SECONDS = MetricUnit.Seconds
 
@@ -45,6 +50,13 @@ def publish(
     """Emit ``values`` as one EMF record stamped with the reconciler's clock."""
     if not values:
         return
+    if not metrics.namespace:
+        # Lambda sets POWERTOOLS_* before import; a process that imported this module first
+        # (tests, the offline rehearsal) gets them resolved here, at the first metric.
+        metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", DEFAULT_NAMESPACE)
+        metrics.service = metrics.service or os.environ.get(
+            "POWERTOOLS_SERVICE_NAME", DEFAULT_SERVICE
+        )
     if target is not None:
         metrics.add_dimension("target", target)
     for name, (unit, value) in values.items():

@@ -13,7 +13,10 @@ from fleetwise_reconciler.logic.validate import ValidationContext, validate
 ACCOUNT = "123456789012"
 TARGET = f"{ACCOUNT}:us-east-1"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/FleetWiseTimestream"
-SLR = f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/iotfleetwise.amazonaws.com/AWSServiceRoleForIoTFleetWise"
+SLR = (
+    f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/iotfleetwise.amazonaws.com/"
+    "AWSServiceRoleForIoTFleetWise"
+)
 CONTEXT = ValidationContext(account_id=ACCOUNT)
 MODERN = {"target": TARGET}
 LEGACY = {
@@ -25,7 +28,9 @@ LEGACY = {
 NOT_REGISTERED: dict[str, Any] = {"registered": False}
 
 
-def observed(status: str, *, timestream: dict[str, str] | None = None, role: str = SLR) -> dict[str, Any]:
+def observed(
+    status: str, *, timestream: dict[str, str] | None = None, role: str = SLR
+) -> dict[str, Any]:
     return {
         "registered": True,
         "accountStatus": status,
@@ -128,7 +133,9 @@ def test_legacy_success_matching() -> None:
         ),
     ],
 )
-def test_success_not_matching_is_drift(raw: dict[str, Any], observation: dict[str, Any], drift: str) -> None:
+def test_success_not_matching_is_drift(
+    raw: dict[str, Any], observation: dict[str, Any], drift: str
+) -> None:
     enforced = decide(raw, observation)
     assert (enforced.action, enforced.reason, enforced.drift) == (
         Action.REGISTER,
@@ -164,7 +171,9 @@ def test_failure_is_not_reregistered_past_the_bound_for_the_same_spec() -> None:
 def test_a_new_spec_version_resets_the_failure_budget() -> None:
     old = spec_hash(MODERN)
     previous = {"specHash": old, "attempts": {"specHash": old, "count": 5}}
-    decided = decide(MODERN, observed("REGISTRATION_FAILURE"), previous=previous, reconcileToken="2")
+    decided = decide(
+        MODERN, observed("REGISTRATION_FAILURE"), previous=previous, reconcileToken="2"
+    )
     assert decided.action == Action.REGISTER
     assert attempts_for(previous, spec_hash({**MODERN, "reconcileToken": "2"})) == 0
 
@@ -187,15 +196,19 @@ def test_terminal_error_is_not_retried_by_schedule_ticks() -> None:
     )
     # A changed reconcileToken is a new spec version: the schedule acts on it too.
     assert (
-        decide(MODERN, NOT_REGISTERED, previous=previous, trigger="schedule", reconcileToken="t")
-        .action
+        decide(
+            MODERN, NOT_REGISTERED, previous=previous, trigger="schedule", reconcileToken="t"
+        ).action
         == Action.REGISTER
     )
 
 
 def test_ticks_still_report_convergence_after_a_terminal_error() -> None:
     version = spec_hash(MODERN)
-    previous = {"specHash": version, "lastError": {"code": "AccessDeniedException", "retryable": False}}
+    previous = {
+        "specHash": version,
+        "lastError": {"code": "AccessDeniedException", "retryable": False},
+    }
     tick = decide(MODERN, observed("REGISTRATION_SUCCESS"), previous=previous, trigger="schedule")
     assert tick.action == Action.NO_CHANGE
 
@@ -203,7 +216,9 @@ def test_ticks_still_report_convergence_after_a_terminal_error() -> None:
 def test_drift_not_cured_before_is_blocked_not_looped() -> None:
     version = spec_hash(MODERN)
     previous = {"specHash": version, "phase": "Blocked", "reason": "DriftNotCured"}
-    observation = observed("REGISTRATION_SUCCESS", timestream={"databaseName": "a", "tableName": "b"})
+    observation = observed(
+        "REGISTRATION_SUCCESS", timestream={"databaseName": "a", "tableName": "b"}
+    )
     decided = decide(MODERN, observation, previous=previous, trigger="schedule")
     assert (decided.action, decided.phase, decided.reason) == (
         Action.BLOCKED,

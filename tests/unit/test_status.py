@@ -51,15 +51,21 @@ def test_invalid_and_paused() -> None:
 
 
 def test_transition_time_kept_until_the_status_changes() -> None:
-    first = conditions(Outcome(Phase.FAILED, "AccessDeniedException", "no"), None, spec_hash="h", now=T0)
+    first = conditions(
+        Outcome(Phase.FAILED, "AccessDeniedException", "no"), None, spec_hash="h", now=T0
+    )
     later = T0 + timedelta(minutes=15)
-    second = conditions(Outcome(Phase.FAILED, "RegistrationTimedOut", "slow"), first, spec_hash="h", now=later)
+    second = conditions(
+        Outcome(Phase.FAILED, "RegistrationTimedOut", "slow"), first, spec_hash="h", now=later
+    )
     assert [c["lastTransitionTime"] for c in second] == [
         "2026-11-26T12:00:00.000Z",
         "2026-11-26T12:00:00.000Z",
         "2026-11-26T12:00:00.000Z",
     ]
-    healed = conditions(Outcome(Phase.REGISTERED, "Registered", "ok"), second, spec_hash="h", now=later)
+    healed = conditions(
+        Outcome(Phase.REGISTERED, "Registered", "ok"), second, spec_hash="h", now=later
+    )
     assert [c["lastTransitionTime"] for c in healed] == [
         "2026-11-26T12:15:00.000Z",
         "2026-11-26T12:15:00.000Z",
@@ -80,7 +86,12 @@ def test_build_status_records_error_attempts_and_history_once_per_change() -> No
         Phase.FAILED,
         "AccessDeniedException",
         "denied",
-        error={"code": "AccessDeniedException", "message": "no", "retryable": False, "operation": "RegisterAccount"},
+        error={
+            "code": "AccessDeniedException",
+            "message": "no",
+            "retryable": False,
+            "operation": "RegisterAccount",
+        },
     )
     common = {
         "spec": {"target": "123456789012:us-east-1"},

@@ -81,8 +81,16 @@ def test_target_in_a_region_fleetwise_does_not_serve_is_invalid() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("mode", "Timestream", "mode: must be one of 'cloudwatch' or 'timestream', got 'Timestream'"),
-        ("policy", "enforcing", "policy: must be one of 'enforce' or 'observe-only', got 'enforcing'"),
+        (
+            "mode",
+            "Timestream",
+            "mode: must be one of 'cloudwatch' or 'timestream', got 'Timestream'",
+        ),
+        (
+            "policy",
+            "enforcing",
+            "policy: must be one of 'enforce' or 'observe-only', got 'enforcing'",
+        ),
         ("paused", "false", "paused: must be a boolean (true or false), got 'false'"),
         ("paused", 0, "paused: must be a boolean (true or false), got 0"),
         ("reconcileToken", "", "reconcileToken: String should have at least 1 character"),
@@ -166,8 +174,8 @@ def test_role_arn_length_limit() -> None:
 
 
 def test_role_pattern_is_the_service_models() -> None:
-    shape = botocore.session.get_session().get_service_model("iotfleetwise").shape_for(
-        "IamResources"
+    shape = (
+        botocore.session.get_session().get_service_model("iotfleetwise").shape_for("IamResources")
     )
     assert shape.members["roleArn"].metadata["pattern"] == ROLE_ARN.pattern
     assert shape.members["roleArn"].metadata["min"] == 20

@@ -51,7 +51,8 @@ def differences(spec: Spec, observed: dict[str, Any]) -> list[str]:
                 "but the spec's mode is 'cloudwatch'"
             )
         return found
-    assert spec.timestream is not None  # guaranteed by validation for mode 'timestream'
+    if spec.timestream is None:  # validation guarantees it in mode 'timestream'
+        raise ValueError("a 'timestream' spec without Timestream resources was not validated")
     if not has_timestream:
         found.append("no Timestream metadata is registered but the spec's mode is 'timestream'")
     else:

@@ -90,7 +90,7 @@ def _pydantic_problems(error: ValidationError) -> list[Problem]:
 
 def _mode_problems(raw: Mapping[str, Any]) -> list[Problem]:
     mode = raw.get("mode", "cloudwatch")
-    problems = []
+    problems: list[Problem] = []
     if mode == "timestream":
         problems.extend(
             Problem(name, "is required when mode is 'timestream'")
@@ -99,7 +99,9 @@ def _mode_problems(raw: Mapping[str, Any]) -> list[Problem]:
         )
     elif mode == "cloudwatch":
         problems.extend(
-            Problem(name, "applies only to mode 'timestream' (remove it, or set mode to 'timestream')")
+            Problem(
+                name, "applies only to mode 'timestream' (remove it, or set mode to 'timestream')"
+            )
             for name in LEGACY_ONLY
             if name in raw
         )
@@ -145,19 +147,24 @@ def _context_problems(raw: Mapping[str, Any], context: ValidationContext) -> lis
 
 
 def validate(raw: Mapping[str, Any], context: ValidationContext) -> ValidationResult:
-    """Validate a spec item's raw attributes against the API's constraints and the stack's limits."""
+    """Check a spec item's raw attributes against the API's constraints and the stack's limits."""
     problems: list[Problem] = []
     unknown = sorted(set(raw) - set(SPEC_FIELDS))
     if unknown:
         problems.extend(
             Problem(name, f"unknown field (allowed: {', '.join(SPEC_FIELDS)})") for name in unknown
         )
-    problems.extend(_mode_problems(raw))
+    mode_problems = _mode_problems(raw)
+    problems.extend(mode_problems)
     spec: Spec | None = None
     try:
         spec = Spec.model_validate({k: v for k, v in raw.items() if k in SPEC_FIELDS})
     except ValidationError as error:
-        problems.extend(_pydantic_problems(error))
+        # A field already reported as missing or misplaced needs no second message.
+        settled = {problem.field for problem in mode_problems}
+        problems.extend(
+            p for p in _pydantic_problems(error) if p.field.split(".")[0] not in settled
+        )
     problems.extend(_context_problems(raw, context))
     # One message per field and text, in a stable order.
     unique = tuple(dict.fromkeys(problems))

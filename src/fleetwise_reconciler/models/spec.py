@@ -55,7 +55,9 @@ class Spec(BaseModel):
     @classmethod
     def _target_shape(cls, value: str) -> str:
         if not TARGET.fullmatch(value):
-            raise ValueError("must be '<12-digit account id>:<region>', e.g. '123456789012:us-east-1'")
+            raise ValueError(
+                "must be '<12-digit account id>:<region>', e.g. '123456789012:us-east-1'"
+            )
         return value
 
     @field_validator("iamRoleArn")
@@ -68,9 +70,7 @@ class Spec(BaseModel):
     @model_validator(mode="after")
     def _fields_fit_mode(self) -> Spec:
         if self.mode == "timestream":
-            missing = [
-                name for name in ("timestream", "iamRoleArn") if getattr(self, name) is None
-            ]
+            missing = [name for name in ("timestream", "iamRoleArn") if getattr(self, name) is None]
             if missing:
                 raise ValueError(f"mode 'timestream' requires {' and '.join(missing)}")
         else:

@@ -1,0 +1,240 @@
+"""Record: turn the iteration's result into status, metrics and history; then loop or release.
+
+The status write is conditional on holding the lease (a run whose lease was taken over never
+overwrites a newer run's status). Before releasing, the spec is read again and the lease's
+``pending`` flag checked: a newer edit makes this run loop (bounded) instead of finishing,
+so no edit is lost (invariant 4).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from fleetwise_reconciler import clock, wiring
+from fleetwise_reconciler.dal.repository import LeaseLost, SpecRepository, StatusRepository
+from fleetwise_reconciler.errors import parse_cause
+from fleetwise_reconciler.logic.compare import spec_hash
+from fleetwise_reconciler.logic.plan import Phase
+from fleetwise_reconciler.logic.status import Outcome, build_status
+from fleetwise_reconciler.observability import (
+    COUNT,
+    DRIFT_DETECTED,
+    INVALID_SPEC,
+    RECONCILE_DURATION,
+    REGISTRATION_FAILED,
+    REGISTRATION_HEALTHY,
+    REGISTRATION_SUCCEEDED,
+    SECONDS,
+    TARGET_PAUSED,
+    logger,
+    publish,
+)
+from fleetwise_reconciler.settings import get_settings
+
+
+def outcome_of(event: dict[str, Any], previous: dict[str, Any] | None) -> Outcome:
+    """What this iteration concluded, from whichever slots the workflow filled."""
+    plan = event.get("plan") or {}
+    poll = event.get("poll") or {}
+    error = event.get("error")
+    drift = tuple(plan.get("drift") or ())
+    if error:
+        details = parse_cause(error.get("Cause"))
+        code = str(details.get("code") or error.get("Error") or "Unknown")
+        retryable = bool(details.get("retryable"))
+        operation = details.get("operation") or "IoT FleetWise"
+        then = (
+            "transient: the next edit or drift check tries again"
+            if retryable
+            else "not retried until the spec, its reconcileToken or the permissions change"
+        )
+        return Outcome(
+            Phase.FAILED,
+            code,
+            f"{operation} failed with {code}: {details.get('message', '')} ({then})",
+            drift,
+            error={
+                "code": code,
+                "message": str(details.get("message", "")),
+                "retryable": retryable,
+                "operation": operation,
+            },
+        )
+    if poll:
+        result = poll.get("outcome")
+        message = str(poll.get("message") or "")
+        if result == "Registered":
+            return Outcome(Phase.REGISTERED, "Registered", message or "registered as declared")
+        if result == "Diverged":
+            return Outcome(
+                Phase.BLOCKED, "DriftNotCured", message, tuple(poll.get("drift") or drift)
+            )
+        if result == "TimedOut":
+            message = message or (
+                "the registration was still pending when the workflow's polls ran out"
+            )
+            return Outcome(
+                Phase.FAILED,
+                "RegistrationTimedOut",
+                message + " (transient: the next edit or drift check tries again)",
+                drift,
+                error={
+                    "code": "RegistrationTimedOut",
+                    "message": message,
+                    "retryable": True,
+                    "operation": "GetRegisterAccountStatus",
+                },
+            )
+        return Outcome(
+            Phase.FAILED,
+            str(poll.get("reason") or "RegistrationFailed"),
+            message + "; change the spec or its reconcileToken to try again",
+            drift,
+            error={
+                "code": str(poll.get("reason") or "RegistrationFailed"),
+                "message": message,
+                "retryable": False,
+                "operation": "RegisterAccount",
+            },
+        )
+    phase = Phase(plan.get("phase") or Phase.PENDING)
+    kept_error = (previous or {}).get("lastError") if plan.get("action") == "Failed" else None
+    if kept_error:
+        kept_error = {k: v for k, v in kept_error.items() if k != "at"}
+    return Outcome(
+        phase, str(plan.get("reason") or ""), str(plan.get("message") or ""), drift, kept_error
+    )
+
+
+def _metrics(
+    target: str,
+    outcome: Outcome,
+    event: dict[str, Any],
+    previous: dict[str, Any] | None,
+    duration: float,
+) -> None:
+    plan = event.get("plan") or {}
+    healthy = outcome.phase == Phase.REGISTERED or (
+        outcome.phase == Phase.PAUSED and not outcome.drift
+    )
+    values: dict[str, tuple[MetricUnit, float]] = {
+        REGISTRATION_HEALTHY: (COUNT, 1 if healthy else 0),
+        RECONCILE_DURATION: (SECONDS, duration),
+    }
+    prev = previous or {}
+    # Drift: reality moved away from a spec that had been reconciled (not a new edit).
+    if plan.get("drift") and prev.get("specHash") == plan.get("specHash"):
+        values[DRIFT_DETECTED] = (COUNT, 1)
+    if (event.get("poll") or {}).get("outcome") == "Registered":
+        values[REGISTRATION_SUCCEEDED] = (COUNT, 1)
+    if outcome.phase == Phase.PAUSED:
+        values[TARGET_PAUSED] = (COUNT, 1)
+    if outcome.phase == Phase.INVALID:
+        values[INVALID_SPEC] = (COUNT, 1)
+    publish(target, values)
+    if outcome.phase == Phase.FAILED:
+        publish(target, {REGISTRATION_FAILED: (COUNT, 1)}, reason=outcome.reason)
+
+
+def handle(
+    event: dict[str, Any],
+    *,
+    specs: SpecRepository | None = None,
+    statuses: StatusRepository | None = None,
+) -> dict[str, Any]:
+    specs = specs or wiring.spec_repository()
+    statuses = statuses or wiring.status_repository()
+    settings = get_settings()
+    target, execution = event["target"], event["execution"]
+    plan = event.get("plan") or {}
+    loop = int(event.get("loop", (event.get("record") or {}).get("loop", 0)) or 0)
+    now = clock.now()
+    phase: str | None = None
+
+    if plan.get("action") != "Unmanaged":
+        previous = statuses.get_status(target)
+        outcome = outcome_of(event, previous)
+        registration = event.get("registration") or {}
+        started = event.get("startedAt") or plan.get("observedAt")
+        started_at = clock.parse(started) if started else now
+        poll_observation = (event.get("poll") or {}).get("observation")
+        status = build_status(
+            previous,
+            outcome,
+            spec=plan.get("rawSpec"),
+            spec_hash=str(plan.get("specHash") or (previous or {}).get("specHash") or ""),
+            observation=poll_observation or plan.get("observation"),
+            attempts=int(registration.get("attempt") or plan.get("attempts") or 0),
+            execution=execution,
+            started_at=started_at,
+            now=now,
+            history_limit=settings.history_limit,
+            history_days=settings.history_days,
+            acted=bool(registration),
+        )
+        try:
+            statuses.put_status(target, execution, status)
+        except LeaseLost:
+            logger.warning(
+                "lease lost: a newer run owns this target; status left to it", target=target
+            )
+            return {"again": False, "loop": loop, "phase": None, "leaseLost": True}
+        phase = str(outcome.phase)
+        logger.info("recorded", target=target, phase=phase, reason=outcome.reason)
+        _metrics(target, outcome, event, previous, (now - started_at).total_seconds())
+
+    current = specs.get(target)
+    changed = (spec_hash(current) if current else None) != plan.get("specHash")
+    try:
+        if changed and current is not None and loop < settings.max_loops:
+            return _again(
+                statuses,
+                target=target,
+                execution=execution,
+                loop=loop,
+                phase=phase,
+                why="the spec changed",
+            )
+        if not statuses.release_lease(target, execution):
+            if loop < settings.max_loops:
+                return _again(
+                    statuses,
+                    target=target,
+                    execution=execution,
+                    loop=loop,
+                    phase=phase,
+                    why="a newer request",
+                )
+            statuses.release_lease(target, execution)
+            logger.warning(
+                "loop bound reached with a newer request pending; the drift check picks it up",
+                target=target,
+                loops=loop,
+            )
+    except LeaseLost:
+        return {"again": False, "loop": loop, "phase": phase, "leaseLost": True}
+    return {"again": False, "loop": loop, "phase": phase, "leaseLost": False}
+
+
+def _again(
+    statuses: StatusRepository,
+    *,
+    target: str,
+    execution: str,
+    loop: int,
+    phase: str | None,
+    why: str,
+) -> dict[str, Any]:
+    statuses.renew_lease(
+        target, execution, now=clock.now(), lease_seconds=get_settings().lease_seconds
+    )
+    logger.info("reconciling again", target=target, why=why, loop=loop + 1)
+    return {"again": True, "loop": loop + 1, "phase": phase, "leaseLost": False}
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(event)

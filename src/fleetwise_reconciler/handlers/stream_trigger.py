@@ -1,0 +1,76 @@
+"""Stream trigger: one reconcile execution per spec change, named from the stream record.
+
+DynamoDB streams deliver at least once. The execution's name is the record's ``eventID``, so a
+redelivered record cannot start a second run (``ExecutionAlreadyExists`` counts as success),
+while a genuinely new change (a revert A → B → A included) has a new eventID and is reconciled.
+Each record succeeds or fails on its own (partial batch response), so one bad record never
+blocks the others; after the mapping's retries it goes to the on-failure queue.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+    DynamoDBRecord,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from fleetwise_reconciler import wiring
+from fleetwise_reconciler.observability import COUNT, TRIGGER_FAILED_RECORDS, logger, publish
+from fleetwise_reconciler.settings import get_settings
+
+
+def execution_input(record: DynamoDBRecord) -> tuple[str, dict[str, Any]]:
+    """The execution's name and input for one stream record."""
+    keys = record.dynamodb.keys if record.dynamodb else None
+    target = (keys or {}).get("target")
+    if not isinstance(target, str) or not target:
+        raise ValueError(f"stream record {record.event_id} has no string 'target' key")
+    name = str(record.event_id)
+    return name, {"target": target, "trigger": "stream", "eventId": name}
+
+
+def start(record: DynamoDBRecord, *, client: Any, state_machine_arn: str) -> str:
+    name, payload = execution_input(record)
+    try:
+        client.start_execution(
+            stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload)
+        )
+    except client.exceptions.ExecutionAlreadyExists:
+        logger.info("redelivered record: execution already started", execution=name)
+        return name
+    logger.info("reconcile started", execution=name, target=payload["target"])
+    return name
+
+
+def handle(
+    event: dict[str, Any],
+    context: LambdaContext | None = None,
+    *,
+    client: Any | None = None,
+) -> dict[str, Any]:
+    client = client or wiring.stepfunctions()
+    arn = get_settings().state_machine_arn
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+    response = process_partial_response(
+        event=event,
+        record_handler=lambda record: start(record, client=client, state_machine_arn=arn),
+        processor=processor,
+        context=context,
+    )
+    failed = len(response.get("batchItemFailures", []))
+    if failed:
+        publish(None, {TRIGGER_FAILED_RECORDS: (COUNT, failed)})
+    return dict(response)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(event, context)

@@ -1,0 +1,45 @@
+"""Fakes shared by the handler tests: a hand-moved clock and model-shaped FleetWise answers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime) -> None:
+        self.moment = start
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+    def advance(self, seconds: float) -> None:
+        self.moment += timedelta(seconds=seconds)
+
+
+def status_response(
+    status: str, *, timestream: dict[str, str] | None = None, role: str | None = None
+) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "customerAccountId": "123456789012",
+        "accountStatus": status,
+        "iamRegistrationResponse": {
+            "roleArn": role
+            or "arn:aws:iam::123456789012:role/aws-service-role/iotfleetwise.amazonaws.com/"
+            "AWSServiceRoleForIoTFleetWise",
+            "registrationStatus": status,
+        },
+        "creationTime": T0,
+        "lastModificationTime": T0,
+    }
+    if timestream:
+        response["timestreamRegistrationResponse"] = {
+            "timestreamDatabaseName": timestream["databaseName"],
+            "timestreamTableName": timestream["tableName"],
+            "registrationStatus": status,
+        }
+    return response

@@ -1,0 +1,223 @@
+"""The deploy's custom resource and the handler for executions that die."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import pytest
+from handler_fakes import Clock
+
+from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
+from fleetwise_reconciler.handlers import deploy_spec, execution_failed
+
+TARGET = "123456789012:us-east-1"
+ROLE = "arn:aws:iam::123456789012:role/FleetWiseTimestream"
+EXEC = "arn:aws:states:us-east-1:123456789012:execution:Reconcile:run-1"
+OTHER = "arn:aws:states:us-east-1:123456789012:execution:Reconcile:run-2"
+
+
+class CloudFormation:
+    """Receives the custom resource's answers on loopback, as CloudFormation's S3 URL would."""
+
+    def __init__(self) -> None:
+        self.answers: list[dict[str, Any]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                length = int(self.headers["Content-Length"])
+                owner.answers.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/response"
+
+    def __enter__(self) -> CloudFormation:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def cloudformation() -> Iterator[CloudFormation]:
+    with CloudFormation() as fake:
+        yield fake
+
+
+def request(
+    kind: str, url: str, properties: dict[str, str], old: dict[str, str] | None = None
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "RequestType": kind,
+        "ResponseURL": url,
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/fw/1",
+        "RequestId": "req-1",
+        "LogicalResourceId": "DefaultTargetSpec",
+        "ResourceType": "Custom::FleetWiseTargetSpec",
+        "ResourceProperties": {"ServiceToken": "arn:lambda", **properties},
+    }
+    if kind != "Create":
+        event["PhysicalResourceId"] = TARGET
+    if old is not None:
+        event["OldResourceProperties"] = {"ServiceToken": "arn:lambda", **old}
+    return event
+
+
+MODERN = {"Target": TARGET, "Mode": "cloudwatch", "Policy": "enforce", "Paused": "false"}
+
+
+def test_create_writes_the_item_and_answers(
+    spec_repository: SpecRepository, cloudformation: CloudFormation
+) -> None:
+    deploy_spec.handle(request("Create", cloudformation.url, MODERN), specs=spec_repository)
+    assert spec_repository.get(TARGET) == {
+        "target": TARGET,
+        "mode": "cloudwatch",
+        "policy": "enforce",
+        "paused": False,
+    }
+    assert cloudformation.answers == [
+        {
+            "Status": "SUCCESS",
+            "Reason": f"wrote the spec item for {TARGET}",
+            "PhysicalResourceId": TARGET,
+            "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/fw/1",
+            "RequestId": "req-1",
+            "LogicalResourceId": "DefaultTargetSpec",
+            "Data": {"Target": TARGET},
+        }
+    ]
+
+
+def test_create_legacy(spec_repository: SpecRepository, cloudformation: CloudFormation) -> None:
+    properties = {
+        **MODERN,
+        "Mode": "timestream",
+        "TimestreamDatabaseName": "fleet",
+        "TimestreamTableName": "signals",
+        "IamRoleArn": ROLE,
+    }
+    deploy_spec.handle(request("Create", cloudformation.url, properties), specs=spec_repository)
+    assert spec_repository.get(TARGET) == {
+        "target": TARGET,
+        "mode": "timestream",
+        "policy": "enforce",
+        "paused": False,
+        "timestream": {"databaseName": "fleet", "tableName": "signals"},
+        "iamRoleArn": ROLE,
+    }
+
+
+def test_an_unrelated_stack_update_keeps_the_operators_edit(
+    spec_repository: SpecRepository, cloudformation: CloudFormation
+) -> None:
+    edited = {
+        "target": TARGET,
+        "mode": "cloudwatch",
+        "policy": "observe-only",
+        "reconcileToken": "t1",
+    }
+    spec_repository.put(edited)
+    deploy_spec.handle(
+        request("Update", cloudformation.url, MODERN, old=MODERN), specs=spec_repository
+    )
+    assert spec_repository.get(TARGET) == edited
+    assert cloudformation.answers[0]["Status"] == "SUCCESS"
+
+
+def test_a_parameter_change_rewrites_the_item(
+    spec_repository: SpecRepository, cloudformation: CloudFormation
+) -> None:
+    spec_repository.put({"target": TARGET, "policy": "observe-only"})
+    deploy_spec.handle(
+        request("Update", cloudformation.url, {**MODERN, "Paused": "true"}, old=MODERN),
+        specs=spec_repository,
+    )
+    assert spec_repository.get(TARGET) == {
+        "target": TARGET,
+        "mode": "cloudwatch",
+        "policy": "enforce",
+        "paused": True,
+    }
+
+
+def test_delete_writes_nothing_and_never_deregisters(
+    spec_repository: SpecRepository, cloudformation: CloudFormation
+) -> None:
+    spec_repository.put({"target": TARGET})
+    deploy_spec.handle(request("Delete", cloudformation.url, MODERN), specs=spec_repository)
+    assert spec_repository.get(TARGET) == {"target": TARGET}
+    assert cloudformation.answers[0]["Status"] == "SUCCESS"
+    assert cloudformation.answers[0]["Reason"] == (
+        "left the spec item in place (no deregistration exists)"
+    )
+
+
+def test_invalid_parameters_fail_the_deploy_and_write_nothing(
+    spec_repository: SpecRepository, cloudformation: CloudFormation
+) -> None:
+    properties = {**MODERN, "Mode": "timestream", "TimestreamDatabaseName": "x"}
+    deploy_spec.handle(request("Create", cloudformation.url, properties), specs=spec_repository)
+    assert spec_repository.get(TARGET) is None
+    [answer] = cloudformation.answers
+    assert answer["Status"] == "FAILED"
+    assert answer["Reason"] == (
+        "ValueError: the stack's parameters give an invalid spec: iamRoleArn: is required when "
+        "mode is 'timestream'; timestream.databaseName: String should have at least 3 "
+        "characters; timestream.tableName: String should have at least 3 characters"
+    )
+
+
+def failed_event(execution: str, status: str = "TIMED_OUT") -> dict[str, Any]:
+    return {
+        "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {
+            "executionArn": execution,
+            "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:Reconcile",
+            "name": execution.rsplit(":", 1)[1],
+            "status": status,
+            "input": json.dumps({"target": TARGET, "trigger": "stream"}),
+            "error": None,
+            "cause": None,
+        },
+    }
+
+
+def test_a_timed_out_execution_records_and_releases(
+    status_repository: StatusRepository, now: Clock
+) -> None:
+    status_repository.acquire_lease(TARGET, EXEC, now=now(), lease_seconds=1800)
+    status_repository.put_status(TARGET, EXEC, {"phase": "Registering", "specHash": "h1"})
+    result = execution_failed.handle(failed_event(EXEC), statuses=status_repository)
+    assert result == {"recorded": True, "released": True}
+    assert status_repository.get_lease(TARGET) is None
+    status = status_repository.get_status(TARGET)
+    assert status is not None
+    assert (status["phase"], status["reason"]) == ("Failed", "ExecutionTimedOut")
+    assert status["lastError"]["retryable"] is True
+    assert status["message"] == (
+        "the reconcile workflow ended TIMED_OUT (TIMED_OUT); the lease was released and the "
+        "next edit or drift check tries again"
+    )
+
+
+def test_a_dead_execution_never_overwrites_a_newer_runs_status(
+    status_repository: StatusRepository, now: Clock
+) -> None:
+    status_repository.acquire_lease(TARGET, OTHER, now=now(), lease_seconds=1800)
+    status_repository.put_status(TARGET, OTHER, {"phase": "Registering", "specHash": "h2"})
+    result = execution_failed.handle(failed_event(EXEC, "ABORTED"), statuses=status_repository)
+    assert result == {"recorded": False, "released": False}
+    assert status_repository.get_status(TARGET) == {"phase": "Registering", "specHash": "h2"}
+    assert status_repository.get_lease(TARGET)["holder"] == OTHER

@@ -1,0 +1,138 @@
+"""The stream trigger, fed real stream records that moto produced from real table writes."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+
+from fleetwise_reconciler.dal.repository import SpecRepository
+from fleetwise_reconciler.handlers import stream_trigger
+
+REGION = "us-east-1"
+TARGET = "123456789012:us-east-1"
+PASS_DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+
+
+def _plain(value: Any) -> Any:
+    """A boto3-parsed stream record as Lambda delivers it (JSON: numbers, epoch seconds)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, Decimal):
+        return int(value)
+    return value
+
+
+def stream_records(table: str) -> list[dict[str, Any]]:
+    """Every record on the table's stream, from the start, in Lambda's event shape."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    streams = boto3.client("dynamodbstreams", region_name=REGION)
+    arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    records: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        for record in streams.get_records(ShardIterator=iterator)["Records"]:
+            records.append({**_plain(record), "eventSourceARN": arn})
+    return records
+
+
+@pytest.fixture
+def state_machine(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str]:
+    client = boto3.client("stepfunctions", region_name=REGION)
+    arn = client.create_state_machine(
+        name="Reconcile",
+        definition=PASS_DEFINITION,
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    monkeypatch.setenv("STATE_MACHINE_ARN", arn)
+    return client, arn
+
+
+def executions(client: Any, arn: str) -> list[dict[str, Any]]:
+    listed = client.list_executions(stateMachineArn=arn)["executions"]
+    described = [client.describe_execution(executionArn=e["executionArn"]) for e in listed]
+    return sorted(
+        ({"name": d["name"], "input": json.loads(d["input"])} for d in described),
+        key=lambda e: e["name"],
+    )
+
+
+def test_a_redelivered_record_starts_one_execution(
+    spec_repository: SpecRepository, tables: dict[str, str], state_machine: tuple[Any, str]
+) -> None:
+    client, arn = state_machine
+    spec_repository.put({"target": TARGET})
+    [record] = stream_records(tables["SpecTable"])
+    event = {"Records": [record]}
+
+    first = stream_trigger.handle(event, client=client)
+    again = stream_trigger.handle(event, client=client)  # at-least-once delivery
+    client.stop_execution(
+        executionArn=f"{arn.replace(':stateMachine:', ':execution:')}:{record['eventID']}"
+    )
+    after_finish = stream_trigger.handle(event, client=client)
+
+    assert first == again == after_finish == {"batchItemFailures": []}
+    assert executions(client, arn) == [
+        {
+            "name": record["eventID"],
+            "input": {"target": TARGET, "trigger": "stream", "eventId": record["eventID"]},
+        }
+    ]
+
+
+def test_a_revert_is_a_new_change(
+    spec_repository: SpecRepository, tables: dict[str, str], state_machine: tuple[Any, str]
+) -> None:
+    client, arn = state_machine
+    spec_repository.put({"target": TARGET, "policy": "enforce"})  # A
+    spec_repository.put({"target": TARGET, "policy": "observe-only"})  # B
+    spec_repository.put({"target": TARGET, "policy": "enforce"})  # A again
+    records = stream_records(tables["SpecTable"])
+    assert [r["eventName"] for r in records] == ["INSERT", "MODIFY", "MODIFY"]
+
+    assert stream_trigger.handle({"Records": records}, client=client) == {"batchItemFailures": []}
+    assert sorted(e["name"] for e in executions(client, arn)) == sorted(
+        r["eventID"] for r in records
+    )
+
+
+def test_one_bad_record_fails_alone(
+    spec_repository: SpecRepository,
+    tables: dict[str, str],
+    state_machine: tuple[Any, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client, arn = state_machine
+    spec_repository.put({"target": TARGET})
+    spec_repository.put({"target": TARGET, "reconcileToken": "1"})
+    spec_repository.put({"target": TARGET, "reconcileToken": "2"})
+    records = stream_records(tables["SpecTable"])
+    bad = records[1]
+    del bad["dynamodb"]["Keys"]  # a record the trigger cannot turn into an execution
+
+    response = stream_trigger.handle({"Records": records}, client=client)
+
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": bad["dynamodb"]["SequenceNumber"]}]
+    }
+    assert sorted(e["name"] for e in executions(client, arn)) == sorted(
+        [records[0]["eventID"], records[2]["eventID"]]
+    )
+    emitted = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    ]
+    assert [
+        (m.get("TriggerFailedRecords"), m["_aws"]["CloudWatchMetrics"][0]["Dimensions"])
+        for m in emitted
+    ] == [([1.0], [["service"]])]
