@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -43,3 +45,12 @@ def status_response(
             "registrationStatus": status,
         }
     return response
+
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A sample event from events/ (shared with `sam local invoke`)."""
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return event

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
-from handler_fakes import Clock
+from handler_fakes import Clock, load_event
 
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.handlers import deploy_spec, execution_failed
@@ -221,3 +221,31 @@ def test_a_dead_execution_never_overwrites_a_newer_runs_status(
     assert result == {"recorded": False, "released": False}
     assert status_repository.get_status(TARGET) == {"phase": "Registering", "specHash": "h2"}
     assert status_repository.get_lease(TARGET)["holder"] == OTHER
+
+
+def test_the_sample_create_event(
+    spec_repository: SpecRepository, cloudformation: CloudFormation
+) -> None:
+    event = {**load_event("custom-resource-create.json"), "ResponseURL": cloudformation.url}
+    result = deploy_spec.handle(event, specs=spec_repository)
+    assert result == {
+        "Status": "SUCCESS",
+        "Reason": f"wrote the spec item for {TARGET}",
+        "PhysicalResourceId": TARGET,
+    }
+    assert spec_repository.get(TARGET) == {
+        "target": TARGET,
+        "mode": "cloudwatch",
+        "policy": "enforce",
+        "paused": False,
+    }
+
+
+def test_the_sample_timed_out_event(status_repository: StatusRepository, now: Clock) -> None:
+    event = load_event("execution-timed-out.json")
+    execution = event["detail"]["executionArn"]
+    status_repository.acquire_lease(TARGET, execution, now=now(), lease_seconds=1800)
+    assert execution_failed.handle(event, statuses=status_repository) == {
+        "recorded": True,
+        "released": True,
+    }

@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+from handler_fakes import load_event
 
 from fleetwise_reconciler.dal.repository import SpecRepository
 from fleetwise_reconciler.handlers import stream_trigger
@@ -136,3 +137,20 @@ def test_one_bad_record_fails_alone(
         (m.get("TriggerFailedRecords"), m["_aws"]["CloudWatchMetrics"][0]["Dimensions"])
         for m in emitted
     ] == [([1.0], [["service"]])]
+
+
+def test_the_sample_event_starts_one_execution_per_record(state_machine: tuple[Any, str]) -> None:
+    client, arn = state_machine
+    event = load_event("stream-insert-and-modify.json")
+    assert stream_trigger.handle(event, client=client) == {"batchItemFailures": []}
+    assert executions(client, arn) == [
+        {
+            "name": record["eventID"],
+            "input": {
+                "target": "123456789012:us-east-1",
+                "trigger": "stream",
+                "eventId": record["eventID"],
+            },
+        }
+        for record in sorted(event["Records"], key=lambda r: r["eventID"])
+    ]
