@@ -249,3 +249,24 @@ def test_the_sample_timed_out_event(status_repository: StatusRepository, now: Cl
         "recorded": True,
         "released": True,
     }
+
+
+def test_an_event_without_input_reads_it_back(
+    status_repository: StatusRepository, now: Clock
+) -> None:
+    class StepFunctions:
+        def __init__(self) -> None:
+            self.asked: list[str] = []
+
+        def describe_execution(self, executionArn: str) -> dict[str, Any]:
+            self.asked.append(executionArn)
+            return {"input": json.dumps({"target": TARGET, "trigger": "stream"})}
+
+    event = failed_event(EXEC, "ABORTED")
+    del event["detail"]["input"]
+    fake = StepFunctions()
+    status_repository.acquire_lease(TARGET, EXEC, now=now(), lease_seconds=1800)
+    result = execution_failed.handle(event, statuses=status_repository, stepfunctions=fake)
+    assert result == {"recorded": True, "released": True}
+    assert fake.asked == [EXEC]
+    assert status_repository.get_status(TARGET)["reason"] == "ExecutionAborted"

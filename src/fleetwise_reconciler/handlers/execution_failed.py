@@ -26,17 +26,33 @@ REASONS = {
 }
 
 
-def handle(event: dict[str, Any], *, statuses: StatusRepository | None = None) -> dict[str, Any]:
+def _execution_input(detail: dict[str, Any], client: Any | None) -> dict[str, Any]:
+    """The dead execution's input: from the event, or read back when the event omits it
+    (EventBridge leaves out inputs that are too large, with ``inputDetails.included`` false)."""
+    text = detail.get("input")
+    if not text:
+        client = client or wiring.stepfunctions()
+        text = client.describe_execution(executionArn=detail["executionArn"]).get("input")
+    parsed = json.loads(text or "{}")
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def handle(
+    event: dict[str, Any],
+    *,
+    statuses: StatusRepository | None = None,
+    stepfunctions: Any | None = None,
+) -> dict[str, Any]:
     statuses = statuses or wiring.status_repository()
     settings = get_settings()
     detail = event.get("detail") or {}
     execution = str(detail["executionArn"])
     state = str(detail.get("status", "FAILED"))
     try:
-        target = json.loads(detail.get("input") or "{}")["target"]
+        target = str(_execution_input(detail, stepfunctions)["target"])
     except (KeyError, TypeError, ValueError):
         logger.warning("execution input has no target; nothing to record", execution=execution)
-        return {"recorded": False}
+        return {"recorded": False, "released": False}
     reason = REASONS.get(state, "ExecutionFailed")
     cause = detail.get("cause") or detail.get("error") or state
     message = (

@@ -1,0 +1,163 @@
+"""The build: src/Makefile (what `sam build` runs), the artifact check, and samconfig.toml."""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from template_support import ROOT
+
+
+def _load_check_artifact() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "check_artifact", ROOT / "scripts" / "check_artifact.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+check_artifact = _load_check_artifact()
+MAKE = shutil.which("make") or "make"
+
+
+def _make_dry_run(*args: str) -> subprocess.CompletedProcess[str]:
+    """What make would run for src/Makefile (-n: nothing runs, no network)."""
+    return subprocess.run(  # noqa: S603 (fixed arguments, our own makefile)
+        [MAKE, "-n", "-C", str(ROOT / "src"), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _fake_artifact(root: Path, *entries: str) -> Path:
+    for entry in entries:
+        (root / entry).mkdir(parents=True)
+        (root / entry / "__init__.py").write_text("")
+    return root
+
+
+RUNTIME = (
+    "fleetwise_reconciler",
+    "boto3",
+    "botocore",
+    "aws_lambda_powertools",
+    "pynamodb",
+    "pydantic",
+    "pydantic_core",
+)
+
+
+# --- src/Makefile -------------------------------------------------------------------------
+
+
+def test_the_makefile_installs_lambda_wheels_and_copies_only_the_package(tmp_path: Path) -> None:
+    # GIVEN the artifact directory SAM would give one function
+    artifacts = tmp_path / "build" / "AcquireFunction"
+    # WHEN make shows what it would run (a dry run: no network, nothing written)
+    shown = _make_dry_run("build-AcquireFunction", f"ARTIFACTS_DIR={artifacts}")
+    assert shown.returncode == 0, shown.stderr
+    commands = [shlex.split(line) for line in shown.stdout.splitlines() if line.strip()]
+    # THEN the dependencies are wheels for CPython 3.13 on arm64, installed once aside
+    [pip] = [c for c in commands if c[1:4] == ["-m", "pip", "install"]]
+    assert pip[pip.index("--platform") + 1] == "manylinux2014_aarch64"
+    assert pip[pip.index("--implementation") + 1] == "cp"
+    assert pip[pip.index("--python-version") + 1] == "3.13"
+    assert "--only-binary=:all:" in pip
+    assert pip[pip.index("-r") + 1] == "requirements.txt"
+    deps_dir = Path(pip[pip.index("--target") + 1])
+    assert deps_dir.parent == artifacts.parent
+    # AND the function's artifact gets those dependencies and the reconciler package only
+    copies = [c for c in commands if c[:2] == ["cp", "-R"]]
+    assert copies == [
+        ["cp", "-R", f"{deps_dir}/.", f"{artifacts}/"],
+        ["cp", "-R", "fleetwise_reconciler", f"{artifacts}/"],
+    ]
+
+
+def test_the_makefile_refuses_to_run_outside_sam_build() -> None:
+    result = _make_dry_run("build-AcquireFunction")
+    assert result.returncode != 0
+    assert "ARTIFACTS_DIR is not set" in result.stderr
+
+
+def test_requirements_pin_what_pyproject_pins() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pinned = {
+        line.strip()
+        for line in (ROOT / "src" / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert pinned
+    assert pinned <= set(pyproject["project"]["dependencies"])
+
+
+# --- the artifact check -------------------------------------------------------------------
+
+
+def test_a_clean_artifact_passes(tmp_path: Path) -> None:
+    artifact = _fake_artifact(tmp_path, *RUNTIME)
+    assert check_artifact.problems(artifact) == []
+    assert check_artifact.main(["check_artifact.py", str(artifact)]) == 0
+
+
+@pytest.mark.parametrize(
+    "intruder", ["fleetwise_rehearsal", "tests", "moto", "pytest", "fleetwise_reconciler.egg-info"]
+)
+def test_development_code_in_the_artifact_fails(tmp_path: Path, intruder: str) -> None:
+    artifact = _fake_artifact(tmp_path, *RUNTIME, intruder)
+    assert check_artifact.problems(artifact) == [f"must not ship {intruder}"]
+    assert check_artifact.main(["check_artifact.py", str(artifact)]) == 1
+
+
+def test_a_missing_dependency_fails(tmp_path: Path) -> None:
+    artifact = _fake_artifact(tmp_path, *(e for e in RUNTIME if e != "pynamodb"))
+    assert check_artifact.problems(artifact) == ["missing pynamodb"]
+
+
+def test_a_bytecode_cache_in_the_package_fails(tmp_path: Path) -> None:
+    artifact = _fake_artifact(tmp_path, *RUNTIME, "fleetwise_reconciler/logic/__pycache__")
+    assert check_artifact.problems(artifact) == [
+        "must not ship fleetwise_reconciler/logic/__pycache__"
+    ]
+
+
+# --- samconfig.toml -----------------------------------------------------------------------
+
+
+def test_samconfig_default_and_prod() -> None:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    assert config["version"] == 0.1
+    assert config["default"]["global"]["parameters"]["stack_name"] == "fleetwise-reconciler"
+    assert config["default"]["build"]["parameters"] == {"cached": True, "parallel": False}
+    deploy = config["default"]["deploy"]["parameters"]
+    assert deploy["capabilities"] == "CAPABILITY_IAM"
+    assert deploy["confirm_changeset"] is False
+    assert deploy["resolve_s3"] is True
+    prod = config["prod"]["deploy"]["parameters"]
+    assert config["prod"]["global"]["parameters"]["stack_name"] != "fleetwise-reconciler"
+    assert prod["confirm_changeset"] is True
+    overrides = dict(pair.split("=", 1) for pair in prod["parameter_overrides"].split())
+    assert overrides == {
+        "TableDeletionProtection": "true",
+        "LogLevel": "INFO",
+        "LogRetentionDays": "365",
+    }
+
+
+def test_prod_overrides_are_valid_parameter_values(sam_template: dict[str, object]) -> None:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    overrides = config["prod"]["deploy"]["parameters"]["parameter_overrides"].split()
+    parameters = sam_template["Parameters"]
+    assert isinstance(parameters, dict)
+    for name, value in (pair.split("=", 1) for pair in overrides):
+        allowed = [str(v) for v in parameters[name]["AllowedValues"]]
+        assert value in allowed, name

@@ -1,0 +1,568 @@
+"""template.yaml: lint, offline translation, least privilege, the stream trigger and the events.
+
+Most checks read the translated CloudFormation (what AWS actually receives), so anything SAM
+would add behind our back (managed policies, implicit roles) is caught too.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from cfnlint.api import lint  # type: ignore[import-untyped]
+from template_support import TEMPLATE_PATH, parameter_defaults
+
+STEP_FUNCTIONS = (
+    "AcquireFunction",
+    "ObserveFunction",
+    "RegisterFunction",
+    "PollFunction",
+    "RecordFunction",
+)
+ALL_FUNCTIONS = (
+    *STEP_FUNCTIONS,
+    "StreamTriggerFunction",
+    "DeploySpecFunction",
+    "ExecutionFailedFunction",
+)
+HANDLER_MODULES = {
+    "AcquireFunction": "acquire",
+    "ObserveFunction": "observe",
+    "RegisterFunction": "register",
+    "PollFunction": "poll",
+    "RecordFunction": "record",
+    "StreamTriggerFunction": "stream_trigger",
+    "DeploySpecFunction": "deploy_spec",
+    "ExecutionFailedFunction": "execution_failed",
+}
+
+# Actions that take no resource ARN (or, for log delivery, only "*"): the only ones allowed
+# on Resource "*".
+UNSCOPABLE_ACTIONS = frozenset(
+    {
+        "iotfleetwise:GetRegisterAccountStatus",
+        "iotfleetwise:RegisterAccount",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+    }
+)
+
+FLEETWISE_SLR = {
+    "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/"
+    "iotfleetwise.amazonaws.com/AWSServiceRoleForIoTFleetWise"
+}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _resources(cfn: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in cfn["Resources"].items() if v["Type"] == type_}
+
+
+def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in role["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+
+
+def _role_of(cfn: dict[str, Any], function: str) -> dict[str, Any]:
+    role_ref = cfn["Resources"][function]["Properties"]["Role"]
+    assert role_ref == {"Fn::GetAtt": [f"{function}Role", "Arn"]}
+    role: dict[str, Any] = cfn["Resources"][f"{function}Role"]
+    return role
+
+
+def _grants(cfn: dict[str, Any], function: str) -> dict[str, list[Any]]:
+    """Action -> resources granted to the function's role."""
+    grants: dict[str, list[Any]] = {}
+    for statement in _statements(_role_of(cfn, function)):
+        assert statement["Effect"] == "Allow"
+        for action in _as_list(statement["Action"]):
+            grants.setdefault(action, []).extend(_as_list(statement["Resource"]))
+    return grants
+
+
+# --- lint and translation -------------------------------------------------------------------
+
+
+def test_cfn_lint_reports_nothing() -> None:
+    matches = lint(TEMPLATE_PATH.read_text(), regions=["us-east-1", "eu-central-1", "ap-south-1"])
+    assert [str(m) for m in matches] == []
+
+
+def test_translation_produces_the_expected_resources(cfn_template: dict[str, Any]) -> None:
+    types = {name: r["Type"] for name, r in cfn_template["Resources"].items()}
+    assert {name for name, t in types.items() if t == "AWS::Lambda::Function"} == set(ALL_FUNCTIONS)
+    assert types["ReconcileStateMachine"] == "AWS::StepFunctions::StateMachine"
+    assert types["SpecStreamEventSourceMapping"] == "AWS::Lambda::EventSourceMapping"
+    assert types["DefaultTargetSpec"] == "Custom::FleetWiseTargetSpec"
+    # SAM made no role of its own: every role is one the template wrote out.
+    assert set(_resources(cfn_template, "AWS::IAM::Role")) == {
+        *(f"{fn}Role" for fn in ALL_FUNCTIONS),
+        "ReconcileStateMachineRole",
+    }
+
+
+def test_no_resource_has_a_hard_coded_name(sam_template: dict[str, Any]) -> None:
+    name_properties = {
+        "TableName",
+        "QueueName",
+        "FunctionName",
+        "RoleName",
+        "StateMachineName",
+        "Name",
+    }
+    for name, resource in sam_template["Resources"].items():
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping":
+            continue  # its FunctionName is a reference, not a name
+        if resource["Type"] == "AWS::Lambda::Permission":
+            continue
+        assert not name_properties & set(resource.get("Properties", {})), name
+    for name, group in _resources(sam_template, "AWS::Logs::LogGroup").items():
+        assert "${AWS::StackName}" in group["Properties"]["LogGroupName"]["Fn::Sub"], name
+
+
+# --- functions ----------------------------------------------------------------------------
+
+
+def test_every_function_runs_its_handler_on_arm64_python313(cfn_template: dict[str, Any]) -> None:
+    for function, module in HANDLER_MODULES.items():
+        resource = cfn_template["Resources"][function]
+        props = resource["Properties"]
+        assert props["Handler"] == f"fleetwise_reconciler.handlers.{module}.lambda_handler"
+        assert props["Runtime"] == "python3.13"
+        assert props["Architectures"] == ["arm64"]
+        assert props["MemorySize"] == 256
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert resource["Metadata"] == {"BuildMethod": "makefile"}
+
+
+def test_every_function_logs_to_its_own_group_with_retention(cfn_template: dict[str, Any]) -> None:
+    for function in ALL_FUNCTIONS:
+        props = cfn_template["Resources"][function]["Properties"]
+        group_id = f"{function}LogGroup"
+        assert props["LoggingConfig"] == {"LogGroup": {"Ref": group_id}}
+        group = cfn_template["Resources"][group_id]
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        assert _grants(cfn_template, function)["logs:PutLogEvents"] == [
+            {"Fn::GetAtt": [group_id, "Arn"]}
+        ]
+
+
+def test_every_function_gets_the_settings_environment(sam_template: dict[str, Any]) -> None:
+    variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "fleetwise-reconciler"
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
+    assert variables["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
+    assert variables["SPEC_TABLE_NAME"] == {"Ref": "SpecTable"}
+    assert variables["STATUS_TABLE_NAME"] == {"Ref": "StatusTable"}
+    assert variables["ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}
+    assert variables["LEASE_SECONDS"] == {"Ref": "LeaseSeconds"}
+    assert variables["REGISTRATION_BUDGET_SECONDS"] == {"Ref": "RegistrationBudgetSeconds"}
+    assert variables["MAX_REGISTRATION_ATTEMPTS"] == {"Ref": "MaxRegistrationAttempts"}
+    assert variables["MAX_LOOPS"] == {"Ref": "MaxLoops"}
+    assert variables["ALLOWED_PASS_ROLE_ARNS"] == {
+        "Fn::If": [
+            "HasAllowedPassRoleArns",
+            {"Fn::Join": [",", {"Ref": "AllowedPassRoleArns"}]},
+            {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"},
+        ]
+    }
+    assert "SERVED_REGIONS" in variables
+
+
+def test_settings_parse_the_environment_the_template_sets(
+    sam_template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the global environment resolved with the parameters' defaults
+    from fleetwise_reconciler.settings import get_settings
+
+    defaults = parameter_defaults(sam_template)
+    variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
+    for key, value in variables.items():
+        if isinstance(value, str):
+            resolved = value
+        elif "Ref" in value:
+            resolved = defaults.get(value["Ref"], f"resolved-{value['Ref']}")
+        else:  # ALLOWED_PASS_ROLE_ARNS with the default (empty) parameter
+            resolved = "arn:aws:iam::123456789012:role/*"
+        monkeypatch.setenv(key, resolved)
+    get_settings.cache_clear()
+    try:
+        # WHEN the functions read their settings
+        settings = get_settings()
+    finally:
+        get_settings.cache_clear()
+    # THEN every tunable is the template's default
+    assert settings.lease_seconds == 1800
+    assert settings.registration_budget_seconds == 900
+    assert settings.max_registration_attempts == 5
+    assert settings.max_loops == 5
+    assert settings.allowed_pass_role_arns == ("arn:aws:iam::123456789012:role/*",)
+    assert settings.served_regions == ("us-east-1", "eu-central-1", "ap-south-1")
+    assert settings.account_id == "resolved-AWS::AccountId"
+
+
+def test_only_the_starters_know_the_state_machine(cfn_template: dict[str, Any]) -> None:
+    # The step functions cannot: the state machine depends on them (a cycle otherwise).
+    for function in ALL_FUNCTIONS:
+        env = cfn_template["Resources"][function]["Properties"]["Environment"]["Variables"]
+        if function == "StreamTriggerFunction":
+            assert env["STATE_MACHINE_ARN"] == {"Ref": "ReconcileStateMachine"}
+        else:
+            assert "STATE_MACHINE_ARN" not in env
+
+
+# --- IAM ----------------------------------------------------------------------------------
+
+
+def test_no_managed_policies_anywhere(cfn_template: dict[str, Any]) -> None:
+    for name, role in _resources(cfn_template, "AWS::IAM::Role").items():
+        assert "ManagedPolicyArns" not in role["Properties"], name
+        assert "PermissionsBoundary" not in role["Properties"], name
+    assert _resources(cfn_template, "AWS::IAM::ManagedPolicy") == {}
+    assert _resources(cfn_template, "AWS::IAM::Policy") == {}
+
+
+def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
+    cfn_template: dict[str, Any],
+) -> None:
+    for name, role in _resources(cfn_template, "AWS::IAM::Role").items():
+        for statement in _statements(role):
+            actions = _as_list(statement["Action"])
+            assert all("*" not in action for action in actions), (name, actions)
+            assert "NotAction" not in statement and "NotResource" not in statement
+            if "*" in _as_list(statement["Resource"]):
+                assert set(actions) <= UNSCOPABLE_ACTIONS, (name, actions)
+
+
+@pytest.mark.parametrize(
+    ("function", "expected"),
+    [
+        (
+            "AcquireFunction",
+            {
+                "dynamodb:GetItem": ["StatusTable"],
+                "dynamodb:PutItem": ["StatusTable"],
+                "dynamodb:UpdateItem": ["StatusTable"],
+                "dynamodb:DeleteItem": ["StatusTable"],
+            },
+        ),
+        (
+            "ObserveFunction",
+            {
+                "dynamodb:GetItem": ["SpecTable", "StatusTable"],
+                "iotfleetwise:GetRegisterAccountStatus": ["*"],
+            },
+        ),
+        (
+            "RegisterFunction",
+            {
+                "iotfleetwise:RegisterAccount": ["*"],
+                "iam:CreateServiceLinkedRole": [FLEETWISE_SLR],
+                "iam:PassRole": ["<allowed roles>"],
+                "dynamodb:GetItem": ["StatusTable"],
+                "dynamodb:UpdateItem": ["StatusTable"],
+            },
+        ),
+        (
+            "PollFunction",
+            {
+                "iotfleetwise:GetRegisterAccountStatus": ["*"],
+                "dynamodb:GetItem": ["StatusTable"],
+            },
+        ),
+        (
+            "RecordFunction",
+            {
+                "dynamodb:GetItem": ["StatusTable", "SpecTable"],
+                "dynamodb:PutItem": ["StatusTable"],
+                "dynamodb:UpdateItem": ["StatusTable"],
+                "dynamodb:DeleteItem": ["StatusTable"],
+            },
+        ),
+        (
+            "StreamTriggerFunction",
+            {
+                "dynamodb:DescribeStream": ["SpecTable.StreamArn"],
+                "dynamodb:GetRecords": ["SpecTable.StreamArn"],
+                "dynamodb:GetShardIterator": ["SpecTable.StreamArn"],
+                "dynamodb:ListStreams": [{"Fn::Sub": "${SpecTable.Arn}/stream/*"}],
+                "states:StartExecution": [{"Ref": "ReconcileStateMachine"}],
+                "sqs:SendMessage": ["OnFailureQueue"],
+            },
+        ),
+        (
+            "DeploySpecFunction",
+            {
+                "dynamodb:GetItem": ["SpecTable"],
+                "dynamodb:PutItem": ["SpecTable"],
+            },
+        ),
+        (
+            "ExecutionFailedFunction",
+            {
+                "dynamodb:GetItem": ["StatusTable"],
+                "dynamodb:PutItem": ["StatusTable"],
+                "dynamodb:UpdateItem": ["StatusTable"],
+                "dynamodb:DeleteItem": ["StatusTable"],
+                "states:DescribeExecution": [
+                    {
+                        "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:"
+                        "${AWS::AccountId}:execution:${ReconcileStateMachine.Name}:*"
+                    }
+                ],
+            },
+        ),
+    ],
+)
+def test_each_function_has_exactly_its_permissions(
+    cfn_template: dict[str, Any], function: str, expected: dict[str, list[Any]]
+) -> None:
+    def short(resource: Any) -> Any:
+        # GetAtt X.Arn -> "X", GetAtt X.StreamArn -> "X.StreamArn", for readable expectations.
+        if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+            logical, attribute = resource["Fn::GetAtt"]
+            return logical if attribute == "Arn" else f"{logical}.{attribute}"
+        if isinstance(resource, dict) and "Fn::If" in resource:
+            return "<allowed roles>"
+        return resource
+
+    grants = {
+        action: [short(r) for r in resources]
+        for action, resources in _grants(cfn_template, function).items()
+        if not action.startswith(("logs:", "xray:"))
+    }
+    assert grants == expected
+    tracing = _grants(cfn_template, function)
+    assert tracing["xray:PutTraceSegments"] == ["*"]
+    assert tracing["xray:PutTelemetryRecords"] == ["*"]
+
+
+def test_pass_role_is_limited_to_allowed_roles_and_to_fleetwise(
+    cfn_template: dict[str, Any],
+) -> None:
+    [statement] = [
+        s
+        for s in _statements(_role_of(cfn_template, "RegisterFunction"))
+        if s["Action"] == "iam:PassRole"
+    ]
+    assert statement["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "iotfleetwise.amazonaws.com"}
+    }
+    assert statement["Resource"] == {
+        "Fn::If": [
+            "HasAllowedPassRoleArns",
+            {"Ref": "AllowedPassRoleArns"},
+            {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"},
+        ]
+    }
+
+
+def test_service_linked_role_creation_is_scoped_to_fleetwise(cfn_template: dict[str, Any]) -> None:
+    [statement] = [
+        s
+        for s in _statements(_role_of(cfn_template, "RegisterFunction"))
+        if s["Action"] == "iam:CreateServiceLinkedRole"
+    ]
+    assert statement["Resource"] == FLEETWISE_SLR
+    assert statement["Condition"] == {
+        "StringLike": {"iam:AWSServiceName": "iotfleetwise.amazonaws.com"}
+    }
+
+
+def test_state_machine_invokes_exactly_the_five_step_functions(
+    cfn_template: dict[str, Any],
+) -> None:
+    role = cfn_template["Resources"]["ReconcileStateMachineRole"]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "states.amazonaws.com"
+    }
+    invoke = [s for s in _statements(role) if s["Action"] == "lambda:InvokeFunction"]
+    assert len(invoke) == 1
+    expected: list[Any] = []
+    for function in STEP_FUNCTIONS:
+        expected += [{"Fn::GetAtt": [function, "Arn"]}, {"Fn::Sub": f"${{{function}.Arn}}:*"}]
+    assert invoke[0]["Resource"] == expected
+    actions = {a for s in _statements(role) for a in _as_list(s["Action"])}
+    assert "lambda:InvokeFunction" in actions
+    assert {a.split(":")[0] for a in actions} == {"lambda", "logs", "xray"}
+
+
+# --- tables -------------------------------------------------------------------------------
+
+
+def test_spec_table_streams_new_and_old_images(cfn_template: dict[str, Any]) -> None:
+    props = cfn_template["Resources"]["SpecTable"]["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "target", "KeyType": "HASH"}]
+    assert props["AttributeDefinitions"] == [{"AttributeName": "target", "AttributeType": "S"}]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
+    assert props["DeletionProtectionEnabled"] == {"Fn::If": ["ProtectTables", True, False]}
+
+
+def test_status_table_has_no_stream_so_status_writes_never_trigger(
+    cfn_template: dict[str, Any],
+) -> None:
+    props = cfn_template["Resources"]["StatusTable"]["Properties"]
+    assert "StreamSpecification" not in props
+    assert props["KeySchema"] == [
+        {"AttributeName": "target", "KeyType": "HASH"},
+        {"AttributeName": "kind", "KeyType": "RANGE"},
+    ]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
+
+
+# --- trigger ------------------------------------------------------------------------------
+
+
+def test_stream_trigger_mapping(cfn_template: dict[str, Any]) -> None:
+    props = cfn_template["Resources"]["SpecStreamEventSourceMapping"]["Properties"]
+    assert props["FunctionName"] == {"Ref": "StreamTriggerFunction"}
+    assert props["EventSourceArn"] == {"Fn::GetAtt": ["SpecTable", "StreamArn"]}
+    assert props["StartingPosition"] == "TRIM_HORIZON"
+    assert props["BatchSize"] == 10
+    assert props["MaximumBatchingWindowInSeconds"] == 1
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["BisectBatchOnFunctionError"] is True
+    assert props["MaximumRetryAttempts"] == {"Ref": "StreamMaxRetryAttempts"}
+    assert props["MaximumRecordAgeInSeconds"] == {"Ref": "StreamMaxRecordAgeSeconds"}
+    assert props["DestinationConfig"] == {
+        "OnFailure": {"Destination": {"Fn::GetAtt": ["OnFailureQueue", "Arn"]}}
+    }
+    queue = cfn_template["Resources"]["OnFailureQueue"]["Properties"]
+    assert queue == {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 14 * 24 * 3600}
+
+
+def test_stream_filter_admits_inserts_and_modifies_only(cfn_template: dict[str, Any]) -> None:
+    props = cfn_template["Resources"]["SpecStreamEventSourceMapping"]["Properties"]
+    [only] = props["FilterCriteria"]["Filters"]
+    assert json.loads(only["Pattern"]) == {"eventName": ["INSERT", "MODIFY"]}
+
+
+def test_the_deploy_writes_the_default_target_after_the_trigger_exists(
+    cfn_template: dict[str, Any],
+) -> None:
+    resource = cfn_template["Resources"]["DefaultTargetSpec"]
+    assert resource["Condition"] == "ManageDefaultTargetCondition"
+    assert _as_list(resource["DependsOn"]) == ["SpecStreamEventSourceMapping"]
+    assert resource["Properties"] == {
+        "ServiceToken": {"Fn::GetAtt": ["DeploySpecFunction", "Arn"]},
+        "Target": {"Fn::Sub": "${AWS::AccountId}:${AWS::Region}"},
+        "Mode": {"Ref": "TargetMode"},
+        "Policy": {"Ref": "TargetPolicy"},
+        "Paused": {"Ref": "TargetPaused"},
+        "TimestreamDatabaseName": {
+            "Fn::If": [
+                "HasTimestreamDatabaseName",
+                {"Ref": "TimestreamDatabaseName"},
+                {"Ref": "AWS::NoValue"},
+            ]
+        },
+        "TimestreamTableName": {
+            "Fn::If": [
+                "HasTimestreamTableName",
+                {"Ref": "TimestreamTableName"},
+                {"Ref": "AWS::NoValue"},
+            ]
+        },
+        "IamRoleArn": {
+            "Fn::If": [
+                "HasTimestreamRoleArn",
+                {"Ref": "TimestreamRoleArn"},
+                {"Ref": "AWS::NoValue"},
+            ]
+        },
+    }
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+def test_failed_runs_reach_the_execution_failed_function(cfn_template: dict[str, Any]) -> None:
+    rule = cfn_template["Resources"]["ExecutionFailedRule"]["Properties"]
+    assert rule["EventPattern"] == {
+        "source": ["aws.states"],
+        "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {
+            "status": ["FAILED", "TIMED_OUT", "ABORTED"],
+            "stateMachineArn": [{"Ref": "ReconcileStateMachine"}],
+        },
+    }
+    [target] = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["ExecutionFailedFunction", "Arn"]}
+    assert target["DeadLetterConfig"] == {
+        "Arn": {"Fn::GetAtt": ["ExecutionEventsDeadLetterQueue", "Arn"]}
+    }
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    permission = cfn_template["Resources"]["ExecutionFailedInvokePermission"]["Properties"]
+    assert permission == {
+        "Action": "lambda:InvokeFunction",
+        "FunctionName": {"Ref": "ExecutionFailedFunction"},
+        "Principal": "events.amazonaws.com",
+        "SourceArn": {"Fn::GetAtt": ["ExecutionFailedRule", "Arn"]},
+    }
+    queue_policy = cfn_template["Resources"]["ExecutionEventsDeadLetterQueuePolicy"]["Properties"]
+    [statement] = queue_policy["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["ExecutionFailedRule", "Arn"]}}
+    }
+
+
+# --- workflow resource --------------------------------------------------------------------
+
+
+def test_state_machine_is_standard_traced_and_logged(cfn_template: dict[str, Any]) -> None:
+    props = cfn_template["Resources"]["ReconcileStateMachine"]["Properties"]
+    assert props["StateMachineType"] == "STANDARD"
+    assert props["RoleArn"] == {"Fn::GetAtt": ["ReconcileStateMachineRole", "Arn"]}
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    assert props["LoggingConfiguration"] == {
+        "Level": "ERROR",
+        "IncludeExecutionData": False,
+        "Destinations": [
+            {
+                "CloudWatchLogsLogGroup": {
+                    "LogGroupArn": {"Fn::GetAtt": ["ReconcileStateMachineLogGroup", "Arn"]}
+                }
+            }
+        ],
+    }
+
+
+def test_outputs(cfn_template: dict[str, Any]) -> None:
+    outputs = {name: o["Value"] for name, o in cfn_template["Outputs"].items()}
+    assert outputs["SpecTableName"] == {"Ref": "SpecTable"}
+    assert outputs["StatusTableName"] == {"Ref": "StatusTable"}
+    assert outputs["ReconcileStateMachineArn"] == {"Ref": "ReconcileStateMachine"}
+    assert outputs["OnFailureQueueUrl"] == {"Ref": "OnFailureQueue"}
+
+
+def test_every_parameter_is_described_and_bounded(sam_template: dict[str, Any]) -> None:
+    for name, spec in sam_template["Parameters"].items():
+        assert spec.get("Description"), name
+        if spec["Type"] == "Number":
+            assert "AllowedValues" in spec or {"MinValue", "MaxValue"} <= set(spec), name
+        elif spec["Type"] == "String":
+            assert "AllowedValues" in spec or "AllowedPattern" in spec, name
