@@ -47,6 +47,17 @@ class FleetWiseTransientError(ReconcileError):
     retryable = True
 
 
+class FleetWiseThrottled(FleetWiseTransientError):
+    """A transient error that says when to come back (``retryAfterSeconds``).
+
+    A class of its own because Step Functions matches on the exact class name: the workflow
+    waits for the service's own delay (a Wait with ``SecondsPath``) instead of its backoff.
+    """
+
+    # The longest wait honoured: a longer hint is clamped so one run cannot sleep for hours.
+    MAX_WAIT_SECONDS = 300
+
+
 class FleetWiseTerminalError(ReconcileError):
     """Validation or access denied: not retried until the spec, token or permissions change."""
 

@@ -19,7 +19,11 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from fleetwise_reconciler.clock import isoformat
-from fleetwise_reconciler.errors import FleetWiseTerminalError, FleetWiseTransientError
+from fleetwise_reconciler.errors import (
+    FleetWiseTerminalError,
+    FleetWiseThrottled,
+    FleetWiseTransientError,
+)
 from fleetwise_reconciler.logic.classify import ENDPOINT_UNREACHABLE, ErrorClass, classify
 
 USER_AGENT_EXTRA = "fleetwise-reconciler/0.1"
@@ -219,16 +223,20 @@ class FleetWise:
         kind = classify(code)
         # A conflict or a NotFound outside the places that give them a meaning is reported
         # by its class: a conflict passes with time, a missing resource does not.
-        error_type = (
+        error_type: type[FleetWiseTransientError | FleetWiseTerminalError] = (
             FleetWiseTransientError
             if kind in (ErrorClass.TRANSIENT, ErrorClass.CONFLICT)
             else FleetWiseTerminalError
         )
+        retry_after = _retry_after(error)
+        if error_type is FleetWiseTransientError and retry_after is not None:
+            error_type = FleetWiseThrottled
+            retry_after = max(1, min(retry_after, FleetWiseThrottled.MAX_WAIT_SECONDS))
         raise error_type(
             code,
             _message(error),
             operation=operation,
-            retry_after_seconds=_retry_after(error),
+            retry_after_seconds=retry_after,
         ) from error
 
     @staticmethod

@@ -462,3 +462,33 @@ def test_a_run_that_lost_its_lease_never_overwrites_the_newer_status(
     assert result["leaseLost"] is True
     assert status_repository.get_status(TARGET) == {"phase": "Registered", "reason": "UpToDate"}
     assert status_repository.get_lease(TARGET)["holder"] == OTHER
+
+
+def test_an_observe_failure_is_recorded_for_the_current_spec_without_looping(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    # GIVEN Observe raised (its plan slot is empty) and the run caught the error
+    raw = {"target": TARGET}
+    spec_repository.put(raw)
+    status_repository.acquire_lease(TARGET, EXEC, now=now(), lease_seconds=1800)
+    cause = json.dumps(
+        {
+            "errorType": "FleetWiseTerminalError",
+            "errorMessage": FleetWiseTerminalError(
+                "AccessDeniedException", "denied", operation="GetRegisterAccountStatus"
+            ).args[0],
+        }
+    )
+    event = record_event({}, error={"Error": "FleetWiseTerminalError", "Cause": cause})
+    # WHEN Record runs
+    result = record.handle(event, specs=spec_repository, statuses=status_repository)
+    # THEN it records the failure against the spec as it is and finishes
+    assert result == {"again": False, "loop": 0, "phase": "Failed", "leaseLost": False}
+    status = status_repository.get_status(TARGET)
+    assert status is not None
+    assert (status["phase"], status["specHash"], status["observedSpec"]) == (
+        "Failed",
+        spec_hash(raw),
+        raw,
+    )
+    assert status_repository.get_lease(TARGET) is None

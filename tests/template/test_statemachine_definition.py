@@ -42,6 +42,14 @@ CONTRACT_STATES = {
     "Poll": "Task",
     "AfterPoll": "Choice",
     "PollGaveUp": "Pass",
+    "ThrottledInObserve": "Pass",
+    "ThrottledInRegister": "Pass",
+    "ThrottledInPoll": "Pass",
+    "ReadRetryAfter": "Pass",
+    "WithinThrottleBudget": "Choice",
+    "ThrottleBudgetSpent": "Pass",
+    "RetryAfterWait": "Wait",
+    "ResumeAfterThrottle": "Choice",
     "Record": "Task",
     "Again": "Choice",
     "Reset": "Pass",
@@ -282,7 +290,7 @@ def test_fleetwise_steps_retry_transient_errors_and_record_failures(
 
 def test_poll_gives_up_through_poll_gave_up(definition: dict[str, Any]) -> None:
     catches = definition["States"]["Poll"]["Catch"]
-    assert catches[0] == {
+    assert catches[1] == {
         "ErrorEquals": ["RegistrationPending"],
         "ResultPath": "$.poll",
         "Next": "PollGaveUp",
@@ -357,3 +365,32 @@ def test_step_functions_rejects_a_quoted_number(monkeypatch: pytest.MonkeyPatch)
                 definition=json.dumps(quoted),
                 roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/reconcile",
             )
+
+
+def test_a_throttle_with_retry_after_waits_the_services_delay(definition: dict[str, Any]) -> None:
+    # Architecture section 5: honour retryAfterSeconds where the workflow can. Each FleetWise
+    # step catches FleetWiseThrottled first, waits the delay the service asked for (SecondsPath),
+    # then resumes the step it came from; past ThrottleMaxWaits it records the error.
+    states = definition["States"]
+    for step in ("Observe", "Register", "Poll"):
+        assert states[step]["Catch"][0] == {
+            "ErrorEquals": ["FleetWiseThrottled"],
+            "ResultPath": "$.throttle.error",
+            "Next": f"ThrottledIn{step}",
+        }
+        assert states[f"ThrottledIn{step}"]["Parameters"]["resume"] == step
+        assert states[f"ThrottledIn{step}"]["Next"] == "ReadRetryAfter"
+        assert not any("FleetWiseThrottled" in r["ErrorEquals"] for r in states[step]["Retry"])
+    assert states["RetryAfterWait"]["SecondsPath"] == "$.throttle.detail.retryAfterSeconds"
+    assert [(c["StringEquals"], c["Next"]) for c in states["ResumeAfterThrottle"]["Choices"]] == [
+        ("Register", "Register"),
+        ("Poll", "Poll"),
+    ]
+    assert states["ResumeAfterThrottle"]["Default"] == "Observe"
+    assert states["ThrottleBudgetSpent"] == {
+        "Type": "Pass",
+        "Comment": states["ThrottleBudgetSpent"]["Comment"],
+        "InputPath": "$.throttle.error",
+        "ResultPath": "$.error",
+        "Next": "Record",
+    }

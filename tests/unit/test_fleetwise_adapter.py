@@ -21,7 +21,11 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 
-from fleetwise_reconciler.errors import FleetWiseTerminalError, FleetWiseTransientError
+from fleetwise_reconciler.errors import (
+    FleetWiseTerminalError,
+    FleetWiseThrottled,
+    FleetWiseTransientError,
+)
 from fleetwise_reconciler.fleetwise import FleetWise, FleetWiseConflict
 
 CREATED = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -270,9 +274,14 @@ class ErrorCase:
 
 ERRORS = [
     ErrorCase("get_register_account_status", "ThrottlingException", 429,
-              {"retryAfterSeconds": 7}, FleetWiseTransientError, 7),
+              {"retryAfterSeconds": 7}, FleetWiseThrottled, 7),
     ErrorCase("get_register_account_status", "InternalServerException", 500,
-              {"retryAfterSeconds": 3}, FleetWiseTransientError, 3),
+              {"retryAfterSeconds": 3}, FleetWiseThrottled, 3),
+    # A hint longer than the workflow honours is clamped; zero still waits a second.
+    ErrorCase("register_account", "ThrottlingException", 429,
+              {"retryAfterSeconds": 86400}, FleetWiseThrottled, 300),
+    ErrorCase("register_account", "ThrottlingException", 429,
+              {"retryAfterSeconds": 0}, FleetWiseThrottled, 1),
     ErrorCase("get_register_account_status", "InternalServerException", 500, None,
               FleetWiseTransientError),
     ErrorCase("register_account", "ThrottlingException", 429, {"quotaCode": "Q-1"},
@@ -314,7 +323,7 @@ def test_client_errors_become_domain_errors(
     assert raised.value.as_dict() == {
         "code": case.code,
         "message": f"{case.code} happened",
-        "retryable": case.error_class is FleetWiseTransientError,
+        "retryable": issubclass(case.error_class, FleetWiseTransientError),
         "operation": operation,
         "retryAfterSeconds": case.retry_after,
     }

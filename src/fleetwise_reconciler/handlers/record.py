@@ -149,14 +149,20 @@ def handle(
     statuses = statuses or wiring.status_repository()
     settings = get_settings()
     target, execution = event["target"], event["execution"]
-    plan = event.get("plan") or {}
+    plan = dict(event.get("plan") or {})
     loop = int(event.get("loop", (event.get("record") or {}).get("loop", 0)) or 0)
     now = clock.now()
     phase: str | None = None
+    if not plan.get("specHash"):
+        # Observe failed before it planned (a caught FleetWise error): the failure concerns the
+        # spec as it is now, and that is not "a newer spec" to loop for.
+        raw = specs.get(target)
+        if raw is not None:
+            plan.update(rawSpec=raw, specHash=spec_hash(raw))
 
     if plan.get("action") != "Unmanaged":
         previous = statuses.get_status(target)
-        outcome = outcome_of(event, previous)
+        outcome = outcome_of({**event, "plan": plan}, previous)
         registration = event.get("registration") or {}
         started = event.get("startedAt") or plan.get("observedAt")
         started_at = clock.parse(started) if started else now
@@ -184,7 +190,9 @@ def handle(
             return {"again": False, "loop": loop, "phase": None, "leaseLost": True}
         phase = str(outcome.phase)
         logger.info("recorded", target=target, phase=phase, reason=outcome.reason)
-        _metrics(target, outcome, event, previous, (now - started_at).total_seconds())
+        _metrics(
+            target, outcome, {**event, "plan": plan}, previous, (now - started_at).total_seconds()
+        )
 
     current = specs.get(target)
     changed = (spec_hash(current) if current else None) != plan.get("specHash")
