@@ -235,10 +235,10 @@ def test_terminal_errors_fail_and_ticks_do_not_retry(
     assert status["lastError"]["retryable"] is False
     [run] = r.executions()
     assert run.path == (*REGISTERED_PATH[:6], "Record", "Again", "Done")
-    # WHEN the drift schedule ticks: it observes and reports, it does not register again
+    # WHEN the drift schedule ticks: it observes and reports, it starts nothing
     started = r.tick()
     r.settle()
-    assert started == ["drift-123456789012-us-east-1-20261126T1200Z"]
+    assert started == []
     assert r.fleetwise_operations() == [GET, REGISTER, GET]
     assert r.sim.count(REGISTER) == 1
 
@@ -280,3 +280,60 @@ def test_failure_observed_before_any_action_is_reregistered(
     assert r.fleetwise_operations() == [GET, REGISTER] + [GET] * PENDING_300_POLLS
     status = r.status(TARGET)
     assert status is not None and status["phase"] == "Registered"
+
+
+def test_throttling_with_retry_after_waits_the_services_delay(
+    rehearse: Callable[..., Rehearsal],
+) -> None:
+    # GIVEN IoT FleetWise throttles with retryAfterSeconds: twice on the first status call,
+    # once on RegisterAccount and once on a poll
+    r = rehearse()
+    assert r.sim is not None
+    r.sim.fail_next(GET, "ThrottlingException", retry_after=7, times=2)
+    r.sim.fail_next(REGISTER, "ThrottlingException", retry_after=11, times=1)
+    r.deploy_spec()
+    r.settle()
+    # THEN each throttled step is called again after exactly the delay the service asked for,
+    # not after the workflow's own backoff, and the registration completes
+    assert r.clock.delays_for("wait:RetryAfterWait") == [7.0, 7.0, 11.0]
+    assert r.clock.delays_for("retry:Observe:") == []
+    assert r.clock.delays_for("retry:Register:") == []
+    assert r.fleetwise_operations() == (
+        [GET, GET, GET, REGISTER, REGISTER] + [GET] * PENDING_300_POLLS
+    )
+    [run] = r.executions()
+    assert run.path[:12] == (
+        "Init",
+        "Acquire",
+        "LeaseAcquired",
+        "Observe",
+        "ThrottledInObserve",
+        "ReadRetryAfter",
+        "WithinThrottleBudget",
+        "RetryAfterWait",
+        "ResumeAfterThrottle",
+        "Observe",
+        "ThrottledInObserve",
+        "ReadRetryAfter",
+    )
+    status = r.status(TARGET)
+    assert status is not None and status["phase"] == "Registered"
+
+
+def test_throttling_past_the_budget_is_recorded_as_retryable(
+    rehearse: Callable[..., Rehearsal],
+) -> None:
+    # GIVEN the service throttles every status call (ThrottleMaxWaits is 5 by default)
+    r = rehearse()
+    assert r.sim is not None
+    r.sim.fail_next(GET, "ThrottlingException", retry_after=30, times=6)
+    r.deploy_spec()
+    r.settle()
+    # THEN the run waits five times, then records a retryable failure instead of looping
+    assert r.clock.delays_for("wait:RetryAfterWait") == [30.0] * 5
+    assert r.fleetwise_operations() == [GET] * 6
+    status = r.status(TARGET)
+    assert status is not None
+    assert (status["phase"], status["reason"]) == ("Failed", "ThrottlingException")
+    assert status["lastError"]["retryable"] is True
+    assert status["lastError"]["operation"] == "GetRegisterAccountStatus"

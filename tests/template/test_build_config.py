@@ -150,6 +150,14 @@ def test_samconfig_default_and_prod() -> None:
         "TableDeletionProtection": "true",
         "LogLevel": "INFO",
         "LogRetentionDays": "365",
+        # Stricter alarms: checks every 5 minutes, alarms after fewer periods.
+        "DriftCheckRateMinutes": "5",
+        "DriftCheckWindowMinutes": "2",
+        "HealthAlarmPeriodSeconds": "900",
+        "UnhealthyEvaluationPeriods": "2",
+        "DriftAlarmPeriods": "2",
+        "FailureAlarmPeriodSeconds": "60",
+        "IteratorAgeAlarmMilliseconds": "60000",
     }
 
 
@@ -159,5 +167,10 @@ def test_prod_overrides_are_valid_parameter_values(sam_template: dict[str, objec
     parameters = sam_template["Parameters"]
     assert isinstance(parameters, dict)
     for name, value in (pair.split("=", 1) for pair in overrides):
-        allowed = [str(v) for v in parameters[name]["AllowedValues"]]
-        assert value in allowed, name
+        parameter = parameters[name]
+        if "AllowedValues" in parameter:
+            assert value in [str(v) for v in parameter["AllowedValues"]], name
+        else:
+            assert parameter["Type"] == "Number", name
+            assert float(parameter.get("MinValue", "-inf")) <= float(value), name
+            assert float(value) <= float(parameter.get("MaxValue", "inf")), name

@@ -48,8 +48,9 @@ def handle(
     validation = validate(raw, context or wiring.validation_context())
     previous = statuses.get_status(target)
     observation = None
+    port = fleetwise or wiring.fleetwise()
     if validation.valid:
-        observation = (fleetwise or wiring.fleetwise()).get_status()
+        observation = port.get_status()
     decided = planning.plan(
         validation,
         observation,
@@ -58,6 +59,10 @@ def handle(
         trigger=str(event.get("trigger", "manual")),
         max_attempts=get_settings().max_registration_attempts,
     )
+    if planning.needs_campaign_check(decided, validation.spec, observation):
+        # The list lacks the destination, so each campaign is read.
+        campaigns = [port.get_campaign(c["name"]) for c in port.list_campaigns()]
+        decided = planning.blocked_by_campaigns(decided, planning.blocking_campaigns(campaigns))
     logger.info(
         "planned",
         target=target,

@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecord,
 )
@@ -59,12 +60,18 @@ def handle(
     client = client or wiring.stepfunctions()
     arn = get_settings().state_machine_arn
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
-    response = process_partial_response(
-        event=event,
-        record_handler=lambda record: start(record, client=client, state_machine_arn=arn),
-        processor=processor,
-        context=context,
-    )
+    try:
+        response = process_partial_response(
+            event=event,
+            record_handler=lambda record: start(record, client=client, state_machine_arn=arn),
+            processor=processor,
+            context=context,
+        )
+    except BatchProcessingError:
+        # Every record failed: Powertools raises (the mapping retries the whole batch), and
+        # the failures must still be counted, or the alarm misses the commonest case.
+        publish(None, {TRIGGER_FAILED_RECORDS: (COUNT, len(processor.fail_messages))})
+        raise
     failed = len(response.get("batchItemFailures", []))
     if failed:
         publish(None, {TRIGGER_FAILED_RECORDS: (COUNT, failed)})

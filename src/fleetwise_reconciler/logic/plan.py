@@ -6,7 +6,8 @@ Pure: takes values, returns a ``Plan``. The workflow's ``Decide`` state branches
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -53,10 +54,21 @@ class Plan:
         return data
 
 
+MIGRATION_BLOCKED = "MigrationBlocked"
+DRIFT_NOT_CURED = "DriftNotCured"
+
+
 def attempts_for(status: dict[str, Any] | None, spec_hash: str) -> int:
-    """RegisterAccount calls already made for this spec version (the FAILURE retry budget)."""
-    attempts = (status or {}).get("attempts") or {}
-    return int(attempts.get("count", 0)) if attempts.get("specHash") == spec_hash else 0
+    """RegisterAccount calls already made for this spec version (the FAILURE retry budget).
+
+    The budget is per episode: once a registration of this version settled (phase
+    ``Registered``), a later out-of-band failure starts a fresh budget, so a spec that lives
+    for months is not left unrepaired after its fifth drift."""
+    prev = status or {}
+    attempts = prev.get("attempts") or {}
+    if attempts.get("specHash") != spec_hash or prev.get("phase") == Phase.REGISTERED:
+        return 0
+    return int(attempts.get("count", 0))
 
 
 def _terminal_error_for(status: dict[str, Any] | None, spec_hash: str) -> dict[str, Any] | None:
@@ -151,17 +163,24 @@ def plan(
         )
 
     prev = previous or {}
-    if (
-        prev.get("specHash") == spec_hash
-        and prev.get("phase") == Phase.BLOCKED
-        and prev.get("reason") == "DriftNotCured"
-    ):
+    blocked_before = prev.get("specHash") == spec_hash and prev.get("phase") == Phase.BLOCKED
+    if blocked_before and prev.get("reason") == DRIFT_NOT_CURED:
         return Plan(
             Action.BLOCKED,
             Phase.BLOCKED,
-            "DriftNotCured",
+            DRIFT_NOT_CURED,
             "re-registering did not cure this drift before, so it is not repeated: "
             + "; ".join(drift),
+            drift,
+        )
+    if blocked_before and prev.get("reason") == MIGRATION_BLOCKED and trigger == "schedule":
+        # Reading every campaign again on each tick would cost a call per campaign while
+        # nothing changed; the operator deletes the campaigns, then changes reconcileToken.
+        return Plan(
+            Action.BLOCKED,
+            Phase.BLOCKED,
+            MIGRATION_BLOCKED,
+            str(prev.get("message") or "campaigns block the switch back from Timestream"),
             drift,
         )
 
@@ -204,3 +223,51 @@ def _drift_of(spec: Spec, observed: dict[str, Any]) -> list[str]:
         detail = f" ({iam_error})" if iam_error else ""
         return [f"IoT FleetWise reports {status}{detail}"]
     return differences(spec, observed)
+
+
+# -- the migration blocker check (a modern spec, an account still registered with Timestream) --
+
+
+def needs_campaign_check(
+    decided: Plan, spec: Spec | None, observation: Mapping[str, Any] | None
+) -> bool:
+    """Would this plan re-register a modern spec over stored Timestream metadata?
+
+    Only then can campaigns block the registration, so only then are they read."""
+    if decided.action != Action.REGISTER or spec is None or spec.legacy:
+        return False
+    observed = observation or {}
+    timestream = observed.get("timestream") or {}
+    return bool(
+        observed.get("registered")
+        and (timestream.get("databaseName") or timestream.get("tableName"))
+    )
+
+
+def blocking_campaigns(campaigns: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Names of the campaigns (``GetCampaign`` answers) with no data destination.
+
+    The API reference requires deleting them before Timestream metadata can be removed.
+    ASSUMPTION: a campaign without destinations omits ``dataDestinationConfigs`` (the model
+    forbids an empty list); an empty list is treated the same way."""
+    return sorted(str(c.get("name")) for c in campaigns if not c.get("dataDestinationConfigs"))
+
+
+def blocked_by_campaigns(decided: Plan, names: list[str]) -> Plan:
+    """``decided`` unchanged when nothing blocks it; otherwise Blocked, naming the campaigns.
+
+    Nothing destructive is ever done on the operator's behalf: deleting campaigns is theirs."""
+    if not names:
+        return decided
+    return replace(
+        decided,
+        action=Action.BLOCKED,
+        phase=Phase.BLOCKED,
+        reason=MIGRATION_BLOCKED,
+        message=(
+            "the spec's mode is 'cloudwatch' but the account is still registered with "
+            "Timestream, and these campaigns have no data destination, so IoT FleetWise "
+            f"refuses to drop Timestream until they are deleted: {', '.join(names)}. Delete "
+            "them (or give them a destination), then change the spec's reconcileToken"
+        ),
+    )

@@ -1,0 +1,169 @@
+"""Drift check: invoked by the EventBridge Scheduler schedule; re-observes every target.
+
+For each item of the spec table: validate it, observe the registration (one
+GetRegisterAccountStatus per distinct account and Region, shared by the targets that name it),
+read the status, decide (``logic.drift.check``), emit the target's metrics, and start a
+reconcile execution only when one would change something (``logic.drift``). Every target gets
+its ``RegistrationHealthy`` gauge on every tick, so a checker that stops running shows as
+missing data, which the unhealthy alarm treats as breaching.
+
+Steady state per target: one GetRegisterAccountStatus (per account and Region), the spec
+table's Scan (shared) and one status read; no lease read, no execution.
+
+A target that cannot be observed (throttling, access denied) does not stop the others; the
+check then raises ``DriftCheckIncomplete`` at the end, so the function's Errors alarm names
+the problem and the schedule's retry policy tries again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from fleetwise_reconciler import clock, wiring
+from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
+from fleetwise_reconciler.errors import ReconcileError
+from fleetwise_reconciler.fleetwise import FleetWise
+from fleetwise_reconciler.logic import drift
+from fleetwise_reconciler.logic.compare import spec_hash
+from fleetwise_reconciler.logic.validate import ValidationContext, validate
+from fleetwise_reconciler.observability import (
+    COUNT,
+    DRIFT_DETECTED,
+    INVALID_SPEC,
+    REGISTRATION_HEALTHY,
+    TARGET_PAUSED,
+    logger,
+    publish,
+)
+from fleetwise_reconciler.settings import get_settings
+
+EXECUTION_STAMP = "%Y%m%dT%H%MZ"
+
+
+class DriftCheckIncomplete(Exception):
+    """At least one target could not be observed this tick (the others were checked)."""
+
+
+def metrics_of(found: drift.Check) -> dict[str, tuple[MetricUnit, float]]:
+    """The target's metrics for one tick: the health gauge always, the others when true."""
+    values: dict[str, tuple[MetricUnit, float]] = {
+        REGISTRATION_HEALTHY: (COUNT, 1 if found.healthy else 0)
+    }
+    if found.drift_detected:
+        values[DRIFT_DETECTED] = (COUNT, 1)
+    if found.paused:
+        values[TARGET_PAUSED] = (COUNT, 1)
+    if found.invalid:
+        values[INVALID_SPEC] = (COUNT, 1)
+    return values
+
+
+def _own_region_port(region: str) -> FleetWise:
+    own = get_settings().region
+    return wiring.fleetwise() if region == own else FleetWise(region=region)
+
+
+def start_run(client: Any, state_machine_arn: str, target: str, name: str) -> bool:
+    """StartExecution; ``ExecutionAlreadyExists`` (the same tick delivered twice, after that
+    run ended) is success. Returns False only in that case (a running execution with the
+    same name and input is answered idempotently by Step Functions)."""
+    payload = {"target": target, "trigger": "schedule", "eventId": name}
+    try:
+        client.start_execution(
+            stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload)
+        )
+    except client.exceptions.ExecutionAlreadyExists:
+        logger.info("drift run already started for this minute", execution=name)
+        return False
+    return True
+
+
+def handle(
+    event: dict[str, Any],
+    *,
+    specs: SpecRepository | None = None,
+    statuses: StatusRepository | None = None,
+    fleetwise: Callable[[str], FleetWise] | None = None,
+    stepfunctions: Any | None = None,
+    context: ValidationContext | None = None,
+) -> dict[str, Any]:
+    specs = specs or wiring.spec_repository()
+    statuses = statuses or wiring.status_repository()
+    port_for = fleetwise or _own_region_port
+    settings = get_settings()
+    validation_context = context or wiring.validation_context()
+    now = clock.now()
+    stamp = now.strftime(EXECUTION_STAMP)
+    observed: dict[str, dict[str, Any]] = {}
+    checks: list[dict[str, Any]] = []
+    started: list[str] = []
+    unobserved: list[str] = []
+    unreachable: set[str] = set()
+
+    for raw in specs.scan():
+        target = str(raw.get("target"))
+        version = spec_hash(raw)
+        validation = validate(raw, validation_context)
+        observation: dict[str, Any] | None = None
+        if validation.valid and validation.spec is not None:
+            # Targets naming the same account and Region share one observation.
+            key = f"{validation.spec.account_id}:{validation.spec.region}"
+            if key in unreachable:
+                unobserved.append(target)
+                continue
+            if key not in observed:
+                try:
+                    observed[key] = port_for(validation.spec.region).get_status()
+                except ReconcileError as error:
+                    logger.error(
+                        "drift check could not observe the target",
+                        target=target,
+                        code=error.code,
+                        detail=error.message,
+                    )
+                    unobserved.append(target)
+                    unreachable.add(key)
+                    continue
+            observation = observed[key]
+        found = drift.check(
+            target,
+            validation,
+            observation,
+            spec_hash=version,
+            status=statuses.get_status(target),
+            max_attempts=settings.max_registration_attempts,
+        )
+        if found.start:
+            found = drift.unless_running(found, statuses.get_lease(target), now.timestamp())
+        publish(target, metrics_of(found))
+        name = drift.execution_name(target, stamp)
+        if found.start and start_run(
+            stepfunctions or wiring.stepfunctions(), settings.state_machine_arn, target, name
+        ):
+            started.append(name)
+        logger.info(
+            "drift checked",
+            target=target,
+            why=str(found.why),
+            action=str(found.plan.action),
+            reason=found.plan.reason,
+            healthy=found.healthy,
+            execution=name if found.start else None,
+        )
+        checks.append(found.as_dict())
+
+    if unobserved:
+        raise DriftCheckIncomplete(
+            f"could not observe {', '.join(unobserved)}; the other targets were checked"
+        )
+    return {"checked": len(checks), "started": started, "targets": checks}
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(event)

@@ -1,0 +1,292 @@
+"""Drift end to end: the template's schedule invokes the real drift check, which starts the real
+workflow, against the FleetWise simulator changed out of band. Each scenario asserts the
+FleetWise calls made, the status recorded, the metrics emitted and the alarms that would fire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from conftest import TARGET, operator_managed
+from fleetwise_rehearsal.rehearsal import Rehearsal
+from fleetwise_rehearsal.simulator import Campaign
+
+ROLE = "arn:aws:iam::123456789012:role/FleetWiseTimestream"
+OTHER_ROLE = "arn:aws:iam::123456789012:role/SomeoneElsesRole"
+LEGACY = {
+    "mode": "timestream",
+    "timestream": {"databaseName": "fleet", "tableName": "signals"},
+    "iamRoleArn": ROLE,
+}
+PERIOD = 1800  # HealthAlarmPeriodSeconds' default
+TICK = 900  # DriftCheckRateMinutes' default
+
+
+def registered(rehearse: Callable[..., Rehearsal], **spec: Any) -> Rehearsal:
+    """A rehearsal whose target registered as ``spec`` declares, then one quiet tick."""
+    r = rehearse(parameters=operator_managed())
+    # observe-only never registers: the account is registered under enforce first
+    r.write_spec({"target": TARGET, **{k: v for k, v in spec.items() if k != "policy"}})
+    r.settle()
+    if "policy" in spec:
+        r.write_spec({"target": TARGET, **spec})
+        r.settle()
+    assert r.status()["phase"] in ("Registered", "Paused")  # type: ignore[index]
+    return r
+
+
+def tick(r: Rehearsal, seconds: float = TICK) -> list[str]:
+    """Let a schedule interval pass, fire the schedule, run what it started."""
+    r.advance(seconds)
+    started = r.tick()
+    r.settle()
+    return started
+
+
+def calls_since(r: Rehearsal, before: dict[str, int]) -> dict[str, int]:
+    after = r.fleetwise_calls()
+    return {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+
+
+def emitted_since(r: Rehearsal, count: int) -> list[dict[str, Any]]:
+    """The metric values of the EMF documents emitted after the first ``count``."""
+    return [
+        {k: v for k, v in doc.items() if k not in ("_aws", "service", "target")}
+        for doc in r.metrics()[count:]
+    ]
+
+
+def drift_check_metrics(r: Rehearsal, count: int) -> list[dict[str, Any]]:
+    names = {"RegistrationHealthy", "DriftDetected", "TargetPaused", "InvalidSpec"}
+    return [m for m in emitted_since(r, count) if set(m) <= names]
+
+
+# -- steady state ---------------------------------------------------------------------------
+
+
+def test_steady_state_tick_costs_one_status_call_and_no_execution(
+    rehearse: Callable[..., Rehearsal],
+) -> None:
+    r = registered(rehearse)
+    before, metrics_before = r.fleetwise_calls(), len(r.metrics())
+    for _ in range(4):
+        assert tick(r) == []
+    assert calls_since(r, before) == {"GetRegisterAccountStatus": 4}
+    assert emitted_since(r, metrics_before) == [{"RegistrationHealthy": [1.0]}] * 4
+    assert r.alarms_in_alarm() == []
+
+
+# -- drift under enforce and observe-only -----------------------------------------------------
+
+
+def _drift_out_of_band_failure(r: Rehearsal) -> None:
+    assert r.sim is not None
+    r.sim.set_account_status("REGISTRATION_FAILURE")
+
+
+def _drift_timestream_left_behind(r: Rehearsal) -> None:
+    assert r.sim is not None
+    r.sim.attach_timestream("fleet", "signals", ROLE)
+
+
+def _drift_another_role(r: Rehearsal) -> None:
+    assert r.sim is not None
+    r.sim.attach_timestream("fleet", "signals", OTHER_ROLE)
+
+
+def _drift_slr_deleted(r: Rehearsal) -> None:
+    assert r.sim is not None
+    r.sim.delete_service_linked_role()
+
+
+DRIFTS = [
+    pytest.param({}, _drift_out_of_band_failure, "RegistrationFailed", "Failed", id="failure"),
+    pytest.param({}, _drift_timestream_left_behind, "DriftDetected", "Drifted", id="timestream"),
+    pytest.param(LEGACY, _drift_another_role, "DriftDetected", "Drifted", id="another-role"),
+    pytest.param({}, _drift_slr_deleted, "RegistrationFailed", "Failed", id="slr-deleted"),
+]
+
+
+@pytest.mark.parametrize(("spec", "cause", "reason", "observed_phase"), DRIFTS)
+def test_enforced_drift_is_repaired_by_one_run(
+    rehearse: Callable[..., Rehearsal],
+    spec: dict[str, Any],
+    cause: Callable[[Rehearsal], None],
+    reason: str,
+    observed_phase: str,
+) -> None:
+    # GIVEN a registered target, then a change behind the reconciler's back
+    r = registered(rehearse, **spec)
+    cause(r)
+    before, metrics_before = r.fleetwise_calls(), len(r.metrics())
+    # WHEN the schedule fires
+    started = tick(r)
+    # THEN one run re-registers and the registration matches the spec again
+    assert started == ["drift-123456789012-us-east-1-20261126T1220Z"]
+    calls = calls_since(r, before)
+    assert calls["RegisterAccount"] == 1
+    # Timestream left behind under a modern spec: the campaigns are checked first (none)
+    blocker_check = cause is _drift_timestream_left_behind
+    assert calls.get("ListCampaigns", 0) == (1 if blocker_check else 0)
+    status = r.status()
+    assert status is not None
+    assert (status["phase"], status["reason"]) == ("Registered", "Registered")
+    assert status["history"][0]["execution"].endswith(started[0])
+    # the drift check reported the drift, the run its repair
+    metrics = emitted_since(r, metrics_before)
+    assert metrics[0] == {"RegistrationHealthy": [0.0], "DriftDetected": [1.0]}
+    assert metrics[-1]["RegistrationSucceeded"] == [1.0]
+    assert metrics[-1]["DriftDetected"] == [1.0]
+    # AND later ticks are quiet; a drift repaired in one period alarms nothing
+    assert tick(r) == []
+    assert r.alarms_in_alarm() == []
+    assert observed_phase  # (the observe-only variant below records it)
+    assert reason
+
+
+@pytest.mark.parametrize(("spec", "cause", "reason", "observed_phase"), DRIFTS)
+def test_observe_only_drift_is_recorded_once_and_reported_every_tick(
+    rehearse: Callable[..., Rehearsal],
+    spec: dict[str, Any],
+    cause: Callable[[Rehearsal], None],
+    reason: str,
+    observed_phase: str,
+) -> None:
+    r = registered(rehearse, policy="observe-only", **spec)
+    cause(r)
+    before, metrics_before = r.fleetwise_calls(), len(r.metrics())
+    # WHEN the schedule fires: one run records what was observed, and acts on nothing
+    first = tick(r)
+    assert len(first) == 1
+    status = r.status()
+    assert status is not None
+    assert (status["phase"], status["reason"]) == (observed_phase, reason)
+    # THEN the following ticks start nothing, never register, and keep reporting the drift
+    started = [tick(r) for _ in range(5)]
+    assert started == [[]] * 5
+    calls = calls_since(r, before)
+    assert "RegisterAccount" not in calls
+    assert calls["GetRegisterAccountStatus"] == 6 + 1  # six ticks, one Observe
+    assert (
+        drift_check_metrics(r, metrics_before)[-5:]
+        == [{"RegistrationHealthy": [0.0], "DriftDetected": [1.0]}] * 5
+    )
+    # AND the drift persists long enough to alarm, the target is unhealthy
+    alarms = set(r.alarms_in_alarm())
+    assert {"DriftPersistsAlarm", "RegistrationUnhealthyAlarm"} <= alarms
+    expected = {"DriftPersistsAlarm", "RegistrationUnhealthyAlarm"}
+    if observed_phase == "Failed":
+        expected.add("RegistrationFailedAlarm")  # the run recorded Failed within the period
+        # (it fired when recorded; by now the period has passed)
+    assert alarms <= expected
+
+
+def test_a_drift_that_re_registration_does_not_cure_ends_blocked_not_looping(
+    rehearse: Callable[..., Rehearsal],
+) -> None:
+    # GIVEN the service keeps Timestream whatever is sent (a drift RegisterAccount cannot cure)
+    r = registered(rehearse)
+    assert r.sim is not None
+    r.sim.attach_timestream("fleet", "signals", ROLE)
+    original = r.sim.handle_register_account
+
+    def keeps_timestream(body: dict[str, Any]) -> dict[str, Any]:
+        answer = original(body)
+        r.sim.attach_timestream("fleet", "signals", ROLE)  # type: ignore[union-attr]
+        return answer
+
+    r.sim.handle_register_account = keeps_timestream  # type: ignore[method-assign]
+    before = r.fleetwise_calls()
+    tick(r)
+    status = r.status()
+    assert status is not None
+    assert (status["phase"], status["reason"]) == ("Blocked", "DriftNotCured")
+    # WHEN the schedule keeps firing THEN nothing more is registered
+    assert [tick(r) for _ in range(4)] == [[]] * 4
+    assert calls_since(r, before)["RegisterAccount"] == 1
+    assert "DriftPersistsAlarm" in r.alarms_in_alarm()
+
+
+# -- paused, terminal failures ---------------------------------------------------------------
+
+
+def test_a_paused_target_is_reported_every_tick_and_never_acted_on(
+    rehearse: Callable[..., Rehearsal],
+) -> None:
+    r = registered(rehearse, paused=True)
+    assert r.sim is not None
+    r.sim.set_account_status("REGISTRATION_FAILURE")
+    before, metrics_before = r.fleetwise_calls(), len(r.metrics())
+    assert [tick(r) for _ in range(4)] == [[]] * 4
+    assert calls_since(r, before) == {"GetRegisterAccountStatus": 4}
+    assert (
+        emitted_since(r, metrics_before)
+        == [{"RegistrationHealthy": [0.0], "DriftDetected": [1.0], "TargetPaused": [1.0]}] * 4
+    )
+    status = r.status()
+    assert status is not None and status["phase"] == "Paused"
+    assert {"RegistrationUnhealthyAlarm", "DriftPersistsAlarm"} <= set(r.alarms_in_alarm())
+
+
+def test_a_terminal_failure_is_observed_by_ticks_never_re_registered(
+    rehearse: Callable[..., Rehearsal],
+) -> None:
+    # GIVEN the first registration is refused (AccessDenied: terminal)
+    r = rehearse(parameters=operator_managed())
+    assert r.sim is not None
+    r.sim.fail_next("RegisterAccount", "AccessDeniedException", "not allowed")
+    r.write_spec({"target": TARGET})
+    r.settle()
+    status = r.status()
+    assert status is not None
+    assert (status["phase"], status["reason"]) == ("Failed", "AccessDeniedException")
+    assert "RegistrationFailedAlarm" in r.alarms_in_alarm()
+    before = r.fleetwise_calls()
+    # WHEN the schedule fires again and again
+    assert [tick(r) for _ in range(4)] == [[]] * 4
+    # THEN each tick observes (one call) and nothing is registered again
+    assert calls_since(r, before) == {"GetRegisterAccountStatus": 4}
+    assert r.status()["phase"] == "Failed"  # type: ignore[index]
+    assert "RegistrationUnhealthyAlarm" in r.alarms_in_alarm()
+
+
+# -- the migration blocker -------------------------------------------------------------------
+
+
+def test_campaigns_without_a_destination_block_the_switch_from_timestream(
+    rehearse: Callable[..., Rehearsal],
+) -> None:
+    # GIVEN a legacy registration with three campaigns, two without a data destination
+    r = registered(rehearse, **LEGACY)
+    assert r.sim is not None
+    r.sim.set_campaigns(
+        [
+            Campaign(name="engine-temps"),
+            Campaign(
+                name="to-s3",
+                data_destination_configs=({"s3Config": {"bucketArn": "arn:aws:s3:::fleet-data"}},),
+            ),
+            Campaign(name="brake-wear"),
+        ]
+    )
+    before = r.fleetwise_calls()
+    # WHEN the operator switches the spec to the modern mode
+    r.write_spec({"target": TARGET})
+    r.settle()
+    # THEN the run reads every campaign, registers nothing and names the blockers
+    assert calls_since(r, before) == {
+        "GetRegisterAccountStatus": 1,
+        "ListCampaigns": 1,
+        "GetCampaign": 3,
+    }
+    status = r.status()
+    assert status is not None
+    assert (status["phase"], status["reason"]) == ("Blocked", "MigrationBlocked")
+    assert "brake-wear, engine-temps" in status["message"]
+    # AND the schedule reports it without reading the campaigns again or starting runs
+    before = r.fleetwise_calls()
+    assert [tick(r) for _ in range(3)] == [[]] * 3
+    assert calls_since(r, before) == {"GetRegisterAccountStatus": 3}

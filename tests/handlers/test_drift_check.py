@@ -1,0 +1,285 @@
+"""The scheduled drift check with moto's DynamoDB and Step Functions, FleetWise behind
+botocore's Stubber (every FleetWise call a tick makes is queued here, and only those)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from handler_fakes import Clock, status_response
+
+from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
+from fleetwise_reconciler.fleetwise import FleetWise
+from fleetwise_reconciler.handlers import drift_check
+from fleetwise_reconciler.logic.compare import spec_hash
+
+REGION = "us-east-1"
+TARGET = "123456789012:us-east-1"
+OTHER_REGION_TARGET = "123456789012:eu-central-1"
+PASS_DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+HOLDER = "arn:aws:states:us-east-1:123456789012:execution:Reconcile:earlier"
+NAME = "drift-123456789012-us-east-1-20261126T1200Z"
+
+
+@pytest.fixture
+def state_machine(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str]:
+    client = boto3.client("stepfunctions", region_name=REGION)
+    arn = client.create_state_machine(
+        name="Reconcile",
+        definition=PASS_DEFINITION,
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    monkeypatch.setenv("STATE_MACHINE_ARN", arn)
+    return client, arn
+
+
+def executions(client: Any, arn: str) -> list[dict[str, Any]]:
+    listed = client.list_executions(stateMachineArn=arn)["executions"]
+    described = [client.describe_execution(executionArn=e["executionArn"]) for e in listed]
+    return sorted(
+        ({"name": d["name"], "input": json.loads(d["input"])} for d in described),
+        key=lambda e: e["name"],
+    )
+
+
+def record_status(
+    statuses: StatusRepository, now: Clock, target: str, raw: dict[str, Any], **fields: Any
+) -> None:
+    """Arrange a STATUS item for ``raw``'s version the way a run writes it (under the lease)."""
+    statuses.acquire_lease(target, HOLDER, now=now(), lease_seconds=60)
+    statuses.put_status(target, HOLDER, {"specHash": spec_hash(raw), **fields})
+    statuses.release_lease(target, HOLDER)
+
+
+def emitted(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """(target, metric values, dimension sets) of every EMF line printed."""
+    out = []
+    for line in capsys.readouterr().out.splitlines():
+        if '"_aws"' not in line:
+            continue
+        doc = json.loads(line)
+        [directive] = doc["_aws"]["CloudWatchMetrics"]
+        out.append(
+            {
+                "target": doc.get("target"),
+                "values": {m["Name"]: doc[m["Name"]] for m in directive["Metrics"]},
+                "dimensions": [sorted(d) for d in directive["Dimensions"]],
+            }
+        )
+    return out
+
+
+def tick(
+    specs: SpecRepository,
+    statuses: StatusRepository,
+    fleetwise: FleetWise,
+    client: Any,
+) -> dict[str, Any]:
+    return drift_check.handle({}, specs=specs, statuses=statuses, fleetwise=lambda _r: fleetwise,
+                              stepfunctions=client)  # fmt: skip
+
+
+def test_steady_state_costs_one_status_call_and_starts_nothing(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    state_machine: tuple[Any, str],
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a registered target whose status says so
+    fleetwise, stub = stubbed
+    client, arn = state_machine
+    spec_repository.put({"target": TARGET})
+    record_status(status_repository, now, TARGET, {"target": TARGET}, phase="Registered",
+                  reason="UpToDate")  # fmt: skip
+    capsys.readouterr()
+    stub.add_response("get_register_account_status", status_response("REGISTRATION_SUCCESS"), {})
+    # WHEN the schedule fires
+    result = tick(spec_repository, status_repository, fleetwise, client)
+    # THEN exactly one GetRegisterAccountStatus (Stubber), no execution, one healthy gauge
+    assert result["started"] == []
+    assert [t["why"] for t in result["targets"]] == ["InSync"]
+    assert executions(client, arn) == []
+    assert emitted(capsys) == [
+        {
+            "target": TARGET,
+            "values": {"RegistrationHealthy": [1.0]},
+            "dimensions": [["service", "target"]],
+        }
+    ]
+
+
+def test_enforced_drift_starts_one_named_run_and_reports_it(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    state_machine: tuple[Any, str],
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fleetwise, stub = stubbed
+    client, arn = state_machine
+    spec_repository.put({"target": TARGET})
+    record_status(status_repository, now, TARGET, {"target": TARGET}, phase="Registered",
+                  reason="UpToDate")  # fmt: skip
+    capsys.readouterr()
+    for _ in range(2):
+        stub.add_response(
+            "get_register_account_status", status_response("REGISTRATION_FAILURE"), {}
+        )
+    result = tick(spec_repository, status_repository, fleetwise, client)
+    assert result["started"] == [NAME]
+    assert executions(client, arn) == [
+        {"name": NAME, "input": {"target": TARGET, "trigger": "schedule", "eventId": NAME}}
+    ]
+    assert emitted(capsys) == [
+        {
+            "target": TARGET,
+            "values": {"RegistrationHealthy": [0.0], "DriftDetected": [1.0]},
+            "dimensions": [["service", "target"]],
+        }
+    ]
+    # AND the same tick delivered again within the minute starts no second run (Step
+    # Functions answers a running execution's name and input idempotently)
+    tick(spec_repository, status_repository, fleetwise, client)
+    assert len(executions(client, arn)) == 1
+
+
+def test_a_running_reconcile_is_left_alone(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    state_machine: tuple[Any, str],
+    now: Clock,
+) -> None:
+    fleetwise, stub = stubbed
+    client, arn = state_machine
+    spec_repository.put({"target": TARGET})
+    status_repository.acquire_lease(TARGET, HOLDER, now=now(), lease_seconds=1800)
+    stub.add_response("get_register_account_status", status_response("REGISTRATION_PENDING"), {})
+    result = tick(spec_repository, status_repository, fleetwise, client)
+    assert [t["why"] for t in result["targets"]] == ["RunActive"]
+    assert executions(client, arn) == []
+
+
+def test_an_expired_lease_does_not_hold_the_target(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    state_machine: tuple[Any, str],
+    now: Clock,
+) -> None:
+    fleetwise, stub = stubbed
+    client, _arn = state_machine
+    spec_repository.put({"target": TARGET})
+    status_repository.acquire_lease(TARGET, HOLDER, now=now(), lease_seconds=60)
+    now.advance(61)
+    stub.add_client_error(
+        "get_register_account_status",
+        service_error_code="ResourceNotFoundException",
+        http_status_code=404,
+    )
+    result = tick(spec_repository, status_repository, fleetwise, client)
+    assert result["started"] == ["drift-123456789012-us-east-1-20261126T1201Z"]
+
+
+def test_invalid_and_paused_targets_are_reported_without_a_call(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    state_machine: tuple[Any, str],
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN an invalid spec already recorded as Invalid, and a paused target in another Region
+    fleetwise, stub = stubbed
+    client, _arn = state_machine
+    invalid = {"target": TARGET, "colour": "blue"}
+    paused = {"target": OTHER_REGION_TARGET, "paused": True}
+    spec_repository.put(invalid)
+    spec_repository.put(paused)
+    record_status(status_repository, now, TARGET, invalid, phase="Invalid", reason="InvalidSpec")
+    capsys.readouterr()
+    # the paused target's Region is observed (one call): paused targets report their health
+    stub.add_response("get_register_account_status", status_response("REGISTRATION_SUCCESS"), {})
+    result = tick(spec_repository, status_repository, fleetwise, client)
+    assert result["started"] == []
+    assert sorted((t["target"], t["why"]) for t in result["targets"]) == [
+        (OTHER_REGION_TARGET, "Paused"),
+        (TARGET, "AlreadyRecorded"),
+    ]
+    assert sorted((m["target"], m["values"]) for m in emitted(capsys)) == [  # type: ignore[type-var]
+        (OTHER_REGION_TARGET, {"RegistrationHealthy": [1.0], "TargetPaused": [1.0]}),
+        (TARGET, {"RegistrationHealthy": [0.0], "InvalidSpec": [1.0]}),
+    ]
+
+
+def test_targets_of_one_account_and_region_share_one_observation(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    state_machine: tuple[Any, str],
+    now: Clock,
+) -> None:
+    client, _arn = state_machine
+    regions: list[str] = []
+
+    class Port(FleetWise):
+        def get_status(self) -> dict[str, Any]:
+            return {"registered": False}
+
+    def port_for(region: str) -> FleetWise:
+        regions.append(region)
+        return Port(client=object())
+
+    spec_repository.put({"target": TARGET})
+    spec_repository.put({"target": OTHER_REGION_TARGET})
+    drift_check.handle({}, specs=spec_repository, statuses=status_repository,
+                       fleetwise=port_for, stepfunctions=client)  # fmt: skip
+    assert sorted(regions) == ["eu-central-1", "us-east-1"]
+
+
+def test_a_target_that_cannot_be_observed_fails_the_tick_after_the_others(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    state_machine: tuple[Any, str],
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fleetwise, stub = stubbed
+    client, _arn = state_machine
+    spec_repository.put({"target": TARGET})
+    spec_repository.put({"target": OTHER_REGION_TARGET})
+    stub.add_client_error(
+        "get_register_account_status",
+        service_error_code="ThrottlingException",
+        http_status_code=400,
+    )
+    stub.add_client_error(
+        "get_register_account_status",
+        service_error_code="ResourceNotFoundException",
+        http_status_code=404,
+    )
+    with pytest.raises(drift_check.DriftCheckIncomplete, match="could not observe"):
+        tick(spec_repository, status_repository, fleetwise, client)
+    # the other target was still checked and reported
+    assert len(emitted(capsys)) == 1
+
+
+def test_the_scheduled_event_reaches_the_handler(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    state_machine: tuple[Any, str],
+    now: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No spec item: the tick checks nothing, calls nothing, starts nothing.
+    monkeypatch.setenv("SPEC_TABLE_NAME", spec_repository._model.Meta.table_name)
+    result = drift_check.handle({}, specs=spec_repository, statuses=status_repository)
+    assert result == {"checked": 0, "started": [], "targets": []}
+    assert now() - now.moment == timedelta(0)

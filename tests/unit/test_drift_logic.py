@@ -1,0 +1,370 @@
+"""The drift check's decision per target (logic.drift) and the migration blocker check
+(logic.plan): what is reported and when a run is started."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fleetwise_reconciler.logic import drift
+from fleetwise_reconciler.logic.compare import spec_hash
+from fleetwise_reconciler.logic.plan import (
+    Action,
+    Phase,
+    attempts_for,
+    blocked_by_campaigns,
+    blocking_campaigns,
+    needs_campaign_check,
+    plan,
+)
+from fleetwise_reconciler.logic.validate import ValidationContext, validate
+
+ACCOUNT = "123456789012"
+TARGET = f"{ACCOUNT}:us-east-1"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/FleetWiseTimestream"
+OTHER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/SomeoneElse"
+SLR = (
+    f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/iotfleetwise.amazonaws.com/"
+    "AWSServiceRoleForIoTFleetWise"
+)
+CONTEXT = ValidationContext(account_id=ACCOUNT)
+MODERN = {"target": TARGET}
+LEGACY = {
+    "target": TARGET,
+    "mode": "timestream",
+    "timestream": {"databaseName": "fleet", "tableName": "signals"},
+    "iamRoleArn": ROLE,
+}
+NOT_REGISTERED: dict[str, Any] = {"registered": False}
+TIMESTREAM = {"databaseName": "fleet", "tableName": "signals"}
+NOW = 1_795_700_000.0
+
+
+def observed(
+    status: str = "REGISTRATION_SUCCESS",
+    *,
+    timestream: dict[str, str] | None = None,
+    role: str = SLR,
+    iam_error: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "registered": True,
+        "accountStatus": status,
+        "customerAccountId": ACCOUNT,
+        "iam": {"roleArn": role, "registrationStatus": status, "errorMessage": iam_error},
+        "timestream": timestream,
+    }
+
+
+def recorded(raw: dict[str, Any], phase: str, reason: str, **more: Any) -> dict[str, Any]:
+    """A status item recorded for ``raw``'s spec version."""
+    return {"specHash": spec_hash(raw), "phase": phase, "reason": reason, **more}
+
+
+def run_check(
+    raw: dict[str, Any], observation: dict[str, Any] | None, status: dict[str, Any] | None
+) -> drift.Check:
+    return drift.check(
+        TARGET,
+        validate(raw, CONTEXT),
+        observation,
+        spec_hash=spec_hash(raw),
+        status=status,
+        max_attempts=5,
+    )
+
+
+# -- steady state ------------------------------------------------------------------------------
+
+
+def test_steady_state_reports_healthy_and_starts_nothing() -> None:
+    # GIVEN a modern spec registered as declared, and a status that says so
+    status = recorded(MODERN, "Registered", "UpToDate")
+    # WHEN the drift check looks at it
+    found = run_check(MODERN, observed(), status)
+    # THEN it is healthy, no drift, nothing started
+    assert (found.why, found.start, found.healthy) == (drift.Why.IN_SYNC, False, True)
+    assert (found.drift_detected, found.paused, found.invalid) == (False, False, False)
+
+
+def test_a_registered_status_counts_as_recorded_whatever_its_reason() -> None:
+    status = recorded(MODERN, "Registered", "Registered")
+    assert run_check(MODERN, observed(), status).why == drift.Why.IN_SYNC
+
+
+# -- drift under enforce ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "observation", "reason"),
+    [
+        (MODERN, observed("REGISTRATION_FAILURE"), "RegistrationFailed"),
+        (MODERN, observed(timestream=TIMESTREAM), "DriftDetected"),
+        (LEGACY, observed(timestream=TIMESTREAM, role=OTHER_ROLE), "DriftDetected"),
+        (
+            MODERN,
+            observed(
+                "REGISTRATION_FAILURE",
+                iam_error="The service-linked role AWSServiceRoleForIoTFleetWise does not exist.",
+            ),
+            "RegistrationFailed",
+        ),
+    ],
+    ids=["out-of-band-failure", "timestream-left-behind", "another-role", "slr-deleted"],
+)
+def test_enforced_drift_of_a_reconciled_spec_starts_a_run(
+    raw: dict[str, Any], observation: dict[str, Any], reason: str
+) -> None:
+    status = recorded(raw, "Registered", "UpToDate")
+    found = run_check(raw, observation, status)
+    assert (found.why, found.start, found.healthy, found.drift_detected) == (
+        drift.Why.ACTS,
+        True,
+        False,
+        True,
+    )
+    assert (found.plan.action, found.plan.reason) == (Action.REGISTER, reason)
+
+
+def test_a_held_lease_means_a_run_is_active_and_nothing_is_started() -> None:
+    status = recorded(MODERN, "Registered", "UpToDate")
+    found = run_check(MODERN, observed("REGISTRATION_FAILURE"), status)
+    lease = {"holder": "arn:x", "expiresAt": NOW + 60, "pending": False}
+    held = drift.unless_running(found, lease, NOW)
+    assert (held.why, held.start, held.drift_detected) == (drift.Why.RUN_ACTIVE, False, True)
+
+
+def test_an_expired_lease_does_not_stop_the_run() -> None:
+    status = recorded(MODERN, "Registered", "UpToDate")
+    found = run_check(MODERN, observed("REGISTRATION_FAILURE"), status)
+    lease = {"holder": "arn:x", "expiresAt": NOW - 1, "pending": False}
+    assert drift.unless_running(found, lease, NOW).why == drift.Why.ACTS
+    assert drift.unless_running(found, None, NOW).why == drift.Why.ACTS
+
+
+def test_a_pending_registration_nobody_watches_is_awaited_by_a_run() -> None:
+    status = recorded(MODERN, "Failed", "ExecutionFailed")
+    found = run_check(MODERN, observed("REGISTRATION_PENDING"), status)
+    assert (found.plan.action, found.why, found.healthy) == (Action.AWAIT, drift.Why.ACTS, False)
+
+
+# -- observe-only ----------------------------------------------------------------------------
+
+
+def test_observe_only_drift_is_recorded_once_then_reported_only() -> None:
+    raw = {**MODERN, "policy": "observe-only"}
+    observation = observed(timestream=TIMESTREAM)
+    # GIVEN the status still says Registered
+    first = run_check(raw, observation, recorded(raw, "Registered", "UpToDate"))
+    assert (first.plan.action, first.why, first.start) == (
+        Action.OBSERVE_ONLY,
+        drift.Why.UNRECORDED,
+        True,
+    )
+    # WHEN the run has recorded it (with the same drift message)
+    message = "; ".join(first.drift)
+    status = recorded(
+        raw,
+        "Drifted",
+        "DriftDetected",
+        conditions=[{"type": "Drifted", "status": "True", "message": message}],
+    )
+    later = run_check(raw, observation, status)
+    # THEN later ticks report it without starting anything
+    assert (later.why, later.start, later.healthy, later.drift_detected) == (
+        drift.Why.RECORDED,
+        False,
+        False,
+        True,
+    )
+
+
+def test_observe_only_drift_that_changes_is_recorded_again() -> None:
+    raw = {**MODERN, "policy": "observe-only"}
+    status = recorded(
+        raw,
+        "Drifted",
+        "DriftDetected",
+        conditions=[{"type": "Drifted", "status": "True", "message": "something older"}],
+    )
+    assert run_check(raw, observed(timestream=TIMESTREAM), status).why == drift.Why.UNRECORDED
+
+
+def test_observe_only_failure_is_recorded_as_failed() -> None:
+    raw = {**MODERN, "policy": "observe-only"}
+    found = run_check(raw, observed("REGISTRATION_FAILURE"), recorded(raw, "Registered", "x"))
+    assert (found.plan.phase, found.why) == (Phase.FAILED, drift.Why.UNRECORDED)
+
+
+def test_a_drift_that_healed_by_itself_is_recorded() -> None:
+    raw = {**MODERN, "policy": "observe-only"}
+    found = run_check(raw, observed(), recorded(raw, "Drifted", "DriftDetected"))
+    assert (found.plan.action, found.why, found.healthy) == (
+        Action.NO_CHANGE,
+        drift.Why.UNRECORDED,
+        True,
+    )
+
+
+# -- stale status, paused, terminal, blocked, invalid ----------------------------------------
+
+
+def test_a_status_of_another_spec_version_is_stale_and_reconciled() -> None:
+    # An edit that outran the loop bound: the status reflects the previous version.
+    status = recorded(MODERN, "Registered", "UpToDate")
+    raw = {**MODERN, "reconcileToken": "t2"}
+    found = run_check(raw, observed(), status)
+    assert (found.why, found.start, found.drift_detected) == (
+        drift.Why.STALE_STATUS,
+        True,
+        False,
+    )
+
+
+def test_a_target_never_recorded_is_reconciled_without_counting_drift() -> None:
+    found = run_check(MODERN, NOT_REGISTERED, None)
+    assert (found.why, found.start, found.drift_detected) == (drift.Why.ACTS, True, False)
+
+
+def test_paused_targets_are_reported_every_tick_and_never_started() -> None:
+    raw = {**MODERN, "paused": True}
+    # stale status, drift: still nothing started
+    found = run_check(raw, observed("REGISTRATION_FAILURE"), None)
+    assert (found.why, found.start, found.paused, found.healthy) == (
+        drift.Why.PAUSED,
+        False,
+        True,
+        False,
+    )
+    healthy = run_check(raw, observed(), recorded(raw, "Paused", "Paused"))
+    assert (healthy.paused, healthy.healthy, healthy.start) == (True, True, False)
+
+
+def test_terminal_failure_of_this_spec_is_reported_not_reregistered() -> None:
+    status = recorded(
+        MODERN,
+        "Failed",
+        "AccessDeniedException",
+        lastError={"code": "AccessDeniedException", "message": "no", "retryable": False},
+    )
+    found = run_check(MODERN, NOT_REGISTERED, status)
+    assert (found.plan.action, found.why, found.start, found.healthy) == (
+        Action.FAILED,
+        drift.Why.REPORT_ONLY,
+        False,
+        False,
+    )
+
+
+def test_failure_budget_spent_is_reported_only() -> None:
+    status = recorded(MODERN, "Failed", "RegistrationFailed", attempts={"count": 5})
+    status["attempts"]["specHash"] = spec_hash(MODERN)
+    found = run_check(MODERN, observed("REGISTRATION_FAILURE"), status)
+    assert (found.plan.action, found.start) == (Action.FAILED, False)
+
+
+def test_drift_not_cured_is_reported_only() -> None:
+    status = recorded(MODERN, "Blocked", "DriftNotCured")
+    found = run_check(MODERN, observed(timestream=TIMESTREAM), status)
+    assert (found.plan.action, found.why, found.drift_detected) == (
+        Action.BLOCKED,
+        drift.Why.REPORT_ONLY,
+        True,
+    )
+
+
+def test_migration_blocked_is_not_rechecked_by_ticks() -> None:
+    status = recorded(MODERN, "Blocked", "MigrationBlocked", message="campaigns: a, b")
+    found = run_check(MODERN, observed(timestream=TIMESTREAM), status)
+    assert (found.plan.action, found.plan.message, found.start) == (
+        Action.BLOCKED,
+        "campaigns: a, b",
+        False,
+    )
+
+
+def test_invalid_spec_is_recorded_once_then_reported() -> None:
+    raw = {**MODERN, "colour": "blue"}
+    first = run_check(raw, None, None)
+    assert (first.invalid, first.why, first.start, first.healthy) == (
+        True,
+        drift.Why.UNRECORDED,
+        True,
+        False,
+    )
+    later = run_check(raw, None, recorded(raw, "Invalid", "InvalidSpec"))
+    assert (later.invalid, later.why, later.start, later.drift_detected) == (
+        True,
+        drift.Why.RECORDED,
+        False,
+        False,
+    )
+
+
+def test_execution_name_follows_the_contract() -> None:
+    assert drift.execution_name(TARGET, "20261126T1215Z") == (
+        "drift-123456789012-us-east-1-20261126T1215Z"
+    )
+
+
+# -- the failure budget is per episode -------------------------------------------------------
+
+
+def test_a_settled_registration_starts_a_fresh_failure_budget() -> None:
+    version = spec_hash(MODERN)
+    spent = {"specHash": version, "attempts": {"specHash": version, "count": 5}}
+    assert attempts_for({**spent, "phase": "Failed"}, version) == 5
+    assert attempts_for({**spent, "phase": "Registered"}, version) == 0
+
+
+# -- the migration blocker check --------------------------------------------------------------
+
+
+def _plan(raw: dict[str, Any], observation: dict[str, Any]) -> Any:
+    return plan(
+        validate(raw, CONTEXT),
+        observation,
+        spec_hash=spec_hash(raw),
+        previous=None,
+        trigger="stream",
+        max_attempts=5,
+    )
+
+
+def test_campaigns_are_read_only_for_a_modern_register_over_timestream() -> None:
+    left_behind = observed(timestream=TIMESTREAM)
+    decided = _plan(MODERN, left_behind)
+    assert needs_campaign_check(decided, validate(MODERN, CONTEXT).spec, left_behind)
+    # not for a legacy spec, nor without Timestream, nor when not registering
+    legacy = _plan(LEGACY, NOT_REGISTERED)
+    assert not needs_campaign_check(legacy, validate(LEGACY, CONTEXT).spec, NOT_REGISTERED)
+    plain = _plan(MODERN, observed("REGISTRATION_FAILURE"))
+    assert not needs_campaign_check(
+        plain, validate(MODERN, CONTEXT).spec, observed("REGISTRATION_FAILURE")
+    )
+    observe_only = {**MODERN, "policy": "observe-only"}
+    watched = _plan(observe_only, left_behind)
+    assert not needs_campaign_check(watched, validate(observe_only, CONTEXT).spec, left_behind)
+
+
+def test_campaigns_without_a_destination_block() -> None:
+    campaigns = [
+        {"name": "to-s3", "dataDestinationConfigs": [{"s3Config": {"bucketArn": "arn:b"}}]},
+        {"name": "zeta"},
+        {"name": "alpha", "dataDestinationConfigs": []},
+    ]
+    assert blocking_campaigns(campaigns) == ["alpha", "zeta"]
+
+
+def test_blocked_plan_names_the_campaigns_and_acts_on_nothing() -> None:
+    decided = _plan(MODERN, observed(timestream=TIMESTREAM))
+    blocked = blocked_by_campaigns(decided, ["alpha", "zeta"])
+    assert (blocked.action, blocked.phase, blocked.reason) == (
+        Action.BLOCKED,
+        Phase.BLOCKED,
+        "MigrationBlocked",
+    )
+    assert "alpha, zeta" in blocked.message
+    assert blocked.drift == decided.drift
+    assert blocked_by_campaigns(decided, []) is decided
