@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all lint build bench deploy clean
+.PHONY: install demo test test-all lint build bench deploy clean iam-calls
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,7 @@ test: $(STAMP)
 # cost in polls and notice latency (no timed assertions anywhere: this only reports).
 bench: $(STAMP)
 	$(BIN)/python bench/bench_rehearsal.py 2>/dev/null
+	$(BIN)/python bench/bench_imports.py
 
 # `sam build` offline: the SAM CLI lives in its own venv (it pins its own boto3 and pydantic),
 # the functions are built by src/Makefile, and the artifact is checked to hold the Lambda
@@ -67,6 +68,12 @@ lint: $(STAMP) $(CHECKOV) $(SAM)
 	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region $(SAM_REGION)
+
+# The AWS calls each Lambda handler makes during the whole suite, as IAM actions: the ledger
+# tests/security/test_iam.py holds the template's grants against (.ci/run checks it is fresh).
+iam-calls: $(STAMP)
+	PYTHONPATH=tests/security $(BIN)/pytest -n 2 -q -p call_recorder \
+		--record-aws-calls=tests/security/observed_calls.json
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,104 @@
+"""Cold-start cost of each handler: import plus client set-up, against boto3 alone.
+
+Each measurement runs in a fresh interpreter (nothing cached in sys.modules), several times;
+the table shows the median wall time, the ratio to ``boto3.client("iotfleetwise")`` alone
+(aim: at most 1.25x) and the peak resident memory. It only reports; nothing is asserted.
+PynamoDB builds its botocore client on first use, so a repository's set-up is its
+construction plus that of the client it will use.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HANDLERS = ROOT / "src" / "fleetwise_reconciler" / "handlers"
+REPETITIONS = 7
+AIM = 1.25
+
+ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "SPEC_TABLE_NAME": "spec",
+    "STATUS_TABLE_NAME": "status",
+    "ACCOUNT_ID": "123456789012",
+    "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:bench",
+    "POWERTOOLS_SERVICE_NAME": "fleetwise-reconciler",
+    "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+}
+
+PROBE = """
+import json, resource, time
+start = time.perf_counter()
+{body}
+elapsed = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"seconds": elapsed, "maxrss_kib": peak}}))
+"""
+
+BASELINE = 'import boto3\nboto3.client("iotfleetwise")'
+
+# wiring factory -> what builds the client it hands out.
+SETUP = {
+    "fleetwise": "wiring.fleetwise()",
+    "stepfunctions": "wiring.stepfunctions()",
+    "spec_repository": "wiring.spec_repository()",
+    "status_repository": "wiring.status_repository()",
+    "validation_context": "wiring.validation_context()",
+}
+
+
+def handler_body(module: str) -> str:
+    source = (HANDLERS / f"{module}.py").read_text()
+    used = sorted(set(re.findall(r"wiring\.(\w+)\(", source)) & set(SETUP))
+    lines = [
+        f"import fleetwise_reconciler.handlers.{module}",
+        "from fleetwise_reconciler import wiring",
+    ]
+    lines += [SETUP[name] for name in used]
+    if {"spec_repository", "status_repository"} & set(used):
+        # PynamoDB's connection builds its botocore client lazily, on the first request.
+        lines.append('import boto3\nboto3.client("dynamodb")')
+    return "\n".join(lines)
+
+
+def measure(body: str) -> tuple[float, int]:
+    seconds, peaks = [], []
+    for _ in range(REPETITIONS):
+        done = subprocess.run(  # noqa: S603 - our own interpreter and probe
+            [sys.executable, "-c", PROBE.format(body=body)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=ENVIRONMENT,
+            cwd=ROOT,
+        )
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        seconds.append(result["seconds"])
+        peaks.append(result["maxrss_kib"])
+    return statistics.median(seconds), max(peaks)
+
+
+def main() -> int:
+    modules = sorted(p.stem for p in HANDLERS.glob("*.py") if p.stem != "__init__")
+    base_seconds, base_peak = measure(BASELINE)
+    print(f"{'handler':<20} {'median ms':>10} {'ratio':>7} {'peak MiB':>9}  aim <= {AIM}x")
+    print(f"{'boto3 alone':<20} {base_seconds * 1000:>10.0f} {1.0:>7.2f} {base_peak / 1024:>9.1f}")
+    for module in modules:
+        seconds, peak = measure(handler_body(module))
+        ratio = seconds / base_seconds
+        flag = "" if ratio <= AIM else "  over the aim"
+        print(f"{module:<20} {seconds * 1000:>10.0f} {ratio:>7.2f} {peak / 1024:>9.1f}{flag}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
