@@ -25,6 +25,7 @@ ALL_FUNCTIONS = (
     "StreamTriggerFunction",
     "DeploySpecFunction",
     "ExecutionFailedFunction",
+    "DriftCheckFunction",
 )
 HANDLER_MODULES = {
     "AcquireFunction": "acquire",
@@ -35,6 +36,7 @@ HANDLER_MODULES = {
     "StreamTriggerFunction": "stream_trigger",
     "DeploySpecFunction": "deploy_spec",
     "ExecutionFailedFunction": "execution_failed",
+    "DriftCheckFunction": "drift_check",
 }
 
 # Actions that take no resource ARN (or, for log delivery, only "*"): the only ones allowed
@@ -43,6 +45,7 @@ UNSCOPABLE_ACTIONS = frozenset(
     {
         "iotfleetwise:GetRegisterAccountStatus",
         "iotfleetwise:RegisterAccount",
+        "iotfleetwise:ListCampaigns",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
         "xray:GetSamplingRules",
@@ -57,6 +60,8 @@ UNSCOPABLE_ACTIONS = frozenset(
         "logs:DescribeLogGroups",
     }
 )
+
+NO_VALUE = {"Ref": "AWS::NoValue"}
 
 FLEETWISE_SLR = {
     "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/"
@@ -73,11 +78,18 @@ def _resources(cfn: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
 
 
 def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        statement
-        for policy in role["Properties"].get("Policies", [])
-        for statement in policy["PolicyDocument"]["Statement"]
-    ]
+    """Every statement, a conditional one ({"Fn::If": [cond, statement, NoValue]}) included:
+    it is granted whenever its condition holds."""
+    statements = []
+    for policy in role["Properties"].get("Policies", []):
+        for entry in policy["PolicyDocument"]["Statement"]:
+            if "Fn::If" in entry:
+                _condition, statement, otherwise = entry["Fn::If"]
+                assert otherwise == {"Ref": "AWS::NoValue"}
+            else:
+                statement = entry
+            statements.append(statement)
+    return statements
 
 
 def _role_of(cfn: dict[str, Any], function: str) -> dict[str, Any]:
@@ -115,6 +127,7 @@ def test_translation_produces_the_expected_resources(cfn_template: dict[str, Any
     assert set(_resources(cfn_template, "AWS::IAM::Role")) == {
         *(f"{fn}Role" for fn in ALL_FUNCTIONS),
         "ReconcileStateMachineRole",
+        "DriftCheckScheduleRole",
     }
 
 
@@ -149,7 +162,7 @@ def test_every_function_runs_its_handler_on_arm64_python313(cfn_template: dict[s
         assert props["Architectures"] == ["arm64"]
         assert props["MemorySize"] == 256
         assert props["TracingConfig"] == {"Mode": "Active"}
-        assert resource["Metadata"] == {"BuildMethod": "makefile"}
+        assert resource["Metadata"]["BuildMethod"] == "makefile"
 
 
 def test_every_function_logs_to_its_own_group_with_retention(cfn_template: dict[str, Any]) -> None:
@@ -222,7 +235,7 @@ def test_only_the_starters_know_the_state_machine(cfn_template: dict[str, Any]) 
     # The step functions cannot: the state machine depends on them (a cycle otherwise).
     for function in ALL_FUNCTIONS:
         env = cfn_template["Resources"][function]["Properties"]["Environment"]["Variables"]
-        if function == "StreamTriggerFunction":
+        if function in ("StreamTriggerFunction", "DriftCheckFunction"):
             assert env["STATE_MACHINE_ARN"] == {"Ref": "ReconcileStateMachine"}
         else:
             assert "STATE_MACHINE_ARN" not in env
@@ -257,10 +270,8 @@ def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
         (
             "AcquireFunction",
             {
-                "dynamodb:GetItem": ["StatusTable"],
                 "dynamodb:PutItem": ["StatusTable"],
                 "dynamodb:UpdateItem": ["StatusTable"],
-                "dynamodb:DeleteItem": ["StatusTable"],
             },
         ),
         (
@@ -268,6 +279,13 @@ def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
             {
                 "dynamodb:GetItem": ["SpecTable", "StatusTable"],
                 "iotfleetwise:GetRegisterAccountStatus": ["*"],
+                "iotfleetwise:ListCampaigns": ["*"],
+                "iotfleetwise:GetCampaign": [
+                    {
+                        "Fn::Sub": "arn:${AWS::Partition}:iotfleetwise:${AWS::Region}:"
+                        "${AWS::AccountId}:campaign/*"
+                    }
+                ],
             },
         ),
         (
@@ -276,15 +294,12 @@ def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
                 "iotfleetwise:RegisterAccount": ["*"],
                 "iam:CreateServiceLinkedRole": [FLEETWISE_SLR],
                 "iam:PassRole": ["<allowed roles>"],
-                "dynamodb:GetItem": ["StatusTable"],
-                "dynamodb:UpdateItem": ["StatusTable"],
             },
         ),
         (
             "PollFunction",
             {
                 "iotfleetwise:GetRegisterAccountStatus": ["*"],
-                "dynamodb:GetItem": ["StatusTable"],
             },
         ),
         (
@@ -294,6 +309,7 @@ def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
                 "dynamodb:PutItem": ["StatusTable"],
                 "dynamodb:UpdateItem": ["StatusTable"],
                 "dynamodb:DeleteItem": ["StatusTable"],
+                "dynamodb:ConditionCheckItem": ["StatusTable"],
             },
         ),
         (
@@ -310,7 +326,6 @@ def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
         (
             "DeploySpecFunction",
             {
-                "dynamodb:GetItem": ["SpecTable"],
                 "dynamodb:PutItem": ["SpecTable"],
             },
         ),
@@ -319,14 +334,23 @@ def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
             {
                 "dynamodb:GetItem": ["StatusTable"],
                 "dynamodb:PutItem": ["StatusTable"],
-                "dynamodb:UpdateItem": ["StatusTable"],
                 "dynamodb:DeleteItem": ["StatusTable"],
+                "dynamodb:ConditionCheckItem": ["StatusTable"],
                 "states:DescribeExecution": [
                     {
                         "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:"
                         "${AWS::AccountId}:execution:${ReconcileStateMachine.Name}:*"
                     }
                 ],
+            },
+        ),
+        (
+            "DriftCheckFunction",
+            {
+                "dynamodb:Scan": ["SpecTable"],
+                "dynamodb:GetItem": ["StatusTable"],
+                "iotfleetwise:GetRegisterAccountStatus": ["*"],
+                "states:StartExecution": [{"Ref": "ReconcileStateMachine"}],
             },
         ),
     ],
@@ -346,7 +370,8 @@ def test_each_function_has_exactly_its_permissions(
     grants = {
         action: [short(r) for r in resources]
         for action, resources in _grants(cfn_template, function).items()
-        if not action.startswith(("logs:", "xray:"))
+        # kms: only with DataKmsKeyArn, checked by tests/security/test_data_protection.py.
+        if not action.startswith(("logs:", "xray:", "kms:"))
     }
     assert grants == expected
     tracing = _grants(cfn_template, function)
@@ -414,7 +439,11 @@ def test_spec_table_streams_new_and_old_images(cfn_template: dict[str, Any]) -> 
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert props["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
+    assert props["SSESpecification"] == {
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+        "KMSMasterKeyId": {"Fn::If": ["HasDataKmsKey", {"Ref": "DataKmsKeyArn"}, NO_VALUE]},
+    }
     assert props["DeletionProtectionEnabled"] == {"Fn::If": ["ProtectTables", True, False]}
 
 
@@ -430,7 +459,11 @@ def test_status_table_has_no_stream_so_status_writes_never_trigger(
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert props["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
+    assert props["SSESpecification"] == {
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+        "KMSMasterKeyId": {"Fn::If": ["HasDataKmsKey", {"Ref": "DataKmsKeyArn"}, NO_VALUE]},
+    }
 
 
 # --- trigger ------------------------------------------------------------------------------
@@ -451,7 +484,11 @@ def test_stream_trigger_mapping(cfn_template: dict[str, Any]) -> None:
         "OnFailure": {"Destination": {"Fn::GetAtt": ["OnFailureQueue", "Arn"]}}
     }
     queue = cfn_template["Resources"]["OnFailureQueue"]["Properties"]
-    assert queue == {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 14 * 24 * 3600}
+    assert queue == {
+        "SqsManagedSseEnabled": {"Fn::If": ["HasDataKmsKey", NO_VALUE, True]},
+        "KmsMasterKeyId": {"Fn::If": ["HasDataKmsKey", {"Ref": "DataKmsKeyArn"}, NO_VALUE]},
+        "MessageRetentionPeriod": 14 * 24 * 3600,
+    }
 
 
 def test_stream_filter_admits_inserts_and_modifies_only(cfn_template: dict[str, Any]) -> None:
