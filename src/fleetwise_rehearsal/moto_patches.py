@@ -337,16 +337,20 @@ def _load_handler(handler: str) -> Callable[[Any, Any], Any]:
 
 @contextlib.contextmanager
 def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
+    """Apply a function's variables for one invocation (callers hold the invoker's lock).
+
+    Values set before the call are put back afterwards, but a variable the call added is left
+    in place rather than removed: Step Functions worker threads run outside the lock, and one
+    that iterates ``os.environ`` (botocore does) while a key is deleted fails with KeyError.
+    Every invocation sets all of its own function's variables, so a handler never reads
+    another function's value for a variable it defines.
+    """
+    saved = {name: os.environ[name] for name in values if name in os.environ}
     os.environ.update({name: str(value) for name, value in values.items()})
     try:
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        os.environ.update(saved)
 
 
 # -- the patches ------------------------------------------------------------------------------
@@ -411,6 +415,7 @@ def patched(clock: VirtualClock, invoker: LambdaInvoker) -> Iterator[None]:
     """Apply every patch for the duration of the block; undo them all on exit."""
     check_patch_points()
     patcher = _Patcher()
+    before = dict(os.environ)
     try:
         _patch_lambda(patcher, clock, invoker)
         _patch_stepfunctions(patcher, clock)
@@ -418,6 +423,10 @@ def patched(clock: VirtualClock, invoker: LambdaInvoker) -> Iterator[None]:
             yield
     finally:
         patcher.undo()
+        # The executions are over: the variables invocations left in place can go now.
+        for name in set(os.environ) - set(before):
+            os.environ.pop(name, None)
+        os.environ.update(before)
 
 
 @contextlib.contextmanager

@@ -78,3 +78,23 @@ def test_internals_read_but_not_patched_are_still_there() -> None:
         "self.region",
     ):
         assert attribute in init or attribute in inspect.getsource(LambdaFunction), attribute
+
+
+def test_invocation_environment_never_removes_a_key_while_executions_run() -> None:
+    # A worker thread iterating os.environ while a key is deleted fails with KeyError, so an
+    # invocation restores earlier values but leaves the keys it added until the patches end.
+    import os
+
+    from fleetwise_rehearsal import moto_patches
+
+    name = "FLEETWISE_REHEARSAL_PROBE"
+    os.environ.pop(name, None)
+    os.environ["FLEETWISE_REHEARSAL_KEPT"] = "before"
+    try:
+        with moto_patches._environment({name: "inside", "FLEETWISE_REHEARSAL_KEPT": "inside"}):
+            assert os.environ[name] == "inside"
+        assert os.environ[name] == "inside"
+        assert os.environ["FLEETWISE_REHEARSAL_KEPT"] == "before"
+    finally:
+        os.environ.pop(name, None)
+        os.environ.pop("FLEETWISE_REHEARSAL_KEPT", None)
