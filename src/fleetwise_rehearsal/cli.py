@@ -228,7 +228,19 @@ def demo(out: TextIO) -> int:
         n.line("  an operator asks for a reconcile now")
         r.update_spec(reconcileToken="2026-11-26T16:10Z")
         r.settle()
+        # Alarms evaluate complete periods: look once the failure's 5-minute period has closed.
+        r.advance(300)
+        closed_at = r.clock.now().strftime("%H:%M")
+        failed_alarms = r.alarms_in_alarm()
+        n.line("  15 minutes later the drift schedule observes again: it reports, not retries")
+        r.advance(600)
+        r.tick()
+        r.settle()
         n.scene_end(r, mark, [target])
+        n.line(
+            f"  alarms in ALARM once the failure's period closed ({closed_at}): "
+            + (", ".join(failed_alarms) or "none")
+        )
         firing = r.alarms_in_alarm()
         n.line(
             f"  alarms that would fire now: {', '.join(firing) or 'none defined or none firing'}"
