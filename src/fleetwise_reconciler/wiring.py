@@ -7,7 +7,7 @@ The rehearsal calls ``reset()`` when it changes the environment.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -15,8 +15,10 @@ from botocore.config import Config
 from fleetwise_reconciler.dal import models
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.fleetwise import FleetWise
-from fleetwise_reconciler.logic.validate import ValidationContext
 from fleetwise_reconciler.settings import get_settings
+
+if TYPE_CHECKING:
+    from fleetwise_reconciler.logic.validate import ValidationContext
 
 
 @functools.cache
@@ -48,6 +50,9 @@ def stepfunctions() -> Any:
 
 
 def validation_context() -> ValidationContext:
+    # Imported here: only the handlers that validate a spec pay for pydantic.
+    from fleetwise_reconciler.logic.validate import ValidationContext  # noqa: PLC0415
+
     settings = get_settings()
     partition = "aws-cn" if settings.region.startswith("cn-") else "aws"
     if settings.region.startswith("us-gov-"):

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fleetwise_reconciler.models.spec import Spec
+if TYPE_CHECKING:  # type-only: hashing and comparing need no pydantic at import time
+    from fleetwise_reconciler.models.spec import Spec
 
 SUCCESS = "REGISTRATION_SUCCESS"
 PENDING = "REGISTRATION_PENDING"

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleetwise_reconciler.logic.plan import Action, Phase, Plan, plan
-from fleetwise_reconciler.logic.validate import ValidationResult
+
+if TYPE_CHECKING:
+    from fleetwise_reconciler.logic.validate import ValidationResult
 
 
 class Why(StrEnum):

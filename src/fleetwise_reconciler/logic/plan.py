@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleetwise_reconciler.logic.compare import FAILURE, PENDING, SUCCESS, differences
-from fleetwise_reconciler.logic.validate import ValidationResult
-from fleetwise_reconciler.models.spec import Spec
+
+if TYPE_CHECKING:  # type-only: the handlers that never validate do not import pydantic
+    from fleetwise_reconciler.logic.validate import ValidationResult
+    from fleetwise_reconciler.models.spec import Spec
 
 
 class Action(StrEnum):
