@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -40,3 +42,15 @@ def stubbed() -> Iterator[tuple[FleetWise, Stubber]]:
     with Stubber(client) as stubber:
         yield FleetWise(client), stubber
         stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def state_machine(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str]:
+    """A do-nothing state machine in moto; STATE_MACHINE_ARN points the handlers at it."""
+    client = boto3.client("stepfunctions", region_name="us-east-1")
+    definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+    arn = client.create_state_machine(
+        name="Reconcile", definition=definition, roleArn="arn:aws:iam::123456789012:role/sfn"
+    )["stateMachineArn"]
+    monkeypatch.setenv("STATE_MACHINE_ARN", arn)
+    return client, arn

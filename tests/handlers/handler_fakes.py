@@ -54,3 +54,13 @@ def load_event(name: str) -> dict[str, Any]:
     """A sample event from events/ (shared with `sam local invoke`)."""
     event: dict[str, Any] = json.loads((EVENTS / name).read_text())
     return event
+
+
+def executions(client: Any, arn: str) -> list[dict[str, Any]]:
+    """The state machine's executions as (name, parsed input), sorted by name."""
+    listed = client.list_executions(stateMachineArn=arn)["executions"]
+    described = [client.describe_execution(executionArn=e["executionArn"]) for e in listed]
+    return sorted(
+        ({"name": d["name"], "input": json.loads(d["input"])} for d in described),
+        key=lambda e: e["name"],
+    )

@@ -7,10 +7,9 @@ import json
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import Stubber
-from handler_fakes import Clock, status_response
+from handler_fakes import Clock, executions, status_response
 
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.fleetwise import FleetWise
@@ -20,30 +19,8 @@ from fleetwise_reconciler.logic.compare import spec_hash
 REGION = "us-east-1"
 TARGET = "123456789012:us-east-1"
 OTHER_REGION_TARGET = "123456789012:eu-central-1"
-PASS_DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
 HOLDER = "arn:aws:states:us-east-1:123456789012:execution:Reconcile:earlier"
 NAME = "drift-123456789012-us-east-1-20261126T1200Z"
-
-
-@pytest.fixture
-def state_machine(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str]:
-    client = boto3.client("stepfunctions", region_name=REGION)
-    arn = client.create_state_machine(
-        name="Reconcile",
-        definition=PASS_DEFINITION,
-        roleArn="arn:aws:iam::123456789012:role/sfn",
-    )["stateMachineArn"]
-    monkeypatch.setenv("STATE_MACHINE_ARN", arn)
-    return client, arn
-
-
-def executions(client: Any, arn: str) -> list[dict[str, Any]]:
-    listed = client.list_executions(stateMachineArn=arn)["executions"]
-    described = [client.describe_execution(executionArn=e["executionArn"]) for e in listed]
-    return sorted(
-        ({"name": d["name"], "input": json.loads(d["input"])} for d in described),
-        key=lambda e: e["name"],
-    )
 
 
 def record_status(

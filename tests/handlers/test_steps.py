@@ -492,3 +492,21 @@ def test_an_observe_failure_is_recorded_for_the_current_spec_without_looping(
         raw,
     )
     assert status_repository.get_lease(TARGET) is None
+
+
+def test_at_the_loop_bound_the_lease_is_released_for_good(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    # GIVEN the spec changed AND a newer request is pending, on the last allowed loop (5)
+    raw = {"target": TARGET}
+    spec_repository.put({"target": TARGET, "reconcileToken": "newer"})
+    status_repository.acquire_lease(TARGET, EXEC, now=now(), lease_seconds=1800)
+    status_repository.acquire_lease(TARGET, OTHER, now=now(), lease_seconds=1800)
+    plan = planned(raw, action="NoChange", phase="Registered", reason="UpToDate", drift=[])
+    # WHEN Record runs
+    result = record.handle(
+        record_event(plan, loop=5), specs=spec_repository, statuses=status_repository
+    )
+    # THEN it stops looping and leaves no lease behind (the drift check picks the edit up)
+    assert result == {"again": False, "loop": 5, "phase": "Registered", "leaseLost": False}
+    assert status_repository.get_lease(TARGET) is None

@@ -9,14 +9,13 @@ from typing import Any
 
 import boto3
 import pytest
-from handler_fakes import load_event
+from handler_fakes import executions, load_event
 
 from fleetwise_reconciler.dal.repository import SpecRepository
 from fleetwise_reconciler.handlers import stream_trigger
 
 REGION = "us-east-1"
 TARGET = "123456789012:us-east-1"
-PASS_DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
 
 
 def _plain(value: Any) -> Any:
@@ -45,27 +44,6 @@ def stream_records(table: str) -> list[dict[str, Any]]:
         for record in streams.get_records(ShardIterator=iterator)["Records"]:
             records.append({**_plain(record), "eventSourceARN": arn})
     return records
-
-
-@pytest.fixture
-def state_machine(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str]:
-    client = boto3.client("stepfunctions", region_name=REGION)
-    arn = client.create_state_machine(
-        name="Reconcile",
-        definition=PASS_DEFINITION,
-        roleArn="arn:aws:iam::123456789012:role/sfn",
-    )["stateMachineArn"]
-    monkeypatch.setenv("STATE_MACHINE_ARN", arn)
-    return client, arn
-
-
-def executions(client: Any, arn: str) -> list[dict[str, Any]]:
-    listed = client.list_executions(stateMachineArn=arn)["executions"]
-    described = [client.describe_execution(executionArn=e["executionArn"]) for e in listed]
-    return sorted(
-        ({"name": d["name"], "input": json.loads(d["input"])} for d in described),
-        key=lambda e: e["name"],
-    )
 
 
 def test_a_redelivered_record_starts_one_execution(

@@ -17,7 +17,6 @@ the problem and the schedule's retry policy tries again.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +40,7 @@ from fleetwise_reconciler.observability import (
     publish,
 )
 from fleetwise_reconciler.settings import get_settings
+from fleetwise_reconciler.workflow import start_reconcile
 
 EXECUTION_STAMP = "%Y%m%dT%H%MZ"
 
@@ -69,18 +69,13 @@ def _own_region_port(region: str) -> FleetWise:
 
 
 def start_run(client: Any, state_machine_arn: str, target: str, name: str) -> bool:
-    """StartExecution; ``ExecutionAlreadyExists`` (the same tick delivered twice, after that
-    run ended) is success. Returns False only in that case (a running execution with the
-    same name and input is answered idempotently by Step Functions)."""
-    payload = {"target": target, "trigger": "schedule", "eventId": name}
-    try:
-        client.start_execution(
-            stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload)
-        )
-    except client.exceptions.ExecutionAlreadyExists:
+    """Start the tick's run; False when this tick's run already exists (a redelivered tick)."""
+    started = start_reconcile(
+        client, state_machine_arn, name=name, target=target, trigger="schedule"
+    )
+    if not started:
         logger.info("drift run already started for this minute", execution=name)
-        return False
-    return True
+    return started
 
 
 def handle(

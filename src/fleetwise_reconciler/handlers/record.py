@@ -197,26 +197,19 @@ def handle(
     current = specs.get(target)
     changed = (spec_hash(current) if current else None) != plan.get("specHash")
     try:
-        if changed and current is not None and loop < settings.max_loops:
+        newer = None
+        if changed and current is not None:
+            newer = "the spec changed"
+        elif not statuses.release_lease(target, execution):
+            newer = "a newer request"
+        if newer is not None and loop < settings.max_loops:
             return _again(
-                statuses,
-                target=target,
-                execution=execution,
-                loop=loop,
-                phase=phase,
-                why="the spec changed",
+                statuses, target=target, execution=execution, loop=loop, phase=phase, why=newer
             )
-        if not statuses.release_lease(target, execution):
-            if loop < settings.max_loops:
-                return _again(
-                    statuses,
-                    target=target,
-                    execution=execution,
-                    loop=loop,
-                    phase=phase,
-                    why="a newer request",
-                )
-            statuses.release_lease(target, execution)
+        if newer is not None:
+            # At the bound: release for good (a first call may only clear `pending`).
+            if not statuses.release_lease(target, execution):
+                statuses.release_lease(target, execution)
             logger.warning(
                 "loop bound reached with a newer request pending; the drift check picks it up",
                 target=target,

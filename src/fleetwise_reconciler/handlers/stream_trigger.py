@@ -9,7 +9,6 @@ blocks the others; after the mapping's retries it goes to the on-failure queue.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
@@ -26,6 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from fleetwise_reconciler import wiring
 from fleetwise_reconciler.observability import COUNT, TRIGGER_FAILED_RECORDS, logger, publish
 from fleetwise_reconciler.settings import get_settings
+from fleetwise_reconciler.workflow import start_reconcile
 
 
 def execution_input(record: DynamoDBRecord) -> tuple[str, dict[str, Any]]:
@@ -40,14 +40,12 @@ def execution_input(record: DynamoDBRecord) -> tuple[str, dict[str, Any]]:
 
 def start(record: DynamoDBRecord, *, client: Any, state_machine_arn: str) -> str:
     name, payload = execution_input(record)
-    try:
-        client.start_execution(
-            stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload)
-        )
-    except client.exceptions.ExecutionAlreadyExists:
+    if start_reconcile(
+        client, state_machine_arn, name=name, target=payload["target"], trigger="stream"
+    ):
+        logger.info("reconcile started", execution=name, target=payload["target"])
+    else:
         logger.info("redelivered record: execution already started", execution=name)
-        return name
-    logger.info("reconcile started", execution=name, target=payload["target"])
     return name
 
 
