@@ -112,6 +112,25 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+def _serve(
+    handler: type[BaseHTTPRequestHandler], name: str
+) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    """A loopback HTTP server on an ephemeral port, served from a daemon thread."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True
+    )
+    thread.start()
+    return server, thread
+
+
+def _stop(server: ThreadingHTTPServer, thread: threading.Thread) -> None:
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
 class _ResponseCatcher:
     """CloudFormation's side of a custom resource: a loopback URL that keeps PUT answers."""
 
@@ -134,23 +153,13 @@ class _ResponseCatcher:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="custom-resource-responses",
-            daemon=True,
-        )
-        self._thread.start()
+        self._server, self._thread = _serve(Handler, "custom-resource-responses")
 
     def url(self, request_id: str) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/{request_id}"
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        _stop(self._server, self._thread)
 
 
 class _RecordingProxy:
@@ -200,24 +209,14 @@ class _RecordingProxy:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fleetwise-proxy",
-            daemon=True,
-        )
-        self._thread.start()
+        self._server, self._thread = _serve(Handler, "fleetwise-proxy")
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        _stop(self._server, self._thread)
 
 
 class Rehearsal:

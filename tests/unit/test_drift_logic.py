@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from spec_samples import ACCOUNT, CONTEXT, LEGACY, MODERN, NOT_REGISTERED, SLR, TARGET
 
 from fleetwise_reconciler.logic import drift
 from fleetwise_reconciler.logic.compare import spec_hash
@@ -18,25 +19,9 @@ from fleetwise_reconciler.logic.plan import (
     needs_campaign_check,
     plan,
 )
-from fleetwise_reconciler.logic.validate import ValidationContext, validate
+from fleetwise_reconciler.logic.validate import validate
 
-ACCOUNT = "123456789012"
-TARGET = f"{ACCOUNT}:us-east-1"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/FleetWiseTimestream"
 OTHER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/SomeoneElse"
-SLR = (
-    f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/iotfleetwise.amazonaws.com/"
-    "AWSServiceRoleForIoTFleetWise"
-)
-CONTEXT = ValidationContext(account_id=ACCOUNT)
-MODERN = {"target": TARGET}
-LEGACY = {
-    "target": TARGET,
-    "mode": "timestream",
-    "timestream": {"databaseName": "fleet", "tableName": "signals"},
-    "iamRoleArn": ROLE,
-}
-NOT_REGISTERED: dict[str, Any] = {"registered": False}
 TIMESTREAM = {"databaseName": "fleet", "tableName": "signals"}
 NOW = 1_795_700_000.0
 

@@ -5,27 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from spec_samples import ACCOUNT, CONTEXT, LEGACY, MODERN, NOT_REGISTERED, ROLE, SLR, TARGET
 
 from fleetwise_reconciler.logic.compare import spec_hash
 from fleetwise_reconciler.logic.plan import Action, Phase, attempts_for, plan
-from fleetwise_reconciler.logic.validate import ValidationContext, validate
-
-ACCOUNT = "123456789012"
-TARGET = f"{ACCOUNT}:us-east-1"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/FleetWiseTimestream"
-SLR = (
-    f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/iotfleetwise.amazonaws.com/"
-    "AWSServiceRoleForIoTFleetWise"
-)
-CONTEXT = ValidationContext(account_id=ACCOUNT)
-MODERN = {"target": TARGET}
-LEGACY = {
-    "target": TARGET,
-    "mode": "timestream",
-    "timestream": {"databaseName": "fleet", "tableName": "signals"},
-    "iamRoleArn": ROLE,
-}
-NOT_REGISTERED: dict[str, Any] = {"registered": False}
+from fleetwise_reconciler.logic.validate import validate
 
 
 def observed(
