@@ -70,6 +70,20 @@ class RegistrationPending(ReconcileError):
     retryable = True
 
 
+class LeaseLost(Exception):
+    """The run no longer holds the target's lease: another run owns the target now.
+
+    Raised by every step that acts (Observe, Register, Poll) when its lease check fails, and
+    by the data layer's status writes. Step Functions catches it by this name and the run
+    stops there, so a run that lost its lease never acts again or overwrites a newer status.
+    """
+
+    def __init__(self, target: str, holder: str, action: str) -> None:
+        self.target = target
+        self.holder = holder
+        super().__init__(f"{holder} no longer holds the lease of {target} ({action})")
+
+
 def parse_cause(cause: str | None) -> dict[str, Any]:
     """Recover the error dict from a Step Functions Catch ``Cause`` (a Lambda error payload)."""
     if not cause:

@@ -39,6 +39,8 @@ STATUS_POLLS = "StatusPolls"
 TARGET_PAUSED = "TargetPaused"
 INVALID_SPEC = "InvalidSpec"
 TRIGGER_FAILED_RECORDS = "TriggerFailedRecords"
+# One per drift check that ran (dimension: service only): the heartbeat its alarm watches.
+DRIFT_CHECKS = "DriftChecks"
 
 
 def publish(

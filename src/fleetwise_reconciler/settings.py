@@ -13,6 +13,11 @@ from dataclasses import dataclass
 
 DEFAULT_SERVED_REGIONS = ("us-east-1", "eu-central-1", "ap-south-1")
 
+# How much longer than the execution timeout a lease lives. The lease is taken after the
+# execution started and renewed by every step that acts, so it outlives every live run by
+# construction; the margin covers clock differences between the hosts that compare expiries.
+LEASE_MARGIN_SECONDS = 300
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -25,17 +30,22 @@ class Settings:
     # means "any role of this account" (the template's default).
     allowed_pass_role_arns: tuple[str, ...] = ()
     served_regions: tuple[str, ...] = DEFAULT_SERVED_REGIONS
-    lease_seconds: int = 1800
+    execution_timeout_seconds: int = 3600
     registration_budget_seconds: int = 900
     max_registration_attempts: int = 5
     max_loops: int = 5
     history_limit: int = 20
     history_days: int = 30
 
+    @property
+    def lease_seconds(self) -> int:
+        """A lease's lifetime from its last renewal: longer than any run can live."""
+        return self.execution_timeout_seconds + LEASE_MARGIN_SECONDS
+
 
 # Variable, field, smallest allowed value.
 _INTEGERS = (
-    ("LEASE_SECONDS", "lease_seconds", 1),
+    ("EXECUTION_TIMEOUT_SECONDS", "execution_timeout_seconds", 1),
     ("REGISTRATION_BUDGET_SECONDS", "registration_budget_seconds", 1),
     ("MAX_REGISTRATION_ATTEMPTS", "max_registration_attempts", 1),
     ("MAX_LOOPS", "max_loops", 0),

@@ -7,6 +7,7 @@ The rehearsal calls ``reset()`` when it changes the environment.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -34,8 +35,24 @@ def status_repository() -> StatusRepository:
 
 
 @functools.cache
-def fleetwise() -> FleetWise:
-    return FleetWise(region=get_settings().region)
+def fleetwise(region: str) -> FleetWise:
+    """The IoT FleetWise port of one Region: every call for a target is made in the
+    target's own Region (registration is per account and Region)."""
+    return FleetWise(region=region)
+
+
+# What a handler's tests may pass instead of the real ports: one port for every Region, or a
+# function giving the port of a Region.
+FleetWisePorts = FleetWise | Callable[[str], FleetWise]
+
+
+def fleetwise_in(region: str, given: FleetWisePorts | None = None) -> FleetWise:
+    """The port for ``region``: the process-wide one, or the one a test passed."""
+    if given is None:
+        return fleetwise(region)
+    if isinstance(given, FleetWise):
+        return given
+    return given(region)
 
 
 @functools.cache

@@ -157,8 +157,8 @@ def demo(out: TextIO) -> int:
         n.line(f"  {len(r.stack.resources)} resources created from the template "
                f"(stack {r.stack.name})")  # fmt: skip
         n.line(f"  virtual time starts at {start:%Y-%m-%d %H:%M:%S}Z")
-        n.line("  the stream trigger applies the template's FilterCriteria: "
-               f"{list(r.stack.event_source_mapping.filter_patterns)}")  # fmt: skip
+        n.line("  the stream trigger receives every change of the spec table (writes, edits, "
+               "deletes)")  # fmt: skip
 
         n.heading("2. the desired spec, written as `sam deploy` writes it")
         n.line("  the custom resource DefaultTargetSpec runs its Lambda with a Create event")

@@ -45,6 +45,7 @@ STATISTICS = {
     "DriftDetected": "Sum",
     "InvalidSpec": "Sum",
     "TriggerFailedRecords": "Sum",
+    "DriftChecks": "Sum",
 }
 
 
@@ -107,6 +108,7 @@ def test_every_product_alarm_matches_an_emitted_metric(
         "DriftPersistsAlarm",
         "InvalidSpecAlarm",
         "TriggerFailedRecordsAlarm",
+        "DriftCheckSilentAlarm",
     }
     for logical_id, alarm in product.items():
         dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
@@ -138,6 +140,7 @@ def test_every_product_metric_is_emitted_with_its_dimension_sets(
         assert (NAMESPACE, metric, per_target) in emitted, metric
     assert (NAMESPACE, "RegistrationFailed", frozenset({"target", "reason"})) in emitted
     assert (NAMESPACE, "TriggerFailedRecords", frozenset({"service"})) in emitted
+    assert (NAMESPACE, "DriftChecks", frozenset({"service"})) in emitted
 
 
 def test_every_aws_alarm_names_a_published_metric_of_a_stack_resource(
@@ -199,19 +202,49 @@ def test_a_healthy_registration_alarms_nothing_even_though_polls_raise(
     r = rehearse(parameters=operator_managed())
     r.write_spec({"target": TARGET})
     r.settle()
+    r.tick()  # the schedule's check, as a deployed stack has one every DriftCheckRateMinutes
+    r.settle()
     assert r.status()["phase"] == "Registered"  # type: ignore[index]
     assert r.invoker.calls(r.stack.function_name("PollFunction"))[0].error_type is not None
     assert r.alarms_in_alarm() == []
 
 
 def test_a_silent_drift_checker_alarms(rehearse: Callable[..., Rehearsal]) -> None:
-    # GIVEN a healthy registration WHEN no drift check runs for two health periods
+    # GIVEN a healthy registration, checked by the schedule
     r = rehearse(parameters=operator_managed())
     r.write_spec({"target": TARGET})
     r.settle()
-    r.advance(2 * 1800)
-    # THEN missing health data is breaching
-    assert r.alarms_in_alarm() == ["RegistrationUnhealthyAlarm"]
+    r.tick()
+    r.settle()
+    assert r.alarms_in_alarm() == []
+    # WHEN no drift check runs for a whole health period
+    r.advance(1800)
+    # THEN the heartbeat's missing data is breaching (and only that: a target's missing
+    # health data is not, so a deleted target raises nothing)
+    assert r.alarms_in_alarm() == ["DriftCheckSilentAlarm"]
+    # AND the next check clears it
+    r.tick()
+    r.settle()
+    assert r.alarms_in_alarm() == []
+
+
+def test_deleting_a_target_records_it_unmanaged_and_alarms_nothing(
+    rehearse: Callable[..., Rehearsal],
+) -> None:
+    r = rehearse(parameters=operator_managed())
+    r.write_spec({"target": TARGET})
+    r.settle()
+    r.delete_spec(TARGET)
+    r.settle()
+    status = r.status(TARGET)
+    assert status is not None
+    assert (status["phase"], status["reason"]) == ("Unmanaged", "SpecDeleted")
+    assert [e.status for e in r.executions()] == ["SUCCEEDED", "SUCCEEDED"]
+    for _ in range(4):  # two health periods of schedule ticks
+        r.advance(900)
+        r.tick()
+        r.settle()
+    assert r.alarms_in_alarm() == []
 
 
 def test_an_invalid_spec_alarms(rehearse: Callable[..., Rehearsal]) -> None:
@@ -250,7 +283,7 @@ def test_every_alarm_has_a_runbook_entry_and_every_runbook_metric_exists(
     listed = re.findall(r"^\| `(\w+)` \|", section, re.M)
     product = {"RegistrationHealthy", "RegistrationSucceeded", "RegistrationFailed",
                "DriftDetected", "ReconcileDuration", "RegisterAccountCalls", "StatusPolls",
-               "TargetPaused", "InvalidSpec", "TriggerFailedRecords"}  # fmt: skip
+               "TargetPaused", "InvalidSpec", "TriggerFailedRecords", "DriftChecks"}  # fmt: skip
     aws = {metric for _, metric in AWS_METRICS}
     assert listed
     assert set(listed) <= product | aws

@@ -21,6 +21,11 @@ LEGACY = {
     "timestream": {"databaseName": "fleet", "tableName": "signals"},
     "iamRoleArn": ROLE,
 }
+# The simulator's IAM error for an out-of-band REGISTRATION_FAILURE without a message of its own.
+FAILURE_MESSAGE = (
+    "IoT FleetWise could not assume the service-linked role AWSServiceRoleForIoTFleetWise. IAM "
+    "changes can take time to propagate; try again later."
+)
 PERIOD = 1800  # HealthAlarmPeriodSeconds' default
 TICK = 900  # DriftCheckRateMinutes' default
 
@@ -34,7 +39,8 @@ def registered(rehearse: Callable[..., Rehearsal], **spec: Any) -> Rehearsal:
     if "policy" in spec:
         r.write_spec({"target": TARGET, **spec})
         r.settle()
-    assert r.status()["phase"] in ("Registered", "Paused")  # type: ignore[index]
+    expected = "Paused" if spec.get("paused") else "Registered"
+    assert r.status()["phase"] == expected  # type: ignore[index]
     return r
 
 
@@ -75,7 +81,14 @@ def test_steady_state_tick_costs_one_status_call_and_no_execution(
     for _ in range(4):
         assert tick(r) == []
     assert calls_since(r, before) == {"GetRegisterAccountStatus": 4}
-    assert emitted_since(r, metrics_before) == [{"RegistrationHealthy": [1.0]}] * 4
+    assert (
+        emitted_since(r, metrics_before)
+        == [
+            {"RegistrationHealthy": [1.0]},
+            {"DriftChecks": [1.0]},  # the heartbeat, once per tick
+        ]
+        * 4
+    )
     assert r.alarms_in_alarm() == []
 
 
@@ -219,15 +232,28 @@ def test_a_paused_target_is_reported_every_tick_and_never_acted_on(
     r = registered(rehearse, paused=True)
     assert r.sim is not None
     r.sim.set_account_status("REGISTRATION_FAILURE")
-    before, metrics_before = r.fleetwise_calls(), len(r.metrics())
-    assert [tick(r) for _ in range(4)] == [[]] * 4
-    assert calls_since(r, before) == {"GetRegisterAccountStatus": 4}
-    assert (
-        emitted_since(r, metrics_before)
-        == [{"RegistrationHealthy": [0.0], "DriftDetected": [1.0], "TargetPaused": [1.0]}] * 4
-    )
+    before = r.fleetwise_calls()
+    # the first tick sees what the status does not say yet: one run records it (observing,
+    # never registering); the later ticks only report
+    ticks = [tick(r) for _ in range(4)]
+    assert [len(started) for started in ticks] == [1, 0, 0, 0]
+    [recording] = [e for e in r.executions() if e.name == ticks[0][0]]
+    assert recording.path == (
+        "Init", "Acquire", "LeaseAcquired", "Observe", "Decide", "Record", "Again", "Done"
+    )  # fmt: skip
+    assert calls_since(r, before) == {"GetRegisterAccountStatus": 5}
     status = r.status()
-    assert status is not None and status["phase"] == "Paused"
+    assert status is not None
+    assert (status["phase"], status["drift"]) == (
+        "Paused",
+        [f"IoT FleetWise reports REGISTRATION_FAILURE ({FAILURE_MESSAGE})"],
+    )
+    metrics_before = len(r.metrics())
+    assert tick(r) == []
+    assert emitted_since(r, metrics_before) == [
+        {"RegistrationHealthy": [0.0], "DriftDetected": [1.0], "TargetPaused": [1.0]},
+        {"DriftChecks": [1.0]},
+    ]
     assert {"RegistrationUnhealthyAlarm", "DriftPersistsAlarm"} <= set(r.alarms_in_alarm())
 
 

@@ -176,14 +176,25 @@ def test_11_first_registration_after_deploy_is_not_missed(
     assert status is not None and status["phase"] == "Registered"
 
 
-def test_stream_filter_drops_removes(rehearse: Callable[..., Rehearsal]) -> None:
+def test_10_deleting_an_item_stops_management_and_never_deregisters(
+    rehearse: Callable[..., Rehearsal],
+) -> None:
     r = rehearse()
     r.deploy_spec()
     r.settle()
+    before = r.fleetwise_operations()
     r.delete_spec()
     r.settle()
-    assert [f["eventName"] for f in r.delivery.filtered_out] == ["REMOVE"]
-    assert len(r.executions()) == 1
+    # THEN the REMOVE record starts a run that only records the end of management
+    removal = r.executions()[-1]
+    assert removal.path == (
+        "Init", "Acquire", "LeaseAcquired", "Observe", "Decide", "Record", "Again", "Done"
+    )  # fmt: skip
+    assert r.fleetwise_operations() == before  # not even an observation
+    status = r.status(TARGET)
+    assert status is not None
+    assert (status["phase"], status["reason"]) == ("Unmanaged", "SpecDeleted")
+    assert r.lease(TARGET) is None
 
 
 def test_aborted_run_is_recorded_by_the_execution_status_rule(

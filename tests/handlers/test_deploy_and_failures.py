@@ -13,6 +13,7 @@ from handler_fakes import Clock, load_event
 
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.handlers import deploy_spec, execution_failed
+from fleetwise_reconciler.logic.compare import spec_hash
 
 TARGET = "123456789012:us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/FleetWiseTimestream"
@@ -209,6 +210,58 @@ def test_a_timed_out_execution_records_and_releases(
     assert status["message"] == (
         "the reconcile workflow ended TIMED_OUT (TIMED_OUT); the lease was released and the "
         "next edit or drift check tries again"
+    )
+
+
+def test_a_dead_run_is_recorded_against_the_spec_version_it_was_reconciling(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    # GIVEN a status of an older version, and a run that observed a newer one, then died
+    newer = {"target": TARGET, "reconcileToken": "t2"}
+    spec_repository.put(newer)
+    status_repository.acquire_lease(TARGET, EXEC, now=now(), lease_seconds=3900)
+    status_repository.put_status(
+        TARGET, EXEC, {"phase": "Registered", "specHash": "h-older", "observedSpec": {"a": 1}}
+    )
+    status_repository.renew_lease(
+        TARGET, EXEC, now=now(), lease_seconds=3900, spec_hash=spec_hash(newer)
+    )
+    status_repository.record_attempts(TARGET, EXEC, spec_hash=spec_hash(newer), count=2)
+    # WHEN the failed-run rule delivers its end
+    result = execution_failed.handle(
+        failed_event(EXEC, "ABORTED"), statuses=status_repository, specs=spec_repository
+    )
+    # THEN the status names that version and item, keeps the durable count, and the lease is gone
+    assert result == {"recorded": True, "released": True}
+    status = status_repository.get_status(TARGET)
+    assert status is not None
+    assert (status["phase"], status["reason"], status["specHash"]) == (
+        "Failed",
+        "ExecutionAborted",
+        spec_hash(newer),
+    )
+    assert status["observedSpec"] == newer
+    assert status["attempts"] == {"specHash": spec_hash(newer), "count": 2}
+    assert status_repository.get_lease(TARGET) is None
+
+
+def test_a_run_that_died_before_observing_keeps_the_recorded_version(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    spec_repository.put({"target": TARGET, "reconcileToken": "t2"})
+    status_repository.acquire_lease(TARGET, EXEC, now=now(), lease_seconds=3900)
+    status_repository.put_status(
+        TARGET, EXEC, {"phase": "Registered", "specHash": "h-older", "observedSpec": {"a": 1}}
+    )
+    execution_failed.handle(
+        failed_event(EXEC, "FAILED"), statuses=status_repository, specs=spec_repository
+    )
+    status = status_repository.get_status(TARGET)
+    assert status is not None
+    assert (status["phase"], status["specHash"], status["observedSpec"]) == (
+        "Failed",
+        "h-older",
+        {"a": 1},
     )
 
 

@@ -17,6 +17,7 @@ from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.errors import (
     FleetWiseTerminalError,
     FleetWiseTransientError,
+    LeaseLost,
     RegistrationPending,
 )
 from fleetwise_reconciler.fleetwise import FleetWise
@@ -37,6 +38,11 @@ LEGACY = {
 }
 EXEC = "arn:aws:states:us-east-1:123456789012:execution:Reconcile:run-1"
 OTHER = "arn:aws:states:us-east-1:123456789012:execution:Reconcile:run-2"
+
+
+def hold_lease(statuses: StatusRepository, now: Clock, execution: str = EXEC) -> None:
+    """The run under test holds the target's lease (as Acquire left it)."""
+    assert statuses.acquire_lease(TARGET, execution, now=now(), lease_seconds=3900).acquired
 
 
 def observe_with(
@@ -62,6 +68,7 @@ def test_observe_plans_a_registration_for_an_unregistered_account(
     stubbed: tuple[FleetWise, Stubber],
     now: Clock,
 ) -> None:
+    hold_lease(status_repository, now)
     fleetwise, stub = stubbed
     spec_repository.put({"target": TARGET})
     stub.add_client_error(
@@ -91,6 +98,7 @@ def test_observe_makes_no_call_for_an_invalid_spec(
     stubbed: tuple[FleetWise, Stubber],
     now: Clock,
 ) -> None:
+    hold_lease(status_repository, now)
     fleetwise, _stub = stubbed  # nothing queued: any call would fail the test
     spec_repository.put({"target": TARGET, "mode": "timestream", "colour": "blue"})
     result = observe_with(spec_repository, status_repository, fleetwise)
@@ -109,9 +117,119 @@ def test_observe_of_a_deleted_item_stops_management(
     stubbed: tuple[FleetWise, Stubber],
     now: Clock,
 ) -> None:
+    hold_lease(status_repository, now)
     fleetwise, _stub = stubbed
     result = observe_with(spec_repository, status_repository, fleetwise)
-    assert (result["action"], result["reason"]) == ("Unmanaged", "SpecDeleted")
+    # every field is there (the workflow's ResultSelector names each one)
+    assert result == {
+        "action": "Unmanaged",
+        "phase": "Unmanaged",
+        "reason": "SpecDeleted",
+        "message": (
+            "the spec item was deleted: the target is no longer managed (IoT FleetWise has no "
+            "deregistration, so the registration is left as it is)"
+        ),
+        "drift": [],
+        "specHash": None,
+        "spec": None,
+        "rawSpec": None,
+        "observation": None,
+        "attempts": 0,
+        "observedAt": "2026-11-26T12:00:00.000Z",
+    }
+
+
+def test_observe_renews_the_lease_and_notes_the_spec_version(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+) -> None:
+    fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+    spec_repository.put({"target": TARGET})
+    stub.add_response("get_register_account_status", status_response("REGISTRATION_SUCCESS"), {})
+    now.advance(120)
+    observe_with(spec_repository, status_repository, fleetwise)
+    assert status_repository.get_lease(TARGET) == {
+        "holder": EXEC,
+        "acquiredAt": "2026-11-26T12:00:00.000Z",
+        # renewed from now: the lease outlives the run (execution timeout + 5 minutes)
+        "expiresAt": int(now().timestamp()) + 3600 + 300,
+        "pending": False,
+        "specHash": spec_hash({"target": TARGET}),
+    }
+
+
+def test_observe_by_a_run_that_lost_its_lease_stops_before_any_call(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+) -> None:
+    fleetwise, _stub = stubbed  # nothing queued: any FleetWise call would fail the test
+    hold_lease(status_repository, now, OTHER)
+    spec_repository.put({"target": TARGET})
+    with pytest.raises(LeaseLost, match=f"{EXEC} no longer holds the lease of {TARGET}"):
+        observe_with(spec_repository, status_repository, fleetwise)
+    assert status_repository.get_lease(TARGET)["holder"] == OTHER
+
+
+def test_observe_of_an_oversized_item_is_invalid_and_carries_none_of_it(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+) -> None:
+    fleetwise, _stub = stubbed
+    hold_lease(status_repository, now)
+    raw = {"target": TARGET, "reconcileToken": "x" * 300_000}
+    spec_repository.put(raw)
+    result = observe_with(spec_repository, status_repository, fleetwise)
+    assert result == {
+        "action": "Invalid",
+        "phase": "Invalid",
+        "reason": "InvalidSpec",
+        "message": (
+            "the spec is invalid, nothing was called: spec: the item is 300,055 bytes as JSON; "
+            "a spec item may hold at most 4,096 bytes (remove what does not belong in it)"
+        ),
+        "drift": [],
+        "specHash": spec_hash(raw),
+        "spec": None,
+        "rawSpec": None,
+        "observation": None,
+        "attempts": 0,
+        "observedAt": "2026-11-26T12:00:00.000Z",
+    }
+    assert len(json.dumps(result)) < 1024
+
+
+def test_observe_calls_iot_fleetwise_in_the_targets_region(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+) -> None:
+    fleetwise, stub = stubbed
+    target = "123456789012:eu-central-1"
+    assert status_repository.acquire_lease(target, EXEC, now=now(), lease_seconds=60).acquired
+    spec_repository.put({"target": target})
+    stub.add_response("get_register_account_status", status_response("REGISTRATION_SUCCESS"), {})
+    asked: list[str] = []
+
+    def port_of(region: str) -> FleetWise:
+        asked.append(region)
+        return fleetwise
+
+    result = observe.handle(
+        {"target": target, "execution": EXEC, "trigger": "stream"},
+        specs=spec_repository,
+        statuses=status_repository,
+        fleetwise=port_of,
+    )
+    assert asked == ["eu-central-1"]
+    assert (result["action"], result["phase"]) == ("NoChange", "Registered")
 
 
 @pytest.mark.parametrize(
@@ -132,6 +250,7 @@ def test_observe_errors_cross_into_step_functions_by_class_name(
     status: int,
     error: type[Exception],
 ) -> None:
+    hold_lease(status_repository, now)
     fleetwise, stub = stubbed
     spec_repository.put({"target": TARGET})
     stub.add_client_error(
@@ -146,35 +265,41 @@ def test_observe_errors_cross_into_step_functions_by_class_name(
 
 
 def register_event(
-    spec: dict[str, Any], registration: dict[str, Any] | None = None
+    spec: dict[str, Any], registration: dict[str, Any] | None = None, attempts: int = 0
 ) -> dict[str, Any]:
     return {
         "target": TARGET,
         "execution": EXEC,
         "spec": spec,
         "specHash": spec_hash(spec),
-        "plan": {"attempts": 0},
+        "plan": {"attempts": attempts},
         "registration": registration,
     }
 
 
-def test_modern_registration_sends_an_empty_request(
-    stubbed: tuple[FleetWise, Stubber], now: Clock
+def registering(now: Clock, role: str = SLR) -> dict[str, Any]:
+    """RegisterAccount's answer (the model requires iamResources even for an empty request)."""
+    return {
+        "registerAccountStatus": "REGISTRATION_PENDING",
+        "iamResources": {"roleArn": role},
+        "creationTime": now(),
+        "lastModificationTime": now(),
+    }
+
+
+MODERN_ITEM = {"target": TARGET, "mode": "cloudwatch"}
+
+
+def test_modern_registration_sends_an_empty_request_and_counts_it(
+    status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
 ) -> None:
+    # (That the count is written before the call shows where the call fails without an
+    # answer: test_a_refused_call_is_taken_back_out_of_the_count, InternalServerException.)
     fleetwise, stub = stubbed
-    stub.add_response(
-        "register_account",
-        {
-            "registerAccountStatus": "REGISTRATION_PENDING",
-            # The model requires iamResources in the answer even when the request had none.
-            "iamResources": {"roleArn": SLR},
-            "creationTime": now(),
-            "lastModificationTime": now(),
-        },
-        expected_params={},
-    )
+    hold_lease(status_repository, now)
+    stub.add_response("register_account", registering(now), expected_params={})
     result = register.handle(
-        register_event({"target": TARGET, "mode": "cloudwatch"}), fleetwise=fleetwise
+        register_event(MODERN_ITEM), statuses=status_repository, fleetwise=fleetwise
     )
     assert result == {
         "startedAt": "2026-11-26T12:00:00.000Z",
@@ -182,23 +307,24 @@ def test_modern_registration_sends_an_empty_request(
         "accountStatus": "REGISTRATION_PENDING",
         "conflict": False,
     }
+    assert status_repository.get_status(TARGET) == {
+        "attempts": {"specHash": spec_hash(MODERN_ITEM), "count": 1}
+    }
 
 
 def test_legacy_registration_sends_both_resources(
-    stubbed: tuple[FleetWise, Stubber], now: Clock
+    status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
 ) -> None:
     fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
     stub.add_response(
         "register_account",
         {
-            "registerAccountStatus": "REGISTRATION_PENDING",
+            **registering(now, ROLE),
             "timestreamResources": {
                 "timestreamDatabaseName": "fleet",
                 "timestreamTableName": "signals",
             },
-            "iamResources": {"roleArn": ROLE},
-            "creationTime": now(),
-            "lastModificationTime": now(),
         },
         expected_params={
             "timestreamResources": {
@@ -208,72 +334,182 @@ def test_legacy_registration_sends_both_resources(
             "iamResources": {"roleArn": ROLE},
         },
     )
-    result = register.handle(register_event(LEGACY, {"attempt": 2}), fleetwise=fleetwise)
+    result = register.handle(
+        register_event(LEGACY, {"attempt": 2}), statuses=status_repository, fleetwise=fleetwise
+    )
     assert result["attempt"] == 3
+    assert status_repository.get_status(TARGET) == {
+        "attempts": {"specHash": spec_hash(LEGACY), "count": 3}
+    }
 
 
-def test_conflict_waits_instead_of_calling_again(
-    stubbed: tuple[FleetWise, Stubber], now: Clock
+def test_conflict_waits_and_is_not_counted(
+    status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
 ) -> None:
     fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
     stub.add_client_error(
         "register_account", service_error_code="ConflictException", http_status_code=409
     )
     result = register.handle(
-        register_event({"target": TARGET, "mode": "cloudwatch"}), fleetwise=fleetwise
+        register_event(MODERN_ITEM, attempts=2), statuses=status_repository, fleetwise=fleetwise
     )
-    assert result["conflict"] is True
+    assert result == {
+        "startedAt": "2026-11-26T12:00:00.000Z",
+        "attempt": 2,
+        "accountStatus": None,
+        "conflict": True,
+    }
+    assert status_repository.get_status(TARGET) == {
+        "attempts": {"specHash": spec_hash(MODERN_ITEM), "count": 2}
+    }
+
+
+@pytest.mark.parametrize(
+    ("code", "http", "error", "count"),
+    [
+        ("ThrottlingException", 429, FleetWiseTransientError, 0),
+        ("AccessDeniedException", 403, FleetWiseTerminalError, 0),
+        ("ValidationException", 400, FleetWiseTerminalError, 0),
+        # An internal error leaves it unknown whether the service acted: it stays counted.
+        ("InternalServerException", 500, FleetWiseTransientError, 1),
+    ],
+)
+def test_a_refused_call_is_taken_back_out_of_the_count(
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    code: str,
+    http: int,
+    error: type[Exception],
+    count: int,
+) -> None:
+    fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+    stub.add_client_error("register_account", service_error_code=code, http_status_code=http)
+    with pytest.raises(error) as raised:
+        register.handle(
+            register_event(MODERN_ITEM), statuses=status_repository, fleetwise=fleetwise
+        )
+    assert json.loads(str(raised.value))["code"] == code
+    assert status_repository.get_status(TARGET) == {
+        "attempts": {"specHash": spec_hash(MODERN_ITEM), "count": count}
+    }
+
+
+def test_register_by_a_run_that_lost_its_lease_never_calls(
+    status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
+) -> None:
+    fleetwise, _stub = stubbed  # nothing queued: a RegisterAccount call would fail the test
+    hold_lease(status_repository, now, OTHER)
+    with pytest.raises(LeaseLost, match=r"\(attempt count\)"):
+        register.handle(
+            register_event(MODERN_ITEM), statuses=status_repository, fleetwise=fleetwise
+        )
+    assert status_repository.get_status(TARGET) is None
 
 
 # -- Poll ------------------------------------------------------------------------------------
 
 
-def poll_event(spec: dict[str, Any], attempt: int = 1) -> dict[str, Any]:
+def poll_event(
+    spec: dict[str, Any], attempt: int = 1, registration: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "target": TARGET,
         "execution": EXEC,
         "spec": spec,
         "specHash": spec_hash(spec),
         "plan": {"observedAt": "2026-11-26T12:00:00.000Z", "attempts": 0},
-        "registration": {"startedAt": "2026-11-26T12:00:00.000Z", "attempt": attempt},
+        "registration": registration
+        if registration is not None
+        else {"startedAt": "2026-11-26T12:00:00.000Z", "attempt": attempt},
     }
 
 
 MODERN_SPEC = {"target": TARGET, "mode": "cloudwatch", "policy": "enforce", "paused": False}
 
 
-def test_poll_raises_pending_within_the_budget(
-    stubbed: tuple[FleetWise, Stubber], now: Clock
-) -> None:
+@pytest.fixture
+def polling(
+    status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
+) -> tuple[Any, Stubber]:
+    """Poll under test, its run holding the lease: call it with an event."""
     fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+
+    def call(event: dict[str, Any]) -> dict[str, Any]:
+        return poll.handle(event, statuses=status_repository, fleetwise=fleetwise)
+
+    return call, stub
+
+
+def test_poll_raises_pending_within_the_budget_and_renews_the_lease(
+    polling: tuple[Any, Stubber], status_repository: StatusRepository, now: Clock
+) -> None:
+    call, stub = polling
     stub.add_response("get_register_account_status", status_response("REGISTRATION_PENDING"), {})
     now.advance(899)
-    with pytest.raises(RegistrationPending):
-        poll.handle(poll_event(MODERN_SPEC), fleetwise=fleetwise)
+    with pytest.raises(RegistrationPending, match="still pending after 899 s"):
+        call(poll_event(MODERN_SPEC))
+    assert status_repository.get_lease(TARGET)["expiresAt"] == int(now().timestamp()) + 3900
 
 
-def test_poll_times_out_at_the_budget(stubbed: tuple[FleetWise, Stubber], now: Clock) -> None:
-    fleetwise, stub = stubbed
+def test_poll_times_out_at_the_budget(polling: tuple[Any, Stubber], now: Clock) -> None:
+    call, stub = polling
     stub.add_response("get_register_account_status", status_response("REGISTRATION_PENDING"), {})
     now.advance(900)
-    result = poll.handle(poll_event(MODERN_SPEC), fleetwise=fleetwise)
-    assert (result["outcome"], result["reason"]) == ("TimedOut", "RegistrationTimedOut")
+    result = call(poll_event(MODERN_SPEC))
+    assert result["outcome"] == "TimedOut"
+    assert (result["reason"], result["drift"]) == ("RegistrationTimedOut", [])
     assert result["message"] == (
         "IoT FleetWise still reports REGISTRATION_PENDING 900 s after RegisterAccount "
         "(budget 900 s)"
     )
 
 
-def test_poll_success_matching(stubbed: tuple[FleetWise, Stubber], now: Clock) -> None:
-    fleetwise, stub = stubbed
-    stub.add_response("get_register_account_status", status_response("REGISTRATION_SUCCESS"), {})
-    assert poll.handle(poll_event(MODERN_SPEC), fleetwise=fleetwise)["outcome"] == "Registered"
-
-
-def test_poll_success_that_does_not_match_is_diverged(
-    stubbed: tuple[FleetWise, Stubber], now: Clock
+def test_poll_after_a_conflict_times_out_since_the_registration_was_seen(
+    polling: tuple[Any, Stubber], now: Clock
 ) -> None:
-    fleetwise, stub = stubbed
+    # GIVEN RegisterAccount answered that a registration was in flight (not ours)
+    call, stub = polling
+    stub.add_client_error(
+        "get_register_account_status",
+        service_error_code="ResourceNotFoundException",
+        http_status_code=404,
+    )
+    now.advance(905)
+    event = poll_event(
+        MODERN_SPEC,
+        registration={"startedAt": "2026-11-26T12:00:00.000Z", "attempt": 0, "conflict": True},
+    )
+    result = call(event)
+    assert (result["outcome"], result["drift"]) == (
+        "TimedOut",
+        ["the account is not registered with IoT FleetWise"],
+    )
+    assert result["message"] == (
+        "IoT FleetWise still reports no registration 905 s after the registration was first "
+        "seen pending (budget 900 s)"
+    )
+
+
+def test_poll_success_matching(polling: tuple[Any, Stubber]) -> None:
+    call, stub = polling
+    success = status_response("REGISTRATION_SUCCESS")
+    stub.add_response("get_register_account_status", success, {})
+    result = call(poll_event(MODERN_SPEC))
+    assert {k: v for k, v in result.items() if k != "observation"} == {
+        "outcome": "Registered",
+        "reason": "Registered",
+        "message": "registered as declared",
+        "drift": [],
+    }
+    assert result["observation"]["accountStatus"] == "REGISTRATION_SUCCESS"
+
+
+def test_poll_success_that_does_not_match_is_diverged(polling: tuple[Any, Stubber]) -> None:
+    call, stub = polling
     stub.add_response(
         "get_register_account_status",
         status_response(
@@ -281,19 +517,49 @@ def test_poll_success_that_does_not_match_is_diverged(
         ),
         {},
     )
-    result = poll.handle(poll_event(MODERN_SPEC), fleetwise=fleetwise)
-    assert (result["outcome"], result["reason"]) == ("Diverged", "DriftNotCured")
+    result = call(poll_event(MODERN_SPEC))
+    left = (
+        "Timestream metadata is still registered (database 'old', table 'tbl') but the spec's "
+        "mode is 'cloudwatch'"
+    )
+    assert (result["outcome"], result["reason"], result["drift"]) == (
+        "Diverged",
+        "DriftNotCured",
+        [left],
+    )
+    assert result["message"] == (f"the registration succeeded but does not match the spec: {left}")
 
 
 @pytest.mark.parametrize(
-    ("attempt", "outcome"), [(1, "Reregister"), (4, "Reregister"), (5, "Failed")]
+    ("attempt", "outcome", "message"),
+    [
+        (0, "Reregister", "the registration found in flight ended in REGISTRATION_FAILURE"),
+        (1, "Reregister", "attempt 1 ended in REGISTRATION_FAILURE"),
+        (4, "Reregister", "attempt 4 ended in REGISTRATION_FAILURE"),
+        (5, "Failed", "REGISTRATION_FAILURE after 5 attempts"),
+    ],
 )
 def test_poll_failure_reregisters_up_to_the_bound(
-    stubbed: tuple[FleetWise, Stubber], now: Clock, attempt: int, outcome: str
+    polling: tuple[Any, Stubber], attempt: int, outcome: str, message: str
 ) -> None:
-    fleetwise, stub = stubbed
+    call, stub = polling
     stub.add_response("get_register_account_status", status_response("REGISTRATION_FAILURE"), {})
-    assert poll.handle(poll_event(MODERN_SPEC, attempt), fleetwise=fleetwise)["outcome"] == outcome
+    result = call(poll_event(MODERN_SPEC, attempt))
+    assert (result["outcome"], result["reason"], result["drift"]) == (
+        outcome,
+        "RegistrationFailed",
+        ["IoT FleetWise reports REGISTRATION_FAILURE"],
+    )
+    assert result["message"].startswith(message)
+
+
+def test_poll_by_a_run_that_lost_its_lease_stops_before_calling(
+    status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
+) -> None:
+    fleetwise, _stub = stubbed  # nothing queued: a call would fail the test
+    hold_lease(status_repository, now, OTHER)
+    with pytest.raises(LeaseLost, match=r"\(renew\)"):
+        poll.handle(poll_event(MODERN_SPEC), statuses=status_repository, fleetwise=fleetwise)
 
 
 # -- Acquire and Record ----------------------------------------------------------------------
@@ -304,7 +570,8 @@ def test_second_run_leaves_its_request_to_the_holder(
 ) -> None:
     first = acquire.handle({"target": TARGET, "execution": EXEC}, statuses=status_repository)
     second = acquire.handle({"target": TARGET, "execution": OTHER}, statuses=status_repository)
-    assert first == {"acquired": True, "holder": EXEC, "expiresAt": int(now().timestamp()) + 1800}
+    # the lease outlives the longest run: the execution timeout (3600) plus 5 minutes
+    assert first == {"acquired": True, "holder": EXEC, "expiresAt": int(now().timestamp()) + 3900}
     assert second["acquired"] is False
     assert second["holder"] == EXEC
     assert status_repository.get_lease(TARGET)["pending"] is True
@@ -346,7 +613,8 @@ def test_record_writes_the_registered_status_and_releases(
 ) -> None:
     raw = {"target": TARGET}
     spec_repository.put(raw)
-    status_repository.acquire_lease(TARGET, EXEC, now=now(), lease_seconds=1800)
+    hold_lease(status_repository, now)
+    status_repository.record_attempts(TARGET, EXEC, spec_hash=spec_hash(raw), count=1)
     now.advance(330)
     observation = {"registered": True, "accountStatus": "REGISTRATION_SUCCESS"}
     result = record.handle(
@@ -357,6 +625,7 @@ def test_record_writes_the_registered_status_and_releases(
                 "outcome": "Registered",
                 "observation": observation,
                 "message": "registered as declared",
+                "drift": [],
             },
         ),
         specs=spec_repository,
@@ -364,23 +633,124 @@ def test_record_writes_the_registered_status_and_releases(
     )
     assert result == {"again": False, "loop": 0, "phase": "Registered", "leaseLost": False}
     assert status_repository.get_lease(TARGET) is None
+    version = spec_hash(raw)
+    finished = "2026-11-26T12:05:30.000Z"
+
+    def condition(kind: str, status: str, reason: str) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "status": status,
+            "reason": reason,
+            "message": "registered as declared",
+            "lastTransitionTime": finished,
+            "specHash": version,
+        }
+
+    assert status_repository.get_status(TARGET) == {
+        "phase": "Registered",
+        "reason": "Registered",
+        "message": "registered as declared",
+        "specHash": version,
+        "observedSpec": raw,
+        "conditions": [
+            condition("Ready", "True", "Registered"),
+            condition("Synced", "True", "Registered"),
+            condition("Drifted", "False", "InSync"),
+        ],
+        "observed": {**observation, "observedAt": finished},
+        "drift": [],
+        # Registered: the failure budget of this spec version starts afresh
+        "attempts": {"specHash": version, "count": 0},
+        "lastExecutionArn": EXEC,
+        "lastReconcileStartedAt": "2026-11-26T12:00:00.000Z",
+        "lastReconcileFinishedAt": finished,
+        "lastTransitionTime": finished,
+        "updatedAt": finished,
+        "history": [
+            {
+                "at": finished,
+                "phase": "Registered",
+                "reason": "Registered",
+                "specHash": version,
+                "execution": EXEC,
+            }
+        ],
+    }
+
+
+def test_record_of_a_failure_keeps_the_durable_attempt_count(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    # GIVEN Register counted a call whose fate is unknown, and then raised (caught)
+    raw = {"target": TARGET}
+    spec_repository.put(raw)
+    hold_lease(status_repository, now)
+    status_repository.record_attempts(TARGET, EXEC, spec_hash=spec_hash(raw), count=3)
+    cause = json.dumps(
+        {
+            "errorType": "FleetWiseTransientError",
+            "errorMessage": FleetWiseTransientError(
+                "InternalServerException", "boom", operation="RegisterAccount"
+            ).args[0],
+        }
+    )
+    # WHEN Record runs with the count the run carried before that call (2)
+    record.handle(
+        record_event(
+            planned(raw, attempts=2),
+            error={"Error": "FleetWiseTransientError", "Cause": cause},
+        ),
+        specs=spec_repository,
+        statuses=status_repository,
+    )
+    # THEN the durable count stands
     status = status_repository.get_status(TARGET)
     assert status is not None
-    assert status["phase"] == "Registered"
-    assert status["reason"] == "Registered"
-    assert status["specHash"] == spec_hash(raw)
-    assert status["observedSpec"] == raw
-    assert status["attempts"] == {"specHash": spec_hash(raw), "count": 1}
-    assert status["observed"] == {**observation, "observedAt": "2026-11-26T12:05:30.000Z"}
-    assert [(c["type"], c["status"]) for c in status["conditions"]] == [
-        ("Ready", "True"),
-        ("Synced", "True"),
-        ("Drifted", "False"),
-    ]
-    assert status["lastReconcileStartedAt"] == "2026-11-26T12:00:00.000Z"
-    assert status["lastReconcileFinishedAt"] == "2026-11-26T12:05:30.000Z"
-    assert [h["phase"] for h in status["history"]] == ["Registered"]
-    assert "lastError" not in status
+    assert status["attempts"] == {"specHash": spec_hash(raw), "count": 3}
+    assert (status["phase"], status["reason"], status["lastError"]["retryable"]) == (
+        "Failed",
+        "InternalServerException",
+        True,
+    )
+
+
+def test_record_of_a_deleted_item_says_the_target_is_no_longer_managed(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    hold_lease(status_repository, now)
+    status_repository.put_status(
+        TARGET, EXEC, {"phase": "Registered", "reason": "UpToDate", "specHash": "h0"}
+    )
+    message = (
+        "the spec item was deleted: the target is no longer managed (IoT FleetWise has no "
+        "deregistration, so the registration is left as it is)"
+    )
+    plan = {
+        "action": "Unmanaged",
+        "phase": "Unmanaged",
+        "reason": "SpecDeleted",
+        "message": message,
+        "drift": [],
+        "specHash": None,
+        "spec": None,
+        "rawSpec": None,
+        "observation": None,
+        "attempts": 0,
+        "observedAt": "2026-11-26T12:00:00.000Z",
+    }
+    result = record.handle(record_event(plan), specs=spec_repository, statuses=status_repository)
+    assert result == {"again": False, "loop": 0, "phase": "Unmanaged", "leaseLost": False}
+    status = status_repository.get_status(TARGET)
+    assert status is not None
+    assert (status["phase"], status["reason"], status["message"]) == (
+        "Unmanaged",
+        "SpecDeleted",
+        message,
+    )
+    assert "specHash" not in status
+    # the table's TTL removes it after the history horizon (30 days)
+    assert status["expiresAt"] == int(now().timestamp()) + 30 * 86400
+    assert status_repository.get_lease(TARGET) is None
 
 
 def test_record_of_a_caught_terminal_error(
@@ -388,7 +758,7 @@ def test_record_of_a_caught_terminal_error(
 ) -> None:
     raw = {"target": TARGET}
     spec_repository.put(raw)
-    status_repository.acquire_lease(TARGET, EXEC, now=now(), lease_seconds=1800)
+    hold_lease(status_repository, now)
     cause = json.dumps(
         {
             "errorType": "FleetWiseTerminalError",
@@ -423,7 +793,7 @@ def test_record_loops_when_the_spec_changed_meanwhile(
 ) -> None:
     raw = {"target": TARGET}
     spec_repository.put({"target": TARGET, "reconcileToken": "newer"})
-    status_repository.acquire_lease(TARGET, EXEC, now=now(), lease_seconds=1800)
+    hold_lease(status_repository, now)
     plan = planned(raw, action="NoChange", phase="Registered", reason="UpToDate", drift=[])
     result = record.handle(record_event(plan), specs=spec_repository, statuses=status_repository)
     assert result == {"again": True, "loop": 1, "phase": "Registered", "leaseLost": False}
@@ -435,7 +805,7 @@ def test_record_loops_when_a_newer_request_is_pending(
 ) -> None:
     raw = {"target": TARGET}
     spec_repository.put(raw)
-    status_repository.acquire_lease(TARGET, EXEC, now=now(), lease_seconds=1800)
+    hold_lease(status_repository, now)
     status_repository.acquire_lease(TARGET, OTHER, now=now(), lease_seconds=1800)  # marks pending
     plan = planned(raw, action="NoChange", phase="Registered", reason="UpToDate", drift=[])
     first = record.handle(record_event(plan), specs=spec_repository, statuses=status_repository)
@@ -470,7 +840,7 @@ def test_an_observe_failure_is_recorded_for_the_current_spec_without_looping(
     # GIVEN Observe raised (its plan slot is empty) and the run caught the error
     raw = {"target": TARGET}
     spec_repository.put(raw)
-    status_repository.acquire_lease(TARGET, EXEC, now=now(), lease_seconds=1800)
+    hold_lease(status_repository, now)
     cause = json.dumps(
         {
             "errorType": "FleetWiseTerminalError",
@@ -500,7 +870,7 @@ def test_at_the_loop_bound_the_lease_is_released_for_good(
     # GIVEN the spec changed AND a newer request is pending, on the last allowed loop (5)
     raw = {"target": TARGET}
     spec_repository.put({"target": TARGET, "reconcileToken": "newer"})
-    status_repository.acquire_lease(TARGET, EXEC, now=now(), lease_seconds=1800)
+    hold_lease(status_repository, now)
     status_repository.acquire_lease(TARGET, OTHER, now=now(), lease_seconds=1800)
     plan = planned(raw, action="NoChange", phase="Registered", reason="UpToDate", drift=[])
     # WHEN Record runs

@@ -128,7 +128,7 @@ def test_real_template_trigger_and_data_kept_for_the_rehearsal(product_stack: St
     esm = product_stack.event_source_mapping
     assert esm.function_name == product_stack.function_name("StreamTriggerFunction")
     assert esm.event_source_arn == product_stack.attribute("SpecTable", "StreamArn")
-    assert esm.filter_patterns == ({"eventName": ["INSERT", "MODIFY"]},)
+    assert esm.filter_patterns == ()  # every change, REMOVE included, starts a run
     assert esm.report_batch_item_failures is True
     assert esm.bisect_batch_on_function_error is True
     assert esm.on_failure_destination == product_stack.arn("OnFailureQueue")

@@ -35,6 +35,7 @@ CONTRACT_STATES = {
     "Acquire": "Task",
     "LeaseAcquired": "Choice",
     "LeftToHolder": "Succeed",
+    "LeaseLost": "Succeed",
     "Observe": "Task",
     "Decide": "Choice",
     "Register": "Task",
@@ -295,6 +296,32 @@ def test_poll_gives_up_through_poll_gave_up(definition: dict[str, Any]) -> None:
         "ResultPath": "$.poll",
         "Next": "PollGaveUp",
     }
+
+
+def test_a_step_that_finds_its_lease_lost_stops_the_run(definition: dict[str, Any]) -> None:
+    # Invariant 3: every step that acts checks the lease first; a run that lost it stops
+    # there, without recording (the status belongs to the run that holds the lease now).
+    states = definition["States"]
+    for step in ("Observe", "Register", "Poll"):
+        assert states[step]["Catch"][-1] == {
+            "ErrorEquals": ["LeaseLost"],
+            "ResultPath": "$.error",
+            "Next": "LeaseLost",
+        }, step
+        assert not any("LeaseLost" in r["ErrorEquals"] for r in states[step]["Retry"])
+    assert states["LeaseLost"]["Type"] == "Succeed"
+
+
+def test_the_decisions_the_workflow_branches_on_are_the_planners(
+    definition: dict[str, Any],
+) -> None:
+    # The Decide choices name actions by string: each must be one of the planner's actions,
+    # and the actions the workflow acts on must each have their branch.
+    from fleetwise_reconciler.logic.plan import Action
+
+    choices = {c["StringEquals"]: c["Next"] for c in definition["States"]["Decide"]["Choices"]}
+    assert set(choices) <= {str(action) for action in Action}
+    assert choices == {str(Action.REGISTER): "Register", str(Action.AWAIT): "AwaitRegistration"}
 
 
 def test_acquire_and_record_catch_nothing(definition: dict[str, Any]) -> None:

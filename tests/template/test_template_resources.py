@@ -6,7 +6,6 @@ would add behind our back (managed policies, implicit roles) is caught too.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -185,7 +184,7 @@ def test_every_function_gets_the_settings_environment(sam_template: dict[str, An
     assert variables["SPEC_TABLE_NAME"] == {"Ref": "SpecTable"}
     assert variables["STATUS_TABLE_NAME"] == {"Ref": "StatusTable"}
     assert variables["ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}
-    assert variables["LEASE_SECONDS"] == {"Ref": "LeaseSeconds"}
+    assert variables["EXECUTION_TIMEOUT_SECONDS"] == {"Ref": "ExecutionTimeoutSeconds"}
     assert variables["REGISTRATION_BUDGET_SECONDS"] == {"Ref": "RegistrationBudgetSeconds"}
     assert variables["MAX_REGISTRATION_ATTEMPTS"] == {"Ref": "MaxRegistrationAttempts"}
     assert variables["MAX_LOOPS"] == {"Ref": "MaxLoops"}
@@ -222,7 +221,9 @@ def test_settings_parse_the_environment_the_template_sets(
     finally:
         get_settings.cache_clear()
     # THEN every tunable is the template's default
-    assert settings.lease_seconds == 1800
+    assert settings.execution_timeout_seconds == 3600
+    # a lease outlives the longest run: the execution timeout plus 5 minutes
+    assert settings.lease_seconds == 3900
     assert settings.registration_budget_seconds == 900
     assert settings.max_registration_attempts == 5
     assert settings.max_loops == 5
@@ -278,19 +279,20 @@ def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
             "ObserveFunction",
             {
                 "dynamodb:GetItem": ["SpecTable", "StatusTable"],
+                "dynamodb:UpdateItem": ["StatusTable"],
                 "iotfleetwise:GetRegisterAccountStatus": ["*"],
                 "iotfleetwise:ListCampaigns": ["*"],
+                # the target's Region is any Region IoT FleetWise serves
                 "iotfleetwise:GetCampaign": [
-                    {
-                        "Fn::Sub": "arn:${AWS::Partition}:iotfleetwise:${AWS::Region}:"
-                        "${AWS::AccountId}:campaign/*"
-                    }
+                    {"Fn::Sub": "arn:${AWS::Partition}:iotfleetwise:*:${AWS::AccountId}:campaign/*"}
                 ],
             },
         ),
         (
             "RegisterFunction",
             {
+                "dynamodb:ConditionCheckItem": ["StatusTable"],
+                "dynamodb:UpdateItem": ["StatusTable"],
                 "iotfleetwise:RegisterAccount": ["*"],
                 "iam:CreateServiceLinkedRole": [FLEETWISE_SLR],
                 "iam:PassRole": ["<allowed roles>"],
@@ -299,6 +301,7 @@ def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
         (
             "PollFunction",
             {
+                "dynamodb:UpdateItem": ["StatusTable"],
                 "iotfleetwise:GetRegisterAccountStatus": ["*"],
             },
         ),
@@ -332,7 +335,7 @@ def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
         (
             "ExecutionFailedFunction",
             {
-                "dynamodb:GetItem": ["StatusTable"],
+                "dynamodb:GetItem": ["StatusTable", "SpecTable"],
                 "dynamodb:PutItem": ["StatusTable"],
                 "dynamodb:DeleteItem": ["StatusTable"],
                 "dynamodb:ConditionCheckItem": ["StatusTable"],
@@ -491,10 +494,10 @@ def test_stream_trigger_mapping(cfn_template: dict[str, Any]) -> None:
     }
 
 
-def test_stream_filter_admits_inserts_and_modifies_only(cfn_template: dict[str, Any]) -> None:
+def test_every_spec_change_reaches_the_trigger(cfn_template: dict[str, Any]) -> None:
+    # No filter: a REMOVE starts a run too, which records that the target is no longer managed.
     props = cfn_template["Resources"]["SpecStreamEventSourceMapping"]["Properties"]
-    [only] = props["FilterCriteria"]["Filters"]
-    assert json.loads(only["Pattern"]) == {"eventName": ["INSERT", "MODIFY"]}
+    assert "FilterCriteria" not in props
 
 
 def test_the_deploy_writes_the_default_target_after_the_trigger_exists(

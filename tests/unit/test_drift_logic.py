@@ -147,14 +147,8 @@ def test_observe_only_drift_is_recorded_once_then_reported_only() -> None:
         drift.Why.UNRECORDED,
         True,
     )
-    # WHEN the run has recorded it (with the same drift message)
-    message = "; ".join(first.drift)
-    status = recorded(
-        raw,
-        "Drifted",
-        "DriftDetected",
-        conditions=[{"type": "Drifted", "status": "True", "message": message}],
-    )
+    # WHEN the run has recorded it (with the same differences)
+    status = recorded(raw, "Drifted", "DriftDetected", drift=list(first.drift))
     later = run_check(raw, observation, status)
     # THEN later ticks report it without starting anything
     assert (later.why, later.start, later.healthy, later.drift_detected) == (
@@ -167,12 +161,7 @@ def test_observe_only_drift_is_recorded_once_then_reported_only() -> None:
 
 def test_observe_only_drift_that_changes_is_recorded_again() -> None:
     raw = {**MODERN, "policy": "observe-only"}
-    status = recorded(
-        raw,
-        "Drifted",
-        "DriftDetected",
-        conditions=[{"type": "Drifted", "status": "True", "message": "something older"}],
-    )
+    status = recorded(raw, "Drifted", "DriftDetected", drift=["something older"])
     assert run_check(raw, observed(timestream=TIMESTREAM), status).why == drift.Why.UNRECORDED
 
 
@@ -212,18 +201,38 @@ def test_a_target_never_recorded_is_reconciled_without_counting_drift() -> None:
     assert (found.why, found.start, found.drift_detected) == (drift.Why.ACTS, True, False)
 
 
-def test_paused_targets_are_reported_every_tick_and_never_started() -> None:
+def test_a_paused_target_is_reported_and_started_only_to_record_the_pause() -> None:
     raw = {**MODERN, "paused": True}
-    # stale status, drift: still nothing started
-    found = run_check(raw, observed("REGISTRATION_FAILURE"), None)
+    failure = observed("REGISTRATION_FAILURE")
+    # GIVEN a status that does not reflect the paused spec (the run that held the lease when
+    # the pause was written died, or hit its loop bound): a run records the pause
+    found = run_check(raw, failure, recorded(MODERN, "Registered", "UpToDate"))
     assert (found.why, found.start, found.paused, found.healthy) == (
+        drift.Why.STALE_STATUS,
+        True,
+        True,
+        False,
+    )
+    assert run_check(raw, failure, None).why == drift.Why.STALE_STATUS
+    # WHEN the pause is recorded with what was observed, later ticks only report it
+    paused = recorded(raw, "Paused", "Paused", drift=list(found.drift))
+    later = run_check(raw, failure, paused)
+    assert (later.why, later.start, later.paused, later.healthy) == (
         drift.Why.PAUSED,
         False,
         True,
         False,
     )
-    healthy = run_check(raw, observed(), recorded(raw, "Paused", "Paused"))
-    assert (healthy.paused, healthy.healthy, healthy.start) == (True, True, False)
+    # and a paused target whose registration changed meanwhile is recorded again
+    healed = run_check(raw, observed(), paused)
+    assert (healed.why, healed.start, healed.healthy) == (drift.Why.UNRECORDED, True, True)
+    quiet = run_check(raw, observed(), recorded(raw, "Paused", "Paused"))
+    assert (quiet.why, quiet.paused, quiet.healthy, quiet.start) == (
+        drift.Why.PAUSED,
+        True,
+        True,
+        False,
+    )
 
 
 def test_terminal_failure_of_this_spec_is_reported_not_reregistered() -> None:
@@ -231,6 +240,7 @@ def test_terminal_failure_of_this_spec_is_reported_not_reregistered() -> None:
         MODERN,
         "Failed",
         "AccessDeniedException",
+        drift=["the account is not registered with IoT FleetWise"],
         lastError={"code": "AccessDeniedException", "message": "no", "retryable": False},
     )
     found = run_check(MODERN, NOT_REGISTERED, status)
@@ -243,14 +253,33 @@ def test_terminal_failure_of_this_spec_is_reported_not_reregistered() -> None:
 
 
 def test_failure_budget_spent_is_reported_only() -> None:
-    status = recorded(MODERN, "Failed", "RegistrationFailed", attempts={"count": 5})
-    status["attempts"]["specHash"] = spec_hash(MODERN)
-    found = run_check(MODERN, observed("REGISTRATION_FAILURE"), status)
-    assert (found.plan.action, found.start) == (Action.FAILED, False)
+    failure = observed("REGISTRATION_FAILURE")
+    status = recorded(
+        MODERN,
+        "Failed",
+        "RegistrationFailed",
+        attempts={"specHash": spec_hash(MODERN), "count": 5},
+        drift=["IoT FleetWise reports REGISTRATION_FAILURE"],
+    )
+    found = run_check(MODERN, failure, status)
+    assert (found.plan.action, found.why, found.start) == (
+        Action.FAILED,
+        drift.Why.REPORT_ONLY,
+        False,
+    )
+    # one call short of the budget, the tick re-registers
+    status["attempts"]["count"] = 4
+    assert run_check(MODERN, failure, status).plan.action == Action.REGISTER
+
+
+LEFT_BEHIND = (
+    "Timestream metadata is still registered (database 'fleet', table 'signals') but the "
+    "spec's mode is 'cloudwatch'"
+)
 
 
 def test_drift_not_cured_is_reported_only() -> None:
-    status = recorded(MODERN, "Blocked", "DriftNotCured")
+    status = recorded(MODERN, "Blocked", "DriftNotCured", drift=[LEFT_BEHIND])
     found = run_check(MODERN, observed(timestream=TIMESTREAM), status)
     assert (found.plan.action, found.why, found.drift_detected) == (
         Action.BLOCKED,
@@ -259,8 +288,29 @@ def test_drift_not_cured_is_reported_only() -> None:
     )
 
 
+def test_a_block_covers_only_the_observation_that_caused_it() -> None:
+    # GIVEN a block recorded for Timestream metadata left behind
+    status = recorded(MODERN, "Blocked", "DriftNotCured", drift=[LEFT_BEHIND])
+    # WHEN the service-linked role is then deleted (another observation)
+    role_gone = observed(
+        "REGISTRATION_FAILURE",
+        timestream=TIMESTREAM,
+        iam_error="The service-linked role AWSServiceRoleForIoTFleetWise does not exist.",
+    )
+    found = run_check(MODERN, role_gone, status)
+    # THEN it is reconciled as usual, not hidden behind the old block
+    assert (found.plan.action, found.plan.reason, found.why, found.start) == (
+        Action.REGISTER,
+        "RegistrationFailed",
+        drift.Why.ACTS,
+        True,
+    )
+
+
 def test_migration_blocked_is_not_rechecked_by_ticks() -> None:
-    status = recorded(MODERN, "Blocked", "MigrationBlocked", message="campaigns: a, b")
+    status = recorded(
+        MODERN, "Blocked", "MigrationBlocked", message="campaigns: a, b", drift=[LEFT_BEHIND]
+    )
     found = run_check(MODERN, observed(timestream=TIMESTREAM), status)
     assert (found.plan.action, found.plan.message, found.start) == (
         Action.BLOCKED,
@@ -274,7 +324,7 @@ def test_invalid_spec_is_recorded_once_then_reported() -> None:
     first = run_check(raw, None, None)
     assert (first.invalid, first.why, first.start, first.healthy) == (
         True,
-        drift.Why.UNRECORDED,
+        drift.Why.STALE_STATUS,
         True,
         False,
     )
@@ -296,11 +346,14 @@ def test_execution_name_follows_the_contract() -> None:
 # -- the failure budget is per episode -------------------------------------------------------
 
 
-def test_a_settled_registration_starts_a_fresh_failure_budget() -> None:
+def test_the_attempt_count_is_the_durable_one_of_this_spec_version() -> None:
     version = spec_hash(MODERN)
-    spent = {"specHash": version, "attempts": {"specHash": version, "count": 5}}
-    assert attempts_for({**spent, "phase": "Failed"}, version) == 5
-    assert attempts_for({**spent, "phase": "Registered"}, version) == 0
+    # The Register step records each call before making it; the Record step sets the count
+    # back to 0 when the target reaches Registered (a settled registration starts afresh).
+    assert attempts_for({"attempts": {"specHash": version, "count": 5}}, version) == 5
+    assert attempts_for({"attempts": {"specHash": version, "count": 0}}, version) == 0
+    assert attempts_for({"attempts": {"specHash": "another", "count": 5}}, version) == 0
+    assert attempts_for(None, version) == 0
 
 
 # -- the migration blocker check --------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 from spec_samples import ACCOUNT, CONTEXT, LEGACY, MODERN, NOT_REGISTERED, ROLE, SLR, TARGET
 
 from fleetwise_reconciler.logic.compare import spec_hash
-from fleetwise_reconciler.logic.plan import Action, Phase, attempts_for, plan
+from fleetwise_reconciler.logic.plan import Action, Phase, Plan, attempts_for, plan
 from fleetwise_reconciler.logic.validate import validate
 
 
@@ -197,18 +197,51 @@ def test_ticks_still_report_convergence_after_a_terminal_error() -> None:
     assert tick.action == Action.NO_CHANGE
 
 
+LEFT_BEHIND = (
+    "Timestream metadata is still registered (database 'a', table 'b') but the spec's mode "
+    "is 'cloudwatch'"
+)
+
+
 def test_drift_not_cured_before_is_blocked_not_looped() -> None:
     version = spec_hash(MODERN)
-    previous = {"specHash": version, "phase": "Blocked", "reason": "DriftNotCured"}
+    previous = {
+        "specHash": version,
+        "phase": "Blocked",
+        "reason": "DriftNotCured",
+        "drift": [LEFT_BEHIND],
+    }
     observation = observed(
         "REGISTRATION_SUCCESS", timestream={"databaseName": "a", "tableName": "b"}
     )
     decided = decide(MODERN, observation, previous=previous, trigger="schedule")
-    assert (decided.action, decided.phase, decided.reason) == (
+    assert decided == Plan(
         Action.BLOCKED,
         Phase.BLOCKED,
         "DriftNotCured",
+        f"re-registering did not cure this drift before, so it is not repeated: {LEFT_BEHIND}",
+        (LEFT_BEHIND,),
     )
+
+
+@pytest.mark.parametrize(
+    "previous",
+    [
+        {"phase": "Blocked", "reason": "DriftNotCured", "drift": ["something else"]},
+        {"phase": "Blocked", "reason": "DriftNotCured", "drift": [LEFT_BEHIND], "other": 1},
+    ],
+    ids=["another-observation", "another-spec-version"],
+)
+def test_a_block_of_another_observation_or_version_does_not_block(
+    previous: dict[str, object],
+) -> None:
+    version = spec_hash(MODERN)
+    status = {**previous, "specHash": "another-version" if "other" in previous else version}
+    observation = observed(
+        "REGISTRATION_SUCCESS", timestream={"databaseName": "a", "tableName": "b"}
+    )
+    decided = decide(MODERN, observation, previous=status, trigger="schedule")
+    assert (decided.action, decided.reason) == (Action.REGISTER, "DriftDetected")
 
 
 def test_invalid_spec_plans_no_call() -> None:

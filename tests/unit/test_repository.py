@@ -192,6 +192,7 @@ def test_acquire_takes_an_absent_lease_and_stores_it(
         "acquiredAt": "2026-11-26T12:00:00.000Z",
         "expiresAt": NOW_EPOCH + LEASE,
         "pending": False,
+        "specHash": None,
     }
 
 
@@ -237,6 +238,7 @@ def test_an_expired_lease_is_taken_over_and_pending_cleared(
         "acquiredAt": "2026-11-26T12:30:01.000Z",
         "expiresAt": NOW_EPOCH + 2 * LEASE + 1,
         "pending": False,
+        "specHash": None,
     }
 
 
@@ -323,6 +325,74 @@ def test_renew_by_a_run_that_lost_the_lease_raises(status_repository: StatusRepo
         status_repository.renew_lease(TARGET, RUN_B, now=NOW, lease_seconds=LEASE)
     with pytest.raises(LeaseLost):
         status_repository.renew_lease("123456789012:eu-central-1", RUN_A, now=NOW, lease_seconds=1)
+
+
+def test_renew_with_a_spec_version_notes_what_the_holder_reconciles(
+    status_repository: StatusRepository, dynamodb: Any
+) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+
+    status_repository.renew_lease(
+        TARGET, RUN_A, now=NOW, lease_seconds=LEASE, spec_hash="0123456789abcdef"
+    )
+
+    stored = raw_status(dynamodb, "LEASE")
+    assert stored is not None
+    assert stored["specHash"] == {"S": "0123456789abcdef"}
+    assert stored["expiresAt"] == {"N": str(NOW_EPOCH + LEASE)}
+
+
+def test_renew_of_a_lost_lease_changes_nothing(
+    status_repository: StatusRepository, dynamodb: Any
+) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    before = raw_status(dynamodb, "LEASE")
+
+    with pytest.raises(LeaseLost, match=f"{RUN_B} no longer holds the lease of {TARGET}"):
+        status_repository.renew_lease(
+            TARGET, RUN_B, now=NOW + timedelta(seconds=60), lease_seconds=LEASE, spec_hash="x"
+        )
+    assert raw_status(dynamodb, "LEASE") == before
+
+
+def test_record_attempts_writes_only_the_count_while_holding_the_lease(
+    status_repository: StatusRepository,
+) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    status_repository.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
+
+    status_repository.record_attempts(TARGET, RUN_A, spec_hash="feedfacecafebeef", count=3)
+
+    # The rest of the status is the Record step's: untouched.
+    assert status_repository.get_status(TARGET) == {
+        **a_status("Registered", RUN_A),
+        "attempts": {"specHash": "feedfacecafebeef", "count": 3},
+    }
+
+
+def test_record_attempts_creates_the_count_before_any_status(
+    status_repository: StatusRepository,
+) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+
+    status_repository.record_attempts(TARGET, RUN_A, spec_hash="feedfacecafebeef", count=1)
+
+    assert status_repository.get_status(TARGET) == {
+        "attempts": {"specHash": "feedfacecafebeef", "count": 1}
+    }
+
+
+def test_record_attempts_by_a_run_without_the_lease_writes_nothing(
+    status_repository: StatusRepository,
+) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    status_repository.record_attempts(TARGET, RUN_A, spec_hash="feedfacecafebeef", count=2)
+
+    with pytest.raises(LeaseLost, match=r"\(attempt count\)"):
+        status_repository.record_attempts(TARGET, RUN_B, spec_hash="feedfacecafebeef", count=5)
+    assert status_repository.get_status(TARGET) == {
+        "attempts": {"specHash": "feedfacecafebeef", "count": 2}
+    }
 
 
 def test_release_without_a_newer_request_deletes_the_lease(

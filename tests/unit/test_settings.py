@@ -13,12 +13,14 @@ def _fresh() -> None:
 
 
 def test_defaults_and_values(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LEASE_SECONDS", "600")
+    monkeypatch.setenv("EXECUTION_TIMEOUT_SECONDS", "600")
     monkeypatch.setenv("MAX_LOOPS", "0")
     monkeypatch.setenv("ALLOWED_PASS_ROLE_ARNS", "arn:aws:iam::1:role/a, arn:aws:iam::1:role/b")
     monkeypatch.delenv("SERVED_REGIONS", raising=False)
     settings = get_settings()
-    assert (settings.lease_seconds, settings.max_loops) == (600, 0)
+    # The lease outlives the longest run by construction: the execution timeout plus a margin.
+    assert (settings.execution_timeout_seconds, settings.lease_seconds) == (600, 900)
+    assert settings.max_loops == 0
     assert settings.allowed_pass_role_arns == ("arn:aws:iam::1:role/a", "arn:aws:iam::1:role/b")
     assert settings.served_regions == ("us-east-1", "eu-central-1", "ap-south-1")
     assert settings.registration_budget_seconds == 900
@@ -27,8 +29,16 @@ def test_defaults_and_values(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("LEASE_SECONDS", "ten", "LEASE_SECONDS must be an integer, got 'ten'"),
-        ("LEASE_SECONDS", "0", "LEASE_SECONDS must be at least 1, got 0"),
+        (
+            "EXECUTION_TIMEOUT_SECONDS",
+            "ten",
+            "EXECUTION_TIMEOUT_SECONDS must be an integer, got 'ten'",
+        ),
+        (
+            "EXECUTION_TIMEOUT_SECONDS",
+            "0",
+            "EXECUTION_TIMEOUT_SECONDS must be at least 1, got 0",
+        ),
         ("MAX_LOOPS", "-1", "MAX_LOOPS must be at least 0, got -1"),
     ],
 )
@@ -48,6 +58,7 @@ def test_the_lightweight_handlers_do_not_import_pydantic() -> None:
     probe = (
         "import sys\n"
         "import fleetwise_reconciler.handlers.acquire, fleetwise_reconciler.handlers.record\n"
+        "import fleetwise_reconciler.handlers.register\n"
         "import fleetwise_reconciler.handlers.execution_failed\n"
         "import fleetwise_reconciler.handlers.stream_trigger\n"
         "print('pydantic' in sys.modules)"

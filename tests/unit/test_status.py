@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fleetwise_reconciler.logic.plan import Phase
 from fleetwise_reconciler.logic.status import Outcome, build_status, conditions, history
@@ -86,6 +87,7 @@ def test_build_status_records_error_attempts_and_history_once_per_change() -> No
         Phase.FAILED,
         "AccessDeniedException",
         "denied",
+        ("the account is not registered with IoT FleetWise",),
         error={
             "code": "AccessDeniedException",
             "message": "no",
@@ -93,30 +95,132 @@ def test_build_status_records_error_attempts_and_history_once_per_change() -> No
             "operation": "RegisterAccount",
         },
     )
-    common = {
+    common: dict[str, Any] = {
         "spec": {"target": "123456789012:us-east-1"},
         "spec_hash": "h1",
         "observation": {"registered": False},
-        "attempts": 1,
+        "attempts": {"specHash": "h1", "count": 1},
         "execution": "arn:exec:1",
         "started_at": T0,
         "history_limit": 20,
         "history_days": 30,
     }
     first = build_status(None, outcome, now=T0, acted=True, **common)
-    assert first["phase"] == "Failed"
-    assert first["lastError"] == {
-        "code": "AccessDeniedException",
-        "message": "no",
-        "retryable": False,
-        "operation": "RegisterAccount",
-        "at": "2026-11-26T12:00:00.000Z",
+    stamp = "2026-11-26T12:00:00.000Z"
+    assert first == {
+        "phase": "Failed",
+        "reason": "AccessDeniedException",
+        "message": "denied",
+        "specHash": "h1",
+        "observedSpec": {"target": "123456789012:us-east-1"},
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "False",
+                "reason": "AccessDeniedException",
+                "message": "denied",
+                "lastTransitionTime": stamp,
+                "specHash": "h1",
+            },
+            {
+                "type": "Synced",
+                "status": "False",
+                "reason": "AccessDeniedException",
+                "message": "denied",
+                "lastTransitionTime": stamp,
+                "specHash": "h1",
+            },
+            {
+                "type": "Drifted",
+                "status": "True",
+                "reason": "AccessDeniedException",
+                "message": "the account is not registered with IoT FleetWise",
+                "lastTransitionTime": stamp,
+                "specHash": "h1",
+            },
+        ],
+        "observed": {"registered": False, "observedAt": stamp},
+        "drift": ["the account is not registered with IoT FleetWise"],
+        "lastError": {
+            "code": "AccessDeniedException",
+            "message": "no",
+            "retryable": False,
+            "operation": "RegisterAccount",
+            "at": stamp,
+        },
+        "attempts": {"specHash": "h1", "count": 1},
+        "lastExecutionArn": "arn:exec:1",
+        "lastReconcileStartedAt": stamp,
+        "lastReconcileFinishedAt": stamp,
+        "lastTransitionTime": stamp,
+        "updatedAt": stamp,
+        "history": [
+            {
+                "at": stamp,
+                "phase": "Failed",
+                "reason": "AccessDeniedException",
+                "specHash": "h1",
+                "execution": "arn:exec:1",
+            }
+        ],
     }
-    assert first["attempts"] == {"specHash": "h1", "count": 1}
-    assert first["observed"] == {"registered": False, "observedAt": "2026-11-26T12:00:00.000Z"}
-    assert len(first["history"]) == 1
     # The same outcome again without acting (a schedule tick) adds no history entry.
-    again = build_status(first, outcome, now=T0 + timedelta(minutes=15), acted=False, **common)
-    assert len(again["history"]) == 1
-    assert again["lastTransitionTime"] == "2026-11-26T12:00:00.000Z"
+    later = T0 + timedelta(minutes=15)
+    again = build_status(first, outcome, now=later, acted=False, **common)
+    assert again["history"] == first["history"]
+    assert again["lastTransitionTime"] == stamp
     assert again["updatedAt"] == "2026-11-26T12:15:00.000Z"
+    assert [c["lastTransitionTime"] for c in again["conditions"]] == [stamp] * 3
+
+
+def test_build_status_keeps_the_previous_attempts_when_given_none() -> None:
+    previous = {"attempts": {"specHash": "h0", "count": 4}, "phase": "Registering"}
+    status = build_status(
+        previous,
+        Outcome(Phase.FAILED, "ExecutionAborted", "aborted"),
+        spec=None,
+        spec_hash="h1",
+        observation=None,
+        attempts=None,
+        execution="arn:exec:2",
+        started_at=None,
+        now=T0,
+        history_limit=20,
+        history_days=30,
+        acted=True,
+    )
+    assert status["attempts"] == {"specHash": "h0", "count": 4}
+    assert "observedSpec" not in status
+    assert "lastReconcileStartedAt" not in status
+
+
+def test_an_unmanaged_status_names_no_spec_version() -> None:
+    status = build_status(
+        {"phase": "Registered", "specHash": "h1"},
+        Outcome(Phase.UNMANAGED, "SpecDeleted", "deleted"),
+        spec=None,
+        spec_hash=None,
+        observation=None,
+        attempts=None,
+        execution="arn:exec:3",
+        started_at=T0,
+        now=T0,
+        history_limit=20,
+        history_days=30,
+        acted=False,
+    )
+    assert (status["phase"], status["reason"]) == ("Unmanaged", "SpecDeleted")
+    assert "specHash" not in status
+    assert [(c["type"], c["status"], c["reason"]) for c in status["conditions"]] == [
+        ("Ready", "Unknown", "SpecDeleted"),
+        ("Synced", "False", "SpecDeleted"),
+        ("Drifted", "Unknown", "SpecDeleted"),
+    ]
+    assert [c["specHash"] for c in status["conditions"]] == [None, None, None]
+    assert status["history"][0] == {
+        "at": "2026-11-26T12:00:00.000Z",
+        "phase": "Unmanaged",
+        "reason": "SpecDeleted",
+        "specHash": None,
+        "execution": "arn:exec:3",
+    }

@@ -127,6 +127,8 @@ class LeaseItem(Model):
     # does, the expiry is what lets another run take the lease over.
     expires_at = TTLAttribute(attr_name="expiresAt")
     pending = BooleanAttribute(null=True)
+    # The spec version the holder is reconciling (set by Observe): what a dead run was about.
+    spec_hash = UnicodeAttribute(attr_name="specHash", null=True)
 
 
 class StatusItem(OpenModel):

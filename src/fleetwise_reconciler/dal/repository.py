@@ -11,6 +11,8 @@ protocol holds without read-modify-write races:
   holds the lease: a run whose lease was taken over cannot overwrite a newer run's status.
 - ``release_lease`` deletes the lease only if no newer request is pending; otherwise it clears
   the flag and tells the caller to loop.
+- ``renew_lease`` and ``record_attempts`` are the lease checks of the steps that act: each is
+  conditional on the caller still holding the lease, so a run that lost it stops there.
 """
 
 from __future__ import annotations
@@ -27,31 +29,34 @@ from pynamodb.exceptions import (
     TransactWriteError,
     UpdateError,
 )
-from pynamodb.expressions.operand import Path
+from pynamodb.expressions.operand import Path, Value
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from fleetwise_reconciler.clock import isoformat
 from fleetwise_reconciler.dal.models import (
+    _RAW_MAP,
     LEASE_KIND,
     STATUS_KIND,
     StatusItem,
     lease_model,
     spec_model,
     status_model,
+    to_storable,
 )
+from fleetwise_reconciler.errors import LeaseLost
+
+__all__ = [
+    "LeaseContention",
+    "LeaseLost",
+    "LeaseResult",
+    "SpecRepository",
+    "StatusRepository",
+]
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _ACQUIRE_ROUNDS = 3
 _TRANSACTION_ATTEMPTS = 3
-
-
-class LeaseLost(Exception):
-    """A status write or a release by a run that no longer holds the lease."""
-
-    def __init__(self, target: str, holder: str, action: str) -> None:
-        self.target = target
-        self.holder = holder
-        super().__init__(f"{holder} no longer holds the lease of {target} ({action})")
 
 
 class LeaseContention(RuntimeError):
@@ -210,12 +215,27 @@ class StatusRepository:
             return LeaseResult(False, held.holder, _epoch(held.expires_at), marked_pending=True)
         raise LeaseContention(f"the lease of {target} changed hands {_ACQUIRE_ROUNDS} times")
 
-    def renew_lease(self, target: str, holder: str, *, now: datetime, lease_seconds: int) -> None:
-        """Push the expiry to ``now + lease_seconds``; raises ``LeaseLost`` if not ours."""
+    def renew_lease(
+        self,
+        target: str,
+        holder: str,
+        *,
+        now: datetime,
+        lease_seconds: int,
+        spec_hash: str | None = None,
+    ) -> None:
+        """Check that ``holder`` still holds the lease and push its expiry to
+        ``now + lease_seconds`` (with ``spec_hash``: also note the spec version the holder
+        works on). Raises ``LeaseLost``, changing nothing, when the lease is not ours."""
         lease_cls = self._lease
+        actions: list[Action] = [
+            lease_cls.expires_at.set(_aware(now) + timedelta(seconds=lease_seconds))
+        ]
+        if spec_hash is not None:
+            actions.append(lease_cls.spec_hash.set(spec_hash))
         try:
             lease_cls(target, LEASE_KIND).update(
-                actions=[lease_cls.expires_at.set(_aware(now) + timedelta(seconds=lease_seconds))],
+                actions=actions,
                 condition=lease_cls.holder == holder,
             )
         except UpdateError as error:
@@ -275,7 +295,39 @@ class StatusRepository:
             "acquiredAt": lease.acquired_at,
             "expiresAt": _epoch(lease.expires_at),
             "pending": bool(lease.pending),
+            "specHash": lease.spec_hash,
         }
+
+    # -- the attempt count ----------------------------------------------------------------
+
+    def record_attempts(self, target: str, holder: str, *, spec_hash: str, count: int) -> None:
+        """Set the STATUS item's ``attempts`` to ``{specHash, count}``, in one transaction
+        with a check that ``holder`` holds the lease (raises ``LeaseLost``, writing nothing,
+        when it does not).
+
+        The Register step calls this before RegisterAccount, so the count of a spec version
+        is durable from the moment the call may reach the service: a run that dies, or one
+        that takes the target over, continues the count instead of restarting it. Only the
+        ``attempts`` attribute is written; the rest of the status is the Record step's.
+        """
+        lease_cls = self._lease
+        value = {"M": _RAW_MAP.serialize(to_storable({"specHash": spec_hash, "count": count}))}
+
+        def build(transaction: TransactWrite) -> None:
+            transaction.condition_check(
+                lease_cls, target, LEASE_KIND, condition=lease_cls.holder == holder
+            )
+            transaction.update(
+                self._status(target, STATUS_KIND),
+                actions=[Path("attempts").set(Value(value))],
+            )
+
+        try:
+            self._commit(build)
+        except TransactWriteError as error:
+            if _cancelled_by_condition(error, 0):
+                raise LeaseLost(target, holder, "attempt count") from error
+            raise
 
     # -- the status -------------------------------------------------------------------------
 

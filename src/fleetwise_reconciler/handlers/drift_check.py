@@ -4,20 +4,20 @@ For each item of the spec table: validate it, observe the registration (one
 GetRegisterAccountStatus per distinct account and Region, shared by the targets that name it),
 read the status, decide (``logic.drift.check``), emit the target's metrics, and start a
 reconcile execution only when one would change something (``logic.drift``). Every target gets
-its ``RegistrationHealthy`` gauge on every tick, so a checker that stops running shows as
-missing data, which the unhealthy alarm treats as breaching.
+its ``RegistrationHealthy`` gauge on every tick, and every tick emits one ``DriftChecks``
+heartbeat, whose alarm treats missing data as breaching: a checker that stops running alarms
+even when no target is left to report on.
 
 Steady state per target: one GetRegisterAccountStatus (per account and Region), the spec
 table's Scan (shared) and one status read; no lease read, no execution.
 
 A target that cannot be observed (throttling, access denied) does not stop the others; the
 check then raises ``DriftCheckIncomplete`` at the end, so the function's Errors alarm names
-the problem and the schedule's retry policy tries again.
+the problem; the next tick observes again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -26,12 +26,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from fleetwise_reconciler import clock, wiring
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.errors import ReconcileError
-from fleetwise_reconciler.fleetwise import FleetWise
 from fleetwise_reconciler.logic import drift
 from fleetwise_reconciler.logic.compare import spec_hash
 from fleetwise_reconciler.logic.validate import ValidationContext, validate
 from fleetwise_reconciler.observability import (
     COUNT,
+    DRIFT_CHECKS,
     DRIFT_DETECTED,
     INVALID_SPEC,
     REGISTRATION_HEALTHY,
@@ -63,11 +63,6 @@ def metrics_of(found: drift.Check) -> dict[str, tuple[MetricUnit, float]]:
     return values
 
 
-def _own_region_port(region: str) -> FleetWise:
-    own = get_settings().region
-    return wiring.fleetwise() if region == own else FleetWise(region=region)
-
-
 def start_run(client: Any, state_machine_arn: str, target: str, name: str) -> bool:
     """Start the tick's run; False when this tick's run already exists (a redelivered tick)."""
     started = start_reconcile(
@@ -83,13 +78,12 @@ def handle(
     *,
     specs: SpecRepository | None = None,
     statuses: StatusRepository | None = None,
-    fleetwise: Callable[[str], FleetWise] | None = None,
+    fleetwise: wiring.FleetWisePorts | None = None,
     stepfunctions: Any | None = None,
     context: ValidationContext | None = None,
 ) -> dict[str, Any]:
     specs = specs or wiring.spec_repository()
     statuses = statuses or wiring.status_repository()
-    port_for = fleetwise or _own_region_port
     settings = get_settings()
     validation_context = context or wiring.validation_context()
     now = clock.now()
@@ -113,7 +107,8 @@ def handle(
                 continue
             if key not in observed:
                 try:
-                    observed[key] = port_for(validation.spec.region).get_status()
+                    port = wiring.fleetwise_in(validation.spec.region, fleetwise)
+                    observed[key] = port.get_status()
                 except ReconcileError as error:
                     logger.error(
                         "drift check could not observe the target",
@@ -152,6 +147,8 @@ def handle(
         )
         checks.append(found.as_dict())
 
+    # The heartbeat: this check ran (its alarm fires when ticks stop arriving).
+    publish(None, {DRIFT_CHECKS: (COUNT, 1)})
     if unobserved:
         raise DriftCheckIncomplete(
             f"could not observe {', '.join(unobserved)}; the other targets were checked"

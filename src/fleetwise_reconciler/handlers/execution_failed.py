@@ -1,8 +1,12 @@
 """Execution failed / timed out / aborted: record why and release the lease.
 
-Triggered by an EventBridge rule on the workflow's status-change events, so no target reads
-"Registering" forever after a run dies outside its own Catch handlers. It writes only when
-the dead execution still holds the lease: a newer run's status is never overwritten.
+Triggered by an EventBridge rule on the workflow's status-change events, so a run that dies
+outside its own Catch handlers neither holds its target's lease until it expires nor leaves
+the status silent about it. It writes only when the dead execution still holds the lease (or
+nobody holds it and the status was last written by that execution): a newer run's status is
+never overwritten. The status names the spec version the run was reconciling; when that is
+not the item's current version, the next drift check sees a stale status and starts a run for
+whatever the item holds (a pause written while the run was dying included).
 """
 
 from __future__ import annotations
@@ -13,11 +17,14 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from fleetwise_reconciler import clock, wiring
-from fleetwise_reconciler.dal.repository import StatusRepository
+from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
+from fleetwise_reconciler.logic.compare import spec_hash, within_size_limit
 from fleetwise_reconciler.logic.plan import Phase
 from fleetwise_reconciler.logic.status import Outcome, build_status
 from fleetwise_reconciler.observability import COUNT, REGISTRATION_FAILED, logger, publish
 from fleetwise_reconciler.settings import get_settings
+
+CAUSE_LIMIT = 1000
 
 REASONS = {
     "FAILED": "ExecutionFailed",
@@ -37,13 +44,33 @@ def _execution_input(detail: dict[str, Any], client: Any | None) -> dict[str, An
     return parsed if isinstance(parsed, dict) else {}
 
 
+def _what_it_reconciled(
+    target: str,
+    execution: str,
+    previous: dict[str, Any],
+    statuses: StatusRepository,
+    specs: SpecRepository,
+) -> tuple[str | None, dict[str, Any] | None]:
+    """The spec version (and item) the dead run worked on: the one its Observe noted on the
+    lease, or, when it died before observing, the one the status already reflects."""
+    lease = statuses.get_lease(target)
+    noted = lease.get("specHash") if lease and lease.get("holder") == execution else None
+    if not noted or noted == previous.get("specHash"):
+        return previous.get("specHash") or None, previous.get("observedSpec")
+    item = specs.get(target)
+    spec = within_size_limit(item) if item is not None and spec_hash(item) == noted else None
+    return str(noted), spec
+
+
 def handle(
     event: dict[str, Any],
     *,
     statuses: StatusRepository | None = None,
+    specs: SpecRepository | None = None,
     stepfunctions: Any | None = None,
 ) -> dict[str, Any]:
     statuses = statuses or wiring.status_repository()
+    specs = specs or wiring.spec_repository()
     settings = get_settings()
     detail = event.get("detail") or {}
     execution = str(detail["executionArn"])
@@ -54,12 +81,14 @@ def handle(
         logger.warning("execution input has no target; nothing to record", execution=execution)
         return {"recorded": False, "released": False}
     reason = REASONS.get(state, "ExecutionFailed")
-    cause = detail.get("cause") or detail.get("error") or state
+    # Step Functions allows a cause of up to 32,768 characters; the status keeps a readable part.
+    cause = str(detail.get("cause") or detail.get("error") or state)[:CAUSE_LIMIT]
     message = (
         f"the reconcile workflow ended {state} ({cause}); the lease was released and the next "
         "edit or drift check tries again"
     )
     previous = statuses.get_status(target) or {}
+    version, spec = _what_it_reconciled(target, execution, previous, statuses, specs)
     now = clock.now()
     status = build_status(
         previous,
@@ -74,10 +103,10 @@ def handle(
                 "operation": "ReconcileWorkflow",
             },
         ),
-        spec=previous.get("observedSpec"),
-        spec_hash=str(previous.get("specHash", "")),
+        spec=spec,
+        spec_hash=version,
         observation=None,
-        attempts=int((previous.get("attempts") or {}).get("count", 0)),
+        attempts=None,
         execution=execution,
         started_at=None,
         now=now,

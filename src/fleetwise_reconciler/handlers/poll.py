@@ -2,8 +2,12 @@
 
 While the service reports PENDING within the budget this step raises ``RegistrationPending``
 and the workflow's Retry (jittered exponential backoff) calls it again: one state transition
-per poll, no Lambda waiting. The budget is wall-clock time since RegisterAccount (or since the
-pending registration was first observed, when this run did not start it).
+per poll, no Lambda waiting. The budget is wall-clock time since RegisterAccount, or since the
+pending registration was first observed when this run did not start it (the run found one in
+flight, or RegisterAccount answered that one was).
+
+Each poll first checks that this run still holds the lease (and renews it): a run that lost
+it stops (``LeaseLost``).
 """
 
 from __future__ import annotations
@@ -13,28 +17,40 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from fleetwise_reconciler import clock, wiring
+from fleetwise_reconciler.dal.repository import StatusRepository
 from fleetwise_reconciler.errors import RegistrationPending
-from fleetwise_reconciler.fleetwise import FleetWise
-from fleetwise_reconciler.logic.compare import FAILURE, PENDING, SUCCESS, differences
+from fleetwise_reconciler.logic.compare import FAILURE, PENDING, SUCCESS
+from fleetwise_reconciler.logic.plan import drift_of
 from fleetwise_reconciler.models.spec import Spec
 from fleetwise_reconciler.observability import COUNT, STATUS_POLLS, logger, publish
 from fleetwise_reconciler.settings import get_settings
 
 
-def handle(event: dict[str, Any], *, fleetwise: FleetWise | None = None) -> dict[str, Any]:
-    fleetwise = fleetwise or wiring.fleetwise()
+def handle(
+    event: dict[str, Any],
+    *,
+    statuses: StatusRepository | None = None,
+    fleetwise: wiring.FleetWisePorts | None = None,
+) -> dict[str, Any]:
+    statuses = statuses or wiring.status_repository()
     settings = get_settings()
-    target = event["target"]
+    target, execution = event["target"], event["execution"]
     plan = event.get("plan") or {}
     registration = event.get("registration") or {}
+    registered_here = bool(registration.get("startedAt")) and not registration.get("conflict")
     started_at = clock.parse(registration.get("startedAt") or plan["observedAt"])
+    since = "RegisterAccount" if registered_here else "the registration was first seen pending"
     attempt = int(registration.get("attempt") or plan.get("attempts") or 0)
     spec = Spec.model_validate(event["spec"])
+    now = clock.now()
+    statuses.renew_lease(target, execution, now=now, lease_seconds=settings.lease_seconds)
 
     publish(target, {STATUS_POLLS: (COUNT, 1)})
-    observation = fleetwise.get_status()
+    observation = wiring.fleetwise_in(spec.region, fleetwise).get_status()
     status = observation.get("accountStatus")
     elapsed = (clock.now() - started_at).total_seconds()
+    # What the status will record as different (a block covers exactly this).
+    drift = drift_of(spec, observation)
 
     # ASSUMPTION: right after RegisterAccount the status may briefly read "not registered"
     # (eventual consistency); it is treated as pending, bounded by the same budget.
@@ -46,16 +62,16 @@ def handle(event: dict[str, Any], *, fleetwise: FleetWise | None = None) -> dict
                 f"still pending after {round(elapsed)} s",
                 operation="GetRegisterAccountStatus",
             )
+        seen = "REGISTRATION_PENDING" if status == PENDING else "no registration"
         return _result(
             "TimedOut",
             observation,
             "RegistrationTimedOut",
-            f"IoT FleetWise still reports {status or 'no registration'} "
-            f"{round(elapsed)} s after RegisterAccount (budget "
+            f"IoT FleetWise still reports {seen} {round(elapsed)} s after {since} (budget "
             f"{settings.registration_budget_seconds} s)",
+            drift,
         )
     if status == SUCCESS:
-        drift = differences(spec, observation)
         if drift:
             return _result(
                 "Diverged",
@@ -71,19 +87,24 @@ def handle(event: dict[str, Any], *, fleetwise: FleetWise | None = None) -> dict
         ).get("errorMessage")
         suffix = f": {detail}" if detail else ""
         if attempt < settings.max_registration_attempts:
+            which = f"attempt {attempt}" if attempt else "the registration found in flight"
             return _result(
                 "Reregister",
                 observation,
                 "RegistrationFailed",
-                f"attempt {attempt} ended in REGISTRATION_FAILURE{suffix}; trying again",
+                f"{which} ended in REGISTRATION_FAILURE{suffix}; trying again",
+                drift,
             )
         return _result(
             "Failed",
             observation,
             "RegistrationFailed",
             f"REGISTRATION_FAILURE after {attempt} attempts{suffix}",
+            drift,
         )
-    return _result("Failed", observation, "UnexpectedStatus", f"unexpected status {status!r}")
+    return _result(
+        "Failed", observation, "UnexpectedStatus", f"unexpected status {status!r}", drift
+    )
 
 
 def _result(

@@ -8,16 +8,17 @@ so no edit is lost (invariant 4).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from fleetwise_reconciler import clock, wiring
-from fleetwise_reconciler.dal.repository import LeaseLost, SpecRepository, StatusRepository
-from fleetwise_reconciler.errors import parse_cause
-from fleetwise_reconciler.logic.compare import spec_hash
-from fleetwise_reconciler.logic.plan import Phase
+from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
+from fleetwise_reconciler.errors import LeaseLost, parse_cause
+from fleetwise_reconciler.logic.compare import spec_hash, within_size_limit
+from fleetwise_reconciler.logic.plan import Action, Phase, attempts_for
 from fleetwise_reconciler.logic.status import Outcome, build_status
 from fleetwise_reconciler.observability import (
     COUNT,
@@ -66,12 +67,13 @@ def outcome_of(event: dict[str, Any], previous: dict[str, Any] | None) -> Outcom
     if poll:
         result = poll.get("outcome")
         message = str(poll.get("message") or "")
+        if poll.get("observation") is not None:
+            # The poll saw the registration last: its differences replace the plan's.
+            drift = tuple(poll.get("drift") or ())
         if result == "Registered":
             return Outcome(Phase.REGISTERED, "Registered", message or "registered as declared")
         if result == "Diverged":
-            return Outcome(
-                Phase.BLOCKED, "DriftNotCured", message, tuple(poll.get("drift") or drift)
-            )
+            return Outcome(Phase.BLOCKED, "DriftNotCured", message, drift)
         if result == "TimedOut":
             message = message or (
                 "the registration was still pending when the workflow's polls ran out"
@@ -116,6 +118,8 @@ def _metrics(
     previous: dict[str, Any] | None,
     duration: float,
 ) -> None:
+    if outcome.phase == Phase.UNMANAGED:
+        return  # nobody manages the target any more: no health to report, nothing to alarm
     plan = event.get("plan") or {}
     healthy = outcome.phase == Phase.REGISTERED or (
         outcome.phase == Phase.PAUSED and not outcome.drift
@@ -139,6 +143,18 @@ def _metrics(
         publish(target, {REGISTRATION_FAILED: (COUNT, 1)}, reason=outcome.reason)
 
 
+def attempts_after(
+    outcome: Outcome, previous: dict[str, Any] | None, spec_hash: str | None
+) -> dict[str, Any] | None:
+    """The ``attempts`` to store: the durable count the Register step keeps for this spec
+    version (it may be ahead of what this run carries), back to 0 once Registered."""
+    if spec_hash is None:
+        return None
+    if outcome.phase == Phase.REGISTERED:
+        return {"specHash": spec_hash, "count": 0}
+    return {"specHash": spec_hash, "count": attempts_for(previous, spec_hash)}
+
+
 def handle(
     event: dict[str, Any],
     *,
@@ -152,53 +168,50 @@ def handle(
     plan = dict(event.get("plan") or {})
     loop = int(event.get("loop", (event.get("record") or {}).get("loop", 0)) or 0)
     now = clock.now()
-    phase: str | None = None
-    if not plan.get("specHash"):
+    if not plan.get("specHash") and plan.get("action") != Action.UNMANAGED:
         # Observe failed before it planned (a caught FleetWise error): the failure concerns the
         # spec as it is now, and that is not "a newer spec" to loop for.
         raw = specs.get(target)
         if raw is not None:
-            plan.update(rawSpec=raw, specHash=spec_hash(raw))
+            plan.update(rawSpec=within_size_limit(raw), specHash=spec_hash(raw))
 
-    if plan.get("action") != "Unmanaged":
-        previous = statuses.get_status(target)
-        outcome = outcome_of({**event, "plan": plan}, previous)
-        registration = event.get("registration") or {}
-        started = event.get("startedAt") or plan.get("observedAt")
-        started_at = clock.parse(started) if started else now
-        poll_observation = (event.get("poll") or {}).get("observation")
-        status = build_status(
-            previous,
-            outcome,
-            spec=plan.get("rawSpec"),
-            spec_hash=str(plan.get("specHash") or (previous or {}).get("specHash") or ""),
-            observation=poll_observation or plan.get("observation"),
-            attempts=int(registration.get("attempt") or plan.get("attempts") or 0),
-            execution=execution,
-            started_at=started_at,
-            now=now,
-            history_limit=settings.history_limit,
-            history_days=settings.history_days,
-            acted=bool(registration),
-        )
-        try:
-            statuses.put_status(target, execution, status)
-        except LeaseLost:
-            logger.warning(
-                "lease lost: a newer run owns this target; status left to it", target=target
-            )
-            return {"again": False, "loop": loop, "phase": None, "leaseLost": True}
-        phase = str(outcome.phase)
-        logger.info("recorded", target=target, phase=phase, reason=outcome.reason)
-        _metrics(
-            target, outcome, {**event, "plan": plan}, previous, (now - started_at).total_seconds()
-        )
+    previous = statuses.get_status(target)
+    outcome = outcome_of({**event, "plan": plan}, previous)
+    version = plan.get("specHash") or None
+    started = event.get("startedAt") or plan.get("observedAt")
+    started_at = clock.parse(started) if started else now
+    poll_observation = (event.get("poll") or {}).get("observation")
+    status = build_status(
+        previous,
+        outcome,
+        spec=plan.get("rawSpec"),
+        spec_hash=version,
+        observation=poll_observation or plan.get("observation"),
+        attempts=attempts_after(outcome, previous, version),
+        execution=execution,
+        started_at=started_at,
+        now=now,
+        history_limit=settings.history_limit,
+        history_days=settings.history_days,
+        acted=bool(event.get("registration")),
+    )
+    if outcome.phase == Phase.UNMANAGED:
+        # The table's TTL removes the status of a target nobody manages any more.
+        status["expiresAt"] = int((now + timedelta(days=settings.history_days)).timestamp())
+    try:
+        statuses.put_status(target, execution, status)
+    except LeaseLost:
+        logger.warning("lease lost: a newer run owns this target; status left to it", target=target)
+        return {"again": False, "loop": loop, "phase": None, "leaseLost": True}
+    phase = str(outcome.phase)
+    logger.info("recorded", target=target, phase=phase, reason=outcome.reason)
+    _metrics(target, outcome, {**event, "plan": plan}, previous, (now - started_at).total_seconds())
 
     current = specs.get(target)
-    changed = (spec_hash(current) if current else None) != plan.get("specHash")
+    changed = (spec_hash(current) if current else None) != version
     try:
         newer = None
-        if changed and current is not None:
+        if changed:
             newer = "the spec changed"
         elif not statuses.release_lease(target, execution):
             newer = "a newer request"
@@ -207,7 +220,9 @@ def handle(
                 statuses, target=target, execution=execution, loop=loop, phase=phase, why=newer
             )
         if newer is not None:
-            # At the bound: release for good (a first call may only clear `pending`).
+            # At the bound: release for good (a first call may only clear `pending`). The
+            # status now reflects an older version than the item, which the drift check
+            # treats as stale: its next tick starts a run for whatever the item holds.
             if not statuses.release_lease(target, execution):
                 statuses.release_lease(target, execution)
             logger.warning(

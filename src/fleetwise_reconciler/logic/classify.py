@@ -56,3 +56,16 @@ def classify(code: str) -> ErrorClass:
 def is_retryable(code: str) -> bool:
     """Whether asking again later can succeed without anyone changing anything."""
     return classify(code) in (ErrorClass.TRANSIENT, ErrorClass.CONFLICT)
+
+
+# Answers that say the service did not act on the request: throttled or refused before any
+# work (the request was invalid, the caller not allowed, another operation in flight). An
+# internal error or no answer at all leaves it unknown whether the request was acted on.
+_REFUSED_WITHOUT_ACTING = frozenset(
+    {"ThrottlingException", "ValidationException", "AccessDeniedException", "ConflictException"}
+)
+
+
+def refused_without_acting(code: str) -> bool:
+    """Whether an error answer proves the request was not acted on (so it is no attempt)."""
+    return code in _REFUSED_WITHOUT_ACTING

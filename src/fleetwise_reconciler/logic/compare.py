@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # type-only: hashing and comparing need no pydantic at import time
     from fleetwise_reconciler.models.spec import Spec
+
+# The largest spec item accepted, as canonical JSON (``spec_size``). Every field has a bound
+# of its own (the longest valid spec is under 3,000 bytes: a 2,048-character role ARN, two
+# 255-character names, a 256-character token), so 4 KiB refuses nothing valid. What it
+# protects: the item travels through the workflow's state (Step Functions limits a state's
+# data to 256 KiB) and into the status item (DynamoDB limits an item to 400 KB).
+MAX_SPEC_BYTES = 4096
 
 SUCCESS = "REGISTRATION_SUCCESS"
 PENDING = "REGISTRATION_PENDING"
@@ -22,7 +30,7 @@ FAILURE = "REGISTRATION_FAILURE"
 
 
 def _canonical(value: Any) -> Any:
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): _canonical(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
         return [_canonical(v) for v in value]
@@ -33,10 +41,24 @@ def _canonical(value: Any) -> Any:
     return str(value)
 
 
-def spec_hash(raw: dict[str, Any]) -> str:
+def _canonical_json(raw: Mapping[str, Any]) -> bytes:
+    return json.dumps(_canonical(dict(raw)), sort_keys=True, separators=(",", ":")).encode()
+
+
+def spec_hash(raw: Mapping[str, Any]) -> str:
     """The spec version: any edit of the item (``reconcileToken`` included) changes it."""
-    text = json.dumps(_canonical(raw), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256(_canonical_json(raw)).hexdigest()[:16]
+
+
+def spec_size(raw: Mapping[str, Any]) -> int:
+    """The item's size as canonical JSON (UTF-8 bytes): what the spec size limit measures."""
+    return len(_canonical_json(raw))
+
+
+def within_size_limit(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """``raw``, or None when it is larger than ``MAX_SPEC_BYTES`` (such an item is Invalid,
+    and is never carried by the workflow nor copied into the status)."""
+    return raw if spec_size(raw) <= MAX_SPEC_BYTES else None
 
 
 def differences(spec: Spec, observed: dict[str, Any]) -> list[str]:

@@ -9,13 +9,15 @@ A run is started only when it would change something:
 - the plan acts (``Register``: enforce and drift, not registered, or FAILURE within budget;
   ``Await``: a registration is pending that no run is watching);
 - the status is stale for the spec (it reflects another spec version: an edit that outran the
-  workflow's loop bound, or a spec never reconciled);
-- the status does not say what the observation shows (observe-only drift not yet recorded, a
-  drift that healed by itself, an Invalid spec not yet recorded).
+  workflow's loop bound, a run that died, a spec never reconciled), whatever the spec says
+  (paused and invalid specs included);
+- the status does not say what the observation shows (its phase, reason or differences: an
+  observe-only drift not yet recorded, a drift that healed by itself, a paused target whose
+  registration changed, a block whose cause changed).
 
-Never while the target's lease is held and unexpired (the running run records), never for a
-paused target, a terminal failure or a block recorded for this spec version: those are
-reported only, every tick.
+Never while the target's lease is held and unexpired (the running run records). A status that
+already says what the plan would record (a pause, a terminal failure, a block, in sync) is
+only reported, every tick: once edits stop and the service settles, ticks start no run.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from fleetwise_reconciler.logic.plan import Action, Phase, Plan, plan
+from fleetwise_reconciler.logic.plan import Action, Plan, plan
 
 if TYPE_CHECKING:
     from fleetwise_reconciler.logic.validate import ValidationResult
@@ -85,22 +87,16 @@ def lease_active(lease: dict[str, Any] | None, now_epoch: float) -> bool:
     return lease is not None and float(lease.get("expiresAt") or 0) > now_epoch
 
 
-def _drifted_message(status: dict[str, Any]) -> str | None:
-    for condition in status.get("conditions") or []:
-        if condition.get("type") == "Drifted" and condition.get("status") == "True":
-            return str(condition.get("message"))
-    return None
-
-
 def _recorded(status: dict[str, Any], decided: Plan) -> bool:
-    """Does the status already say what this plan would record?"""
+    """Does the status already say what this plan would record (same phase, reason and
+    differences)? Then a run would change nothing."""
     if status.get("phase") != decided.phase:
         return False
     if decided.action == Action.NO_CHANGE:
         return True  # "Registered" is "Registered", whatever the reason of the last run
-    if status.get("reason") != decided.reason:
-        return False
-    return not decided.drift or _drifted_message(status) == "; ".join(decided.drift)
+    return status.get("reason") == decided.reason and tuple(status.get("drift") or ()) == (
+        decided.drift
+    )
 
 
 def check(
@@ -142,21 +138,21 @@ def check(
             drift=decided.drift,
         )
 
+    if decided.action in (Action.REGISTER, Action.AWAIT):
+        return result(Why.ACTS)
+    if not current:
+        # Whatever the item holds (paused, invalid, a failure, a block included) is reflected
+        # in the status by a run: an edit that outran a run's loop bound, or a run that died.
+        return result(Why.STALE_STATUS)
+    if not _recorded(prev, decided):
+        return result(Why.UNRECORDED)
+    if decided.action == Action.NO_CHANGE:
+        return result(Why.IN_SYNC)
     if paused:
         return result(Why.PAUSED)
     if decided.action in (Action.FAILED, Action.BLOCKED):
         return result(Why.REPORT_ONLY)
-    if invalid:
-        wanted = Why.RECORDED if current and prev.get("phase") == Phase.INVALID else Why.UNRECORDED
-    elif decided.action in (Action.REGISTER, Action.AWAIT):
-        wanted = Why.ACTS
-    elif not current:
-        wanted = Why.STALE_STATUS
-    elif _recorded(prev, decided):
-        wanted = Why.IN_SYNC if decided.action == Action.NO_CHANGE else Why.RECORDED
-    else:
-        wanted = Why.UNRECORDED
-    return result(wanted)
+    return result(Why.RECORDED)
 
 
 def unless_running(found: Check, lease: dict[str, Any] | None, now_epoch: float) -> Check:

@@ -27,6 +27,8 @@ class Action(StrEnum):
     OBSERVE_ONLY = "ObserveOnly"
     INVALID = "Invalid"
     FAILED = "Failed"
+    UNMANAGED = "Unmanaged"
+    """The spec item is gone: record that management stopped (never deregister)."""
 
 
 class Phase(StrEnum):
@@ -38,6 +40,7 @@ class Phase(StrEnum):
     BLOCKED = "Blocked"
     PAUSED = "Paused"
     INVALID = "Invalid"
+    UNMANAGED = "Unmanaged"
 
 
 @dataclass(frozen=True)
@@ -61,14 +64,15 @@ DRIFT_NOT_CURED = "DriftNotCured"
 
 
 def attempts_for(status: dict[str, Any] | None, spec_hash: str) -> int:
-    """RegisterAccount calls already made for this spec version (the FAILURE retry budget).
+    """RegisterAccount calls already made for this spec version since it was last Registered
+    (the budget ``MaxRegistrationAttempts`` bounds).
 
-    The budget is per episode: once a registration of this version settled (phase
-    ``Registered``), a later out-of-band failure starts a fresh budget, so a spec that lives
-    for months is not left unrepaired after its fifth drift."""
-    prev = status or {}
-    attempts = prev.get("attempts") or {}
-    if attempts.get("specHash") != spec_hash or prev.get("phase") == Phase.REGISTERED:
+    The count is the status's durable ``attempts`` (the Register step records each call before
+    making it). The Record step sets it back to 0 when the target reaches Registered, so the
+    budget bounds one failure episode: a spec that lives for months is not left unrepaired
+    after its fifth out-of-band failure."""
+    attempts = (status or {}).get("attempts") or {}
+    if attempts.get("specHash") != spec_hash:
         return 0
     return int(attempts.get("count", 0))
 
@@ -113,10 +117,10 @@ def plan(
             Phase.PAUSED,
             "Paused",
             f"reconciliation is paused (paused = true); {_describe(observed)}",
-            tuple(_drift_of(spec, observed)),
+            tuple(drift_of(spec, observed)),
         )
 
-    drift = tuple(_drift_of(spec, observed))
+    drift = tuple(drift_of(spec, observed))
     status = observed.get("accountStatus")
 
     if observed.get("registered") and status == PENDING:
@@ -165,7 +169,13 @@ def plan(
         )
 
     prev = previous or {}
-    blocked_before = prev.get("specHash") == spec_hash and prev.get("phase") == Phase.BLOCKED
+    # A block covers only the observation that caused it (invariant 13): the same spec
+    # version and the same differences. Anything else observed is reconciled as usual.
+    blocked_before = (
+        prev.get("specHash") == spec_hash
+        and prev.get("phase") == Phase.BLOCKED
+        and tuple(prev.get("drift") or ()) == drift
+    )
     if blocked_before and prev.get("reason") == DRIFT_NOT_CURED:
         return Plan(
             Action.BLOCKED,
@@ -214,7 +224,9 @@ def _drift_reason(observed: dict[str, Any]) -> str:
     return "DriftDetected"
 
 
-def _drift_of(spec: Spec, observed: dict[str, Any]) -> list[str]:
+def drift_of(spec: Spec, observed: dict[str, Any]) -> list[str]:
+    """What differs between the spec and an observation, in words (empty: nothing, or a
+    registration still pending). The status records it, and a block covers exactly it."""
     if not observed.get("registered"):
         return ["the account is not registered with IoT FleetWise"]
     status = observed.get("accountStatus")

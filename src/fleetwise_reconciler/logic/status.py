@@ -28,10 +28,14 @@ class Outcome:
     error: dict[str, Any] | None = None
 
 
+# Phases that say nothing about the registration itself.
+_UNKNOWN = (Phase.INVALID, Phase.PENDING, Phase.UNMANAGED)
+
+
 def _ready(outcome: Outcome) -> tuple[str, str]:
     if outcome.phase == Phase.REGISTERED:
         return "True", outcome.reason
-    if outcome.phase in (Phase.INVALID, Phase.PENDING):
+    if outcome.phase in _UNKNOWN:
         return "Unknown", outcome.reason
     if outcome.phase == Phase.PAUSED:
         return ("False", "Paused") if outcome.drift else ("True", "Paused")
@@ -45,7 +49,7 @@ def _synced(outcome: Outcome) -> tuple[str, str]:
 
 
 def _drifted(outcome: Outcome) -> tuple[str, str]:
-    if outcome.phase in (Phase.INVALID, Phase.PENDING):
+    if outcome.phase in _UNKNOWN:
         return "Unknown", outcome.reason
     if outcome.phase == Phase.REGISTERED:
         return "False", "InSync"
@@ -60,7 +64,7 @@ def conditions(
     outcome: Outcome,
     previous: list[dict[str, Any]] | None,
     *,
-    spec_hash: str,
+    spec_hash: str | None,
     now: datetime,
 ) -> list[dict[str, Any]]:
     """The three conditions after ``outcome``, keeping transition times that did not change."""
@@ -108,9 +112,9 @@ def build_status(
     outcome: Outcome,
     *,
     spec: dict[str, Any] | None,
-    spec_hash: str,
+    spec_hash: str | None,
     observation: dict[str, Any] | None,
-    attempts: int,
+    attempts: dict[str, Any] | None,
     execution: str,
     started_at: datetime | None,
     now: datetime,
@@ -118,7 +122,10 @@ def build_status(
     history_days: int,
     acted: bool,
 ) -> dict[str, Any]:
-    """The STATUS item written by the Record step (shape in docs/workflow.md)."""
+    """The STATUS item written by the Record step (shape in docs/workflow.md).
+
+    ``spec_hash`` is None when the status is about no spec version (the item was deleted);
+    ``attempts`` is the ``{specHash, count}`` to keep (None: the previous one)."""
     prev = previous or {}
     stamp = isoformat(now)
     changed = (
@@ -149,8 +156,10 @@ def build_status(
         "observedSpec": spec,
         "conditions": conditions(outcome, prev.get("conditions"), spec_hash=spec_hash, now=now),
         "observed": dict(observation, observedAt=stamp) if observation else prev.get("observed"),
+        # What the reconciler found different; a Blocked status covers exactly these.
+        "drift": list(outcome.drift),
         "lastError": dict(outcome.error, at=stamp) if outcome.error else None,
-        "attempts": {"specHash": spec_hash, "count": attempts},
+        "attempts": attempts if attempts is not None else prev.get("attempts"),
         "lastExecutionArn": execution,
         "lastReconcileStartedAt": isoformat(started_at) if started_at else None,
         "lastReconcileFinishedAt": stamp,

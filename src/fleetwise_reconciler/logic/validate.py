@@ -13,10 +13,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from fleetwise_reconciler.logic.compare import MAX_SPEC_BYTES, spec_size
 from fleetwise_reconciler.models.spec import ROLE_ARN, SPEC_FIELDS, TARGET, Spec
 
 LEGACY_ONLY = ("timestream", "iamRoleArn")
 ALLOWED_ROLES_PARAMETER = "AllowedPassRoleArns"
+
+# Values quoted back in a message are cut to this many characters: the message is stored in
+# the status and carried by the workflow.
+_QUOTE_LIMIT = 80
+# Problems spelled out in the message; the rest are counted.
+MAX_PROBLEMS = 10
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,12 @@ class ValidationResult:
 
     @property
     def message(self) -> str:
-        return "; ".join(str(problem) for problem in self.problems)
+        """Every problem, or the first ``MAX_PROBLEMS`` and how many more (a bounded text)."""
+        shown = [str(problem) for problem in self.problems[:MAX_PROBLEMS]]
+        more = len(self.problems) - MAX_PROBLEMS
+        if more > 0:
+            shown.append(f"and {more} more problem{'s' if more > 1 else ''}")
+        return "; ".join(shown)
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,14 @@ class ValidationContext:
         return (f"arn:{self.partition}:iam::{self.account_id}:role/*",)
 
 
+def _cut(text: str) -> str:
+    return text if len(text) <= _QUOTE_LIMIT else text[: _QUOTE_LIMIT - 3] + "..."
+
+
+def _quote(value: Any) -> str:
+    return _cut(repr(value))
+
+
 def _field_path(loc: Iterable[int | str]) -> str:
     return ".".join(str(part) for part in loc) or "spec"
 
@@ -73,9 +93,9 @@ def _pydantic_problems(error: ValidationError) -> list[Problem]:
             message = "unknown field (allowed: databaseName, tableName)"
         elif kind == "literal_error":
             expected = detail.get("ctx", {}).get("expected", "")
-            message = f"must be one of {expected}, got {detail['input']!r}"
+            message = f"must be one of {expected}, got {_quote(detail['input'])}"
         elif kind == "bool_type":
-            message = f"must be a boolean (true or false), got {detail['input']!r}"
+            message = f"must be a boolean (true or false), got {_quote(detail['input'])}"
         elif kind == "missing":
             message = "is required"
         elif kind == "value_error":
@@ -148,11 +168,26 @@ def _context_problems(raw: Mapping[str, Any], context: ValidationContext) -> lis
 
 def validate(raw: Mapping[str, Any], context: ValidationContext) -> ValidationResult:
     """Check a spec item's raw attributes against the API's constraints and the stack's limits."""
+    size = spec_size(raw)
+    if size > MAX_SPEC_BYTES:
+        # Nothing else is read from an item this large: its problems could not be reported
+        # within the same bounds, and nothing in it can be valid anyway.
+        return ValidationResult(
+            spec=None,
+            problems=(
+                Problem(
+                    "spec",
+                    f"the item is {size:,} bytes as JSON; a spec item may hold at most "
+                    f"{MAX_SPEC_BYTES:,} bytes (remove what does not belong in it)",
+                ),
+            ),
+        )
     problems: list[Problem] = []
     unknown = sorted(set(raw) - set(SPEC_FIELDS))
     if unknown:
         problems.extend(
-            Problem(name, f"unknown field (allowed: {', '.join(SPEC_FIELDS)})") for name in unknown
+            Problem(_cut(name), f"unknown field (allowed: {', '.join(SPEC_FIELDS)})")
+            for name in unknown
         )
     mode_problems = _mode_problems(raw)
     problems.extend(mode_problems)
