@@ -627,7 +627,7 @@ class Rehearsal:
             request["cause"] = cause
         sfn.stop_execution(**request)
         details = "".join(f" {k}={v!r}" for k, v in request.items() if k != "executionArn")
-        self._note("execution", f"StopExecution {arn.rsplit(':', 1)[-1]}{details}")
+        self._note("note", f"StopExecution {arn.rsplit(':', 1)[-1]}{details}")
         if in_wait:
             # The Wait notices the stop within a few wall milliseconds; wait for it to end.
             deadline = time.monotonic() + self.settle_timeout_wall
