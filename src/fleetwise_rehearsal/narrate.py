@@ -44,7 +44,7 @@ class Narrator:
             kind = event.kind
             paint = "error" if "->" in event.text and "Exception" in event.text else kind
             stamp = f"{event.at:%H:%M:%S} (+{_duration(offset)})"
-            self.line(f"  {stamp:<18} {kind:<9} {self._paint(paint, event.text)}")
+            self.line(f"  {stamp:<20} {kind:<9} {self._paint(paint, event.text)}")
 
     def executions(self, executions: Iterable[Execution]) -> None:
         for execution in executions:

@@ -254,7 +254,9 @@ class ScenarioRunner:
             )
         elif verb == "campaigns":
             scripting.set_campaigns(args["campaigns"], **where)
-        rehearsal.note(f"simulator ({args['target'] or rehearsal.default_target}): {verb}")
+        rehearsal.note(
+            f"simulator ({args['target'] or rehearsal.default_target}): {_describe(args)}"
+        )
 
     def _simulator_target(self, step: Step) -> dict[str, str]:
         target = step.args["target"]
@@ -264,6 +266,37 @@ class ScenarioRunner:
             raise ScenarioError(f"{step.label(self.source)}: {_ONE_REGION}")
         account, _, region = str(target).partition(":")
         return {"account": account, "region": region}
+
+
+def _describe(args: Mapping[str, Any]) -> str:
+    """A simulator line in words, for the timeline."""
+    verb = args["verb"]
+    if verb == "register":
+        outcomes = ", ".join(f"{o.result} after {o.pending_seconds:g} s" for o in args["outcomes"])
+        return f"next RegisterAccount outcomes: {outcomes}"
+    if verb == "fail":
+        fault = args["fault"]
+        after = "" if fault.retry_after is None else f" (retryAfterSeconds {fault.retry_after})"
+        calls = f"{fault.operation} call(s)" if fault.operation else "call(s) of any operation"
+        return f"the next {fault.times} {calls} answer {fault.code}{after}"
+    if verb == "status":
+        errors = [e for e in (args["iamError"], args["timestreamError"]) if e]
+        return f"the account now reports {args['status']}" + (
+            f" ({'; '.join(errors)})" if errors else ""
+        )
+    if verb == "timestream":
+        attach = args["timestream"]
+        return f"Timestream metadata {attach['databaseName']}/{attach['tableName']} attached"
+    if verb == "campaigns":
+        names = [
+            c.name + ("" if c.data_destination_configs else " (no destination)")
+            for c in args["campaigns"]
+        ]
+        return "campaigns: " + (", ".join(names) or "none")
+    return {
+        "deleteServiceLinkedRole": "the service-linked role was deleted",
+        "forget": "the account is back to never registered",
+    }[str(verb)]
 
 
 _ONE_REGION = (
