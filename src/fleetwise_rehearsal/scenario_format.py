@@ -308,7 +308,8 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
 
 
 def _suggest(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
+    same = [c for c in choices if c.lower() == word.lower()]
+    close = same or difflib.get_close_matches(word, choices, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -373,8 +374,7 @@ def _parse(kind: str, raw: Any, facts: TemplateFacts) -> tuple[float | None, dic
     for key in raw:
         if key not in allowed:
             raise _Problem(
-                f"unknown key {key!r} for a {kind} step"
-                + (f" (it takes {', '.join(sorted(allowed - {kind}))})" if allowed - {kind} else "")
+                f"{kind} takes no key {key!r} (it takes {', '.join(sorted(allowed - {kind}))})"
             )
     at = raw.get("at")
     if "at" in raw:
@@ -806,10 +806,18 @@ def parse_expectations(
                 raise fail(where, problem)
         targets[target] = dict(checks)
     calls = _counts(
-        _section(raw, "calls", fail), "expect.calls", fail, set(_fleetwise_model().operation_names)
+        _section(raw, "calls", fail),
+        "expect.calls",
+        fail,
+        list(_fleetwise_model().operation_names),
+        "an IoT FleetWise operation",
     )
     executions = _counts(
-        _section(raw, "executions", fail), "expect.executions", fail, {*EXECUTION_STATUSES, "total"}
+        _section(raw, "executions", fail),
+        "expect.executions",
+        fail,
+        [*EXECUTION_STATUSES, "total"],
+        f"an execution status ({', '.join(EXECUTION_STATUSES)}) or total",
     )
     alarms = raw.get("alarms")
     if alarms is not None:
@@ -835,11 +843,13 @@ def _section(raw: Mapping[str, Any], key: str, fail: Any) -> dict[str, Any]:
     return value
 
 
-def _counts(section: Mapping[str, Any], where: str, fail: Any, names: set[str]) -> dict[str, int]:
+def _counts(
+    section: Mapping[str, Any], where: str, fail: Any, names: list[str], what: str
+) -> dict[str, int]:
     out: dict[str, int] = {}
     for name, count in section.items():
         if name not in names:
-            raise fail(where, f"{name!r} is not one of {', '.join(sorted(names))}")
+            raise fail(where, f"{name!r} is not {what}{_suggest(str(name), names)}")
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise fail(where, f"{name}: a count (a whole number), not {count!r}")
         out[name] = count
