@@ -31,3 +31,11 @@ def test_scenario_holds(path: Path) -> None:
     result = run_scenario(scenario)
     assert result.failures == []
     assert result.skipped == []
+
+
+def test_the_readme_example_is_the_shipped_aborted_run() -> None:
+    readme = (SCENARIOS.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Scenarios") :]
+    start = section.index("```yaml\n") + len("```yaml\n")
+    example = section[start : section.index("```", start)]
+    assert example == (SCENARIOS / "aborted-run.yaml").read_text(encoding="utf-8")
