@@ -32,7 +32,6 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from fleetwise_reconciler.logic.compare import spec_hash
 from fleetwise_rehearsal.rehearsal import (
     ENDPOINT_VARIABLE,
     Event,
@@ -41,17 +40,22 @@ from fleetwise_rehearsal.rehearsal import (
     template_path,
 )
 from fleetwise_rehearsal.report import iso, report
+from fleetwise_rehearsal.scenario_expect import check_expectations
 from fleetwise_rehearsal.scenario_format import (
     RUNNING,
-    Expectations,
     Scenario,
     ScenarioError,
     Step,
     TemplateFacts,
     check_parameters,
     parse_step,
-    simulator_keeps_regions,
     template_facts,
+)
+from fleetwise_rehearsal.scenario_simulator import (
+    ONE_REGION,
+    apply_simulator_line,
+    describe,
+    simulator_keeps_regions,
 )
 from fleetwise_rehearsal.simulator import SimulatorUsageError
 from fleetwise_rehearsal.stack import DEFAULT_ACCOUNT, DEFAULT_REGION, UnsupportedUpdate
@@ -210,99 +214,25 @@ class ScenarioRunner:
     def _simulator(self, step: Step) -> None:
         args = step.args
         rehearsal = self.rehearsal
-        verb = str(args["verb"])
         sim = rehearsal.sim
         if sim is None:
             line = (
-                f"{step.label(self.source)}: {verb} skipped: the external FleetWise endpoint "
-                "plays its own part"
+                f"{step.label(self.source)}: {args['verb']} skipped: the external FleetWise "
+                "endpoint plays its own part"
             )
             self.skipped.append(line)
             rehearsal.note(line)
             return
-        # Keyword arguments the simulator takes once it keeps state per account and Region;
-        # passed only for another target than the stack's own.
-        scripting: Any = sim
-        where = self._simulator_target(step)
-        if verb == "register":
-            scripting.script_registrations(args["outcomes"], **where)
-        elif verb == "fail":
-            fault = args["fault"]
-            scripting.fail_next(
-                fault.operation,
-                fault.code,
-                fault.message,
-                fault.retry_after,
-                fault.times,
-                **where,
-            )
-        elif verb == "status":
-            scripting.set_account_status(
-                args["status"],
-                iam_error=args["iamError"],
-                timestream_error=args["timestreamError"],
-                **where,
-            )
-        elif verb == "deleteServiceLinkedRole":
-            scripting.delete_service_linked_role(**where)
-        elif verb == "forget":
-            scripting.forget_registration(**where)
-        elif verb == "timestream":
-            attach = args["timestream"]
-            scripting.attach_timestream(
-                attach["databaseName"], attach["tableName"], attach["roleArn"], **where
-            )
-        elif verb == "campaigns":
-            scripting.set_campaigns(args["campaigns"], **where)
-        rehearsal.note(
-            f"simulator ({args['target'] or rehearsal.default_target}): {_describe(args)}"
-        )
+        target = args["target"]
+        where: dict[str, str] = {}
+        if target is not None and target != rehearsal.default_target:
+            if not simulator_keeps_regions():
+                raise ScenarioError(f"{step.label(self.source)}: {ONE_REGION}")
+            account, _, region = str(target).partition(":")
+            where = {"account": account, "region": region}
+        apply_simulator_line(sim, args, **where)
+        rehearsal.note(f"simulator ({target or rehearsal.default_target}): {describe(args)}")
 
-    def _simulator_target(self, step: Step) -> dict[str, str]:
-        target = step.args["target"]
-        if target is None or target == self.rehearsal.default_target:
-            return {}
-        if not simulator_keeps_regions():
-            raise ScenarioError(f"{step.label(self.source)}: {_ONE_REGION}")
-        account, _, region = str(target).partition(":")
-        return {"account": account, "region": region}
-
-
-def _describe(args: Mapping[str, Any]) -> str:
-    """A simulator line in words, for the timeline."""
-    verb = args["verb"]
-    if verb == "register":
-        outcomes = ", ".join(f"{o.result} after {o.pending_seconds:g} s" for o in args["outcomes"])
-        return f"next RegisterAccount outcomes: {outcomes}"
-    if verb == "fail":
-        fault = args["fault"]
-        after = "" if fault.retry_after is None else f" (retryAfterSeconds {fault.retry_after})"
-        calls = f"{fault.operation} call(s)" if fault.operation else "call(s) of any operation"
-        return f"the next {fault.times} {calls} answer {fault.code}{after}"
-    if verb == "status":
-        errors = [e for e in (args["iamError"], args["timestreamError"]) if e]
-        return f"the account now reports {args['status']}" + (
-            f" ({'; '.join(errors)})" if errors else ""
-        )
-    if verb == "timestream":
-        attach = args["timestream"]
-        return f"Timestream metadata {attach['databaseName']}/{attach['tableName']} attached"
-    if verb == "campaigns":
-        names = [
-            c.name + ("" if c.data_destination_configs else " (no destination)")
-            for c in args["campaigns"]
-        ]
-        return "campaigns: " + (", ".join(names) or "none")
-    return {
-        "deleteServiceLinkedRole": "the service-linked role was deleted",
-        "forget": "the account is back to never registered",
-    }[str(verb)]
-
-
-_ONE_REGION = (
-    "the simulator keeps one registration, for the stack's own account and Region: it "
-    "cannot script another target"
-)
 
 _APPLY = {
     "write": ScenarioRunner._write,
@@ -316,94 +246,6 @@ _APPLY = {
     "parameters": ScenarioRunner._parameters,
     "simulator": ScenarioRunner._simulator,
 }
-
-
-# -- expectations -----------------------------------------------------------------------------
-
-
-def check_expectations(rehearsal: Rehearsal, expectations: Expectations) -> list[str]:
-    """Every expectation that does not hold now, as one human-readable line each."""
-    failures: list[str] = []
-    for target, checks in expectations.targets.items():
-        failures.extend(_check_target(rehearsal, target, checks))
-    if expectations.calls:
-        calls = rehearsal.fleetwise_calls()
-        for operation, count in expectations.calls.items():
-            if calls.get(operation, 0) != count:
-                failures.append(
-                    f"calls: {operation} was called {calls.get(operation, 0)} time(s), "
-                    f"expected {count}"
-                )
-    if expectations.executions:
-        statuses = [e.status for e in rehearsal.executions()]
-        for status, count in expectations.executions.items():
-            found = len(statuses) if status == "total" else statuses.count(status)
-            if found != count:
-                failures.append(f"executions: {found} {status}, expected {count}")
-    if expectations.alarms is not None:
-        firing = sorted(rehearsal.alarms_in_alarm())
-        wanted = list(expectations.alarms)
-        if firing != wanted:
-            failures.append(f"alarms: in ALARM {firing or 'none'}, expected {wanted or 'none'}")
-    return failures
-
-
-def _check_target(rehearsal: Rehearsal, target: str, checks: Mapping[str, Any] | None) -> list[str]:
-    status = rehearsal.status(target)
-    if checks is None:
-        if status is None:
-            return []
-        return [f"{target}: expected no status, found phase {status.get('phase')}"]
-    if status is None:
-        return [f"{target}: no status recorded"]
-    failures: list[str] = []
-    found: dict[str, Any] = {
-        "phase": status.get("phase"),
-        "reason": status.get("reason"),
-        "attempts": (status.get("attempts") or {}).get("count", 0),
-        "lastError": (status.get("lastError") or {}).get("code"),
-    }
-    for key in ("phase", "reason", "attempts", "lastError"):
-        if key in checks and found[key] != checks[key]:
-            failures.append(f"{target}: {key} is {found[key]!r}, expected {checks[key]!r}")
-    if "messageContains" in checks and checks["messageContains"] not in str(
-        status.get("message") or ""
-    ):
-        failures.append(
-            f"{target}: message {status.get('message')!r} does not contain "
-            f"{checks['messageContains']!r}"
-        )
-    if "current" in checks:
-        current, why = _is_current(rehearsal, target, status)
-        if current != checks["current"]:
-            failures.append(f"{target}: current is {current} ({why}), expected {checks['current']}")
-    if "lease" in checks:
-        lease = rehearsal.lease(target)
-        state = "released" if lease is None else "held"
-        if state != checks["lease"]:
-            holder = "" if lease is None else f" by {str(lease.get('holder')).rsplit(':', 1)[-1]}"
-            failures.append(f"{target}: lease is {state}{holder}, expected {checks['lease']}")
-    return failures
-
-
-def _is_current(rehearsal: Rehearsal, target: str, status: Mapping[str, Any]) -> tuple[bool, str]:
-    """Whether the status is about the item as it is now (for a deleted item: whether the
-    status no longer claims a spec version)."""
-    answer = rehearsal.client("dynamodb").get_item(
-        TableName=rehearsal.stack.physical_id("SpecTable"),
-        Key={"target": {"S": target}},
-        ConsistentRead=True,
-    )
-    recorded = status.get("specHash") or ""
-    raw = answer.get("Item")
-    if raw is None:
-        return not recorded, f"no item; the status claims spec {recorded or 'none'}"
-    item = {k: _deserializer.deserialize(v) for k, v in raw.items()}
-    wanted = spec_hash(item)
-    return (
-        recorded == wanted,
-        f"the item is spec {wanted}, the status is about {recorded or 'none'}",
-    )
 
 
 # -- a whole scenario ---------------------------------------------------------------------------
@@ -450,7 +292,7 @@ def run_scenario(
         own = f"{DEFAULT_ACCOUNT}:{DEFAULT_REGION}"
         for step in scenario.parsed:
             if step.kind == "simulator" and step.args["target"] not in (None, own):
-                raise ScenarioError(f"{step.label(scenario.source)}: {_ONE_REGION}")
+                raise ScenarioError(f"{step.label(scenario.source)}: {ONE_REGION}")
     with Rehearsal(
         merged,
         template=scenario.template,
@@ -486,3 +328,12 @@ def run_scenario(
             statuses={t: rehearsal.status(t) for t in rehearsal.targets()},
             phases={t: list(p) for t, p in runner.phases.items()},
         )
+
+
+__all__ = [
+    "ScenarioError",
+    "ScenarioResult",
+    "ScenarioRunner",
+    "check_expectations",
+    "run_scenario",
+]

@@ -15,33 +15,31 @@ step on its own (``ScenarioRunner.apply`` uses it).
 
 from __future__ import annotations
 
-import difflib
-import functools
-import inspect
 import json
-import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import botocore.session
 import yaml
-from botocore.model import ServiceModel
 
-from fleetwise_reconciler.logic.plan import Phase
-from fleetwise_rehearsal.simulator import (
-    FAILURE,
-    PENDING,
-    SUCCESS,
-    Campaign,
-    FleetWiseSimulator,
-    Outcome,
+from fleetwise_rehearsal.scenario_expect import Expectations, parse_expectations
+from fleetwise_rehearsal.scenario_simulator import parse_simulator, simulator_keeps_regions
+from fleetwise_rehearsal.scenario_values import (
+    Problem,
+    ScenarioError,
+    TemplateFacts,
+    attribute_value,
+    check_mapping,
+    check_number,
+    check_target,
+    check_text,
+    default_template,
+    suggest,
+    template_facts,
 )
-from fleetwise_rehearsal.template import load_template
 
-TARGET_PATTERN = re.compile(r"\d{12}:[a-z]{2}(-[a-z]+)+-\d+")
 STEP_KINDS = (
     "write",
     "patch",
@@ -55,19 +53,23 @@ STEP_KINDS = (
     "simulator",
 )
 BARE_KINDS = ("settle", "tick")
-SIMULATOR_VERBS = (
-    "register",
-    "fail",
-    "status",
-    "deleteServiceLinkedRole",
-    "forget",
-    "timestream",
-    "campaigns",
-)
-EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 RUNNING = "running"
 TOP_LEVEL = ("description", "parameters", "jitter", "seed", "steps", "expect")
-TARGET_CHECKS = ("phase", "reason", "current", "lease", "attempts", "lastError", "messageContains")
+
+__all__ = [
+    "RUNNING",
+    "STEP_KINDS",
+    "Expectations",
+    "Scenario",
+    "ScenarioError",
+    "Step",
+    "TemplateFacts",
+    "check_parameters",
+    "parse_expectations",
+    "parse_step",
+    "simulator_keeps_regions",
+    "template_facts",
+]
 
 # Sibling keys each step kind accepts beside its own key and ``at``.
 _SIBLINGS: dict[str, tuple[str, ...]] = {
@@ -77,15 +79,6 @@ _SIBLINGS: dict[str, tuple[str, ...]] = {
 # StopExecution's documented limits.
 _STOP_ERROR_MAX = 256
 _STOP_CAUSE_MAX = 32768
-_CAMPAIGN_STATUSES = ("CREATING", "WAITING_FOR_APPROVAL", "RUNNING", "SUSPENDED")
-
-
-class ScenarioError(ValueError):
-    """A scenario that cannot run; the message names the file, the step and the problem."""
-
-
-class _Problem(ValueError):
-    """A problem inside one step or section, before the location is prefixed."""
 
 
 @dataclass(frozen=True)
@@ -113,34 +106,6 @@ class Step:
         return f"{where}: step {self.index} ({self.kind})"
 
 
-@dataclass(frozen=True)
-class TemplateFacts:
-    """What validation needs from template.yaml: parameter declarations and alarm ids."""
-
-    name: str
-    parameters: Mapping[str, Mapping[str, Any]]
-    alarms: frozenset[str]
-
-
-@functools.cache
-def template_facts(path: Path) -> TemplateFacts:
-    template = load_template(path)
-    resources = template.get("Resources") or {}
-    return TemplateFacts(
-        name=path.name,
-        parameters=dict(template.get("Parameters") or {}),
-        alarms=frozenset(
-            k for k, r in resources.items() if r.get("Type") == "AWS::CloudWatch::Alarm"
-        ),
-    )
-
-
-def _default_template() -> Path:
-    from fleetwise_rehearsal.rehearsal import template_path  # noqa: PLC0415 - heavy import
-
-    return template_path()
-
-
 @dataclass
 class Scenario:
     """A validated scenario (see the module docstring). Building one validates it."""
@@ -159,12 +124,12 @@ class Scenario:
 
     def __post_init__(self) -> None:
         source = self.source
-        facts = template_facts(self.template or _default_template())
+        facts = template_facts(self.template or default_template())
         if not isinstance(self.description, str):
             raise ScenarioError(f"{source}: 'description' must be text")
         try:
             self.parameters = check_parameters(self.parameters, facts)
-        except _Problem as problem:
+        except Problem as problem:
             raise ScenarioError(f"{source}: parameters: {problem}") from None
         if self.jitter is not None and (
             isinstance(self.jitter, bool)
@@ -216,7 +181,7 @@ class Scenario:
         unknown = [k for k in data if k not in TOP_LEVEL]
         if unknown:
             raise ScenarioError(
-                f"{source}: unknown key {unknown[0]!r}{_suggest(unknown[0], TOP_LEVEL)}; "
+                f"{source}: unknown key {unknown[0]!r}{suggest(unknown[0], TOP_LEVEL)}; "
                 f"a scenario has {', '.join(TOP_LEVEL)}"
             )
         if "steps" not in data:
@@ -307,12 +272,6 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
     return f"line {mark.line + 1}: {problem}" if mark is not None else str(problem)
 
 
-def _suggest(word: str, choices: Sequence[str]) -> str:
-    same = [c for c in choices if c.lower() == word.lower()]
-    close = same or difflib.get_close_matches(word, choices, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 # -- one step --------------------------------------------------------------------------------
 
 
@@ -334,12 +293,12 @@ def parse_step(
         )
     if kind not in STEP_KINDS:
         raise ScenarioError(
-            f"{label}: unknown step {kind!r}{_suggest(kind, STEP_KINDS)}; a step is one of "
+            f"{label}: unknown step {kind!r}{suggest(kind, STEP_KINDS)}; a step is one of "
             f"{', '.join(STEP_KINDS)}"
         )
     try:
-        at, args = _parse(kind, raw, facts or template_facts(_default_template()))
-    except _Problem as problem:
+        at, args = _parse(kind, raw, facts or template_facts(default_template()))
+    except Problem as problem:
         raise ScenarioError(f"{label}: {problem}") from None
     return Step(index, kind, at, args, raw, line)
 
@@ -363,325 +322,83 @@ def _all_siblings() -> set[str]:
 def _parse(kind: str, raw: Any, facts: TemplateFacts) -> tuple[float | None, dict[str, Any]]:
     if isinstance(raw, str):
         if raw not in BARE_KINDS:
-            raise _Problem(f"'{raw}' needs a value (write it as '{raw}: ...')")
+            raise Problem(f"'{raw}' needs a value (write it as '{raw}: ...')")
         return None, {}
     if not isinstance(raw, dict):
-        raise _Problem("a step is a mapping (or the word settle or tick)")
+        raise Problem("a step is a mapping (or the word settle or tick)")
     verbs = [k for k in raw if k in STEP_KINDS]
     if len(verbs) > 1:
-        raise _Problem(f"one step does one thing, this one has {' and '.join(verbs)}")
+        raise Problem(f"one step does one thing, this one has {' and '.join(verbs)}")
     allowed = {"at", kind, *_SIBLINGS.get(kind, ())}
     for key in raw:
         if key not in allowed:
-            raise _Problem(
+            raise Problem(
                 f"{kind} takes no key {key!r} (it takes {', '.join(sorted(allowed - {kind}))})"
             )
     at = raw.get("at")
     if "at" in raw:
-        at = _number(at, "'at'", minimum=0.0)
+        at = check_number(at, "'at'", minimum=0.0)
     value = raw[kind]
     parser = _STEP_PARSERS[kind]
     return at, parser(value, raw, facts)
 
 
-def _number(value: Any, what: str, *, minimum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _Problem(f"{what} must be a number of seconds, not {value!r}")
-    if minimum is not None and value < minimum:
-        raise _Problem(f"{what} must be at least {minimum:g}, not {value!r}")
-    return float(value)
-
-
-def _target(value: Any, what: str = "'target'") -> str:
-    if not isinstance(value, str) or not TARGET_PATTERN.fullmatch(value):
-        raise _Problem(
-            f"{what} must be '<12-digit account>:<region>' (like 123456789012:us-east-1), "
-            f"not {value!r}"
-        )
-    return value
-
-
-def _text(value: Any, what: str, *, limit: int | None = None) -> str:
-    if not isinstance(value, str):
-        raise _Problem(f"{what} must be text, not {value!r}")
-    if limit is not None and len(value) > limit:
-        raise _Problem(f"{what} is longer than {limit} characters")
-    return value
-
-
-def _attribute_value(value: Any, path: str) -> Any:
-    """A value a DynamoDB item can hold, as the runner writes it."""
-    if value is None or isinstance(value, str | bool | int):
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise _Problem(f"'{path}' is {value}, which DynamoDB cannot store")
-        return value
-    if isinstance(value, list):
-        return [_attribute_value(v, f"{path}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        for key in value:
-            if not isinstance(key, str):
-                raise _Problem(f"'{path}' has a key {key!r} that is not text")
-        return {k: _attribute_value(v, f"{path}.{k}") for k, v in value.items()}
-    raise _Problem(
-        f"'{path}' holds a {type(value).__name__} ({value!r}), which a DynamoDB item cannot "
-        "hold; quote it"
-    )
-
-
-def _mapping(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _Problem(f"{what} must be a mapping, not {value!r}")
-    return value
-
-
 def _no_value(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
     if value is not None:
-        raise _Problem(f"takes no value, not {value!r}")
+        raise Problem(f"takes no value, not {value!r}")
     return {}
 
 
 def _parse_write(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
-    item = _mapping(value, "the item to write")
+    item = check_mapping(value, "the item to write")
     if "target" in item:
-        _target(item["target"])
-    return {"item": {k: _attribute_value(v, k) for k, v in item.items()}}
+        check_target(item["target"])
+    return {"item": {k: attribute_value(v, k) for k, v in item.items()}}
 
 
 def _parse_patch(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
-    body = dict(_mapping(value, "the patch"))
-    target = _target(body.pop("target")) if "target" in body else None
+    body = dict(check_mapping(value, "the patch"))
+    target = check_target(body.pop("target")) if "target" in body else None
     if not body:
-        raise _Problem("names no attribute to set or remove")
-    return {"target": target, "attributes": {k: _attribute_value(v, k) for k, v in body.items()}}
+        raise Problem("names no attribute to set or remove")
+    return {"target": target, "attributes": {k: attribute_value(v, k) for k, v in body.items()}}
 
 
 def _parse_delete(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
-    return {"target": None if value is None else _target(value, "the target to delete")}
+    return {"target": None if value is None else check_target(value, "the target to delete")}
 
 
 def _parse_abort(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
-    execution = _text(value, "the execution ('running' or an execution name)", limit=80)
+    execution = check_text(value, "the execution ('running' or an execution name)", limit=80)
     if not execution:
-        raise _Problem("names no execution ('running' or an execution name)")
+        raise Problem("names no execution ('running' or an execution name)")
     target = raw.get("target")
     if target is not None:
         if execution != RUNNING:
-            raise _Problem("'target' goes with 'running' only: an execution name is enough")
-        _target(target)
+            raise Problem("'target' goes with 'running' only: an execution name is enough")
+        check_target(target)
     args: dict[str, Any] = {"execution": execution, "target": target, "error": None, "cause": None}
     if "error" in raw:
-        args["error"] = _text(raw["error"], "'error'", limit=_STOP_ERROR_MAX)
+        args["error"] = check_text(raw["error"], "'error'", limit=_STOP_ERROR_MAX)
     if "cause" in raw:
-        args["cause"] = _text(raw["cause"], "'cause'", limit=_STOP_CAUSE_MAX)
+        args["cause"] = check_text(raw["cause"], "'cause'", limit=_STOP_CAUSE_MAX)
     return args
 
 
 def _parse_advance(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
-    return {"seconds": _number(value, "'advance'", minimum=0.0)}
+    return {"seconds": check_number(value, "'advance'", minimum=0.0)}
 
 
 def _parse_parameters(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
-    values = _mapping(value, "'parameters'")
+    values = check_mapping(value, "'parameters'")
     if not values:
-        raise _Problem("changes no parameter")
+        raise Problem("changes no parameter")
     return {"values": check_parameters(values, facts)}
 
 
-# -- the simulator -------------------------------------------------------------------------------
+def _parse_simulator_step(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
+    return parse_simulator(value)
 
-
-def _parse_simulator(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
-    body = dict(_mapping(value, "'simulator'"))
-    target = _target(body.pop("target")) if "target" in body else None
-    verbs = [k for k in body if k in SIMULATOR_VERBS]
-    if len(verbs) != 1:
-        unknown = [k for k in body if k not in SIMULATOR_VERBS]
-        if unknown and not verbs:
-            word = str(unknown[0])
-            raise _Problem(
-                f"unknown simulator verb {word!r}{_suggest(word, SIMULATOR_VERBS)}; it takes "
-                f"one of {', '.join(SIMULATOR_VERBS)}"
-            )
-        raise _Problem(
-            "one simulator line does one thing: "
-            + (" and ".join(verbs) if verbs else f"choose one of {', '.join(SIMULATOR_VERBS)}")
-        )
-    verb = verbs[0]
-    extra = [k for k in body if k != verb and not (verb == "status" and k in _STATUS_SIBLINGS)]
-    if extra:
-        raise _Problem(f"unknown key {extra[0]!r} for the simulator's {verb}")
-    args = {"target": target, "verb": verb, **_SIMULATOR_PARSERS[verb](body[verb], body)}
-    return args
-
-
-_STATUS_SIBLINGS = ("iamError", "timestreamError")
-
-
-def _parse_register(value: Any, body: Mapping[str, Any]) -> dict[str, Any]:
-    if not isinstance(value, list) or not value:
-        raise _Problem("'register' is a list of outcomes ({pending, result, iamError, ...})")
-    outcomes = []
-    for i, written in enumerate(value, start=1):
-        entry = _mapping(written, f"outcome {i}")
-        unknown = [
-            k for k in entry if k not in ("pending", "result", "iamError", "timestreamError")
-        ]
-        if unknown:
-            raise _Problem(
-                f"outcome {i}: unknown key {unknown[0]!r} (it takes pending, result, "
-                "iamError, timestreamError)"
-            )
-        result = entry.get("result", "SUCCESS")
-        if result not in ("SUCCESS", "FAILURE"):
-            raise _Problem(f"outcome {i}: 'result' is SUCCESS or FAILURE, not {result!r}")
-        outcomes.append(
-            Outcome(
-                pending_seconds=_number(
-                    entry.get("pending", 300), f"outcome {i}: 'pending'", minimum=0.0
-                ),
-                result=result,
-                iam_error=_optional_text(entry, "iamError", f"outcome {i}: 'iamError'"),
-                timestream_error=_optional_text(
-                    entry, "timestreamError", f"outcome {i}: 'timestreamError'"
-                ),
-            )
-        )
-    return {"outcomes": outcomes}
-
-
-def _optional_text(body: Mapping[str, Any], key: str, what: str) -> str | None:
-    return None if body.get(key) is None else _text(body[key], what)
-
-
-_FAULT_KEYS = ("operation", "code", "message", "retryAfter", "times")
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A simulator ``fail`` line: answer the next ``times`` calls of ``operation`` (None: of
-    any) with the error ``code``, carrying ``retryAfterSeconds`` when ``retry_after`` is set."""
-
-    operation: str | None
-    code: str
-    message: str | None
-    retry_after: int | None
-    times: int
-
-
-def _parse_fail(value: Any, body: Mapping[str, Any]) -> dict[str, Any]:
-    fault = _mapping(value, "'fail'")
-    unknown = [k for k in fault if k not in _FAULT_KEYS]
-    if unknown:
-        raise _Problem(f"'fail': unknown key {unknown[0]!r} (it takes {', '.join(_FAULT_KEYS)})")
-    if "code" not in fault:
-        raise _Problem("'fail' needs a 'code' (an error the operation declares)")
-    operation = fault.get("operation")
-    if operation is not None:
-        operation = _text(operation, "'fail': 'operation'")
-    retry_after = fault.get("retryAfter")
-    if retry_after is not None and (
-        isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 0
-    ):
-        raise _Problem(f"'fail': 'retryAfter' is whole seconds, not {retry_after!r}")
-    times = fault.get("times", 1)
-    if isinstance(times, bool) or not isinstance(times, int) or times < 1:
-        raise _Problem(f"'fail': 'times' is a whole number of at least 1, not {times!r}")
-    checked = Fault(
-        operation=operation,
-        code=_text(fault["code"], "'fail': 'code'"),
-        message=_optional_text(fault, "message", "'fail': 'message'"),
-        retry_after=retry_after,
-        times=times,
-    )
-    # The simulator refuses what the service model forbids (an error the operation does not
-    # declare, retryAfterSeconds on an error without it): ask a simulator that never serves.
-    try:
-        FleetWiseSimulator(service_model=_fleetwise_model()).fail_next(
-            checked.operation, checked.code, checked.message, checked.retry_after, checked.times
-        )
-    except ValueError as error:
-        raise _Problem(f"'fail': {error}") from None
-    return {"fault": checked}
-
-
-def _parse_status(value: Any, body: Mapping[str, Any]) -> dict[str, Any]:
-    if value not in (PENDING, SUCCESS, FAILURE):
-        raise _Problem(f"'status' is one of {PENDING}, {SUCCESS}, {FAILURE}, not {value!r}")
-    return {
-        "status": value,
-        "iamError": _optional_text(body, "iamError", "'iamError'"),
-        "timestreamError": _optional_text(body, "timestreamError", "'timestreamError'"),
-    }
-
-
-def _parse_flag(value: Any, body: Mapping[str, Any]) -> dict[str, Any]:
-    if value is not True:
-        raise _Problem(f"write it as 'true', not {value!r}")
-    return {}
-
-
-def _parse_timestream(value: Any, body: Mapping[str, Any]) -> dict[str, Any]:
-    attach = _mapping(value, "'timestream'")
-    keys = ("databaseName", "tableName", "roleArn")
-    unknown = [k for k in attach if k not in keys]
-    missing = [k for k in keys if k not in attach]
-    if unknown or missing:
-        raise _Problem(f"'timestream' takes exactly {', '.join(keys)}")
-    return {"timestream": {k: _text(attach[k], f"'timestream': '{k}'") for k in keys}}
-
-
-def _parse_campaigns(value: Any, body: Mapping[str, Any]) -> dict[str, Any]:
-    if not isinstance(value, list):
-        raise _Problem("'campaigns' is a list of {name, status, destinations}")
-    campaigns = []
-    for i, written in enumerate(value, start=1):
-        entry = _mapping(written, f"campaign {i}")
-        unknown = [k for k in entry if k not in ("name", "status", "destinations")]
-        if unknown or "name" not in entry:
-            raise _Problem(f"campaign {i}: takes name (required), status, destinations")
-        status = entry.get("status", "RUNNING")
-        if status not in _CAMPAIGN_STATUSES:
-            raise _Problem(
-                f"campaign {i}: 'status' is one of {', '.join(_CAMPAIGN_STATUSES)}, not {status!r}"
-            )
-        destinations = entry.get("destinations") or []
-        if not isinstance(destinations, list) or not all(isinstance(d, dict) for d in destinations):
-            raise _Problem(
-                f"campaign {i}: 'destinations' is a list of data destination configs "
-                "(like {s3Config: {...}}); empty means the registered Timestream table"
-            )
-        campaigns.append(
-            Campaign(
-                name=_text(entry["name"], f"campaign {i}: 'name'"),
-                status=status,
-                data_destination_configs=tuple(destinations),
-            )
-        )
-    return {"campaigns": campaigns}
-
-
-@functools.cache
-def _fleetwise_model() -> ServiceModel:
-    return botocore.session.get_session().get_service_model("iotfleetwise")
-
-
-def simulator_keeps_regions() -> bool:
-    """Whether the simulator's scripting methods take ``region``/``account`` (state kept per
-    account and Region)."""
-    return "region" in inspect.signature(FleetWiseSimulator.fail_next).parameters
-
-
-_SIMULATOR_PARSERS = {
-    "register": _parse_register,
-    "fail": _parse_fail,
-    "status": _parse_status,
-    "deleteServiceLinkedRole": _parse_flag,
-    "forget": _parse_flag,
-    "timestream": _parse_timestream,
-    "campaigns": _parse_campaigns,
-}
 
 _STEP_PARSERS = {
     "write": _parse_write,
@@ -693,7 +410,7 @@ _STEP_PARSERS = {
     "tick": _no_value,
     "advance": _parse_advance,
     "parameters": _parse_parameters,
-    "simulator": _parse_simulator,
+    "simulator": _parse_simulator_step,
 }
 
 
@@ -704,23 +421,23 @@ def check_parameters(values: Any, facts: TemplateFacts) -> dict[str, str]:
     """Parameter values as CloudFormation takes them (strings), checked against the
     template's declarations as CloudFormation checks them."""
     if not isinstance(values, dict):
-        raise _Problem("a mapping of template parameter names to values")
+        raise Problem("a mapping of template parameter names to values")
     out: dict[str, str] = {}
     for name, value in values.items():
         declared = facts.parameters.get(name)
         if declared is None:
-            raise _Problem(
+            raise Problem(
                 f"{name!r} is not a parameter of {facts.name}"
-                f"{_suggest(str(name), list(facts.parameters))}"
+                f"{suggest(str(name), list(facts.parameters))}"
             )
         if isinstance(value, bool):
-            raise _Problem(f'{name}: {value!r} is not a string; quote it ("{str(value).lower()}")')
+            raise Problem(f'{name}: {value!r} is not a string; quote it ("{str(value).lower()}")')
         if not isinstance(value, str | int | float):
-            raise _Problem(f"{name}: {value!r} is not a string")
+            raise Problem(f"{name}: {value!r} is not a string")
         text = str(value)
         problem = _parameter_problem(declared, text)
         if problem:
-            raise _Problem(f"{name}: {problem}")
+            raise Problem(f"{name}: {problem}")
         out[str(name)] = text
     return out
 
@@ -747,132 +464,4 @@ def _parameter_problem(declared: Mapping[str, Any], text: str) -> str | None:
         return f"{text!r} is shorter than its MinLength {low_len}"
     if high_len is not None and len(text) > int(high_len):
         return f"{text!r} is longer than its MaxLength {high_len}"
-    return None
-
-
-# -- expectations -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Expectations:
-    """What must hold at the end; any part left out is not checked.
-
-    ``targets``: per target, None (no status recorded) or the checks among ``phase``,
-    ``reason``, ``current`` (the status is about the item as it is now), ``lease``
-    (``released``/``held``), ``attempts``, ``lastError`` (its code, None for none) and
-    ``messageContains``. ``calls``: FleetWise requests per operation, every attempt and every
-    target counted. ``executions``: executions per status (and ``total``). ``alarms``: the
-    exact set of template alarms (logical ids) in ALARM."""
-
-    targets: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
-    calls: Mapping[str, int] = field(default_factory=dict)
-    executions: Mapping[str, int] = field(default_factory=dict)
-    alarms: tuple[str, ...] | None = None
-
-
-def parse_expectations(
-    raw: Any, source: str = "scenario", facts: TemplateFacts | None = None
-) -> Expectations:
-    facts = facts or template_facts(_default_template())
-
-    def fail(where: str, problem: str) -> ScenarioError:
-        return ScenarioError(f"{source}: {where}: {problem}")
-
-    if not isinstance(raw, dict):
-        raise fail("expect", "a mapping of targets, calls, executions, alarms")
-    sections = ("targets", "calls", "executions", "alarms")
-    for key in raw:
-        if key not in sections:
-            raise fail(
-                "expect",
-                f"unknown key {key!r}{_suggest(str(key), sections)} (it takes "
-                f"{', '.join(sections)})",
-            )
-    targets: dict[str, Mapping[str, Any] | None] = {}
-    for target, checks in _section(raw, "targets", fail).items():
-        where = f"expect.targets[{target!r}]"
-        try:
-            _target(target, "the target")
-        except _Problem as bad:
-            raise fail(where, str(bad)) from None
-        if checks is None:
-            targets[target] = None
-            continue
-        if not isinstance(checks, dict):
-            raise fail(where, "a mapping of checks, or null for 'no status recorded'")
-        for key, value in checks.items():
-            problem = _target_check_problem(key, value)
-            if problem:
-                raise fail(where, problem)
-        targets[target] = dict(checks)
-    calls = _counts(
-        _section(raw, "calls", fail),
-        "expect.calls",
-        fail,
-        list(_fleetwise_model().operation_names),
-        "an IoT FleetWise operation",
-    )
-    executions = _counts(
-        _section(raw, "executions", fail),
-        "expect.executions",
-        fail,
-        [*EXECUTION_STATUSES, "total"],
-        f"an execution status ({', '.join(EXECUTION_STATUSES)}) or total",
-    )
-    alarms = raw.get("alarms")
-    if alarms is not None:
-        if not isinstance(alarms, list) or not all(isinstance(a, str) for a in alarms):
-            raise fail("expect.alarms", "a list of alarm logical ids (empty: none in ALARM)")
-        for alarm in alarms:
-            if alarm not in facts.alarms:
-                raise fail(
-                    "expect.alarms",
-                    f"{alarm!r} is not an alarm of {facts.name}"
-                    f"{_suggest(alarm, sorted(facts.alarms))}",
-                )
-        alarms = tuple(sorted(set(alarms)))
-    return Expectations(targets, calls, executions, alarms)
-
-
-def _section(raw: Mapping[str, Any], key: str, fail: Any) -> dict[str, Any]:
-    value = raw.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise fail(f"expect.{key}", "must be a mapping")
-    return value
-
-
-def _counts(
-    section: Mapping[str, Any], where: str, fail: Any, names: list[str], what: str
-) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for name, count in section.items():
-        if name not in names:
-            raise fail(where, f"{name!r} is not {what}{_suggest(str(name), names)}")
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise fail(where, f"{name}: a count (a whole number), not {count!r}")
-        out[name] = count
-    return out
-
-
-def _target_check_problem(key: Any, value: Any) -> str | None:
-    if key not in TARGET_CHECKS:
-        return (
-            f"unknown check {key!r}{_suggest(str(key), TARGET_CHECKS)} (it takes "
-            + ", ".join(TARGET_CHECKS)
-            + ")"
-        )
-    if key == "phase" and value not in [p.value for p in Phase]:
-        return f"'phase' is one of {', '.join(p.value for p in Phase)}, not {value!r}"
-    if key in ("reason", "messageContains") and not isinstance(value, str):
-        return f"{key!r} is text, not {value!r}"
-    if key == "current" and not isinstance(value, bool):
-        return f"'current' is true or false, not {value!r}"
-    if key == "lease" and value not in ("released", "held"):
-        return f"'lease' is released or held, not {value!r}"
-    if key == "attempts" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        return f"'attempts' is a count, not {value!r}"
-    if key == "lastError" and value is not None and not isinstance(value, str):
-        return f"'lastError' is an error code, or null for none, not {value!r}"
     return None

@@ -13,12 +13,12 @@ import pytest
 
 from fleetwise_rehearsal.scenario_format import (
     Expectations,
-    Fault,
     Scenario,
     ScenarioError,
     parse_expectations,
     parse_step,
 )
+from fleetwise_rehearsal.scenario_simulator import Fault
 from fleetwise_rehearsal.simulator import Campaign, Outcome
 
 T = "123456789012:us-east-1"
