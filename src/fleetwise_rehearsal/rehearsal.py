@@ -14,6 +14,10 @@ on-failure queue), the custom resource (its ``ResponseURL`` is served on loopbac
 answer kept), the execution-status EventBridge rule (its pattern evaluated against the
 status-change event of every execution that ended FAILED, TIMED_OUT or ABORTED, its target
 invoked), the drift schedule (``tick``) and the alarms (``alarms_in_alarm``).
+
+Scenarios drive the clock in its manual mode instead: ``run_until`` lets time run to a moment
+with executions running, ``stop_execution`` and ``update_parameters`` act as an operator and a
+stack update would (``scenario.ScenarioRunner`` builds on them).
 """
 
 from __future__ import annotations
@@ -393,8 +397,11 @@ class Rehearsal:
         }
         if request_type != "Create":
             # CloudFormation sends the id the resource's last answer gave.
-            given = [a.get("PhysicalResourceId") for a in self.custom_resource_answers
-                     if a.get("LogicalResourceId") == logical_id]  # fmt: skip
+            given = [
+                a.get("PhysicalResourceId")
+                for a in self.custom_resource_answers
+                if a.get("LogicalResourceId") == logical_id
+            ]
             event["PhysicalResourceId"] = next(
                 (str(g) for g in reversed(given) if g), self.stack.physical_id(logical_id)
             )

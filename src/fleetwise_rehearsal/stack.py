@@ -228,8 +228,8 @@ class StackUpdate:
         return (*self.functions, *self.state_machines, *self.custom_resources, *self.others)
 
 
-# Resources whose changes the rehearsal cannot apply in place: they hold state (items,
-# messages, stream positions) that a re-creation would lose.
+# Resources the rehearsal created in moto with state of their own (items, messages, stream
+# positions): how CloudFormation updates them is not modelled, so a change to one is refused.
 _NOT_UPDATABLE = (
     "AWS::DynamoDB::Table",
     "AWS::SQS::Queue",
@@ -292,8 +292,11 @@ def update(
                 new["Environment"] = {"Variables": {k: str(v) for k, v in env.items()}}
         if new != resource.properties:
             changes[logical_id] = new
-    stateful = [f"{k} ({stack.resources[k].type})" for k in changes
-                if stack.resources[k].type in _NOT_UPDATABLE]  # fmt: skip
+    stateful = [
+        f"{k} ({stack.resources[k].type})"
+        for k in changes
+        if stack.resources[k].type in _NOT_UPDATABLE
+    ]
     if stateful:
         raise UnsupportedUpdate(
             "the new parameters change resources the rehearsal cannot update in place: "
