@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -307,6 +308,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     except (BadInput, ScenarioError) as error:
         print(f"fleetwise-reconciler: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # The reader went away (`... | head`): no traceback. Python's documented recipe points
+        # stdout at devnull so the interpreter's final flush does not fail again.
+        if out is None:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

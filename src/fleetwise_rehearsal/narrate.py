@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
@@ -116,7 +117,11 @@ def scenario_story(narrator: Narrator, result: ScenarioResult) -> None:
     report = result.report
     narrator.heading(f"scenario {scenario.source}")
     if scenario.description:
-        narrator.line(f"  {scenario.description}")
+        narrator.line(
+            textwrap.fill(
+                scenario.description.strip(), 96, initial_indent="  ", subsequent_indent="  "
+            )
+        )
     parameters = report["scenario"]["parameters"]
     if parameters:
         narrator.line("  parameters: " + ", ".join(f"{k}={v}" for k, v in parameters.items()))

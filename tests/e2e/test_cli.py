@@ -181,7 +181,7 @@ def test_scenario_json_report_exit_0(tmp_path: Path, capsys: pytest.CaptureFixtu
             "at": "2026-11-26T12:02:30Z",
             "phase": "Failed",
             "reason": "ExecutionAborted",
-            "specHash": "",
+            "specHash": target["specHash"],
         },
     ]
     assert run == {
