@@ -5,6 +5,10 @@
   write the desired spec, settle, one drift tick, settle, report (one JSON object with
   ``--json``). It exits 0 whenever the rehearsal ran, whatever the registration outcome, and
   2 on bad input, before anything is started.
+- ``fleetwise-reconciler rehearse --scenario FILE [--json] [--param Key=Value ...]``: run a
+  scenario file (the README documents the format), narrated or as one JSON object; exit 0
+  when every expectation held (or there were none), 1 when one failed (each failure on
+  stderr), 2 for a bad file or arguments.
 
 Both use the FleetWise endpoint in ``AWS_ENDPOINT_URL_IOTFLEETWISE`` when it is set (still on
 the virtual clock), the embedded simulator otherwise.
@@ -14,16 +18,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from fleetwise_rehearsal.narrate import Narrator
+from fleetwise_rehearsal.narrate import Narrator, scenario_story
 from fleetwise_rehearsal.rehearsal import Rehearsal
+from fleetwise_rehearsal.report import report
+from fleetwise_rehearsal.scenario import run_scenario
+from fleetwise_rehearsal.scenario_format import Scenario, ScenarioError
 from fleetwise_rehearsal.simulator import FAILURE, Outcome
 
+EXIT_EXPECTATION_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 
@@ -58,55 +67,23 @@ def parse_params(pairs: Sequence[str]) -> dict[str, str]:
     return params
 
 
-def report(rehearsal: Rehearsal) -> dict[str, Any]:
-    """The ``--json`` report: targets, FleetWise calls, executions, alarms."""
-    targets = []
-    for target in rehearsal.targets():
-        status = rehearsal.status(target) or {}
-        entry: dict[str, Any] = {
-            "target": target,
-            "phase": status.get("phase"),
-            "reason": status.get("reason"),
-            "message": status.get("message"),
-            "conditions": [
-                {k: c.get(k) for k in ("type", "status", "reason", "message")}
-                for c in status.get("conditions") or []
-            ],
-            "specHash": status.get("specHash"),
-            "observedAccountStatus": (status.get("observed") or {}).get("accountStatus"),
-            "attempts": (status.get("attempts") or {}).get("count", 0),
-        }
-        error = status.get("lastError")
-        if error:
-            entry["lastError"] = {
-                "code": error.get("code"),
-                "message": error.get("message"),
-                "retryable": error.get("retryable"),
-            }
-        targets.append(entry)
-    return {
-        "targets": targets,
-        "fleetwiseCalls": rehearsal.fleetwise_calls(),
-        "executions": [
-            {
-                "name": e.name,
-                "status": e.status,
-                "trigger": e.input.get("trigger"),
-                "path": list(e.path),
-                "startedAt": e.started_at.isoformat().replace("+00:00", "Z"),
-                "stoppedAt": e.stopped_at.isoformat().replace("+00:00", "Z")
-                if e.stopped_at
-                else None,
-            }
-            for e in rehearsal.executions()
-        ],
-        "alarms": rehearsal.alarms_in_alarm(),
-        "virtualTime": rehearsal.clock.now().isoformat().replace("+00:00", "Z"),
-        "endpoint": "external" if rehearsal.external_endpoint else "simulator",
-    }
+def rehearse_scenario(args: argparse.Namespace, out: TextIO) -> int:
+    """``rehearse --scenario FILE``: run it, print the report or the story, exit by outcome."""
+    params = parse_params(args.param or [])
+    scenario = Scenario.from_file(args.scenario)
+    result = run_scenario(scenario, parameters=params)
+    if args.json:
+        out.write(json.dumps(result.report, indent=2) + "\n")
+    else:
+        scenario_story(Narrator(out), result)
+    for failure in result.failures:
+        print(f"{scenario.source}: expectation failed: {failure}", file=sys.stderr)
+    return EXIT_EXPECTATION_FAILED if result.failures else 0
 
 
 def rehearse(args: argparse.Namespace, out: TextIO) -> int:
+    if args.scenario is not None:
+        return rehearse_scenario(args, out)
     spec = load_spec(args.spec) if args.spec is not None else None
     params = parse_params(args.param or [])
     if spec is not None:
@@ -270,6 +247,24 @@ def _next_hour(rehearsal: Rehearsal) -> datetime:
 # -- entry point ------------------------------------------------------------------------------
 
 
+REHEARSE_EPILOG = """\
+examples:
+  fleetwise-reconciler rehearse --json
+  fleetwise-reconciler rehearse --spec my-spec.json --param MaxRegistrationAttempts=3
+  fleetwise-reconciler rehearse --scenario scenarios/aborted-run.yaml
+  fleetwise-reconciler rehearse --scenario scenarios/throttling-storm.yaml --json
+
+exit codes:
+  0  the rehearsal ran (with --scenario: and every expectation held, or there were none)
+  1  --scenario only: an expectation failed (each failure on stderr, one per line)
+  2  bad input: a file that cannot be read or is not valid, a bad --param, a scenario step
+     that cannot be applied; nothing is started for a file that is not valid
+
+Set AWS_ENDPOINT_URL_IOTFLEETWISE to drive another IoT FleetWise endpoint instead of the
+built-in simulator (a scenario's simulator lines are then skipped and listed as skipped).
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fleetwise-reconciler",
@@ -279,17 +274,26 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="a narrated rehearsal for a newcomer")
     rehearse_cmd = commands.add_parser(
-        "rehearse", help="deploy, write the desired spec, settle, tick once, report"
+        "rehearse",
+        help="deploy, write the desired spec (or run a scenario), settle, report",
+        description="Deploy the stack offline, then either write the desired spec, settle, "
+        "tick the drift check once and report, or run a scenario file step by step.",
+        epilog=REHEARSE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    rehearse_cmd.add_argument(
-        "--spec", metavar="FILE", help="JSON object: the spec item's attributes"
+    source = rehearse_cmd.add_mutually_exclusive_group()
+    source.add_argument("--spec", metavar="FILE", help="JSON object: the spec item's attributes")
+    source.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="a scenario file (YAML, or JSON): a timeline of steps and expectations",
     )
     rehearse_cmd.add_argument("--json", action="store_true", help="print one JSON object")
     rehearse_cmd.add_argument(
         "--param",
         action="append",
         metavar="Key=Value",
-        help="a template parameter (repeatable)",
+        help="a template parameter (repeatable; overrides a scenario's own)",
     )
     return parser
 
@@ -301,9 +305,15 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         if args.command == "demo":
             return demo(stream)
         return rehearse(args, stream)
-    except BadInput as error:
+    except (BadInput, ScenarioError) as error:
         print(f"fleetwise-reconciler: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # The reader went away (`... | head`): no traceback. Python's documented recipe points
+        # stdout at devnull so the interpreter's final flush does not fail again.
+        if out is None:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

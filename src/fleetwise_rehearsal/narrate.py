@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from fleetwise_rehearsal.rehearsal import Event, Execution, Rehearsal
+
+if TYPE_CHECKING:
+    from fleetwise_rehearsal.scenario import ScenarioResult
 
 _COLOURS = {"heading": "1", "fleetwise": "36", "delay": "33", "metric": "35", "error": "31"}
 
@@ -41,7 +45,7 @@ class Narrator:
             kind = event.kind
             paint = "error" if "->" in event.text and "Exception" in event.text else kind
             stamp = f"{event.at:%H:%M:%S} (+{_duration(offset)})"
-            self.line(f"  {stamp:<18} {kind:<9} {self._paint(paint, event.text)}")
+            self.line(f"  {stamp:<20} {kind:<9} {self._paint(paint, event.text)}")
 
     def executions(self, executions: Iterable[Execution]) -> None:
         for execution in executions:
@@ -103,3 +107,49 @@ def _duration(seconds: float) -> str:
     if minutes:
         return f"{minutes}m{tail}"
     return tail
+
+
+def scenario_story(narrator: Narrator, result: ScenarioResult) -> None:
+    """A scenario run for a reader: the timeline, the executions with their paths, each
+    target's status and the phases it went through, calls, alarms, skipped lines, and the
+    expectations' outcome."""
+    scenario = result.scenario
+    report = result.report
+    narrator.heading(f"scenario {scenario.source}")
+    if scenario.description:
+        narrator.line(
+            textwrap.fill(
+                scenario.description.strip(), 96, initial_indent="  ", subsequent_indent="  "
+            )
+        )
+    parameters = report["scenario"]["parameters"]
+    if parameters:
+        narrator.line("  parameters: " + ", ".join(f"{k}={v}" for k, v in parameters.items()))
+    narrator.heading("timeline (virtual time, UTC)")
+    if result.timeline:
+        narrator.events(result.timeline, since=result.timeline[0].at)
+    if result.executions:
+        narrator.heading("executions")
+        narrator.executions(result.executions)
+    narrator.heading("status")
+    for target, status in result.statuses.items():
+        narrator.status(target, status)
+        seen = result.phases.get(target) or []
+        if seen:
+            narrator.line(
+                "    phases seen: "
+                + " > ".join(f"{p['phase']} ({p['reason']}) at {p['at'][11:19]}" for p in seen)
+            )
+    narrator.calls(report["fleetwiseCalls"])
+    narrator.line(f"  alarms in ALARM: {', '.join(report['alarms']) or 'none'}")
+    for line in result.skipped:
+        narrator.line(f"  {line}")
+    narrator.heading("expectations")
+    expectations = report["expectations"]
+    if not expectations["checked"]:
+        narrator.line("  none given")
+    elif expectations["passed"]:
+        narrator.line("  every expectation held")
+    else:
+        for failure in expectations["failures"]:
+            narrator.line(f"  FAILED {failure}", "error")

@@ -14,6 +14,10 @@ on-failure queue), the custom resource (its ``ResponseURL`` is served on loopbac
 answer kept), the execution-status EventBridge rule (its pattern evaluated against the
 status-change event of every execution that ended FAILED, TIMED_OUT or ABORTED, its target
 invoked), the drift schedule (``tick``) and the alarms (``alarms_in_alarm``).
+
+Scenarios drive the clock in its manual mode instead: ``run_until`` lets time run to a moment
+with executions running, ``stop_execution`` and ``update_parameters`` act as an operator and a
+stack update would (``scenario.ScenarioRunner`` builds on them).
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ import contextlib
 import json
 import os
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -48,16 +53,20 @@ from fleetwise_rehearsal.stack import (
     DEFAULT_REGION,
     MOTO_CONFIG,
     Stack,
+    StackUpdate,
     aws_environment,
     deploy,
 )
-from fleetwise_rehearsal.vclock import VirtualClock
+from fleetwise_rehearsal.stack import update as stack_update
+from fleetwise_rehearsal.vclock import ClockStalled, VirtualClock
 
 ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_IOTFLEETWISE"
 START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 FINISHED_BADLY = ("FAILED", "TIMED_OUT", "ABORTED")
 STATUS_CHANGE = "Step Functions Execution Status Change"
+# run_until(None) gives up when executions still run after this much virtual time.
+RUN_LIMIT_SECONDS = 7 * 24 * 3600.0
 
 _ROUTER: Any = None
 _serializer = TypeSerializer()
@@ -359,7 +368,16 @@ class Rehearsal:
             if len(customs) != 1:
                 raise LookupError(f"expected one custom resource, found {sorted(customs)}")
             logical_id = next(iter(customs))
-        properties = dict(customs[logical_id])
+        return self._custom_resource_request("Create", logical_id, dict(customs[logical_id]))
+
+    def _custom_resource_request(
+        self,
+        request_type: str,
+        logical_id: str,
+        properties: dict[str, Any],
+        old_properties: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Send a custom resource the request CloudFormation would; pump; return its answer."""
         request_id = str(uuid.uuid4())
         stack_id = (
             f"arn:aws:cloudformation:{self.region}:{self.account_id}:stack/"
@@ -368,7 +386,7 @@ class Rehearsal:
         if self._catcher is None:
             raise RuntimeError("the rehearsal is not running")
         event = {
-            "RequestType": "Create",
+            "RequestType": request_type,
             "ServiceToken": properties["ServiceToken"],
             "ResponseURL": self._catcher.url(request_id),
             "StackId": stack_id,
@@ -377,6 +395,18 @@ class Rehearsal:
             "ResourceType": self.stack.resources[logical_id].type,
             "ResourceProperties": properties,
         }
+        if request_type != "Create":
+            # CloudFormation sends the id the resource's last answer gave.
+            given = [
+                a.get("PhysicalResourceId")
+                for a in self.custom_resource_answers
+                if a.get("LogicalResourceId") == logical_id
+            ]
+            event["PhysicalResourceId"] = next(
+                (str(g) for g in reversed(given) if g), self.stack.physical_id(logical_id)
+            )
+        if old_properties is not None:
+            event["OldResourceProperties"] = old_properties
         before = len(self._catcher.answers)
         self._invoke(str(properties["ServiceToken"]), event)
         answers = self._catcher.answers[before:]
@@ -384,7 +414,8 @@ class Rehearsal:
         self.custom_resource_answers.append(answer)
         self._note(
             "deploy",
-            f"custom resource {logical_id}: {answer.get('Status')} ({answer.get('Reason', '')})",
+            f"custom resource {logical_id} ({request_type}): {answer.get('Status')} "
+            f"({answer.get('Reason', '')})",
             answer=answer,
         )
         self.pump()
@@ -499,6 +530,134 @@ class Rehearsal:
     def advance(self, seconds: float) -> None:
         """Let ``seconds`` of virtual time pass with nothing running (between scenes)."""
         self.clock.advance(seconds, timeout_wall=self.settle_timeout_wall)
+
+    # -- driving moment by moment (the clock in manual mode) -------------------------------------
+
+    def run_until(
+        self,
+        moment: datetime | None,
+        *,
+        observe: Callable[[], None] | None = None,
+        limit_seconds: float = RUN_LIMIT_SECONDS,
+    ) -> None:
+        """Let virtual time run, executions running: to ``moment``, or (``None``) until no
+        execution runs.
+
+        The clock must be in manual mode (``clock.auto_advance = False``). Time moves from one
+        wake-up to the next; at each, once every execution sleeps again, new stream records are
+        delivered and the execution-status rule is applied, so a run that fails, times out or
+        is aborted is recorded at that moment, and a trigger's run starts when its write lands.
+        ``observe`` is called at each of these moments. Raises ValueError for a moment in the
+        past, ClockStalled when executions run but none waits for a virtual time, or when they
+        still run after ``limit_seconds`` of virtual time."""
+        if self.clock.auto_advance:
+            raise RuntimeError("run_until drives the clock: set clock.auto_advance = False first")
+        now = self.clock.time()
+        stop_at = None if moment is None else moment.timestamp()
+        if stop_at is not None and stop_at < now:
+            raise ValueError(
+                f"{_stamp(moment)} is earlier than the virtual now {_stamp(None, now)}"
+            )
+        give_up = now + limit_seconds
+        while True:
+            # In manual mode settle() returns once every execution sleeps: this moment is done.
+            self.settle()
+            if observe is not None:
+                observe()
+            now = self.clock.time()
+            if stop_at is not None and now >= stop_at:
+                return
+            wake = self._next_wake_up()
+            if stop_at is None:
+                if self.clock.actors == 0:
+                    return
+                if wake is None or wake > give_up:
+                    why = (
+                        "with nothing to wait for"
+                        if wake is None
+                        else f"after {limit_seconds:g} s of virtual time"
+                    )
+                    raise ClockStalled(
+                        f"{self.clock.actors} execution(s) still running at "
+                        f"{_stamp(None, now)} {why}"
+                    )
+                goal = wake
+            else:
+                goal = stop_at if wake is None else min(wake, stop_at)
+            self.clock.advance(max(0.0, goal - now), timeout_wall=self.settle_timeout_wall)
+
+    def _next_wake_up(self) -> float | None:
+        """The earliest wake-up still pending on the clock (virtual epoch seconds), if any.
+
+        Read from the clock's heap under its lock: VirtualClock offers no public accessor yet,
+        and its record of delays is stamped to the microsecond only, too coarse to land on a
+        wake-up exactly."""
+        clock = self.clock
+        with clock._cv:
+            pending = [s.wake_at for s in clock._heap if not s.cancelled and not s.woken]
+        return min(pending, default=None)
+
+    def running_executions(self, target: str | None = None) -> list[dict[str, Any]]:
+        """ListExecutions summaries of the RUNNING executions (of ``target``'s runs when given)."""
+        sfn = self.client("stepfunctions")
+        running = [e for e in self._list_executions() if e["status"] == "RUNNING"]
+        if target is None:
+            return running
+
+        def target_of(summary: Mapping[str, Any]) -> Any:
+            described = sfn.describe_execution(executionArn=summary["executionArn"])
+            return json.loads(described.get("input") or "{}").get("target")
+
+        return [e for e in running if target_of(e) == target]
+
+    def stop_execution(
+        self, execution: str, *, error: str | None = None, cause: str | None = None
+    ) -> str:
+        """StopExecution of one execution (name or ARN), as an operator would; returns its ARN.
+
+        A run asleep in a Wait state ends ABORTED at once, as in AWS. The rehearsal's Retry
+        backoff sleeps cannot be interrupted: a run stopped during one ends ABORTED when that
+        backoff ends. The status rule is applied by the next ``settle`` or ``run_until``."""
+        arn = execution
+        if not execution.startswith("arn:"):
+            found = [e["executionArn"] for e in self._list_executions() if e["name"] == execution]
+            if not found:
+                raise LookupError(f"no execution named {execution!r}")
+            arn = found[0]
+        history = self._history(arn)
+        in_wait = bool(history) and history[-1]["type"] == "WaitStateEntered"
+        sfn = self.client("stepfunctions")
+        request: dict[str, Any] = {"executionArn": arn}
+        if error is not None:
+            request["error"] = error
+        if cause is not None:
+            request["cause"] = cause
+        sfn.stop_execution(**request)
+        details = "".join(f" {k}={v!r}" for k, v in request.items() if k != "executionArn")
+        self._note("note", f"StopExecution {arn.rsplit(':', 1)[-1]}{details}")
+        if in_wait:
+            # The Wait notices the stop within a few wall milliseconds; wait for it to end.
+            deadline = time.monotonic() + self.settle_timeout_wall
+            while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+                if time.monotonic() > deadline:
+                    raise ClockStalled(f"{arn} did not end after StopExecution")
+                time.sleep(0.005)
+        return arn
+
+    def update_parameters(self, changes: Mapping[str, str]) -> StackUpdate:
+        """A stack update that changes template parameters (see ``stack.update``); each custom
+        resource whose properties changed gets CloudFormation's Update request."""
+        parameters = {**self.parameters, **changes}
+        update = stack_update(self.stack, self.template, parameters)
+        self.parameters = parameters
+        self._note(
+            "deploy",
+            f"stack updated ({', '.join(f'{k}={v}' for k, v in changes.items())}): "
+            f"{', '.join(update.changed) or 'no resource changed'}",
+        )
+        for logical_id, (old, new) in update.custom_resources.items():
+            self._custom_resource_request("Update", logical_id, dict(new), dict(old))
+        return update
 
     # -- inspecting ----------------------------------------------------------------------------
 
@@ -829,6 +988,11 @@ def _dynamo_value(value: Any) -> Any:
 
 def _item(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _deserializer.deserialize(v) for k, v in raw.items()}
+
+
+def _stamp(moment: datetime | None, epoch: float = 0.0) -> str:
+    value = moment if moment is not None else datetime.fromtimestamp(epoch, UTC)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def _aware(value: datetime) -> datetime:

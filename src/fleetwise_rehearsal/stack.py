@@ -206,6 +206,145 @@ def deploy(
     return stack
 
 
+class UnsupportedUpdate(ValueError):
+    """A stack update that changes what the rehearsal cannot change in place."""
+
+
+@dataclass(frozen=True)
+class StackUpdate:
+    """What ``update`` changed, by logical id.
+
+    ``custom_resources`` maps each custom resource whose properties changed to its
+    ``(old, new)`` properties: CloudFormation then sends it an Update request, which is the
+    caller's to send (the rehearsal answers custom resources itself)."""
+
+    functions: tuple[str, ...] = ()
+    state_machines: tuple[str, ...] = ()
+    custom_resources: dict[str, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
+    others: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> tuple[str, ...]:
+        return (*self.functions, *self.state_machines, *self.custom_resources, *self.others)
+
+
+# Resources the rehearsal created in moto with state of their own (items, messages, stream
+# positions): how CloudFormation updates them is not modelled, so a change to one is refused.
+_NOT_UPDATABLE = (
+    "AWS::DynamoDB::Table",
+    "AWS::SQS::Queue",
+    "AWS::SNS::Topic",
+    "AWS::Lambda::EventSourceMapping",
+)
+
+
+def update(
+    stack: Stack, template_path: Path | str, parameters: Mapping[str, Any] | None = None
+) -> StackUpdate:
+    """A stack update with new ``parameters``: re-resolve the template against the deployed
+    resources and apply what changed, in the active moto mock.
+
+    Functions get their new configuration (environment, timeout, memory) and the state
+    machine its new definition; alarms are put again; the properties of resources kept as
+    data (rules, schedules, log groups, roles, custom resources) are replaced. Step
+    Functions documents that running executions keep the definition they started with
+    (UpdateStateMachine: "Running executions will continue to use the previous definition
+    and roleArn"), and moto snapshots the definition when an execution starts, so only runs
+    started afterwards see the new one. An update that would add or remove a resource, or
+    change a stateful one (a table, a queue, a topic, the stream's event source mapping),
+    raises UnsupportedUpdate before anything is changed."""
+    translated = translate(
+        Path(template_path), parameters or {}, region=stack.region, account_id=stack.account_id
+    )
+    cfn = translated.template
+    resolver = Resolver(
+        parameters=_parameter_values(cfn, translated.parameters),
+        conditions=cfn.get("Conditions") or {},
+        account_id=stack.account_id,
+        region=stack.region,
+        stack_name=stack.name,
+    )
+    for resource in stack.resources.values():
+        if resource.physical_id is not None:
+            resolver.refs[resource.logical_id] = resource.physical_id
+        for name, value in resource.attributes.items():
+            resolver.attributes[(resource.logical_id, name)] = value
+    wanted = [
+        logical_id
+        for logical_id, spec in cfn["Resources"].items()
+        if spec.get("Condition") is None or resolver.condition(spec["Condition"])
+    ]
+    added = sorted(set(wanted) - set(stack.resources))
+    removed = sorted(set(stack.resources) - set(wanted))
+    if added or removed:
+        raise UnsupportedUpdate(
+            "the new parameters add or remove resources, which the rehearsal cannot update "
+            f"in place (added: {', '.join(added) or 'none'}; removed: "
+            f"{', '.join(removed) or 'none'})"
+        )
+    changes: dict[str, dict[str, Any]] = {}
+    for logical_id in wanted:
+        resource = stack.resources[logical_id]
+        new = resolver.resolve(cfn["Resources"][logical_id].get("Properties") or {})
+        if resource.type == "AWS::Lambda::Function":
+            env = (new.get("Environment") or {}).get("Variables")
+            if env:
+                new["Environment"] = {"Variables": {k: str(v) for k, v in env.items()}}
+        if new != resource.properties:
+            changes[logical_id] = new
+    stateful = [
+        f"{k} ({stack.resources[k].type})"
+        for k in changes
+        if stack.resources[k].type in _NOT_UPDATABLE
+    ]
+    if stateful:
+        raise UnsupportedUpdate(
+            "the new parameters change resources the rehearsal cannot update in place: "
+            + ", ".join(stateful)
+        )
+    stack.translated = translated
+    deployer = _Deployer(stack, resolver)
+    functions: list[str] = []
+    machines: list[str] = []
+    customs: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    others: list[str] = []
+    for logical_id, new in changes.items():
+        resource = stack.resources[logical_id]
+        old, resource.properties = resource.properties, new
+        if resource.type == "AWS::Lambda::Function":
+            deployer.client("lambda").update_function_configuration(
+                FunctionName=resource.physical_id,
+                Environment=new.get("Environment") or {"Variables": {}},
+                Timeout=int(new.get("Timeout", 3)),
+                MemorySize=int(new.get("MemorySize", 128)),
+            )
+            functions.append(logical_id)
+        elif resource.type == "AWS::StepFunctions::StateMachine":
+            definition = deployer.definition(resource)
+            if definition != stack.state_machine_definitions.get(logical_id):
+                deployer.client("stepfunctions").update_state_machine(
+                    stateMachineArn=resource.physical_id, definition=definition
+                )
+                stack.state_machine_definitions[logical_id] = definition
+            machines.append(logical_id)
+        elif resource.type.startswith("Custom::"):
+            customs[logical_id] = (old, new)
+        else:
+            if resource.type == "AWS::CloudWatch::Alarm":
+                deployer._create_AWS_CloudWatch_Alarm(resource)  # PutMetricAlarm replaces it
+            elif resource.type == "AWS::IAM::Role":
+                # moto does not evaluate policies; the new documents are stored all the same.
+                for policy in new.get("Policies") or []:
+                    document = {"Version": "2012-10-17", **policy["PolicyDocument"]}
+                    deployer.client("iam").put_role_policy(
+                        RoleName=resource.physical_id,
+                        PolicyName=policy["PolicyName"],
+                        PolicyDocument=json.dumps(document),
+                    )
+            others.append(logical_id)
+    return StackUpdate(tuple(functions), tuple(machines), customs, tuple(others))
+
+
 def _parameter_values(cfn: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, spec in (cfn.get("Parameters") or {}).items():
@@ -440,9 +579,9 @@ class _Deployer:
         resource.physical_id = name
         resource.attributes["Arn"] = created["FunctionArn"]
 
-    def _create_AWS_StepFunctions_StateMachine(self, resource: Resource) -> None:
+    def definition(self, resource: Resource) -> str:
+        """The state machine's definition as Step Functions receives it (substitutions applied)."""
         props = resource.properties
-        name = props.get("StateMachineName") or self.name_for(resource.logical_id, 80)
         if "DefinitionString" in props:
             text = str(props["DefinitionString"])
         elif "Definition" in props:
@@ -456,6 +595,12 @@ class _Deployer:
         substitutions = props.get("DefinitionSubstitutions") or {}
         definition = apply_definition_substitutions(text, substitutions)
         json.loads(definition)  # a clear error here beats moto's parser's
+        return definition
+
+    def _create_AWS_StepFunctions_StateMachine(self, resource: Resource) -> None:
+        props = resource.properties
+        name = props.get("StateMachineName") or self.name_for(resource.logical_id, 80)
+        definition = self.definition(resource)
         created = self.client("stepfunctions").create_state_machine(
             name=name,
             definition=definition,

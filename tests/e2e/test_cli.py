@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - expected messages are compared whole
 """`fleetwise-reconciler rehearse --json`: in-process, as the console script, and against an
 external FleetWise endpoint given through AWS_ENDPOINT_URL_IOTFLEETWISE."""
 
@@ -112,3 +113,229 @@ def test_console_script_prints_one_json_object() -> None:
     report = json.loads(done.stdout)
     assert report["targets"][0]["phase"] == "Registered"
     assert report["fleetwiseCalls"][REGISTER] == 1
+
+
+# -- rehearse --scenario ----------------------------------------------------------------------
+
+ABORTED = f"""\
+description: a registration aborted while it waits
+parameters: {{ManageDefaultTarget: "false"}}
+jitter: 0.5
+steps:
+  - write: {{target: "{TARGET}", mode: cloudwatch}}
+  - at: 150
+    abort: running
+expect:
+  targets:
+    "{TARGET}": {{phase: Failed, reason: ExecutionAborted, lease: released}}
+  calls: {{RegisterAccount: 1, GetRegisterAccountStatus: 1}}
+  executions: {{ABORTED: 1, total: 1}}
+"""
+
+
+def scenario_file(tmp_path: Path, text: str, name: str = "aborted.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def run_cli(argv: list[str]) -> tuple[int, str]:
+    out = io.StringIO()
+    code = cli.main(argv, out=out)
+    return code, out.getvalue()
+
+
+def test_scenario_json_report_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run_cli(["rehearse", "--scenario", scenario_file(tmp_path, ABORTED), "--json"])
+    assert code == 0
+    assert capsys.readouterr().err == ""
+    report = json.loads(out)
+    assert list(report) == [
+        "scenario",
+        "targets",
+        "fleetwiseCalls",
+        "executions",
+        "alarms",
+        "virtualTime",
+        "endpoint",
+        "skipped",
+        "expectations",
+    ]
+    assert report["scenario"] == {
+        "file": "aborted.yaml",
+        "description": "a registration aborted while it waits",
+        "steps": 2,
+        "parameters": {"ManageDefaultTarget": "false"},
+    }
+    [target] = report["targets"]
+    assert (target["target"], target["phase"], target["reason"]) == (
+        TARGET,
+        "Failed",
+        "ExecutionAborted",
+    )
+    [run] = report["executions"]
+    assert [h["at"] for h in target["statusHistory"]] == ["2026-11-26T12:02:30.000Z"]
+    assert target["statusHistory"][0]["execution"].endswith(run["name"])
+    assert target["phases"] == [
+        {
+            "at": "2026-11-26T12:02:30Z",
+            "phase": "Failed",
+            "reason": "ExecutionAborted",
+            "specHash": target["specHash"],
+        },
+    ]
+    assert run == {
+        "name": run["name"],
+        "target": TARGET,
+        "status": "ABORTED",
+        "trigger": "stream",
+        "path": [
+            "Init",
+            "Acquire",
+            "LeaseAcquired",
+            "Observe",
+            "Decide",
+            "Register",
+            "AwaitRegistration",
+        ],
+        "startedAt": "2026-11-26T12:00:00Z",
+        "stoppedAt": "2026-11-26T12:02:30Z",
+        "error": None,
+    }
+    assert report["fleetwiseCalls"] == {GET: 1, REGISTER: 1}
+    assert report["virtualTime"] == "2026-11-26T12:02:30Z"
+    assert (report["endpoint"], report["skipped"]) == ("simulator", [])
+    assert report["expectations"] == {"checked": True, "passed": True, "failures": []}
+
+
+def test_scenario_failed_expectations_exit_1_one_per_line_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = ABORTED.replace("reason: ExecutionAborted", "reason: Registered").replace(
+        "ABORTED: 1", "ABORTED: 0"
+    )
+    code, out = run_cli(["rehearse", "--scenario", scenario_file(tmp_path, text), "--json"])
+    assert code == cli.EXIT_EXPECTATION_FAILED == 1
+    failures = [
+        f"{TARGET}: reason is 'ExecutionAborted', expected 'Registered'",
+        "executions: 1 ABORTED, expected 0",
+    ]
+    assert capsys.readouterr().err.splitlines() == [
+        f"aborted.yaml: expectation failed: {f}" for f in failures
+    ]
+    assert json.loads(out)["expectations"] == {
+        "checked": True,
+        "passed": False,
+        "failures": failures,
+    }
+
+
+def test_scenario_narration(tmp_path: Path) -> None:
+    code, out = run_cli(["rehearse", "--scenario", scenario_file(tmp_path, ABORTED)])
+    assert code == 0
+    assert "== scenario aborted.yaml ==" in out
+    assert "  a registration aborted while it waits" in out
+    assert (
+        "    path: Init > Acquire > LeaseAcquired > Observe > Decide > Register > "
+        "AwaitRegistration" in out
+    )
+    assert "    phases seen: Failed (ExecutionAborted) at 12:02:30" in out
+    assert out.endswith("== expectations ==\n  every expectation held\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "extra", "message"),
+    [
+        (
+            "steps: [frob]",
+            [],
+            "fleetwise-reconciler: bad.yaml:1: step 1 (frob): unknown step 'frob'; a step is one of write, patch, delete, abort, stop, settle, tick, advance, parameters, simulator",
+        ),
+        (
+            "steps: [",
+            [],
+            "fleetwise-reconciler: bad.yaml: not valid YAML: line 1: expected the node content, but found '<stream end>'",
+        ),
+        (
+            "steps: []",
+            ["--param", "MaxLoops"],
+            "fleetwise-reconciler: --param: expected Key=Value, got 'MaxLoops'",
+        ),
+        (
+            "steps: []",
+            ["--param", "MaxLoops=-2"],
+            "fleetwise-reconciler: bad.yaml: parameters: MaxLoops: -2 is below its MinValue 0",
+        ),
+    ],
+)
+def test_a_bad_scenario_exits_2_before_anything_starts(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    extra: list[str],
+    message: str,
+) -> None:
+    def never(self: object) -> None:
+        raise AssertionError("the rehearsal was started")
+
+    monkeypatch.setattr(cli.Rehearsal, "__enter__", never)
+    path = scenario_file(tmp_path, text, "bad.yaml")
+    code, out = run_cli(["rehearse", "--scenario", path, "--json", *extra])
+    assert (code, out) == (cli.EXIT_BAD_INPUT, "")
+    assert capsys.readouterr().err == message + "\n"
+
+
+def test_a_step_that_cannot_be_applied_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = 'parameters: {ManageDefaultTarget: "false"}\nsteps:\n  - abort: no-such-run\n'
+    code, out = run_cli(["rehearse", "--scenario", scenario_file(tmp_path, text), "--json"])
+    assert (code, out) == (cli.EXIT_BAD_INPUT, "")
+    assert capsys.readouterr().err == (
+        "fleetwise-reconciler: aborted.yaml:3: step 1 (abort): no execution named 'no-such-run'\n"
+    )
+
+
+def test_scenario_and_spec_are_mutually_exclusive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["rehearse", "--scenario", "a.yaml", "--spec", "b.json"])
+    assert exited.value.code == 2
+    assert "argument --spec: not allowed with argument --scenario" in capsys.readouterr().err
+
+
+def test_scenario_against_an_external_endpoint_skips_the_simulator_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an endpoint the rehearsal did not start (registrations settle at once there)
+    text = f"""\
+parameters: {{ManageDefaultTarget: "false"}}
+steps:
+  - simulator: {{register: [{{pending: 400, result: FAILURE}}]}}
+  - write: {{target: "{TARGET}"}}
+  - at: 600
+    simulator: {{status: REGISTRATION_FAILURE}}
+  - tick
+expect:
+  targets: {{"{TARGET}": {{phase: Registered, current: true}}}}
+  executions: {{SUCCEEDED: 1, total: 1}}
+"""
+    clock = VirtualClock(START)
+    with FleetWiseSimulator(clock=clock.time, default_pending_seconds=0) as external:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_IOTFLEETWISE", external.endpoint_url)
+        code, out = run_cli(["rehearse", "--scenario", scenario_file(tmp_path, text), "--json"])
+        report = json.loads(out)
+        # THEN the simulator lines were skipped (the endpoint registered at once, as it does),
+        # everything else ran, and the calls went to the endpoint
+        assert code == 0, report["expectations"]
+        assert report["endpoint"] == "external"
+        assert report["skipped"] == [
+            "aborted.yaml:3: step 1 (simulator): register skipped: the external FleetWise "
+            "endpoint plays its own part",
+            "aborted.yaml:5: step 3 (simulator): status skipped: the external FleetWise "
+            "endpoint plays its own part",
+        ]
+        assert external.count(REGISTER) == 1
+        assert report["fleetwiseCalls"] == {GET: external.count(GET), REGISTER: 1}

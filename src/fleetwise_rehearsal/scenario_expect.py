@@ -1,0 +1,240 @@
+"""Expectations of a scenario: what may be checked at its end, and the check itself."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from fleetwise_reconciler.logic.compare import spec_hash
+from fleetwise_reconciler.logic.plan import Phase
+from fleetwise_rehearsal.rehearsal import Rehearsal
+from fleetwise_rehearsal.scenario_simulator import fleetwise_model
+from fleetwise_rehearsal.scenario_values import (
+    Problem,
+    ScenarioError,
+    TemplateFacts,
+    check_target,
+    default_template,
+    suggest,
+    template_facts,
+)
+
+EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+_deserializer = TypeDeserializer()
+TARGET_CHECKS = ("phase", "reason", "current", "lease", "attempts", "lastError", "messageContains")
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """What must hold at the end; any part left out is not checked.
+
+    ``targets``: per target, None (no status recorded) or the checks among ``phase``,
+    ``reason``, ``current`` (the status is about the item as it is now), ``lease``
+    (``released``/``held``), ``attempts``, ``lastError`` (its code, None for none) and
+    ``messageContains``. ``calls``: FleetWise requests per operation, every attempt and every
+    target counted. ``executions``: executions per status (and ``total``). ``alarms``: the
+    exact set of template alarms (logical ids) in ALARM."""
+
+    targets: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
+    calls: Mapping[str, int] = field(default_factory=dict)
+    executions: Mapping[str, int] = field(default_factory=dict)
+    alarms: tuple[str, ...] | None = None
+
+
+def parse_expectations(
+    raw: Any, source: str = "scenario", facts: TemplateFacts | None = None
+) -> Expectations:
+    facts = facts or template_facts(default_template())
+
+    def fail(where: str, problem: str) -> ScenarioError:
+        return ScenarioError(f"{source}: {where}: {problem}")
+
+    if not isinstance(raw, dict):
+        raise fail("expect", "a mapping of targets, calls, executions, alarms")
+    sections = ("targets", "calls", "executions", "alarms")
+    for key in raw:
+        if key not in sections:
+            raise fail(
+                "expect",
+                f"unknown key {key!r}{suggest(str(key), sections)} (it takes "
+                f"{', '.join(sections)})",
+            )
+    targets: dict[str, Mapping[str, Any] | None] = {}
+    for target, checks in _section(raw, "targets", fail).items():
+        where = f"expect.targets[{target!r}]"
+        try:
+            check_target(target, "the target")
+        except Problem as bad:
+            raise fail(where, str(bad)) from None
+        if checks is None:
+            targets[target] = None
+            continue
+        if not isinstance(checks, dict):
+            raise fail(where, "a mapping of checks, or null for 'no status recorded'")
+        for key, value in checks.items():
+            problem = _target_check_problem(key, value)
+            if problem:
+                raise fail(where, problem)
+        targets[target] = dict(checks)
+    calls = _counts(
+        _section(raw, "calls", fail),
+        "expect.calls",
+        fail,
+        list(fleetwise_model().operation_names),
+        "an IoT FleetWise operation",
+    )
+    executions = _counts(
+        _section(raw, "executions", fail),
+        "expect.executions",
+        fail,
+        [*EXECUTION_STATUSES, "total"],
+        f"an execution status ({', '.join(EXECUTION_STATUSES)}) or total",
+    )
+    alarms = raw.get("alarms")
+    if alarms is not None:
+        if not isinstance(alarms, list) or not all(isinstance(a, str) for a in alarms):
+            raise fail("expect.alarms", "a list of alarm logical ids (empty: none in ALARM)")
+        for alarm in alarms:
+            if alarm not in facts.alarms:
+                raise fail(
+                    "expect.alarms",
+                    f"{alarm!r} is not an alarm of {facts.name}"
+                    f"{suggest(alarm, sorted(facts.alarms))}",
+                )
+        alarms = tuple(sorted(set(alarms)))
+    return Expectations(targets, calls, executions, alarms)
+
+
+def _section(raw: Mapping[str, Any], key: str, fail: Any) -> dict[str, Any]:
+    value = raw.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise fail(f"expect.{key}", "must be a mapping")
+    return value
+
+
+def _counts(
+    section: Mapping[str, Any], where: str, fail: Any, names: list[str], what: str
+) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for name, count in section.items():
+        if name not in names:
+            raise fail(where, f"{name!r} is not {what}{suggest(str(name), names)}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise fail(where, f"{name}: a count (a whole number), not {count!r}")
+        out[name] = count
+    return out
+
+
+def _target_check_problem(key: Any, value: Any) -> str | None:
+    if key not in TARGET_CHECKS:
+        return (
+            f"unknown check {key!r}{suggest(str(key), TARGET_CHECKS)} (it takes "
+            + ", ".join(TARGET_CHECKS)
+            + ")"
+        )
+    if key == "phase" and value not in [p.value for p in Phase]:
+        return f"'phase' is one of {', '.join(p.value for p in Phase)}, not {value!r}"
+    if key in ("reason", "messageContains") and not isinstance(value, str):
+        return f"{key!r} is text, not {value!r}"
+    if key == "current" and not isinstance(value, bool):
+        return f"'current' is true or false, not {value!r}"
+    if key == "lease" and value not in ("released", "held"):
+        return f"'lease' is released or held, not {value!r}"
+    if key == "attempts" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        return f"'attempts' is a count, not {value!r}"
+    if key == "lastError" and value is not None and not isinstance(value, str):
+        return f"'lastError' is an error code, or null for none, not {value!r}"
+    return None
+
+
+# -- checking ---------------------------------------------------------------------------------
+
+
+def check_expectations(rehearsal: Rehearsal, expectations: Expectations) -> list[str]:
+    """Every expectation that does not hold now, as one human-readable line each."""
+    failures: list[str] = []
+    for target, checks in expectations.targets.items():
+        failures.extend(_check_target(rehearsal, target, checks))
+    if expectations.calls:
+        calls = rehearsal.fleetwise_calls()
+        for operation, count in expectations.calls.items():
+            if calls.get(operation, 0) != count:
+                failures.append(
+                    f"calls: {operation} was called {calls.get(operation, 0)} time(s), "
+                    f"expected {count}"
+                )
+    if expectations.executions:
+        statuses = [e.status for e in rehearsal.executions()]
+        for status, count in expectations.executions.items():
+            found = len(statuses) if status == "total" else statuses.count(status)
+            if found != count:
+                failures.append(f"executions: {found} {status}, expected {count}")
+    if expectations.alarms is not None:
+        firing = sorted(rehearsal.alarms_in_alarm())
+        wanted = list(expectations.alarms)
+        if firing != wanted:
+            failures.append(f"alarms: in ALARM {firing or 'none'}, expected {wanted or 'none'}")
+    return failures
+
+
+def _check_target(rehearsal: Rehearsal, target: str, checks: Mapping[str, Any] | None) -> list[str]:
+    status = rehearsal.status(target)
+    if checks is None:
+        if status is None:
+            return []
+        return [f"{target}: expected no status, found phase {status.get('phase')}"]
+    if status is None:
+        return [f"{target}: no status recorded"]
+    failures: list[str] = []
+    found: dict[str, Any] = {
+        "phase": status.get("phase"),
+        "reason": status.get("reason"),
+        "attempts": (status.get("attempts") or {}).get("count", 0),
+        "lastError": (status.get("lastError") or {}).get("code"),
+    }
+    for key in ("phase", "reason", "attempts", "lastError"):
+        if key in checks and found[key] != checks[key]:
+            failures.append(f"{target}: {key} is {found[key]!r}, expected {checks[key]!r}")
+    if "messageContains" in checks and checks["messageContains"] not in str(
+        status.get("message") or ""
+    ):
+        failures.append(
+            f"{target}: message {status.get('message')!r} does not contain "
+            f"{checks['messageContains']!r}"
+        )
+    if "current" in checks:
+        current, why = _is_current(rehearsal, target, status)
+        if current != checks["current"]:
+            failures.append(f"{target}: current is {current} ({why}), expected {checks['current']}")
+    if "lease" in checks:
+        lease = rehearsal.lease(target)
+        state = "released" if lease is None else "held"
+        if state != checks["lease"]:
+            holder = "" if lease is None else f" by {str(lease.get('holder')).rsplit(':', 1)[-1]}"
+            failures.append(f"{target}: lease is {state}{holder}, expected {checks['lease']}")
+    return failures
+
+
+def _is_current(rehearsal: Rehearsal, target: str, status: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether the status is about the item as it is now (for a deleted item: whether the
+    status no longer claims a spec version)."""
+    answer = rehearsal.client("dynamodb").get_item(
+        TableName=rehearsal.stack.physical_id("SpecTable"),
+        Key={"target": {"S": target}},
+        ConsistentRead=True,
+    )
+    recorded = status.get("specHash") or ""
+    raw = answer.get("Item")
+    if raw is None:
+        return not recorded, f"no item; the status claims spec {recorded or 'none'}"
+    item = {k: _deserializer.deserialize(v) for k, v in raw.items()}
+    wanted = spec_hash(item)
+    return (
+        recorded == wanted,
+        f"the item is spec {wanted}, the status is about {recorded or 'none'}",
+    )

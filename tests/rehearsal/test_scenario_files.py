@@ -1,0 +1,41 @@
+"""Every scenario shipped in scenarios/ runs on today's stack and its expectations hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fleetwise_rehearsal.scenario import run_scenario
+from fleetwise_rehearsal.scenario_format import Scenario
+
+pytestmark = pytest.mark.e2e
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+FILES = sorted(p for p in SCENARIOS.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+
+
+def test_the_operator_examples_are_there() -> None:
+    assert {p.name for p in FILES} >= {
+        "registration.yaml",
+        "throttling-storm.yaml",
+        "aborted-run.yaml",
+        "pause.yaml",
+    }
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+def test_scenario_holds(path: Path) -> None:
+    scenario = Scenario.from_file(path)
+    assert scenario.expectations is not None, f"{path.name} checks nothing"
+    result = run_scenario(scenario)
+    assert result.failures == []
+    assert result.skipped == []
+
+
+def test_the_readme_example_is_the_shipped_aborted_run() -> None:
+    readme = (SCENARIOS.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Scenarios") :]
+    start = section.index("```yaml\n") + len("```yaml\n")
+    example = section[start : section.index("```", start)]
+    assert example == (SCENARIOS / "aborted-run.yaml").read_text(encoding="utf-8")
