@@ -144,7 +144,9 @@ class ScenarioRunner:
         table = rehearsal.stack.physical_id("StatusTable")
         items = rehearsal.client("dynamodb").scan(TableName=table, ConsistentRead=True)["Items"]
         for raw in items:
-            if raw["kind"]["S"] != "STATUS":
+            # A STATUS item without a phase holds only the attempt count the Register step
+            # records before its first outcome: nothing has been recorded yet.
+            if raw["kind"]["S"] != "STATUS" or "phase" not in raw:
                 continue
             item = {k: _deserializer.deserialize(v) for k, v in raw.items()}
             seen = self.phases.setdefault(str(item["target"]), [])

@@ -166,10 +166,13 @@ def test_write_patch_delete_tick_advance_settle(start: Callable[..., ScenarioRun
     assert drift.name == f"drift-123456789012-us-east-1-{r.clock.now():%Y%m%dT%H%MZ}"
     assert drift.input["trigger"] == "schedule"
     runner.apply("settle")
-    # delete removes the item; the stream's filter drops REMOVE records: no run
+    # delete removes the item; its REMOVE record starts a run that records Unmanaged
     runner.apply({"delete": T})
     assert r.specs() == []
-    assert len(r.executions()) == 3
+    runner.apply("settle")
+    assert len(r.executions()) == 4
+    status = r.status(T)
+    assert status is not None and status["phase"] == "Unmanaged"
     assert [s.kind for s in runner.applied] == [
         "write",
         "settle",
@@ -182,6 +185,7 @@ def test_write_patch_delete_tick_advance_settle(start: Callable[..., ScenarioRun
         "tick",
         "settle",
         "delete",
+        "settle",
     ]
 
 
@@ -353,6 +357,7 @@ def test_expectations_report_each_difference_in_words(
     r = runner.rehearsal
     runner.apply({"write": {"mode": "cloudwatch"}})
     runner.finish()
+    runner.apply("tick")  # the schedule's check (its heartbeat alarm is quiet from then on)
     status = r.status(T)
     assert status is not None
     held = parse_expectations(
@@ -363,7 +368,7 @@ def test_expectations_report_each_difference_in_words(
                     "reason": "Registered",
                     "current": True,
                     "lease": "released",
-                    "attempts": 1,
+                    "attempts": 0,  # Registered: the failure budget starts afresh
                     "lastError": None,
                 },
                 EU: None,
