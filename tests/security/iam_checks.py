@@ -58,6 +58,10 @@ NOT_CALLED_BUT_NEEDED: dict[str, dict[str, str]] = {
         "states:DescribeExecution": "aborted runs only (their event carries no input); the "
         "handler tests stand in a fake Step Functions client there",
     },
+    "DriftCheckFunction": {
+        "sqs:SendMessage": "Lambda sends a failed check's record to its on-failure destination "
+        "with this role",
+    },
     "StreamTriggerFunction": {
         "dynamodb:DescribeStream": "the event source mapping reads the stream with this role",
         "dynamodb:GetRecords": "the event source mapping reads the stream with this role",

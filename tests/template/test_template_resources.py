@@ -144,8 +144,8 @@ def test_no_resource_has_a_hard_coded_name(sam_template: dict[str, Any]) -> None
     for name, resource in sam_template["Resources"].items():
         if resource["Type"] == "AWS::Lambda::EventSourceMapping":
             continue  # its FunctionName is a reference, not a name
-        if resource["Type"] == "AWS::Lambda::Permission":
-            continue
+        if resource["Type"] in ("AWS::Lambda::Permission", "AWS::Lambda::EventInvokeConfig"):
+            continue  # FunctionName names the function it configures
         assert not name_properties & set(resource.get("Properties", {})), name
     for name, group in _resources(sam_template, "AWS::Logs::LogGroup").items():
         assert "${AWS::StackName}" in group["Properties"]["LogGroupName"]["Fn::Sub"], name
@@ -352,6 +352,7 @@ def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
                 "dynamodb:GetItem": ["StatusTable"],
                 "iotfleetwise:GetRegisterAccountStatus": ["*"],
                 "states:StartExecution": [{"Ref": "ReconcileStateMachine"}],
+                "sqs:SendMessage": ["DriftCheckFailureQueue"],
             },
         ),
     ],
