@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fleetwise_rehearsal.stack import apply_definition_substitutions
 from fleetwise_rehearsal.template import Resolver, translate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,3 +175,9 @@ def dashboard_body(stack: Deployed) -> dict[str, Any]:
     [dashboard] = stack.of_type("AWS::CloudWatch::Dashboard").values()
     body: dict[str, Any] = json.loads(dashboard["Properties"]["DashboardBody"])
     return body
+
+
+def definition(stack: Deployed, machine: str = "ReconcileStateMachine") -> str:
+    """The ASL text Step Functions receives: the file with its DefinitionSubstitutions."""
+    substitutions = stack.resources[machine]["Properties"]["DefinitionSubstitutions"]
+    return apply_definition_substitutions(stack.definitions[machine], substitutions)

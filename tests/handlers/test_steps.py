@@ -16,6 +16,7 @@ from handler_fakes import Clock, status_response
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.errors import (
     FleetWiseTerminalError,
+    FleetWiseThrottled,
     FleetWiseTransientError,
     RegistrationPending,
 )
@@ -262,6 +263,67 @@ def test_poll_times_out_at_the_budget(stubbed: tuple[FleetWise, Stubber], now: C
         "IoT FleetWise still reports REGISTRATION_PENDING 900 s after RegisterAccount "
         "(budget 900 s)"
     )
+
+
+@pytest.mark.parametrize("step", ["Observe", "Register", "Poll"])
+def test_a_throttle_with_a_retry_hint_crosses_as_fleetwise_throttled(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    step: str,
+) -> None:
+    # GIVEN IoT FleetWise throttles the step's call and says when to come back
+    fleetwise, stub = stubbed
+    spec_repository.put({"target": TARGET})
+    operation = "register_account" if step == "Register" else "get_register_account_status"
+    stub.add_client_error(
+        operation,
+        service_error_code="ThrottlingException",
+        http_status_code=429,
+        modeled_fields={"message": "slow down", "retryAfterSeconds": 7},
+    )
+    # WHEN the step runs
+    with pytest.raises(FleetWiseThrottled) as raised:
+        if step == "Observe":
+            observe_with(spec_repository, status_repository, fleetwise)
+        elif step == "Register":
+            register.handle(register_event(MODERN_SPEC), fleetwise=fleetwise)
+        else:
+            poll.handle(poll_event(MODERN_SPEC), fleetwise=fleetwise)
+    # THEN the error the workflow waits on carries the service's delay
+    detail = json.loads(str(raised.value))
+    assert (detail["code"], detail["retryAfterSeconds"]) == ("ThrottlingException", 7)
+
+
+@pytest.mark.parametrize("step", ["Register", "Poll"])
+@pytest.mark.parametrize(
+    ("code", "status", "error"),
+    [
+        ("InternalServerException", 500, FleetWiseTransientError),
+        ("AccessDeniedException", 403, FleetWiseTerminalError),
+    ],
+)
+def test_register_and_poll_errors_cross_by_class_name(
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    step: str,
+    code: str,
+    status: int,
+    error: type[Exception],
+) -> None:
+    # GIVEN IoT FleetWise refuses the step's call (no retry hint)
+    fleetwise, stub = stubbed
+    operation = "register_account" if step == "Register" else "get_register_account_status"
+    stub.add_client_error(operation, service_error_code=code, http_status_code=status)
+    # WHEN the step runs, THEN the error crosses under the class name the workflow catches
+    with pytest.raises(error) as raised:
+        if step == "Register":
+            register.handle(register_event(MODERN_SPEC), fleetwise=fleetwise)
+        else:
+            poll.handle(poll_event(MODERN_SPEC), fleetwise=fleetwise)
+    assert type(raised.value) is error
+    assert json.loads(str(raised.value))["code"] == code
 
 
 def test_poll_success_matching(stubbed: tuple[FleetWise, Stubber], now: Clock) -> None:
