@@ -28,8 +28,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_imports.py
 
 # `sam build` offline: the SAM CLI lives in its own venv (it pins its own boto3 and pydantic),
-# the functions are built by src/Makefile, and the artifact is checked to hold the Lambda
-# package and its runtime dependencies only.
+# the layer and the functions are built by src/Makefile, and the artifacts are checked: the
+# shared layer holds the runtime dependencies only, each function the Lambda package only.
+# Each artifact's size is printed.
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
@@ -43,7 +44,7 @@ $(SAM):
 build: $(SAM)
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region $(SAM_REGION)
 	SAM_CLI_TELEMETRY=0 $(SAM) build --region $(SAM_REGION)
-	$(PYTHON) scripts/check_artifact.py .aws-sam/build/*Function
+	$(PYTHON) scripts/check_artifact.py .aws-sam/build/DependenciesLayer .aws-sam/build/*Function
 
 # Static checks, all offline: Python (ruff, mypy), the template (cfn-lint with the serverless
 # rules, checkov, `sam validate --lint`), and the contract tests (tests/contracts): statelint on

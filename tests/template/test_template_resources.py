@@ -166,6 +166,18 @@ def test_every_function_runs_its_handler_on_arm64_python313(cfn_template: dict[s
         assert resource["Metadata"]["BuildMethod"] == "makefile"
 
 
+def test_every_function_takes_its_dependencies_from_the_one_shared_layer(
+    sam_template: dict[str, Any], cfn_template: dict[str, Any]
+) -> None:
+    [(name, layer)] = _resources(cfn_template, "AWS::Lambda::LayerVersion").items()
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    source = sam_template["Resources"]["DependenciesLayer"]
+    assert source["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+    for function in ALL_FUNCTIONS:
+        assert cfn_template["Resources"][function]["Properties"]["Layers"] == [{"Ref": name}]
+
+
 def test_every_function_logs_to_its_own_group_with_retention(cfn_template: dict[str, Any]) -> None:
     for function in ALL_FUNCTIONS:
         props = cfn_template["Resources"][function]["Properties"]
