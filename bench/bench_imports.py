@@ -4,7 +4,7 @@ Each measurement runs in a fresh interpreter (nothing cached in sys.modules), se
 the table shows the median wall time, the ratio to ``boto3.client("iotfleetwise")`` alone
 (aim: at most 1.25x) and the peak resident memory. It only reports; nothing is asserted.
 PynamoDB builds its botocore client on first use, so a repository's set-up is its
-construction plus that of the client it will use.
+construction plus that of the client it will use (built here without a request).
 """
 
 from __future__ import annotations
@@ -46,12 +46,13 @@ print(json.dumps({{"seconds": elapsed, "maxrss_kib": peak}}))
 
 BASELINE = 'import boto3\nboto3.client("iotfleetwise")'
 
-# wiring factory -> what builds the client it hands out.
+# wiring factory -> what builds the client it hands out. PynamoDB builds each table's client
+# on the first request; here it is built through the same (private) path without a request.
 SETUP = {
-    "fleetwise": "wiring.fleetwise()",
+    "fleetwise": "wiring.fleetwise().client",
     "stepfunctions": "wiring.stepfunctions()",
-    "spec_repository": "wiring.spec_repository()",
-    "status_repository": "wiring.status_repository()",
+    "spec_repository": "wiring.spec_repository()._model._get_connection().connection.client",
+    "status_repository": "wiring.status_repository()._lease._get_connection().connection.client",
     "validation_context": "wiring.validation_context()",
 }
 
@@ -64,9 +65,6 @@ def handler_body(module: str) -> str:
         "from fleetwise_reconciler import wiring",
     ]
     lines += [SETUP[name] for name in used]
-    if {"spec_repository", "status_repository"} & set(used):
-        # PynamoDB's connection builds its botocore client lazily, on the first request.
-        lines.append('import boto3\nboto3.client("dynamodb")')
     return "\n".join(lines)
 
 

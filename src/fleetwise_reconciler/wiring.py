@@ -2,14 +2,19 @@
 
 Nothing is built at import time; tests pass their own objects to each handler's ``handle``.
 The rehearsal calls ``reset()`` when it changes the environment.
+
+Every client comes from one botocore session per thread (in Lambda: one per process), PynamoDB's
+included: botocore's endpoint and service data load once instead of once per client, and the
+Lambda package never imports boto3 (whose clients are botocore's anyway).
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from typing import TYPE_CHECKING, Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 from fleetwise_reconciler.dal import models
@@ -20,29 +25,52 @@ from fleetwise_reconciler.settings import get_settings
 if TYPE_CHECKING:
     from fleetwise_reconciler.logic.validate import ValidationContext
 
+_local = threading.local()
+# Bumped by reset(): a thread's session from before it is replaced on its next use.
+_generation = [0]
+
+
+def botocore_session() -> botocore.session.Session:
+    """This thread's botocore session, shared by every client the handlers build.
+
+    Per thread because a botocore session is not thread safe (its clients are); Lambda runs one
+    invocation at a time per process, the offline rehearsal several on worker threads.
+    """
+    session: botocore.session.Session | None = getattr(_local, "session", None)
+    if session is None or getattr(_local, "generation", None) != _generation[0]:
+        session = botocore.session.get_session()
+        _local.session, _local.generation = session, _generation[0]
+    return session
+
+
+def _share_session_with_pynamodb() -> None:
+    models.use_botocore_session(botocore_session)
+
 
 @functools.cache
 def spec_repository() -> SpecRepository:
+    _share_session_with_pynamodb()
     settings = get_settings()
     return SpecRepository(settings.spec_table_name, region=settings.region)
 
 
 @functools.cache
 def status_repository() -> StatusRepository:
+    _share_session_with_pynamodb()
     settings = get_settings()
     return StatusRepository(settings.status_table_name, region=settings.region)
 
 
 @functools.cache
 def fleetwise() -> FleetWise:
-    return FleetWise(region=get_settings().region)
+    return FleetWise(region=get_settings().region, session=botocore_session())
 
 
 @functools.cache
 def stepfunctions() -> Any:
     # One attempt per call would lose stream records to a blip; the SDK's standard retries are
     # fine here because the stream trigger is not itself retried by Step Functions.
-    return boto3.client(
+    return botocore_session().create_client(
         "stepfunctions",
         region_name=get_settings().region,
         config=Config(retries={"mode": "standard", "total_max_attempts": 3}),
@@ -66,7 +94,9 @@ def validation_context() -> ValidationContext:
 
 
 def reset() -> None:
-    """Forget every cached port and the settings (the rehearsal and tests use this)."""
+    """Forget every cached port, the settings and the threads' sessions (the rehearsal and
+    tests use this)."""
     for cached in (spec_repository, status_repository, fleetwise, stepfunctions, get_settings):
         cached.cache_clear()
+    _generation[0] += 1
     models.reset_models()
