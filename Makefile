@@ -81,8 +81,8 @@ iam-calls: $(STAMP)
 		--record-aws-calls=tests/security/observed_calls.json
 
 # The shape of every result and error each handler produced in its tests: the ledger the
-# workflow's JSONPath check (tests/contracts/test_statemachine_flow.py) reads (.ci/run checks
-# it is fresh).
+# workflow's JSONPath check (tests/contracts/test_contract_statemachine_flow.py) reads
+# (.ci/run checks it is fresh).
 result-shapes: $(STAMP)
 	PYTHONPATH=tests/handlers $(BIN)/pytest -n 2 -q -p result_recorder \
 		--record-results=tests/handlers/result_shapes.json tests/handlers

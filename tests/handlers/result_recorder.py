@@ -14,7 +14,7 @@ payload: ``errorType`` (kept as is: it is the class name Step Functions matches 
 shape of ``errorMessage``. Per handler, each distinct
 shape is kept once, with the first test (by node id) that produced it. Under pytest-xdist each
 worker writes its share and the controller merges them.
-``tests/contracts/test_statemachine_flow.py`` reads the ledger; CI checks it is fresh.
+``tests/contracts/test_contract_statemachine_flow.py`` reads the ledger; CI checks it is fresh.
 """
 
 from __future__ import annotations
