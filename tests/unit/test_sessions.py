@@ -16,8 +16,8 @@ import pytest
 from fleetwise_reconciler import wiring
 
 HANDLERS = Path(__file__).resolve().parents[2] / "src" / "fleetwise_reconciler" / "handlers"
-# The handlers that validate or parse a spec (logic.validate, models.spec) need pydantic.
-USES_PYDANTIC = {"deploy_spec", "drift_check", "observe", "poll"}
+# The handlers that validate a spec (logic.validate, models.spec) need pydantic.
+USES_PYDANTIC = {"deploy_spec", "drift_check", "observe"}
 
 
 @pytest.fixture(autouse=True)
@@ -75,3 +75,43 @@ def test_a_handler_imports_no_boto3_and_pydantic_only_if_it_validates(module: st
     assert "boto3" not in imported
     assert "s3transfer" not in imported
     assert ("pydantic" in imported) == (module in USES_PYDANTIC)
+
+
+LEGACY = {
+    "target": "123456789012:us-east-1",
+    "mode": "timestream",
+    "timestream": {"databaseName": "fleet", "tableName": "signals"},
+    "iamRoleArn": "arn:aws:iam::123456789012:role/FleetWiseTimestream",
+}
+OBSERVATIONS = [
+    {"registered": True, "accountStatus": "REGISTRATION_SUCCESS"},
+    {
+        "registered": True,
+        "accountStatus": "REGISTRATION_SUCCESS",
+        "timestream": {"databaseName": "fleet", "tableName": "other"},
+        "iam": {"roleArn": "arn:aws:iam::123456789012:role/Other"},
+    },
+    {
+        "registered": True,
+        "accountStatus": "REGISTRATION_SUCCESS",
+        "timestream": {"databaseName": "fleet", "tableName": "signals"},
+        "iam": {"roleArn": LEGACY["iamRoleArn"]},
+    },
+]
+
+
+@pytest.mark.parametrize("raw", [{"target": "123456789012:us-east-1"}, LEGACY])
+@pytest.mark.parametrize("observed", OBSERVATIONS)
+def test_poll_compares_the_normalised_spec_exactly_as_the_validated_one(
+    raw: dict[str, object], observed: dict[str, object]
+) -> None:
+    # GIVEN the spec Observe validated and passed on, normalised (what Poll receives)
+    from fleetwise_reconciler.logic.compare import NormalisedSpec, differences
+    from fleetwise_reconciler.models.spec import Spec
+
+    validated = Spec.model_validate(raw)
+    passed_on = validated.model_dump(exclude_none=True)
+    # THEN reading it without pydantic finds the same differences
+    assert differences(NormalisedSpec.from_dict(passed_on), observed) == differences(
+        validated, observed
+    )

@@ -15,8 +15,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from fleetwise_reconciler import clock, wiring
 from fleetwise_reconciler.errors import RegistrationPending
 from fleetwise_reconciler.fleetwise import FleetWise
-from fleetwise_reconciler.logic.compare import FAILURE, PENDING, SUCCESS, differences
-from fleetwise_reconciler.models.spec import Spec
+from fleetwise_reconciler.logic.compare import (
+    FAILURE,
+    PENDING,
+    SUCCESS,
+    NormalisedSpec,
+    differences,
+)
 from fleetwise_reconciler.observability import COUNT, STATUS_POLLS, logger, publish
 from fleetwise_reconciler.settings import get_settings
 
@@ -29,7 +34,8 @@ def handle(event: dict[str, Any], *, fleetwise: FleetWise | None = None) -> dict
     registration = event.get("registration") or {}
     started_at = clock.parse(registration.get("startedAt") or plan["observedAt"])
     attempt = int(registration.get("attempt") or plan.get("attempts") or 0)
-    spec = Spec.model_validate(event["spec"])
+    # Observe validated and normalised it; Poll only compares.
+    spec = NormalisedSpec.from_dict(event["spec"])
 
     publish(target, {STATUS_POLLS: (COUNT, 1)})
     observation = fleetwise.get_status()
