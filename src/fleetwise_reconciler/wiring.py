@@ -11,18 +11,20 @@ Lambda package never imports boto3 (whose clients are botocore's anyway).
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
 import botocore.session
 from botocore.config import Config
 
-from fleetwise_reconciler.dal import models
-from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
-from fleetwise_reconciler.fleetwise import FleetWise
 from fleetwise_reconciler.settings import get_settings
 
+# The ports are imported where they are built: a handler pays only for the ones it uses
+# (the stream trigger, Register and Poll never load PynamoDB; the trigger not the adapter).
 if TYPE_CHECKING:
+    from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
+    from fleetwise_reconciler.fleetwise import FleetWise
     from fleetwise_reconciler.logic.validate import ValidationContext
 
 _local = threading.local()
@@ -44,11 +46,15 @@ def botocore_session() -> botocore.session.Session:
 
 
 def _share_session_with_pynamodb() -> None:
+    from fleetwise_reconciler.dal import models  # noqa: PLC0415 - see the imports above
+
     models.use_botocore_session(botocore_session)
 
 
 @functools.cache
 def spec_repository() -> SpecRepository:
+    from fleetwise_reconciler.dal.repository import SpecRepository  # noqa: PLC0415
+
     _share_session_with_pynamodb()
     settings = get_settings()
     return SpecRepository(settings.spec_table_name, region=settings.region)
@@ -56,6 +62,8 @@ def spec_repository() -> SpecRepository:
 
 @functools.cache
 def status_repository() -> StatusRepository:
+    from fleetwise_reconciler.dal.repository import StatusRepository  # noqa: PLC0415
+
     _share_session_with_pynamodb()
     settings = get_settings()
     return StatusRepository(settings.status_table_name, region=settings.region)
@@ -63,6 +71,8 @@ def status_repository() -> StatusRepository:
 
 @functools.cache
 def fleetwise() -> FleetWise:
+    from fleetwise_reconciler.fleetwise import FleetWise  # noqa: PLC0415
+
     return FleetWise(region=get_settings().region, session=botocore_session())
 
 
@@ -99,4 +109,5 @@ def reset() -> None:
     for cached in (spec_repository, status_repository, fleetwise, stepfunctions, get_settings):
         cached.cache_clear()
     _generation[0] += 1
-    models.reset_models()
+    if "fleetwise_reconciler.dal.models" in sys.modules:  # nothing bound if never imported
+        sys.modules["fleetwise_reconciler.dal.models"].reset_models()

@@ -115,3 +115,8 @@ def test_poll_compares_the_normalised_spec_exactly_as_the_validated_one(
     assert differences(NormalisedSpec.from_dict(passed_on), observed) == differences(
         validated, observed
     )
+
+
+@pytest.mark.parametrize("module", ["stream_trigger", "register", "poll"])
+def test_a_handler_that_never_reads_a_table_does_not_load_pynamodb(module: str) -> None:
+    assert "pynamodb" not in _imported(module)
