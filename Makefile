@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all lint build bench deploy clean iam-calls
+.PHONY: install demo test test-all lint build bench deploy clean iam-calls result-shapes
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_imports.py
 
 # `sam build` offline: the SAM CLI lives in its own venv (it pins its own boto3 and pydantic),
-# the functions are built by src/Makefile, and the artifact is checked to hold the Lambda
-# package and its runtime dependencies only.
+# the layer and the functions are built by src/Makefile, and the artifacts are checked: the
+# shared layer holds the runtime dependencies only, each function the Lambda package only.
+# Each artifact's size is printed.
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
@@ -43,10 +44,13 @@ $(SAM):
 build: $(SAM)
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region $(SAM_REGION)
 	SAM_CLI_TELEMETRY=0 $(SAM) build --region $(SAM_REGION)
-	$(PYTHON) scripts/check_artifact.py .aws-sam/build/*Function
+	$(PYTHON) scripts/check_artifact.py .aws-sam/build/DependenciesLayer .aws-sam/build/*Function
 
 # Static checks, all offline: Python (ruff, mypy), the template (cfn-lint with the serverless
-# rules, checkov, `sam validate --lint`). checkov pins dozens of packages of its own, so it
+# rules, checkov, `sam validate --lint`), and the contract tests (tests/contracts): statelint on
+# the state machine definition with its DefinitionSubstitutions applied, and every payload the
+# template hands to an AWS API (dashboard, alarms, rules, schedule, asynchronous invocation,
+# the workflow's JSONPaths) against AWS's documented rules, for every condition combination. checkov pins dozens of packages of its own, so it
 # lives in its own venv like the SAM CLI. A finding is fixed, or suppressed next to the resource
 # in template.yaml with the reason.
 CHECKOV_VENV := .venv-checkov
@@ -68,12 +72,20 @@ lint: $(STAMP) $(CHECKOV) $(SAM)
 	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region $(SAM_REGION)
+	$(BIN)/pytest -q -p no:cacheprovider tests/contracts
 
 # The AWS calls each Lambda handler makes during the whole suite, as IAM actions: the ledger
 # tests/security/test_iam.py holds the template's grants against (.ci/run checks it is fresh).
 iam-calls: $(STAMP)
 	PYTHONPATH=tests/security $(BIN)/pytest -n 2 -q -p call_recorder \
 		--record-aws-calls=tests/security/observed_calls.json
+
+# The shape of every result and error each handler produced in its tests: the ledger the
+# workflow's JSONPath check (tests/contracts/test_contract_statemachine_flow.py) reads
+# (.ci/run checks it is fresh).
+result-shapes: $(STAMP)
+	PYTHONPATH=tests/handlers $(BIN)/pytest -n 2 -q -p result_recorder \
+		--record-results=tests/handlers/result_shapes.json tests/handlers
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

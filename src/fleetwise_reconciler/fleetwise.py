@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NoReturn
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
@@ -96,13 +96,20 @@ class FleetWise:
     """The calls the reconciler makes to IoT FleetWise.
 
     ``client`` is for tests (a stubbed client); without it a client is built on first use,
-    so importing or constructing this class does no I/O and a mock started later still
-    applies.
+    from ``session`` (the process's shared botocore session) or a new one, so importing or
+    constructing this class does no I/O and a mock started later still applies.
     """
 
-    def __init__(self, client: Any | None = None, *, region: str | None = None) -> None:
+    def __init__(
+        self,
+        client: Any | None = None,
+        *,
+        region: str | None = None,
+        session: botocore.session.Session | None = None,
+    ) -> None:
         self._client = client
         self._region = region
+        self._session = session
         self._lock = threading.Lock()
 
     @property
@@ -110,7 +117,8 @@ class FleetWise:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = boto3.client(
+                    session = self._session or botocore.session.get_session()
+                    self._client = session.create_client(
                         "iotfleetwise", region_name=self._region, config=client_config()
                     )
         return self._client

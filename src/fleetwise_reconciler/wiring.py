@@ -2,34 +2,75 @@
 
 Nothing is built at import time; tests pass their own objects to each handler's ``handle``.
 The rehearsal calls ``reset()`` when it changes the environment.
+
+Every client comes from one botocore session per thread (in Lambda: one per process), PynamoDB's
+included: botocore's endpoint and service data load once instead of once per client, and the
+Lambda package never imports boto3 (whose clients are botocore's anyway).
 """
 
 from __future__ import annotations
 
 import functools
+import sys
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
-from fleetwise_reconciler.dal import models
-from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
-from fleetwise_reconciler.fleetwise import FleetWise
 from fleetwise_reconciler.settings import get_settings
 
+# The ports are imported where they are built: a handler pays only for the ones it uses
+# (the stream trigger, Register and Poll never load PynamoDB; the trigger not the adapter).
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
+    from fleetwise_reconciler.fleetwise import FleetWise
     from fleetwise_reconciler.logic.validate import ValidationContext
+
+    # What a handler's tests may pass instead of the real ports.
+    FleetWisePorts: TypeAlias = FleetWise | Callable[[str], FleetWise]
+
+_local = threading.local()
+# Bumped by reset(): a thread's session from before it is replaced on its next use.
+_generation = [0]
+
+
+def botocore_session() -> botocore.session.Session:
+    """This thread's botocore session, shared by every client the handlers build.
+
+    Per thread because a botocore session is not thread safe (its clients are); Lambda runs one
+    invocation at a time per process, the offline rehearsal several on worker threads.
+    """
+    session: botocore.session.Session | None = getattr(_local, "session", None)
+    if session is None or getattr(_local, "generation", None) != _generation[0]:
+        session = botocore.session.get_session()
+        _local.session, _local.generation = session, _generation[0]
+    return session
+
+
+def _share_session_with_pynamodb() -> None:
+    from fleetwise_reconciler.dal import models  # noqa: PLC0415 - see the imports above
+
+    models.use_botocore_session(botocore_session)
 
 
 @functools.cache
 def spec_repository() -> SpecRepository:
+    from fleetwise_reconciler.dal.repository import SpecRepository  # noqa: PLC0415
+
+    _share_session_with_pynamodb()
     settings = get_settings()
     return SpecRepository(settings.spec_table_name, region=settings.region)
 
 
 @functools.cache
 def status_repository() -> StatusRepository:
+    from fleetwise_reconciler.dal.repository import StatusRepository  # noqa: PLC0415
+
+    _share_session_with_pynamodb()
     settings = get_settings()
     return StatusRepository(settings.status_table_name, region=settings.region)
 
@@ -38,18 +79,18 @@ def status_repository() -> StatusRepository:
 def fleetwise(region: str) -> FleetWise:
     """The IoT FleetWise port of one Region: every call for a target is made in the
     target's own Region (registration is per account and Region)."""
-    return FleetWise(region=region)
+    from fleetwise_reconciler.fleetwise import FleetWise  # noqa: PLC0415
 
-
-# What a handler's tests may pass instead of the real ports: one port for every Region, or a
-# function giving the port of a Region.
-FleetWisePorts = FleetWise | Callable[[str], FleetWise]
+    return FleetWise(region=region, session=botocore_session())
 
 
 def fleetwise_in(region: str, given: FleetWisePorts | None = None) -> FleetWise:
-    """The port for ``region``: the process-wide one, or the one a test passed."""
+    """The port for ``region``: the process-wide one, or the one a test passed (one port
+    for every Region, or a function giving the port of a Region)."""
     if given is None:
         return fleetwise(region)
+    from fleetwise_reconciler.fleetwise import FleetWise  # noqa: PLC0415
+
     if isinstance(given, FleetWise):
         return given
     return given(region)
@@ -59,7 +100,7 @@ def fleetwise_in(region: str, given: FleetWisePorts | None = None) -> FleetWise:
 def stepfunctions() -> Any:
     # One attempt per call would lose stream records to a blip; the SDK's standard retries are
     # fine here because the stream trigger is not itself retried by Step Functions.
-    return boto3.client(
+    return botocore_session().create_client(
         "stepfunctions",
         region_name=get_settings().region,
         config=Config(retries={"mode": "standard", "total_max_attempts": 3}),
@@ -83,7 +124,10 @@ def validation_context() -> ValidationContext:
 
 
 def reset() -> None:
-    """Forget every cached port and the settings (the rehearsal and tests use this)."""
+    """Forget every cached port, the settings and the threads' sessions (the rehearsal and
+    tests use this)."""
     for cached in (spec_repository, status_repository, fleetwise, stepfunctions, get_settings):
         cached.cache_clear()
-    models.reset_models()
+    _generation[0] += 1
+    if "fleetwise_reconciler.dal.models" in sys.modules:  # nothing bound if never imported
+        sys.modules["fleetwise_reconciler.dal.models"].reset_models()

@@ -1,8 +1,9 @@
 """SAM → CloudFormation offline, and the intrinsic functions the rehearsal needs resolved.
 
-``translate`` runs aws-sam-translator without AWS: a Region is given, every ``CodeUri`` and
-``DefinitionUri`` is swapped for an S3-style placeholder (the translator insists on one), and
-the state machine definitions behind ``DefinitionUri`` are read from disk for the caller.
+``translate`` runs aws-sam-translator without AWS: a Region is given, every ``CodeUri``,
+layer ``ContentUri`` and ``DefinitionUri`` is swapped for an S3-style placeholder (the
+translator insists on one), and the state machine definitions behind ``DefinitionUri`` are
+read from disk for the caller.
 
 ``Resolver`` evaluates Ref, Fn::GetAtt, Fn::Sub (both forms), Fn::Join, Fn::If (with the
 template's Conditions), Fn::Select, Fn::Split, Fn::Equals/And/Or/Not inside conditions and the
@@ -74,6 +75,8 @@ def translate(
         kind = resource.get("Type")
         if kind == "AWS::Serverless::Function" and isinstance(props.get("CodeUri"), str):
             props["CodeUri"] = f"s3://{PLACEHOLDER_BUCKET}/{logical_id}.zip"
+        if kind == "AWS::Serverless::LayerVersion" and isinstance(props.get("ContentUri"), str):
+            props["ContentUri"] = f"s3://{PLACEHOLDER_BUCKET}/{logical_id}.zip"
         if kind == "AWS::Serverless::StateMachine" and isinstance(props.get("DefinitionUri"), str):
             definitions[logical_id] = (base / props["DefinitionUri"]).read_text(encoding="utf-8")
             props["DefinitionUri"] = f"s3://{PLACEHOLDER_BUCKET}/{logical_id}.asl.json"

@@ -157,7 +157,7 @@ def test_every_aws_alarm_names_a_published_metric_of_a_stack_resource(
         },
     }
     aws_alarms = {k: a for k, a in r.stack.alarms.items() if str(a["Namespace"]).startswith("AWS/")}
-    assert len(aws_alarms) == 3 + 6 + 9 + 1 + 2
+    assert len(aws_alarms) == 3 + 6 + 9 + 1 + 3
     for logical_id, alarm in aws_alarms.items():
         dimension = AWS_METRICS[(alarm["Namespace"], alarm["MetricName"])]
         [only] = alarm["Dimensions"]

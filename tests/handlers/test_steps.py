@@ -16,6 +16,7 @@ from handler_fakes import Clock, status_response
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.errors import (
     FleetWiseTerminalError,
+    FleetWiseThrottled,
     FleetWiseTransientError,
     LeaseLost,
     RegistrationPending,
@@ -468,7 +469,75 @@ def test_poll_times_out_at_the_budget(polling: tuple[Any, Stubber], now: Clock) 
     )
 
 
-def test_poll_after_a_conflict_times_out_since_the_registration_was_seen(
+@pytest.mark.parametrize("step", ["Observe", "Register", "Poll"])
+def test_a_throttle_with_a_retry_hint_crosses_as_fleetwise_throttled(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    step: str,
+) -> None:
+    # GIVEN IoT FleetWise throttles the step's call and says when to come back
+    fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+    spec_repository.put({"target": TARGET})
+    operation = "register_account" if step == "Register" else "get_register_account_status"
+    stub.add_client_error(
+        operation,
+        service_error_code="ThrottlingException",
+        http_status_code=429,
+        modeled_fields={"message": "slow down", "retryAfterSeconds": 7},
+    )
+    # WHEN the step runs
+    with pytest.raises(FleetWiseThrottled) as raised:
+        if step == "Observe":
+            observe_with(spec_repository, status_repository, fleetwise)
+        elif step == "Register":
+            register.handle(
+                register_event(MODERN_SPEC), statuses=status_repository, fleetwise=fleetwise
+            )
+        else:
+            poll.handle(poll_event(MODERN_SPEC), statuses=status_repository, fleetwise=fleetwise)
+    # THEN the error the workflow waits on carries the service's delay
+    detail = json.loads(str(raised.value))
+    assert (detail["code"], detail["retryAfterSeconds"]) == ("ThrottlingException", 7)
+
+
+@pytest.mark.parametrize("step", ["Register", "Poll"])
+@pytest.mark.parametrize(
+    ("code", "status", "error"),
+    [
+        ("InternalServerException", 500, FleetWiseTransientError),
+        ("AccessDeniedException", 403, FleetWiseTerminalError),
+    ],
+)
+def test_register_and_poll_errors_cross_by_class_name(
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    step: str,
+    code: str,
+    status: int,
+    error: type[Exception],
+) -> None:
+    # GIVEN IoT FleetWise refuses the step's call (no retry hint)
+    fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+    operation = "register_account" if step == "Register" else "get_register_account_status"
+    stub.add_client_error(operation, service_error_code=code, http_status_code=status)
+    # WHEN the step runs, THEN the error crosses under the class name the workflow catches
+    with pytest.raises(error) as raised:
+        if step == "Register":
+            register.handle(
+                register_event(MODERN_SPEC), statuses=status_repository, fleetwise=fleetwise
+            )
+        else:
+            poll.handle(poll_event(MODERN_SPEC), statuses=status_repository, fleetwise=fleetwise)
+    assert type(raised.value) is error
+    assert json.loads(str(raised.value))["code"] == code
+
+
+def test_poll_after_a_conflict_times_out_without_claiming_a_registration(
     polling: tuple[Any, Stubber], now: Clock
 ) -> None:
     # GIVEN RegisterAccount answered that a registration was in flight (not ours)
@@ -489,8 +558,8 @@ def test_poll_after_a_conflict_times_out_since_the_registration_was_seen(
         ["the account is not registered with IoT FleetWise"],
     )
     assert result["message"] == (
-        "IoT FleetWise still reports no registration 905 s after the registration was first "
-        "seen pending (budget 900 s)"
+        "IoT FleetWise still reports no registration 905 s after RegisterAccount answered that "
+        "another registration was in flight (budget 900 s)"
     )
 
 

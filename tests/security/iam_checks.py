@@ -18,6 +18,7 @@ UNSCOPABLE_ACTIONS: dict[str, str] = {
     "iotfleetwise:GetRegisterAccountStatus": "account-level: the action has no resource type",
     "iotfleetwise:RegisterAccount": "account-level: the action has no resource type",
     "iotfleetwise:ListCampaigns": "a List action: it has no resource type",
+    "dynamodb:ListStreams": "DynamoDB Streams' ListStreams has no resource type",
     "xray:PutTraceSegments": "X-Ray segments have no resource type",
     "xray:PutTelemetryRecords": "X-Ray telemetry has no resource type",
     "xray:GetSamplingRules": "sampling rules are read account-wide",
@@ -56,6 +57,10 @@ NOT_CALLED_BUT_NEEDED: dict[str, dict[str, str]] = {
     "ExecutionFailedFunction": {
         "states:DescribeExecution": "aborted runs only (their event carries no input); the "
         "handler tests stand in a fake Step Functions client there",
+    },
+    "DriftCheckFunction": {
+        "sqs:SendMessage": "Lambda sends a failed check's record to its on-failure destination "
+        "with this role",
     },
     "StreamTriggerFunction": {
         "dynamodb:DescribeStream": "the event source mapping reads the stream with this role",
@@ -140,6 +145,15 @@ def _statement_findings(role: str, statement: dict[str, Any], allowed_pass_roles
             f"{role}/{sid}: {action} on Resource '*' although it can be scoped"
             for action in actions
             if action not in UNSCOPABLE_ACTIONS
+        ]
+    else:
+        # IAM authorises an action without a resource type only on "*": granted on an ARN it
+        # matches no request, and the call it was meant for is denied.
+        findings += [
+            f"{role}/{sid}: {action} has no resource type; granted on a resource ARN it "
+            "matches nothing"
+            for action in actions
+            if action in UNSCOPABLE_ACTIONS
         ]
     if "iam:PassRole" in actions:
         if condition != {"StringEquals": {"iam:PassedToService": FLEETWISE_SERVICE}}:

@@ -100,6 +100,19 @@ def test_every_exception_names_a_function_of_the_template_and_a_reason(
             ["PollFunctionRole/Star: dynamodb:GetItem on Resource '*' although it can be scoped"],
         ),
         (
+            "StreamTriggerFunctionRole",
+            {
+                "Sid": "ScopedList",
+                "Effect": "Allow",
+                "Action": "dynamodb:ListStreams",
+                "Resource": {"Fn::Sub": "${SpecTable.Arn}/stream/*"},
+            },
+            [
+                "StreamTriggerFunctionRole/ScopedList: dynamodb:ListStreams has no resource "
+                "type; granted on a resource ARN it matches nothing"
+            ],
+        ),
+        (
             "RecordFunctionRole",
             {"Sid": "Not", "Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
             ["RecordFunctionRole/Not: NotAction grants everything but a list"],

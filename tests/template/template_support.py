@@ -71,12 +71,14 @@ def _no_managed_policies() -> dict[str, str]:
 def translate(sam_template: dict[str, Any], region: str = REGION) -> dict[str, Any]:
     """Translate the SAM template to CloudFormation offline.
 
-    ``sam deploy`` uploads ``CodeUri`` and ``DefinitionUri`` to S3 first; the translator only
-    accepts them in that form, so local paths are replaced with S3 placeholders.
+    ``sam deploy`` uploads ``CodeUri``, ``ContentUri`` and ``DefinitionUri`` to S3 first; the
+    translator only accepts them in that form, so local paths are replaced with S3 placeholders.
     """
     fragment = copy.deepcopy(sam_template)
     fragment["Globals"]["Function"]["CodeUri"] = "s3://artifacts/code.zip"
     for resource in fragment["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::LayerVersion":
+            resource["Properties"]["ContentUri"] = "s3://artifacts/layer.zip"
         if resource["Type"] == "AWS::Serverless::StateMachine":
             resource["Properties"]["DefinitionUri"] = {
                 "Bucket": "artifacts",

@@ -45,8 +45,7 @@ def _fake_artifact(root: Path, *entries: str) -> Path:
     return root
 
 
-RUNTIME = (
-    "fleetwise_reconciler",
+DEPENDENCIES = (
     "boto3",
     "botocore",
     "aws_lambda_powertools",
@@ -59,26 +58,32 @@ RUNTIME = (
 # --- src/Makefile -------------------------------------------------------------------------
 
 
-def test_the_makefile_installs_lambda_wheels_and_copies_only_the_package(tmp_path: Path) -> None:
-    # GIVEN the artifact directory SAM would give one function
-    artifacts = tmp_path / "build" / "AcquireFunction"
+def test_the_layer_gets_lambda_wheels_under_python(tmp_path: Path) -> None:
+    # GIVEN the artifact directory SAM gives the layer
+    artifacts = tmp_path / "build" / "DependenciesLayer"
     # WHEN make shows what it would run (a dry run: no network, nothing written)
-    shown = _make_dry_run("build-AcquireFunction", f"ARTIFACTS_DIR={artifacts}")
+    shown = _make_dry_run("build-DependenciesLayer", f"ARTIFACTS_DIR={artifacts}")
     assert shown.returncode == 0, shown.stderr
     commands = [shlex.split(line) for line in shown.stdout.splitlines() if line.strip()]
-    # THEN the dependencies are wheels for CPython 3.13 on arm64, installed once aside
+    # THEN the dependencies are wheels for CPython 3.13 on arm64, under python/ (where the
+    # Lambda Python runtime looks in a layer), and nothing else is copied in
     [pip] = [c for c in commands if c[1:4] == ["-m", "pip", "install"]]
     assert pip[pip.index("--platform") + 1] == "manylinux2014_aarch64"
     assert pip[pip.index("--implementation") + 1] == "cp"
     assert pip[pip.index("--python-version") + 1] == "3.13"
     assert "--only-binary=:all:" in pip
     assert pip[pip.index("-r") + 1] == "requirements.txt"
-    deps_dir = Path(pip[pip.index("--target") + 1])
-    assert deps_dir.parent == artifacts.parent
-    # AND the function's artifact gets those dependencies and the reconciler package only
-    copies = [c for c in commands if c[:2] == ["cp", "-R"]]
-    assert copies == [
-        ["cp", "-R", f"{deps_dir}/.", f"{artifacts}/"],
+    assert Path(pip[pip.index("--target") + 1]) == artifacts / "python"
+    assert [c for c in commands if c[0] == "cp"] == []
+
+
+def test_a_function_gets_the_package_only(tmp_path: Path) -> None:
+    artifacts = tmp_path / "build" / "AcquireFunction"
+    shown = _make_dry_run("build-AcquireFunction", f"ARTIFACTS_DIR={artifacts}")
+    assert shown.returncode == 0, shown.stderr
+    commands = [shlex.split(line) for line in shown.stdout.splitlines() if line.strip()]
+    assert [c for c in commands if "pip" in c] == []
+    assert [c for c in commands if c[:2] == ["cp", "-R"]] == [
         ["cp", "-R", "fleetwise_reconciler", f"{artifacts}/"],
     ]
 
@@ -103,29 +108,61 @@ def test_requirements_pin_what_pyproject_pins() -> None:
 # --- the artifact check -------------------------------------------------------------------
 
 
-def test_a_clean_artifact_passes(tmp_path: Path) -> None:
-    artifact = _fake_artifact(tmp_path, *RUNTIME)
-    assert check_artifact.problems(artifact) == []
-    assert check_artifact.main(["check_artifact.py", str(artifact)]) == 0
+def _fake_layer(root: Path, *entries: str) -> Path:
+    _fake_artifact(root / "python", *entries)
+    return root
+
+
+def _build(tmp_path: Path, layer: tuple[str, ...], function: tuple[str, ...]) -> tuple[Path, Path]:
+    return (
+        _fake_layer(tmp_path / "DependenciesLayer", *layer),
+        _fake_artifact(tmp_path / "AcquireFunction", *function),
+    )
+
+
+def test_a_clean_build_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    layer, function = _build(tmp_path, DEPENDENCIES, ("fleetwise_reconciler",))
+    assert check_artifact.layer_problems(layer) == []
+    assert check_artifact.function_problems(function) == []
+    assert check_artifact.main(["check_artifact.py", str(layer), str(function)]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert [line.split(": ", 1)[1].split(",")[:2] for line in shown] == [
+        ["ok", " layer"],
+        ["ok", " function"],
+    ]
 
 
 @pytest.mark.parametrize(
     "intruder", ["fleetwise_rehearsal", "tests", "moto", "pytest", "fleetwise_reconciler.egg-info"]
 )
-def test_development_code_in_the_artifact_fails(tmp_path: Path, intruder: str) -> None:
-    artifact = _fake_artifact(tmp_path, *RUNTIME, intruder)
-    assert check_artifact.problems(artifact) == [f"must not ship {intruder}"]
-    assert check_artifact.main(["check_artifact.py", str(artifact)]) == 1
+def test_development_code_in_the_layer_fails(tmp_path: Path, intruder: str) -> None:
+    layer, function = _build(tmp_path, (*DEPENDENCIES, intruder), ("fleetwise_reconciler",))
+    assert check_artifact.layer_problems(layer) == [f"must not ship {intruder}"]
+    assert check_artifact.main(["check_artifact.py", str(layer), str(function)]) == 1
+
+
+def test_the_package_in_the_layer_fails(tmp_path: Path) -> None:
+    layer = _fake_layer(tmp_path, *DEPENDENCIES, "fleetwise_reconciler")
+    assert check_artifact.layer_problems(layer) == [
+        "must not ship fleetwise_reconciler (the functions carry it)"
+    ]
+
+
+def test_a_dependency_in_a_function_fails(tmp_path: Path) -> None:
+    function = _fake_artifact(tmp_path, "fleetwise_reconciler", "boto3")
+    assert check_artifact.function_problems(function) == [
+        "must not ship boto3 (dependencies belong in the layer)"
+    ]
 
 
 def test_a_missing_dependency_fails(tmp_path: Path) -> None:
-    artifact = _fake_artifact(tmp_path, *(e for e in RUNTIME if e != "pynamodb"))
-    assert check_artifact.problems(artifact) == ["missing pynamodb"]
+    layer = _fake_layer(tmp_path, *(e for e in DEPENDENCIES if e != "pynamodb"))
+    assert check_artifact.layer_problems(layer) == ["missing pynamodb"]
 
 
 def test_a_bytecode_cache_in_the_package_fails(tmp_path: Path) -> None:
-    artifact = _fake_artifact(tmp_path, *RUNTIME, "fleetwise_reconciler/logic/__pycache__")
-    assert check_artifact.problems(artifact) == [
+    function = _fake_artifact(tmp_path, "fleetwise_reconciler/logic/__pycache__")
+    assert check_artifact.function_problems(function) == [
         "must not ship fleetwise_reconciler/logic/__pycache__"
     ]
 

@@ -45,6 +45,7 @@ UNSCOPABLE_ACTIONS = frozenset(
         "iotfleetwise:GetRegisterAccountStatus",
         "iotfleetwise:RegisterAccount",
         "iotfleetwise:ListCampaigns",
+        "dynamodb:ListStreams",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
         "xray:GetSamplingRules",
@@ -142,8 +143,8 @@ def test_no_resource_has_a_hard_coded_name(sam_template: dict[str, Any]) -> None
     for name, resource in sam_template["Resources"].items():
         if resource["Type"] == "AWS::Lambda::EventSourceMapping":
             continue  # its FunctionName is a reference, not a name
-        if resource["Type"] == "AWS::Lambda::Permission":
-            continue
+        if resource["Type"] in ("AWS::Lambda::Permission", "AWS::Lambda::EventInvokeConfig"):
+            continue  # FunctionName names the function it configures
         assert not name_properties & set(resource.get("Properties", {})), name
     for name, group in _resources(sam_template, "AWS::Logs::LogGroup").items():
         assert "${AWS::StackName}" in group["Properties"]["LogGroupName"]["Fn::Sub"], name
@@ -162,6 +163,18 @@ def test_every_function_runs_its_handler_on_arm64_python313(cfn_template: dict[s
         assert props["MemorySize"] == 256
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert resource["Metadata"]["BuildMethod"] == "makefile"
+
+
+def test_every_function_takes_its_dependencies_from_the_one_shared_layer(
+    sam_template: dict[str, Any], cfn_template: dict[str, Any]
+) -> None:
+    [(name, layer)] = _resources(cfn_template, "AWS::Lambda::LayerVersion").items()
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    source = sam_template["Resources"]["DependenciesLayer"]
+    assert source["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+    for function in ALL_FUNCTIONS:
+        assert cfn_template["Resources"][function]["Properties"]["Layers"] == [{"Ref": name}]
 
 
 def test_every_function_logs_to_its_own_group_with_retention(cfn_template: dict[str, Any]) -> None:
@@ -321,7 +334,7 @@ def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
                 "dynamodb:DescribeStream": ["SpecTable.StreamArn"],
                 "dynamodb:GetRecords": ["SpecTable.StreamArn"],
                 "dynamodb:GetShardIterator": ["SpecTable.StreamArn"],
-                "dynamodb:ListStreams": [{"Fn::Sub": "${SpecTable.Arn}/stream/*"}],
+                "dynamodb:ListStreams": ["*"],
                 "states:StartExecution": [{"Ref": "ReconcileStateMachine"}],
                 "sqs:SendMessage": ["OnFailureQueue"],
             },
@@ -354,6 +367,7 @@ def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
                 "dynamodb:GetItem": ["StatusTable"],
                 "iotfleetwise:GetRegisterAccountStatus": ["*"],
                 "states:StartExecution": [{"Ref": "ReconcileStateMachine"}],
+                "sqs:SendMessage": ["DriftCheckFailureQueue"],
             },
         ),
     ],

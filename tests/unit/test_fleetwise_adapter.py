@@ -65,16 +65,18 @@ def test_the_default_client_makes_one_attempt_with_short_timeouts() -> None:
     assert adapter.client.meta.service_model.service_name == "iotfleetwise"
 
 
-def test_no_client_is_built_until_the_first_call(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_client_is_built_until_the_first_call() -> None:
     built: list[str] = []
     sentinel = object()
 
-    def fake_client(service_name: str, **_: Any) -> object:
-        built.append(service_name)
-        return sentinel
+    class Session:
+        """Stands in for the shared botocore session the adapter builds its client from."""
 
-    monkeypatch.setattr(boto3, "client", fake_client)
-    adapter = FleetWise(region="us-east-1")
+        def create_client(self, service_name: str, **_: Any) -> object:
+            built.append(service_name)
+            return sentinel
+
+    adapter = FleetWise(region="us-east-1", session=Session())  # type: ignore[arg-type]
     assert built == []
     assert adapter.client is sentinel
     assert adapter.client is sentinel

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 
+import pynamodb.connection.base
 from pynamodb.attributes import (
     BooleanAttribute,
     MapAttribute,
@@ -183,6 +184,19 @@ def status_model(
 ) -> type[StatusItem]:
     """``StatusItem`` bound to the status table ``table_name``."""
     return _bind(StatusItem, table_name, region, host)
+
+
+def use_botocore_session(factory: Callable[[], Any]) -> None:
+    """Make every PynamoDB connection build its client from the session ``factory`` returns.
+
+    PynamoDB gives each connection a botocore session of its own, which loads botocore's
+    endpoint and service data again for each table (about 100 ms per connection on a Lambda
+    cold start). PynamoDB 6.1 takes that session from its module-level ``get_session``;
+    pointing it at the process's shared session (one per thread, as PynamoDB's own are: a
+    botocore session is not thread safe) shares that work with every other client.
+    tests/unit/test_sessions.py fails loudly if a PynamoDB release moves it.
+    """
+    pynamodb.connection.base.get_session = factory  # type: ignore[attr-defined]
 
 
 def reset_models() -> None:

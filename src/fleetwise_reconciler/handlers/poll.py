@@ -19,9 +19,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from fleetwise_reconciler import clock, wiring
 from fleetwise_reconciler.dal.repository import StatusRepository
 from fleetwise_reconciler.errors import RegistrationPending
-from fleetwise_reconciler.logic.compare import FAILURE, PENDING, SUCCESS
+from fleetwise_reconciler.logic.compare import FAILURE, PENDING, SUCCESS, NormalisedSpec
 from fleetwise_reconciler.logic.plan import drift_of
-from fleetwise_reconciler.models.spec import Spec
 from fleetwise_reconciler.observability import COUNT, STATUS_POLLS, logger, publish
 from fleetwise_reconciler.settings import get_settings
 
@@ -37,16 +36,21 @@ def handle(
     target, execution = event["target"], event["execution"]
     plan = event.get("plan") or {}
     registration = event.get("registration") or {}
-    registered_here = bool(registration.get("startedAt")) and not registration.get("conflict")
     started_at = clock.parse(registration.get("startedAt") or plan["observedAt"])
-    since = "RegisterAccount" if registered_here else "the registration was first seen pending"
+    if registration.get("conflict"):
+        since = "RegisterAccount answered that another registration was in flight"
+    elif registration.get("startedAt"):
+        since = "RegisterAccount"
+    else:
+        since = "the registration was first seen pending"
     attempt = int(registration.get("attempt") or plan.get("attempts") or 0)
-    spec = Spec.model_validate(event["spec"])
+    # Observe validated and normalised it; Poll only compares.
+    spec = NormalisedSpec.from_dict(event["spec"])
     now = clock.now()
     statuses.renew_lease(target, execution, now=now, lease_seconds=settings.lease_seconds)
 
     publish(target, {STATUS_POLLS: (COUNT, 1)})
-    observation = wiring.fleetwise_in(spec.region, fleetwise).get_status()
+    observation = wiring.fleetwise_in(str(target).partition(":")[2], fleetwise).get_status()
     status = observation.get("accountStatus")
     elapsed = (clock.now() - started_at).total_seconds()
     # What the status will record as different (a block covers exactly this).

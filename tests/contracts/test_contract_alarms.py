@@ -1,0 +1,133 @@
+"""Alarms against PutMetricAlarm's documented rules (alarm_rules.py lists them)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from alarm_rules import alarm_findings
+from stack_values import PARAMETER_SETS, Deployed, deploy_with, deployed
+
+
+@pytest.mark.parametrize("parameter_set", sorted(PARAMETER_SETS))
+def test_every_alarm_follows_put_metric_alarms_rules(parameter_set: str) -> None:
+    assert alarm_findings(deployed(parameter_set)) == []
+
+
+def test_the_longest_evaluation_the_parameters_allow_is_found() -> None:
+    # HealthAlarmPeriodSeconds and UnhealthyEvaluationPeriods are each within their bounds,
+    # but together they pass CloudWatch's one-day limit: PutMetricAlarm would refuse it.
+    stack = deploy_with({"HealthAlarmPeriodSeconds": "21600", "UnhealthyEvaluationPeriods": "5"})
+    assert alarm_findings(stack) == [
+        "RegistrationUnhealthyAlarm: EvaluationPeriods x Period = 108000 s, more than one day "
+        "(86400 s)"
+    ]
+
+
+def _props(stack: Deployed, name: str) -> dict[str, Any]:
+    props: dict[str, Any] = stack.resources[name]["Properties"]
+    return props
+
+
+def _other_function(stack: Deployed) -> None:
+    _props(stack, "AcquireFunctionErrorsAlarm")["Dimensions"][0]["Value"] = "NotOurs"
+
+
+def _bad_period(stack: Deployed) -> None:
+    _props(stack, "RegistrationFailedAlarm")["Period"] = 90
+
+
+def _unknown_dimension(stack: Deployed) -> None:
+    _props(stack, "InvalidSpecAlarm")["Dimensions"].append({"Name": "region", "Value": "x"})
+
+
+def _misspelt_metric(stack: Deployed) -> None:
+    _props(stack, "DriftPersistsAlarm")["MetricName"] = "DriftDetect"
+
+
+def _foreign_topic(stack: Deployed) -> None:
+    _props(stack, "DriftPersistsAlarm")["AlarmActions"] = ["arn:aws:sns:us-east-1:1:other"]
+
+
+def _math(queries: list[dict[str, Any]]) -> Callable[[Deployed], None]:
+    def breaks(stack: Deployed) -> None:
+        props = _props(stack, "ExecutionsFailedAlarm")
+        for key in ("Namespace", "MetricName", "Dimensions", "Statistic", "Period"):
+            del props[key]
+        props["Metrics"] = queries
+
+    return breaks
+
+
+def _stat(query_id: str, function: str = "AcquireFunction") -> dict[str, Any]:
+    return {
+        "Id": query_id,
+        "ReturnData": False,
+        "MetricStat": {
+            "Metric": {
+                "Namespace": "AWS/Lambda",
+                "MetricName": "Errors",
+                "Dimensions": [{"Name": "FunctionName", "Value": function}],
+            },
+            "Stat": "Sum",
+            "Period": 300,
+        },
+    }
+
+
+SUM_OF = {"Id": "total", "Expression": "SUM(METRICS())", "ReturnData": True}
+
+
+@pytest.mark.parametrize(
+    ("breaks", "expected"),
+    [
+        (
+            _other_function,
+            "AcquireFunctionErrorsAlarm: the metric: FunctionName 'NotOurs' names no "
+            "AWS::Lambda::Function of the stack",
+        ),
+        (
+            _bad_period,
+            "RegistrationFailedAlarm: Period: period 90 is not a multiple of 60 "
+            "(standard-resolution metrics)",
+        ),
+        (_unknown_dimension, "InvalidSpecAlarm: the metric: the code emits no dimension 'region'"),
+        (
+            _misspelt_metric,
+            "DriftPersistsAlarm: the metric: FleetWiseReconciler publishes no metric 'DriftDetect'",
+        ),
+        (
+            _foreign_topic,
+            "DriftPersistsAlarm: AlarmActions: 'arn:aws:sns:us-east-1:1:other' is not a topic of "
+            "the stack",
+        ),
+        (_math([_stat("m1"), SUM_OF]), None),
+        (
+            _math([_stat(f"m{i}") for i in range(11)] + [SUM_OF]),
+            "ExecutionsFailedAlarm: 11 metrics in one alarm (at most 10)",
+        ),
+        (
+            _math([_stat("m1"), {**SUM_OF, "ReturnData": False}]),
+            "ExecutionsFailedAlarm: 0 queries return data (exactly one must: [])",
+        ),
+        (
+            _math([_stat("M1"), SUM_OF]),
+            "ExecutionsFailedAlarm: Metrics: id 'M1' must start with a lowercase letter and use "
+            "only letters, digits and _",
+        ),
+        (
+            _math([_stat("m1"), {**SUM_OF, "Expression": "m1 + m2"}]),
+            "ExecutionsFailedAlarm: Metrics[total]: the expression reads 'm2', which no metric or "
+            "expression of it defines",
+        ),
+    ],
+)
+def test_a_broken_copy_fails_with_its_fault(
+    breaks: Callable[[Deployed], None], expected: str | None
+) -> None:
+    stack = copy.deepcopy(deployed("default"))
+    breaks(stack)
+    # None: a valid metric math alarm, so the checker accepts what AWS accepts.
+    assert alarm_findings(stack) == ([] if expected is None else [expected])
