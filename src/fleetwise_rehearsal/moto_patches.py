@@ -38,6 +38,8 @@ from typing import Any, TextIO
 import boto3
 
 from fleetwise_reconciler import clock as product_clock
+from fleetwise_rehearsal import strict
+from fleetwise_rehearsal.patching import MotoInternalsChanged, Patcher, resolve_patch_point
 from fleetwise_rehearsal.vclock import VirtualClock
 
 # (module, attribute path, kind) of every moto internal this module replaces or reads.
@@ -74,6 +76,7 @@ PATCH_POINTS: tuple[tuple[str, str, str], ...] = (
         "ExecutionWorker._execution_logic",
         "method",
     ),
+    *strict.PATCH_POINTS,
 )
 
 # The signatures the replacements are written against (parameter names, in order).
@@ -100,27 +103,8 @@ EXPECTED_SIGNATURES: dict[str, tuple[str, ...]] = {
     "EventManager._get_current_timestamp": (),
     "ExecutionWorker.start": ("self",),
     "ExecutionWorker._execution_logic": ("self",),
+    **strict.EXPECTED_SIGNATURES,
 }
-
-
-class MotoInternalsChanged(RuntimeError):
-    """A moto internal the rehearsal patches is missing or has another shape."""
-
-
-def resolve_patch_point(module_name: str, path: str) -> tuple[Any, str, Any]:
-    """(owner, attribute name, current value) of a patch point, or MotoInternalsChanged."""
-    try:
-        owner: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise MotoInternalsChanged(f"moto module {module_name} is gone: {exc}") from exc
-    *parents, name = path.split(".")
-    for parent in parents:
-        if not hasattr(owner, parent):
-            raise MotoInternalsChanged(f"{module_name}.{parent} is gone (needed for {path})")
-        owner = getattr(owner, parent)
-    if name not in vars(owner):
-        raise MotoInternalsChanged(f"{module_name}.{path} is gone")
-    return owner, name, vars(owner)[name]
 
 
 def check_patch_points() -> None:
@@ -131,7 +115,7 @@ def check_patch_points() -> None:
             raise MotoInternalsChanged(f"{module_name}.{path} is no longer a module reference")
         if kind == "staticmethod" and not isinstance(value, staticmethod):
             raise MotoInternalsChanged(f"{module_name}.{path} is no longer a staticmethod")
-        if kind in ("method", "staticmethod"):
+        if kind in ("method", "staticmethod", "function"):
             expected = EXPECTED_SIGNATURES[path]
             func = value.__func__ if isinstance(value, staticmethod) else value
             actual = tuple(inspect.signature(func).parameters)
@@ -356,22 +340,6 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
 # -- the patches ------------------------------------------------------------------------------
 
 
-class _Patcher:
-    def __init__(self) -> None:
-        self._undo: list[tuple[Any, str, Any]] = []
-
-    def replace(self, module_name: str, path: str, value: Any) -> Any:
-        owner, name, original = resolve_patch_point(module_name, path)
-        self._undo.append((owner, name, original))
-        setattr(owner, name, value)
-        return original
-
-    def undo(self) -> None:
-        while self._undo:
-            owner, name, original = self._undo.pop()
-            setattr(owner, name, original)
-
-
 class _VirtualDatetime(datetime):
     clock: VirtualClock | None = None
 
@@ -414,11 +382,12 @@ def _state_name(env: Any) -> str:
 def patched(clock: VirtualClock, invoker: LambdaInvoker) -> Iterator[None]:
     """Apply every patch for the duration of the block; undo them all on exit."""
     check_patch_points()
-    patcher = _Patcher()
+    patcher = Patcher()
     before = dict(os.environ)
     try:
         _patch_lambda(patcher, clock, invoker)
         _patch_stepfunctions(patcher, clock)
+        strict.apply(patcher)
         with _product_clock(clock):
             yield
     finally:
@@ -438,7 +407,7 @@ def _product_clock(clock: VirtualClock) -> Iterator[None]:
         product_clock.set_source(None)
 
 
-def _patch_lambda(patcher: _Patcher, clock: VirtualClock, invoker: LambdaInvoker) -> None:
+def _patch_lambda(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker) -> None:
     def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> str | bytes:
         event = json.loads(body) if body else {}
         invocation = invoker.run(
@@ -475,7 +444,7 @@ def _patch_lambda(patcher: _Patcher, clock: VirtualClock, invoker: LambdaInvoker
     )
 
 
-def _patch_stepfunctions(patcher: _Patcher, clock: VirtualClock) -> None:
+def _patch_stepfunctions(patcher: Patcher, clock: VirtualClock) -> None:
     original_retrier_body = resolve_patch_point(_RETRIER, "RetrierDecl._eval_body")[2]
 
     def retrier_body(self: Any, env: Any) -> None:
