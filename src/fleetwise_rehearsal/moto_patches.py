@@ -409,6 +409,8 @@ def _product_clock(clock: VirtualClock) -> Iterator[None]:
 
 def _patch_lambda(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker) -> None:
     def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> str | bytes:
+        if len((body or "").encode()) > strict.LAMBDA_PAYLOAD_LIMIT_BYTES:
+            raise strict.LambdaRequestTooLarge()
         event = json.loads(body) if body else {}
         invocation = invoker.run(
             function_name=self.function_name,
@@ -421,10 +423,15 @@ def _patch_lambda(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker)
             event=event,
             started_at=clock.now(),
         )
+        payload = json.dumps(invocation.result)
+        if len(payload.encode()) > strict.LAMBDA_PAYLOAD_LIMIT_BYTES:
+            invocation.error_type = strict.RESPONSE_TOO_LARGE["errorType"]
+            invocation.error_message = strict.RESPONSE_TOO_LARGE["errorMessage"]
+            invocation.result = dict(strict.RESPONSE_TOO_LARGE)
+            payload = json.dumps(invocation.result)
         if invocation.error_type is not None:
             # What the Python runtime answers for an uncaught exception.
             response_headers["x-amz-function-error"] = "Unhandled"
-        payload = json.dumps(invocation.result)
         inv_type = request_headers.get("x-amz-invocation-type") or request_headers.get(
             "X-Amz-Invocation-Type", "RequestResponse"
         )
@@ -693,12 +700,29 @@ class StreamDelivery:
             records = [self._lambda_record(r) for r in raw]
             selected = [r for r in records if self._selected(r)]
             self.filtered_out.extend(r for r in records if r not in selected)
-            for start in range(0, len(selected), self.spec.batch_size):
-                batch = selected[start : start + self.spec.batch_size]
+            for batch in self._batches(selected):
                 made.extend(self._deliver(shard_id, batch))
             self._checkpoint[shard_id] = raw[-1]["dynamodb"]["SequenceNumber"]
         self.deliveries.extend(made)
         return made
+
+    def _batches(self, records: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        """At most BatchSize records, and never more than a synchronous invocation's 6 MB
+        payload: Lambda's event source mapping cuts a batch short rather than exceed it."""
+        batch: list[dict[str, Any]] = []
+        size = len(b'{"Records": []}')
+        for record in records:
+            record_size = len(json.dumps(record).encode()) + len(b", ")
+            if batch and (
+                len(batch) == self.spec.batch_size
+                or size + record_size > strict.LAMBDA_PAYLOAD_LIMIT_BYTES
+            ):
+                yield batch
+                batch, size = [], len(b'{"Records": []}')
+            batch.append(record)
+            size += record_size
+        if batch:
+            yield batch
 
     def _selected(self, record: Mapping[str, Any]) -> bool:
         if not self.spec.filter_patterns:

@@ -14,6 +14,11 @@ them). docs/rehearsal.md lists what AWS documents for each case and what stays l
   object: that fails with ``States.ResultPathMatchFailure`` ("Step Functions failed to apply
   a state's ResultPath field to the input the state received"). moto fails with a Python
   ``TypeError`` as ``States.Runtime``, or silently replaces a list.
+- Lambda: a synchronous invocation's request and response are limited to 6 MB each; Invoke
+  refuses a larger request (``RequestTooLargeException``) and turns a larger response into
+  the function error ``Function.ResponseSizeTooLarge`` (moto_patches' in-process invoke
+  applies both; the stream delivery cuts batches to fit, as Lambda's event source mapping
+  does).
 - Payload quotas: "Maximum input or output size for a task, state, or execution: 256 KiB of
   data as a UTF-8 encoded string", checked for a task's input after ``Parameters``
   ("input data when scheduling a task"), a task's result, a state's output and the
@@ -32,6 +37,7 @@ from typing import Any, Final, NoReturn, cast
 
 from jsonpath_ng.jsonpath import Child, Fields, Root
 from jsonpath_ng.parser import parse
+from moto.core.exceptions import JsonRESTError
 from moto.stepfunctions.exceptions import ValidationException
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
@@ -61,6 +67,34 @@ from fleetwise_rehearsal.patching import Patcher
 
 # The Step Functions quota on state, task and execution data, in UTF-8 bytes.
 PAYLOAD_LIMIT_BYTES: Final = 256 * 1024
+
+# Lambda's quota on a synchronous invocation's request and response: "6 MB each", taken as
+# 6 MiB. (Lambda's own message names 6,291,556 bytes for responses; moto 5.2.5 refuses any
+# response whose Python object exceeds 6,000,000 bytes, stricter than both.)
+LAMBDA_PAYLOAD_LIMIT_BYTES: Final = 6 * 1024 * 1024
+
+# What Invoke answers (a function error) when a handler returns more than that; the text is
+# Lambda's, which moto answers too.
+RESPONSE_TOO_LARGE: Final[dict[str, str]] = {
+    "errorMessage": (
+        "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
+    ),
+    "errorType": "Function.ResponseSizeTooLarge",
+}
+
+
+class LambdaRequestTooLarge(JsonRESTError):
+    """Invoke's answer to a request body past the synchronous quota (HTTP 413)."""
+
+    code = 413
+
+    def __init__(self) -> None:
+        super().__init__(
+            "RequestTooLargeException",
+            f"Request must be smaller than {LAMBDA_PAYLOAD_LIMIT_BYTES} bytes for the "
+            "InvokeFunction operation",
+        )
+
 
 _CHOICE = "moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_variable"
 _RESULT_PATH = "moto.stepfunctions.parser.asl.component.common.path.result_path"
@@ -107,8 +141,9 @@ EXPECTED_SIGNATURES: Final[dict[str, tuple[str, ...]]] = {
 
 
 def payload_size(value: Any) -> int:
-    """UTF-8 bytes of a value as Step Functions measures it (a string as is, else its JSON)."""
-    text = value if isinstance(value, str) else to_json_str(value)
+    """UTF-8 bytes of a value as Step Functions counts them: a string (the execution input) as
+    given, anything else as compact JSON, the form the execution history shows it in."""
+    text = value if isinstance(value, str) else to_json_str(value, separators=(",", ":"))
     return len(text.encode("utf-8"))
 
 

@@ -33,6 +33,11 @@ def echo(event: Any, context: Any) -> Any:
     return event
 
 
+def sized(event: Any, context: Any) -> Any:
+    """A handler whose result is ``{"s": "x" * event["n"]}``."""
+    return {"s": "x" * int(event["n"])}
+
+
 def _zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -78,7 +83,7 @@ class Machines:
             self.sfn.start_execution(
                 stateMachineArn=self.create(definition),
                 name=f"run-{next(self._names)}",
-                input=json.dumps(execution_input),
+                input=json.dumps(execution_input, separators=(",", ":")),
             )["executionArn"]
         )
 
