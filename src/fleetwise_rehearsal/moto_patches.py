@@ -38,7 +38,7 @@ from typing import Any, TextIO
 import boto3
 
 from fleetwise_reconciler import clock as product_clock
-from fleetwise_rehearsal import strict
+from fleetwise_rehearsal import strict, timeouts
 from fleetwise_rehearsal.patching import MotoInternalsChanged, Patcher, resolve_patch_point
 from fleetwise_rehearsal.vclock import VirtualClock
 
@@ -77,6 +77,7 @@ PATCH_POINTS: tuple[tuple[str, str, str], ...] = (
         "method",
     ),
     *strict.PATCH_POINTS,
+    *timeouts.PATCH_POINTS,
 )
 
 # The signatures the replacements are written against (parameter names, in order).
@@ -104,6 +105,7 @@ EXPECTED_SIGNATURES: dict[str, tuple[str, ...]] = {
     "ExecutionWorker.start": ("self",),
     "ExecutionWorker._execution_logic": ("self",),
     **strict.EXPECTED_SIGNATURES,
+    **timeouts.EXPECTED_SIGNATURES,
 }
 
 
@@ -113,6 +115,8 @@ def check_patch_points() -> None:
         _owner, _name, value = resolve_patch_point(module_name, path)
         if kind == "module" and not isinstance(value, types.ModuleType):
             raise MotoInternalsChanged(f"{module_name}.{path} is no longer a module reference")
+        if kind == "class" and not isinstance(value, type):
+            raise MotoInternalsChanged(f"{module_name}.{path} is no longer a class")
         if kind == "staticmethod" and not isinstance(value, staticmethod):
             raise MotoInternalsChanged(f"{module_name}.{path} is no longer a staticmethod")
         if kind in ("method", "staticmethod", "function"):
@@ -453,24 +457,30 @@ def _patch_lambda(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker)
 
 def _patch_stepfunctions(patcher: Patcher, clock: VirtualClock) -> None:
     original_retrier_body = resolve_patch_point(_RETRIER, "RetrierDecl._eval_body")[2]
+    deadlines = timeouts.apply(patcher, clock)
 
     def retrier_body(self: Any, env: Any) -> None:
         # The error name is on top of the stack when a retrier is evaluated; the sleep
-        # further down only sees a number, so the label travels by thread-local.
+        # further down only sees a number, so the label (and the execution) travel by
+        # thread-local.
         top = env.stack[-1] if env.stack else None
         error = getattr(top, "error_name", str(top))
-        _retry_label.value = f"retry:{_state_name(env)}:{error}"
+        _retry_label.value = (f"retry:{_state_name(env)}:{error}", env)
         try:
             original_retrier_body(self, env)
         finally:
             _retry_label.value = None
 
     def retry_sleep(seconds: float) -> None:
-        label = getattr(_retry_label, "value", None) or "retry:?:?"
-        clock.sleep(seconds, label=label)
+        label, env = getattr(_retry_label, "value", None) or ("retry:?:?", None)
+        if env is None:
+            clock.sleep(seconds, label=label)
+        else:
+            deadlines.sleep(env, seconds, label=label)
 
     def wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
-        clock.sleep(
+        deadlines.sleep(
+            env,
             wait_seconds,
             label=f"wait:{_state_name(env)}",
             interrupted=lambda: not env.is_running(),

@@ -37,8 +37,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-# How often (wall seconds) an interruptible sleeper re-checks its interrupt condition.
-_INTERRUPT_POLL_WALL = 0.01
+# How often (wall seconds) an interruptible sleeper re-checks its interrupt condition when
+# nothing pokes the clock (``poke`` makes it check at once).
+_INTERRUPT_POLL_WALL = 0.5
 
 
 class ClockStalled(RuntimeError):
@@ -59,6 +60,7 @@ class _Sleeper:
     wake_at: float
     seq: int
     actor: bool = field(compare=False)
+    interrupted: Callable[[], bool] | None = field(default=None, compare=False)
     woken: bool = field(default=False, compare=False)
     cancelled: bool = field(default=False, compare=False)
 
@@ -181,12 +183,16 @@ class VirtualClock:
         label: str,
         actor: bool = True,
         interrupted: Callable[[], bool] | None = None,
+        wake_at: float | None = None,
     ) -> bool:
         """Block the calling thread until virtual time reaches now + ``seconds``.
 
         ``actor`` says whether the caller is a registered actor (an execution thread); a
-        driver thread passes False. ``interrupted`` is polled while asleep (StopExecution sets
-        the execution's state); when it returns True the sleep ends early.
+        driver thread passes False. ``interrupted`` is checked whenever the clock is poked or
+        notified, and at least every half second of wall time, while asleep (StopExecution
+        sets the execution's state); when it returns True the sleep ends early. ``wake_at``
+        (virtual epoch seconds) wakes the sleeper no later than that moment (an execution's
+        deadline); the delay recorded is still ``seconds``.
 
         Returns True when woken by time, False when interrupted.
         """
@@ -195,21 +201,37 @@ class VirtualClock:
             self._delays.append(
                 Delay(label=label, seconds=seconds, requested_at=self._as_datetime(self._now))
             )
-            sleeper = _Sleeper(wake_at=self._now + seconds, seq=next(self._seq), actor=actor)
+            wake = self._now + seconds if wake_at is None else min(self._now + seconds, wake_at)
+            sleeper = _Sleeper(
+                wake_at=max(wake, self._now),
+                seq=next(self._seq),
+                actor=actor,
+                interrupted=interrupted,
+            )
             heapq.heappush(self._heap, sleeper)
             if actor:
                 self._sleeping_actors += 1
             self._maybe_auto_advance()
             self._cv.notify_all()
-            while not sleeper.woken:
+            while not sleeper.woken and not sleeper.cancelled:
                 if interrupted is not None:
                     self._cv.wait(_INTERRUPT_POLL_WALL)
-                    if not sleeper.woken and interrupted():
+                    if not sleeper.woken and not sleeper.cancelled and interrupted():
                         self._cancel(sleeper)
-                        return False
                 else:
                     self._cv.wait()
-            return True
+            return sleeper.woken
+
+    def poke(self) -> None:
+        """Check every interruptible sleeper's condition now, in the caller's thread: one
+        that is interrupted is runnable again before this returns, so time cannot move on
+        past it (StopExecution ends a Wait at the moment it is called)."""
+        with self._cv:
+            for sleeper in self._heap:
+                check = sleeper.interrupted
+                if check is not None and not (sleeper.woken or sleeper.cancelled) and check():
+                    self._cancel(sleeper)
+            self._cv.notify_all()
 
     # -- driving --------------------------------------------------------------------------------
 

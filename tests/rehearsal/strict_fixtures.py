@@ -38,6 +38,14 @@ def sized(event: Any, context: Any) -> Any:
     return {"s": "x" * int(event["n"])}
 
 
+class NotYet(Exception):
+    """What ``failing`` raises: a Lambda error named NotYet."""
+
+
+def failing(event: Any, context: Any) -> Any:
+    raise NotYet("not yet")
+
+
 def _zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
