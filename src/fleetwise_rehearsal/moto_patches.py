@@ -76,6 +76,11 @@ PATCH_POINTS: tuple[tuple[str, str, str], ...] = (
         "ExecutionWorker._execution_logic",
         "method",
     ),
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
+        "execute_lambda_function_integration",
+        "function",
+    ),
     *strict.PATCH_POINTS,
     *timeouts.PATCH_POINTS,
 )
@@ -104,6 +109,7 @@ EXPECTED_SIGNATURES: dict[str, tuple[str, ...]] = {
     "EventManager._get_current_timestamp": (),
     "ExecutionWorker.start": ("self",),
     "ExecutionWorker._execution_logic": ("self",),
+    "execute_lambda_function_integration": ("env", "parameters", "region", "state_credentials"),
     **strict.EXPECTED_SIGNATURES,
     **timeouts.EXPECTED_SIGNATURES,
 }
@@ -162,6 +168,15 @@ class Invocation:
     error_type: str | None = None
     error_message: str | None = None
     stdout: list[str] = field(default_factory=list)
+    # The Step Functions execution whose Task made this invocation (None: another caller).
+    execution_arn: str | None = None
+
+    @property
+    def tag(self) -> str:
+        """``"<function name> <execution ARN>"``, or the function name alone."""
+        if self.execution_arn is None:
+            return self.function_name
+        return f"{self.function_name} {self.execution_arn}"
 
     def json_lines(self) -> list[dict[str, Any]]:
         """The stdout lines that are JSON objects (Powertools logs and EMF metrics)."""
@@ -225,6 +240,9 @@ class LambdaInvoker:
     ) -> None:
         self.lock = threading.RLock()
         self.invocations: list[Invocation] = []
+        # The invocation whose handler runs now (invocations are serialised by ``lock``), so
+        # a service the handler calls can tell whose request it is serving.
+        self.current: Invocation | None = None
         # X-Ray is not rehearsed; without this, a Tracer that sees a Lambda environment
         # would try to reach a daemon.
         self.extra_env: dict[str, str] = {"POWERTOOLS_TRACE_DISABLED": "true"}
@@ -258,11 +276,16 @@ class LambdaInvoker:
         memory_mb: int,
         event: Any,
         started_at: datetime,
+        execution_arn: str | None = None,
     ) -> Invocation:
         """Call ``handler`` with ``event``; exceptions become the recorded error."""
         request_id = str(uuid.uuid4())
         invocation = Invocation(
-            function_name=function_name, request_id=request_id, event=event, started_at=started_at
+            function_name=function_name,
+            request_id=request_id,
+            event=event,
+            started_at=started_at,
+            execution_arn=execution_arn,
         )
         context = LambdaContext(
             function_name=function_name,
@@ -293,6 +316,7 @@ class LambdaInvoker:
             outer = router.buffer_for
             router.buffer_for = buffer
             sys.stdout = router
+            caller, self.current = self.current, invocation
             try:
                 invocation.result = _load_handler(handler)(event, context)
             except Exception as exc:  # noqa: BLE001 - every handler error becomes Lambda's error shape
@@ -305,6 +329,7 @@ class LambdaInvoker:
                     "stackTrace": traceback.format_tb(exc.__traceback__),
                 }
             finally:
+                self.current = caller
                 router.buffer_for = outer
                 sys.stdout = previous
         invocation.stdout = buffer.getvalue().splitlines()
@@ -367,6 +392,8 @@ def _datetime_module(clock: VirtualClock) -> types.ModuleType:
 
 
 _retry_label = threading.local()
+_invoking_execution = threading.local()
+_LAMBDA_EVAL = "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils"
 
 _RETRIER = "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl"
 _JITTER = "moto.stepfunctions.parser.asl.component.common.retry.jitter_strategy_decl"
@@ -426,6 +453,7 @@ def _patch_lambda(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker)
             memory_mb=int(self.memory_size or 128),
             event=event,
             started_at=clock.now(),
+            execution_arn=getattr(_invoking_execution, "arn", None),
         )
         payload = json.dumps(invocation.result)
         if len(payload.encode()) > strict.LAMBDA_PAYLOAD_LIMIT_BYTES:
@@ -446,6 +474,20 @@ def _patch_lambda(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker)
         return payload
 
     patcher.replace("moto.awslambda.models", "LambdaFunction.invoke", invoke)
+
+    original_integration = patcher.original(_LAMBDA_EVAL, "execute_lambda_function_integration")
+
+    def lambda_integration(env: Any, parameters: Any, region: Any, state_credentials: Any) -> None:
+        # The Invoke call below happens in this thread: tell the in-process invoke whose
+        # Task it serves.
+        outer = getattr(_invoking_execution, "arn", None)
+        _invoking_execution.arn = timeouts.execution_id(env)
+        try:
+            original_integration(env, parameters, region, state_credentials)
+        finally:
+            _invoking_execution.arn = outer
+
+    patcher.replace(_LAMBDA_EVAL, "execute_lambda_function_integration", lambda_integration)
     # With {"lambda": {"use_docker": False}} the Invoke API is served by the "simple" backend,
     # which echoes the payload without calling the function: route it to the real backend's
     # invoke (and so to the patched LambdaFunction.invoke).

@@ -288,7 +288,10 @@ class Rehearsal:
         else:
             self.sim = exits.enter_context(
                 FleetWiseSimulator(
-                    clock=self.clock.time, account_id=self.account_id, region=self.region
+                    clock=self.clock.time,
+                    account_id=self.account_id,
+                    region=self.region,
+                    tagger=self._running_invocation,
                 )
             )
             endpoint = self.sim.endpoint_url
@@ -735,6 +738,12 @@ class Rehearsal:
         self._note("note", text)
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _running_invocation(self) -> str | None:
+        """The Lambda invocation running now ("<function> <execution ARN>"), for the
+        simulator's call log: the invoking thread waits while the simulator serves it."""
+        current = self.invoker.current
+        return None if current is None else current.tag
 
     def _note(self, kind: str, text: str, **data: Any) -> None:
         self._events.append(Event(self.clock.now(), kind, text, data))
