@@ -81,6 +81,7 @@ PATCH_POINTS: tuple[tuple[str, str, str], ...] = (
         "execute_lambda_function_integration",
         "function",
     ),
+    ("moto.dynamodb.models.table", "StreamShard.add", "method"),
     *strict.PATCH_POINTS,
     *timeouts.PATCH_POINTS,
 )
@@ -110,6 +111,7 @@ EXPECTED_SIGNATURES: dict[str, tuple[str, ...]] = {
     "ExecutionWorker.start": ("self",),
     "ExecutionWorker._execution_logic": ("self",),
     "execute_lambda_function_integration": ("env", "parameters", "region", "state_credentials"),
+    "StreamShard.add": ("self", "old", "new"),
     **strict.EXPECTED_SIGNATURES,
     **timeouts.EXPECTED_SIGNATURES,
 }
@@ -418,6 +420,7 @@ def patched(clock: VirtualClock, invoker: LambdaInvoker) -> Iterator[None]:
     try:
         _patch_lambda(patcher, clock, invoker)
         _patch_stepfunctions(patcher, clock)
+        _patch_dynamodb_streams(patcher)
         strict.apply(patcher)
         with _product_clock(clock):
             yield
@@ -564,6 +567,20 @@ def _patch_stepfunctions(patcher: Patcher, clock: VirtualClock) -> None:
 
     patcher.replace(_WORKER, "ExecutionWorker.start", start)
     patcher.replace(_WORKER, "ExecutionWorker._execution_logic", execution_logic)
+
+
+def _patch_dynamodb_streams(patcher: Patcher) -> None:
+    """DynamoDB Streams: "If you perform a PutItem or UpdateItem operation that does not
+    change any data in an item, DynamoDB Streams does not write a stream record for that
+    operation." moto writes one; the rehearsal does not."""
+    original_add = patcher.original("moto.dynamodb.models.table", "StreamShard.add")
+
+    def add(self: Any, old: Any, new: Any) -> None:
+        if old is not None and new is not None and old == new:
+            return
+        original_add(self, old, new)
+
+    patcher.replace("moto.dynamodb.models.table", "StreamShard.add", add)
 
 
 # -- DynamoDB stream delivery (Lambda's event source mapping, done faithfully) ---------------
