@@ -35,10 +35,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-import boto3
-
 from fleetwise_reconciler import clock as product_clock
-from fleetwise_rehearsal import strict, timeouts
+from fleetwise_rehearsal import clients, strict, timeouts
 from fleetwise_rehearsal.patching import MotoInternalsChanged, Patcher, resolve_patch_point
 from fleetwise_rehearsal.vclock import VirtualClock
 
@@ -81,7 +79,22 @@ PATCH_POINTS: tuple[tuple[str, str, str], ...] = (
         "execute_lambda_function_integration",
         "function",
     ),
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
+        "boto_client_for",
+        "function",
+    ),
     ("moto.dynamodb.models.table", "StreamShard.add", "method"),
+    # Read by forget_executions (Rehearsal.reset): moto has no API to delete an execution.
+    ("moto.stepfunctions.parser.models", "stepfunctions_parser_backends", "value"),
+    # Not moto's, but replaced the same way: the handlers' SDK sessions (see clients.py).
+    ("boto3", "DEFAULT_SESSION", "value"),
+    ("pynamodb.connection.base", "get_session", "function"),
+    (
+        "moto.stepfunctions.parser.asl.parse.asl_parser",
+        "AmazonStateLanguageParser.parse",
+        "staticmethod",
+    ),
     *strict.PATCH_POINTS,
     *timeouts.PATCH_POINTS,
 )
@@ -111,7 +124,10 @@ EXPECTED_SIGNATURES: dict[str, tuple[str, ...]] = {
     "ExecutionWorker.start": ("self",),
     "ExecutionWorker._execution_logic": ("self",),
     "execute_lambda_function_integration": ("env", "parameters", "region", "state_credentials"),
+    "boto_client_for": ("region", "service", "state_credentials"),
     "StreamShard.add": ("self", "old", "new"),
+    "get_session": ("env_vars",),
+    "AmazonStateLanguageParser.parse": ("definition",),
     **strict.EXPECTED_SIGNATURES,
     **timeouts.EXPECTED_SIGNATURES,
 }
@@ -123,6 +139,8 @@ def check_patch_points() -> None:
         _owner, _name, value = resolve_patch_point(module_name, path)
         if kind == "module" and not isinstance(value, types.ModuleType):
             raise MotoInternalsChanged(f"{module_name}.{path} is no longer a module reference")
+        if kind == "value":
+            continue
         if kind == "class" and not isinstance(value, type):
             raise MotoInternalsChanged(f"{module_name}.{path} is no longer a class")
         if kind == "staticmethod" and not isinstance(value, staticmethod):
@@ -421,6 +439,8 @@ def patched(clock: VirtualClock, invoker: LambdaInvoker) -> Iterator[None]:
         _patch_lambda(patcher, clock, invoker)
         _patch_stepfunctions(patcher, clock)
         _patch_dynamodb_streams(patcher)
+        _parse_each_definition_once(patcher)
+        _share_handler_sessions(patcher)
         strict.apply(patcher)
         with _product_clock(clock):
             yield
@@ -491,6 +511,20 @@ def _patch_lambda(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker)
             _invoking_execution.arn = outer
 
     patcher.replace(_LAMBDA_EVAL, "execute_lambda_function_integration", lambda_integration)
+
+    # moto builds a new boto3 client (tens of ms) for every Task's Invoke; its arguments
+    # never vary but for the Region, so one client per Region and service serves them all.
+    original_client_for = patcher.original(_LAMBDA_EVAL, "boto_client_for")
+    clients: dict[tuple[str, str], Any] = {}
+    clients_lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        with clients_lock:
+            if (region, service) not in clients:
+                clients[(region, service)] = original_client_for(region, service, state_credentials)
+            return clients[(region, service)]
+
+    patcher.replace(_LAMBDA_EVAL, "boto_client_for", boto_client_for)
     # With {"lambda": {"use_docker": False}} the Invoke API is served by the "simple" backend,
     # which echoes the payload without calling the function: route it to the real backend's
     # invoke (and so to the patched LambdaFunction.invoke).
@@ -556,10 +590,14 @@ def _patch_stepfunctions(patcher: Patcher, clock: VirtualClock) -> None:
             raise
 
     def execution_logic(self: Any) -> None:
-        if not getattr(self, "_rehearsal_actor", False):
+        synchronous = not getattr(self, "_rehearsal_actor", False)
+        if synchronous:
             clock.register_actor()  # a synchronous (Express) worker skips start()
             self._rehearsal_actor = True
         try:
+            if not synchronous:
+                # (a synchronous one runs in the driver's thread, which may hold the clock)
+                clock.wait_unheld()
             original_logic(self)
         finally:
             self._rehearsal_actor = False
@@ -567,6 +605,50 @@ def _patch_stepfunctions(patcher: Patcher, clock: VirtualClock) -> None:
 
     patcher.replace(_WORKER, "ExecutionWorker.start", start)
     patcher.replace(_WORKER, "ExecutionWorker._execution_logic", execution_logic)
+
+
+def forget_executions(account_id: str, region: str, state_machine_arn: str) -> None:
+    """Drop every (finished) execution of a state machine from moto's memory."""
+    backends = resolve_patch_point(
+        "moto.stepfunctions.parser.models", "stepfunctions_parser_backends"
+    )[2]
+    backends[account_id][region].describe_state_machine(state_machine_arn).executions.clear()
+
+
+def _share_handler_sessions(patcher: Patcher) -> None:
+    """The handlers' boto3 default session and PynamoDB's botocore sessions become one
+    process-wide session, so each rehearsal does not load the SDK's service models again
+    (moto's mock resets boto3's default session; PynamoDB makes a session per connection
+    and thread)."""
+    shared = clients.handler_session()
+    patcher.replace("boto3", "DEFAULT_SESSION", shared)
+    patcher.replace(
+        "pynamodb.connection.base", "get_session", lambda env_vars=None: shared._session
+    )
+
+
+# Parsed definitions, for every rehearsal of the process (see _parse_each_definition_once).
+_PARSED: dict[str, Any] = {}
+_PARSED_LOCK = threading.Lock()
+
+
+def _parse_each_definition_once(patcher: Patcher) -> None:
+    """moto parses a definition (ANTLR, a few hundred ms) when the state machine is created
+    and again when each execution starts. The parsed program keeps no execution state (that
+    lives in each execution's Environment), so one parse per definition text serves all."""
+    module = "moto.stepfunctions.parser.asl.parse.asl_parser"
+    original_parse = patcher.original(module, "AmazonStateLanguageParser.parse").__func__
+
+    def parse(definition: str) -> Any:
+        with _PARSED_LOCK:
+            known = _PARSED.get(definition)
+        if known is None:
+            known = original_parse(definition)  # a definition that fails is not kept
+            with _PARSED_LOCK:
+                _PARSED[definition] = known
+        return known
+
+    patcher.replace(module, "AmazonStateLanguageParser.parse", staticmethod(parse))
 
 
 def _patch_dynamodb_streams(patcher: Patcher) -> None:
@@ -714,9 +796,12 @@ class StreamDelivery:
         self.on_failure_records: list[dict[str, Any]] = []
         self._checkpoint: dict[str, str] = {}
         self._started = False
+        self._clients: dict[str, Any] = {}
 
     def _client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.region)
+        if service not in self._clients:
+            self._clients[service] = clients.client(service, self.region)
+        return self._clients[service]
 
     def start(self) -> None:
         """Begin at StartingPosition (LATEST: records written before this call are skipped)."""
@@ -774,6 +859,18 @@ class StreamDelivery:
             self._checkpoint[shard_id] = raw[-1]["dynamodb"]["SequenceNumber"]
         self.deliveries.extend(made)
         return made
+
+    def skip_to_end(self) -> None:
+        """Deliver nothing written so far and forget what was delivered (Rehearsal.reset)."""
+        streams = self._client("dynamodbstreams")
+        for shard_id in self._shards(streams):
+            records = self._read(streams, shard_id)
+            if records:
+                self._checkpoint[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
+        self._started = True
+        self.deliveries.clear()
+        self.filtered_out.clear()
+        self.on_failure_records.clear()
 
     def _batches(self, records: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         """At most BatchSize records, and never more than a synchronous invocation's 6 MB

@@ -84,6 +84,7 @@ class VirtualClock:
         self._cv = threading.Condition(threading.Lock())
         self._actors = 0
         self._sleeping_actors = 0
+        self._holds = 0
         self._heap: list[_Sleeper] = []
         self._seq = itertools.count()
         self._delays: list[Delay] = []
@@ -119,6 +120,11 @@ class VirtualClock:
         with self._cv:
             return list(self._delays)
 
+    def forget_delays(self) -> None:
+        """Start the record of delays afresh (time itself is kept)."""
+        with self._cv:
+            self._delays.clear()
+
     def delays_for(self, prefix: str) -> list[float]:
         """The seconds of the delays whose label starts with ``prefix``, in request order."""
         return [d.seconds for d in self.delays if d.label.startswith(prefix)]
@@ -144,13 +150,26 @@ class VirtualClock:
         """Keep time still while the driver does several things "at the same moment".
 
         The driver counts as a runnable actor inside the block: with auto-advance on, an
-        execution started first cannot sleep its way past the start of the next one.
+        execution started first cannot sleep its way past the start of the next one. An
+        execution started inside the block waits for its end before its first state
+        (``wait_unheld``), so the driver's actions at one moment all happen before the runs
+        they start: how far a run got meanwhile no longer depends on thread scheduling.
         """
         self.register_actor()
+        with self._cv:
+            self._holds += 1
         try:
             yield
         finally:
+            with self._cv:
+                self._holds -= 1
             self.unregister_actor()
+
+    def wait_unheld(self) -> None:
+        """Block (an execution about to run its first state) while the driver holds time."""
+        with self._cv:
+            while self._holds:
+                self._cv.wait()
 
     @property
     def actors(self) -> int:
