@@ -25,6 +25,10 @@ them). docs/rehearsal.md lists what AWS documents for each case and what stays l
   execution input. A value of exactly 262,144 bytes is within it; moto refuses it (``<``
   instead of ``<=``) and does not check a task's input nor the execution input.
 
+- A ``States.ALL`` retrier or catcher matches neither ``States.Runtime`` nor
+  ``States.DataLimitExceeded`` ("States.ALL ... cannot catch the States.DataLimitExceeded
+  terminal error or Runtime error types"); moto's matches both.
+
 What moto 5.2.5 already fails like AWS (a ``Parameters``/``ResultSelector`` path, an
 ``InputPath``/``OutputPath``, ``SecondsPath``, ``States.StringToJson`` of text that is not
 JSON) is pinned by tests/rehearsal/test_strict.py, so an upgrade that loosens it is noticed.
@@ -109,8 +113,14 @@ _BINDING = (
     ".payload_binding"
 )
 _BACKEND = "moto.stepfunctions.parser.models"
+_ERROR_EQUALS = "moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl"
+
+# "States.ALL ... cannot catch the States.DataLimitExceeded terminal error or Runtime error
+# types"; "A States.Runtime error isn't retriable" (AWS, error handling).
+_NOT_MATCHED_BY_ALL: Final = frozenset({"States.Runtime", "States.DataLimitExceeded"})
 
 PATCH_POINTS: Final[tuple[tuple[str, str, str], ...]] = (
+    (_ERROR_EQUALS, "ErrorEqualsDecl._eval_body", "method"),
     (_BINDING, "PayloadBindingStringExpressionSimple._eval_val", "method"),
     (_CHOICE, "ComparisonVariable._eval_body", "method"),
     (_RESULT_PATH, "ResultPath._eval_body", "method"),
@@ -124,6 +134,7 @@ PATCH_POINTS: Final[tuple[tuple[str, str, str], ...]] = (
 )
 
 EXPECTED_SIGNATURES: Final[dict[str, tuple[str, ...]]] = {
+    "ErrorEqualsDecl._eval_body": ("self", "env"),
     "PayloadBindingStringExpressionSimple._eval_val": ("self", "env"),
     "ComparisonVariable._eval_body": ("self", "env"),
     "ResultPath._eval_body": ("self", "env"),
@@ -154,6 +165,7 @@ def within_payload_limit(value: Any) -> bool:
 def apply(patcher: Patcher) -> None:
     """Apply every strictness patch through ``patcher``."""
     _named_binding_failures(patcher)
+    _terminal_errors(patcher)
     _strict_choice(patcher)
     _strict_result_path(patcher)
     _payload_limits(patcher)
@@ -202,6 +214,26 @@ def _named_binding_failures(patcher: Patcher) -> None:
             )
 
     patcher.replace(_BINDING, "PayloadBindingStringExpressionSimple._eval_val", eval_val)
+
+
+def _terminal_errors(patcher: Patcher) -> None:
+    """A ``States.ALL`` retrier or catcher does not match ``States.Runtime`` nor
+    ``States.DataLimitExceeded``; moto's does."""
+    original: Callable[[Any, Any], None] = patcher.original(
+        _ERROR_EQUALS, "ErrorEqualsDecl._eval_body"
+    )
+
+    def eval_body(self: Any, env: Any) -> None:
+        error = env.stack[-1]
+        name = getattr(error, "error_name", None)
+        listed = {getattr(n, "error_name", None) for n in self.error_names}
+        if name in _NOT_MATCHED_BY_ALL and "States.ALL" in listed and name not in listed:
+            env.stack.pop()
+            env.stack.append(False)
+            return
+        original(self, env)
+
+    patcher.replace(_ERROR_EQUALS, "ErrorEqualsDecl._eval_body", eval_body)
 
 
 def _strict_choice(patcher: Patcher) -> None:

@@ -223,3 +223,40 @@ def test_a_variable_of_another_type_does_not_match(machines: Machines) -> None:
         if e["type"].endswith("StateEntered")
     ]
     assert entered == ["A", "No"]
+
+
+@pytest.mark.parametrize(
+    ("task", "execution_input", "error"),
+    [
+        ({"ResultSelector": {"x.$": "$.Payload.nope"}}, {}, "States.Runtime"),
+        (
+            {"Parameters": {"Payload": {"a.$": "$.s", "b.$": "$.s"}}},
+            {"s": "x" * 150_000},
+            "States.DataLimitExceeded",
+        ),
+    ],
+    ids=["runtime", "data limit"],
+)
+def test_states_all_catches_neither_runtime_nor_data_limit_errors(
+    machines: Machines, task: dict[str, Any], execution_input: Any, error: str
+) -> None:
+    parameters = {"FunctionName": machines.echo_arn, "Payload": {}}
+    parameters.update(task.pop("Parameters", {}))
+    definition = {
+        "StartAt": "A",
+        "States": {
+            "A": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": parameters,
+                **task,
+                "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2}],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    described = machines.run(definition, execution_input)
+    assert (described["status"], described["error"]) == ("FAILED", error)
+    assert machines.clock.delays_for("retry:") == []
