@@ -21,7 +21,19 @@ _lock = threading.Lock()
 def _session(name: str) -> boto3.session.Session:
     with _lock:
         if name not in _sessions:
-            _sessions[name] = boto3.session.Session()
+            session = boto3.session.Session()
+            # A session is not meant to make clients from two threads at once (a test thread
+            # and an execution's may); making them one at a time is cheap once models are
+            # loaded.
+            create = session._session.create_client
+            creating = threading.RLock()
+
+            def create_client(*args: Any, **kwargs: Any) -> Any:
+                with creating:
+                    return create(*args, **kwargs)
+
+            session._session.create_client = create_client
+            _sessions[name] = session
         return _sessions[name]
 
 
@@ -33,6 +45,5 @@ def client(service: str, region: str) -> Any:
 def handler_session() -> boto3.session.Session:
     """The session the handlers' SDK clients are made from in the rehearsal (boto3's default
     session and PynamoDB's), kept across rehearsals for the same reason. The invoker runs one
-    handler at a time, so it is never used from two threads at once; the driver's session
-    is another one."""
+    handler at a time; the driver's session is another one."""
     return _session("handlers")

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from fleetwise_reconciler import clock as product_clock
-from fleetwise_rehearsal import clients, strict, timeouts
+from fleetwise_rehearsal import clients, strict, timeouts, warm
 from fleetwise_rehearsal.patching import MotoInternalsChanged, Patcher, resolve_patch_point
 from fleetwise_rehearsal.vclock import VirtualClock
 
@@ -79,23 +79,11 @@ PATCH_POINTS: tuple[tuple[str, str, str], ...] = (
         "execute_lambda_function_integration",
         "function",
     ),
-    (
-        "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
-        "boto_client_for",
-        "function",
-    ),
     ("moto.dynamodb.models.table", "StreamShard.add", "method"),
     # Read by forget_executions (Rehearsal.reset): moto has no API to delete an execution.
     ("moto.stepfunctions.parser.models", "stepfunctions_parser_backends", "value"),
-    # Not moto's, but replaced the same way: the handlers' SDK sessions (see clients.py).
-    ("boto3", "DEFAULT_SESSION", "value"),
-    ("pynamodb.connection.base", "get_session", "function"),
-    (
-        "moto.stepfunctions.parser.asl.parse.asl_parser",
-        "AmazonStateLanguageParser.parse",
-        "staticmethod",
-    ),
     *strict.PATCH_POINTS,
+    *warm.PATCH_POINTS,
     *timeouts.PATCH_POINTS,
 )
 
@@ -124,11 +112,9 @@ EXPECTED_SIGNATURES: dict[str, tuple[str, ...]] = {
     "ExecutionWorker.start": ("self",),
     "ExecutionWorker._execution_logic": ("self",),
     "execute_lambda_function_integration": ("env", "parameters", "region", "state_credentials"),
-    "boto_client_for": ("region", "service", "state_credentials"),
     "StreamShard.add": ("self", "old", "new"),
-    "get_session": ("env_vars",),
-    "AmazonStateLanguageParser.parse": ("definition",),
     **strict.EXPECTED_SIGNATURES,
+    **warm.EXPECTED_SIGNATURES,
     **timeouts.EXPECTED_SIGNATURES,
 }
 
@@ -439,8 +425,7 @@ def patched(clock: VirtualClock, invoker: LambdaInvoker) -> Iterator[None]:
         _patch_lambda(patcher, clock, invoker)
         _patch_stepfunctions(patcher, clock)
         _patch_dynamodb_streams(patcher)
-        _parse_each_definition_once(patcher)
-        _share_handler_sessions(patcher)
+        warm.apply(patcher)
         strict.apply(patcher)
         with _product_clock(clock):
             yield
@@ -512,19 +497,6 @@ def _patch_lambda(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker)
 
     patcher.replace(_LAMBDA_EVAL, "execute_lambda_function_integration", lambda_integration)
 
-    # moto builds a new boto3 client (tens of ms) for every Task's Invoke; its arguments
-    # never vary but for the Region, so one client per Region and service serves them all.
-    original_client_for = patcher.original(_LAMBDA_EVAL, "boto_client_for")
-    clients: dict[tuple[str, str], Any] = {}
-    clients_lock = threading.Lock()
-
-    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        with clients_lock:
-            if (region, service) not in clients:
-                clients[(region, service)] = original_client_for(region, service, state_credentials)
-            return clients[(region, service)]
-
-    patcher.replace(_LAMBDA_EVAL, "boto_client_for", boto_client_for)
     # With {"lambda": {"use_docker": False}} the Invoke API is served by the "simple" backend,
     # which echoes the payload without calling the function: route it to the real backend's
     # invoke (and so to the patched LambdaFunction.invoke).
@@ -613,42 +585,6 @@ def forget_executions(account_id: str, region: str, state_machine_arn: str) -> N
         "moto.stepfunctions.parser.models", "stepfunctions_parser_backends"
     )[2]
     backends[account_id][region].describe_state_machine(state_machine_arn).executions.clear()
-
-
-def _share_handler_sessions(patcher: Patcher) -> None:
-    """The handlers' boto3 default session and PynamoDB's botocore sessions become one
-    process-wide session, so each rehearsal does not load the SDK's service models again
-    (moto's mock resets boto3's default session; PynamoDB makes a session per connection
-    and thread)."""
-    shared = clients.handler_session()
-    patcher.replace("boto3", "DEFAULT_SESSION", shared)
-    patcher.replace(
-        "pynamodb.connection.base", "get_session", lambda env_vars=None: shared._session
-    )
-
-
-# Parsed definitions, for every rehearsal of the process (see _parse_each_definition_once).
-_PARSED: dict[str, Any] = {}
-_PARSED_LOCK = threading.Lock()
-
-
-def _parse_each_definition_once(patcher: Patcher) -> None:
-    """moto parses a definition (ANTLR, a few hundred ms) when the state machine is created
-    and again when each execution starts. The parsed program keeps no execution state (that
-    lives in each execution's Environment), so one parse per definition text serves all."""
-    module = "moto.stepfunctions.parser.asl.parse.asl_parser"
-    original_parse = patcher.original(module, "AmazonStateLanguageParser.parse").__func__
-
-    def parse(definition: str) -> Any:
-        with _PARSED_LOCK:
-            known = _PARSED.get(definition)
-        if known is None:
-            known = original_parse(definition)  # a definition that fails is not kept
-            with _PARSED_LOCK:
-                _PARSED[definition] = known
-        return known
-
-    patcher.replace(module, "AmazonStateLanguageParser.parse", staticmethod(parse))
 
 
 def _patch_dynamodb_streams(patcher: Patcher) -> None:
