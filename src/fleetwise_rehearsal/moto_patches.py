@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-import boto3
-
 from fleetwise_reconciler import clock as product_clock
+from fleetwise_rehearsal import clients, strict, timeouts, warm
+from fleetwise_rehearsal.patching import MotoInternalsChanged, Patcher, resolve_patch_point
 from fleetwise_rehearsal.vclock import VirtualClock
 
 # (module, attribute path, kind) of every moto internal this module replaces or reads.
@@ -74,6 +74,17 @@ PATCH_POINTS: tuple[tuple[str, str, str], ...] = (
         "ExecutionWorker._execution_logic",
         "method",
     ),
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
+        "execute_lambda_function_integration",
+        "function",
+    ),
+    ("moto.dynamodb.models.table", "StreamShard.add", "method"),
+    # Read by forget_executions (Rehearsal.reset): moto has no API to delete an execution.
+    ("moto.stepfunctions.parser.models", "stepfunctions_parser_backends", "value"),
+    *strict.PATCH_POINTS,
+    *warm.PATCH_POINTS,
+    *timeouts.PATCH_POINTS,
 )
 
 # The signatures the replacements are written against (parameter names, in order).
@@ -100,27 +111,12 @@ EXPECTED_SIGNATURES: dict[str, tuple[str, ...]] = {
     "EventManager._get_current_timestamp": (),
     "ExecutionWorker.start": ("self",),
     "ExecutionWorker._execution_logic": ("self",),
+    "execute_lambda_function_integration": ("env", "parameters", "region", "state_credentials"),
+    "StreamShard.add": ("self", "old", "new"),
+    **strict.EXPECTED_SIGNATURES,
+    **warm.EXPECTED_SIGNATURES,
+    **timeouts.EXPECTED_SIGNATURES,
 }
-
-
-class MotoInternalsChanged(RuntimeError):
-    """A moto internal the rehearsal patches is missing or has another shape."""
-
-
-def resolve_patch_point(module_name: str, path: str) -> tuple[Any, str, Any]:
-    """(owner, attribute name, current value) of a patch point, or MotoInternalsChanged."""
-    try:
-        owner: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise MotoInternalsChanged(f"moto module {module_name} is gone: {exc}") from exc
-    *parents, name = path.split(".")
-    for parent in parents:
-        if not hasattr(owner, parent):
-            raise MotoInternalsChanged(f"{module_name}.{parent} is gone (needed for {path})")
-        owner = getattr(owner, parent)
-    if name not in vars(owner):
-        raise MotoInternalsChanged(f"{module_name}.{path} is gone")
-    return owner, name, vars(owner)[name]
 
 
 def check_patch_points() -> None:
@@ -129,9 +125,13 @@ def check_patch_points() -> None:
         _owner, _name, value = resolve_patch_point(module_name, path)
         if kind == "module" and not isinstance(value, types.ModuleType):
             raise MotoInternalsChanged(f"{module_name}.{path} is no longer a module reference")
+        if kind == "value":
+            continue
+        if kind == "class" and not isinstance(value, type):
+            raise MotoInternalsChanged(f"{module_name}.{path} is no longer a class")
         if kind == "staticmethod" and not isinstance(value, staticmethod):
             raise MotoInternalsChanged(f"{module_name}.{path} is no longer a staticmethod")
-        if kind in ("method", "staticmethod"):
+        if kind in ("method", "staticmethod", "function"):
             expected = EXPECTED_SIGNATURES[path]
             func = value.__func__ if isinstance(value, staticmethod) else value
             actual = tuple(inspect.signature(func).parameters)
@@ -174,6 +174,15 @@ class Invocation:
     error_type: str | None = None
     error_message: str | None = None
     stdout: list[str] = field(default_factory=list)
+    # The Step Functions execution whose Task made this invocation (None: another caller).
+    execution_arn: str | None = None
+
+    @property
+    def tag(self) -> str:
+        """``"<function name> <execution ARN>"``, or the function name alone."""
+        if self.execution_arn is None:
+            return self.function_name
+        return f"{self.function_name} {self.execution_arn}"
 
     def json_lines(self) -> list[dict[str, Any]]:
         """The stdout lines that are JSON objects (Powertools logs and EMF metrics)."""
@@ -237,6 +246,9 @@ class LambdaInvoker:
     ) -> None:
         self.lock = threading.RLock()
         self.invocations: list[Invocation] = []
+        # The invocation whose handler runs now (invocations are serialised by ``lock``), so
+        # a service the handler calls can tell whose request it is serving.
+        self.current: Invocation | None = None
         # X-Ray is not rehearsed; without this, a Tracer that sees a Lambda environment
         # would try to reach a daemon.
         self.extra_env: dict[str, str] = {"POWERTOOLS_TRACE_DISABLED": "true"}
@@ -270,11 +282,16 @@ class LambdaInvoker:
         memory_mb: int,
         event: Any,
         started_at: datetime,
+        execution_arn: str | None = None,
     ) -> Invocation:
         """Call ``handler`` with ``event``; exceptions become the recorded error."""
         request_id = str(uuid.uuid4())
         invocation = Invocation(
-            function_name=function_name, request_id=request_id, event=event, started_at=started_at
+            function_name=function_name,
+            request_id=request_id,
+            event=event,
+            started_at=started_at,
+            execution_arn=execution_arn,
         )
         context = LambdaContext(
             function_name=function_name,
@@ -305,6 +322,7 @@ class LambdaInvoker:
             outer = router.buffer_for
             router.buffer_for = buffer
             sys.stdout = router
+            caller, self.current = self.current, invocation
             try:
                 invocation.result = _load_handler(handler)(event, context)
             except Exception as exc:  # noqa: BLE001 - every handler error becomes Lambda's error shape
@@ -317,6 +335,7 @@ class LambdaInvoker:
                     "stackTrace": traceback.format_tb(exc.__traceback__),
                 }
             finally:
+                self.current = caller
                 router.buffer_for = outer
                 sys.stdout = previous
         invocation.stdout = buffer.getvalue().splitlines()
@@ -356,22 +375,6 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
 # -- the patches ------------------------------------------------------------------------------
 
 
-class _Patcher:
-    def __init__(self) -> None:
-        self._undo: list[tuple[Any, str, Any]] = []
-
-    def replace(self, module_name: str, path: str, value: Any) -> Any:
-        owner, name, original = resolve_patch_point(module_name, path)
-        self._undo.append((owner, name, original))
-        setattr(owner, name, value)
-        return original
-
-    def undo(self) -> None:
-        while self._undo:
-            owner, name, original = self._undo.pop()
-            setattr(owner, name, original)
-
-
 class _VirtualDatetime(datetime):
     clock: VirtualClock | None = None
 
@@ -395,6 +398,8 @@ def _datetime_module(clock: VirtualClock) -> types.ModuleType:
 
 
 _retry_label = threading.local()
+_invoking_execution = threading.local()
+_LAMBDA_EVAL = "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils"
 
 _RETRIER = "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl"
 _JITTER = "moto.stepfunctions.parser.asl.component.common.retry.jitter_strategy_decl"
@@ -414,11 +419,14 @@ def _state_name(env: Any) -> str:
 def patched(clock: VirtualClock, invoker: LambdaInvoker) -> Iterator[None]:
     """Apply every patch for the duration of the block; undo them all on exit."""
     check_patch_points()
-    patcher = _Patcher()
+    patcher = Patcher()
     before = dict(os.environ)
     try:
         _patch_lambda(patcher, clock, invoker)
         _patch_stepfunctions(patcher, clock)
+        _patch_dynamodb_streams(patcher)
+        warm.apply(patcher)
+        strict.apply(patcher)
         with _product_clock(clock):
             yield
     finally:
@@ -438,8 +446,10 @@ def _product_clock(clock: VirtualClock) -> Iterator[None]:
         product_clock.set_source(None)
 
 
-def _patch_lambda(patcher: _Patcher, clock: VirtualClock, invoker: LambdaInvoker) -> None:
+def _patch_lambda(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker) -> None:
     def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> str | bytes:
+        if len((body or "").encode()) > strict.LAMBDA_PAYLOAD_LIMIT_BYTES:
+            raise strict.LambdaRequestTooLarge()
         event = json.loads(body) if body else {}
         invocation = invoker.run(
             function_name=self.function_name,
@@ -451,11 +461,17 @@ def _patch_lambda(patcher: _Patcher, clock: VirtualClock, invoker: LambdaInvoker
             memory_mb=int(self.memory_size or 128),
             event=event,
             started_at=clock.now(),
+            execution_arn=getattr(_invoking_execution, "arn", None),
         )
+        payload = json.dumps(invocation.result)
+        if len(payload.encode()) > strict.LAMBDA_PAYLOAD_LIMIT_BYTES:
+            invocation.error_type = strict.RESPONSE_TOO_LARGE["errorType"]
+            invocation.error_message = strict.RESPONSE_TOO_LARGE["errorMessage"]
+            invocation.result = dict(strict.RESPONSE_TOO_LARGE)
+            payload = json.dumps(invocation.result)
         if invocation.error_type is not None:
             # What the Python runtime answers for an uncaught exception.
             response_headers["x-amz-function-error"] = "Unhandled"
-        payload = json.dumps(invocation.result)
         inv_type = request_headers.get("x-amz-invocation-type") or request_headers.get(
             "X-Amz-Invocation-Type", "RequestResponse"
         )
@@ -466,6 +482,21 @@ def _patch_lambda(patcher: _Patcher, clock: VirtualClock, invoker: LambdaInvoker
         return payload
 
     patcher.replace("moto.awslambda.models", "LambdaFunction.invoke", invoke)
+
+    original_integration = patcher.original(_LAMBDA_EVAL, "execute_lambda_function_integration")
+
+    def lambda_integration(env: Any, parameters: Any, region: Any, state_credentials: Any) -> None:
+        # The Invoke call below happens in this thread: tell the in-process invoke whose
+        # Task it serves.
+        outer = getattr(_invoking_execution, "arn", None)
+        _invoking_execution.arn = timeouts.execution_id(env)
+        try:
+            original_integration(env, parameters, region, state_credentials)
+        finally:
+            _invoking_execution.arn = outer
+
+    patcher.replace(_LAMBDA_EVAL, "execute_lambda_function_integration", lambda_integration)
+
     # With {"lambda": {"use_docker": False}} the Invoke API is served by the "simple" backend,
     # which echoes the payload without calling the function: route it to the real backend's
     # invoke (and so to the patched LambdaFunction.invoke).
@@ -475,26 +506,32 @@ def _patch_lambda(patcher: _Patcher, clock: VirtualClock, invoker: LambdaInvoker
     )
 
 
-def _patch_stepfunctions(patcher: _Patcher, clock: VirtualClock) -> None:
+def _patch_stepfunctions(patcher: Patcher, clock: VirtualClock) -> None:
     original_retrier_body = resolve_patch_point(_RETRIER, "RetrierDecl._eval_body")[2]
+    deadlines = timeouts.apply(patcher, clock)
 
     def retrier_body(self: Any, env: Any) -> None:
         # The error name is on top of the stack when a retrier is evaluated; the sleep
-        # further down only sees a number, so the label travels by thread-local.
+        # further down only sees a number, so the label (and the execution) travel by
+        # thread-local.
         top = env.stack[-1] if env.stack else None
         error = getattr(top, "error_name", str(top))
-        _retry_label.value = f"retry:{_state_name(env)}:{error}"
+        _retry_label.value = (f"retry:{_state_name(env)}:{error}", env)
         try:
             original_retrier_body(self, env)
         finally:
             _retry_label.value = None
 
     def retry_sleep(seconds: float) -> None:
-        label = getattr(_retry_label, "value", None) or "retry:?:?"
-        clock.sleep(seconds, label=label)
+        label, env = getattr(_retry_label, "value", None) or ("retry:?:?", None)
+        if env is None:
+            clock.sleep(seconds, label=label)
+        else:
+            deadlines.sleep(env, seconds, label=label)
 
     def wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
-        clock.sleep(
+        deadlines.sleep(
+            env,
             wait_seconds,
             label=f"wait:{_state_name(env)}",
             interrupted=lambda: not env.is_running(),
@@ -525,10 +562,14 @@ def _patch_stepfunctions(patcher: _Patcher, clock: VirtualClock) -> None:
             raise
 
     def execution_logic(self: Any) -> None:
-        if not getattr(self, "_rehearsal_actor", False):
+        synchronous = not getattr(self, "_rehearsal_actor", False)
+        if synchronous:
             clock.register_actor()  # a synchronous (Express) worker skips start()
             self._rehearsal_actor = True
         try:
+            if not synchronous:
+                # (a synchronous one runs in the driver's thread, which may hold the clock)
+                clock.wait_unheld()
             original_logic(self)
         finally:
             self._rehearsal_actor = False
@@ -536,6 +577,28 @@ def _patch_stepfunctions(patcher: _Patcher, clock: VirtualClock) -> None:
 
     patcher.replace(_WORKER, "ExecutionWorker.start", start)
     patcher.replace(_WORKER, "ExecutionWorker._execution_logic", execution_logic)
+
+
+def forget_executions(account_id: str, region: str, state_machine_arn: str) -> None:
+    """Drop every (finished) execution of a state machine from moto's memory."""
+    backends = resolve_patch_point(
+        "moto.stepfunctions.parser.models", "stepfunctions_parser_backends"
+    )[2]
+    backends[account_id][region].describe_state_machine(state_machine_arn).executions.clear()
+
+
+def _patch_dynamodb_streams(patcher: Patcher) -> None:
+    """DynamoDB Streams: "If you perform a PutItem or UpdateItem operation that does not
+    change any data in an item, DynamoDB Streams does not write a stream record for that
+    operation." moto writes one; the rehearsal does not."""
+    original_add = patcher.original("moto.dynamodb.models.table", "StreamShard.add")
+
+    def add(self: Any, old: Any, new: Any) -> None:
+        if old is not None and new is not None and old == new:
+            return
+        original_add(self, old, new)
+
+    patcher.replace("moto.dynamodb.models.table", "StreamShard.add", add)
 
 
 # -- DynamoDB stream delivery (Lambda's event source mapping, done faithfully) ---------------
@@ -669,9 +732,12 @@ class StreamDelivery:
         self.on_failure_records: list[dict[str, Any]] = []
         self._checkpoint: dict[str, str] = {}
         self._started = False
+        self._clients: dict[str, Any] = {}
 
     def _client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.region)
+        if service not in self._clients:
+            self._clients[service] = clients.client(service, self.region)
+        return self._clients[service]
 
     def start(self) -> None:
         """Begin at StartingPosition (LATEST: records written before this call are skipped)."""
@@ -724,12 +790,41 @@ class StreamDelivery:
             records = [self._lambda_record(r) for r in raw]
             selected = [r for r in records if self._selected(r)]
             self.filtered_out.extend(r for r in records if r not in selected)
-            for start in range(0, len(selected), self.spec.batch_size):
-                batch = selected[start : start + self.spec.batch_size]
+            for batch in self._batches(selected):
                 made.extend(self._deliver(shard_id, batch))
             self._checkpoint[shard_id] = raw[-1]["dynamodb"]["SequenceNumber"]
         self.deliveries.extend(made)
         return made
+
+    def skip_to_end(self) -> None:
+        """Deliver nothing written so far and forget what was delivered (Rehearsal.reset)."""
+        streams = self._client("dynamodbstreams")
+        for shard_id in self._shards(streams):
+            records = self._read(streams, shard_id)
+            if records:
+                self._checkpoint[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
+        self._started = True
+        self.deliveries.clear()
+        self.filtered_out.clear()
+        self.on_failure_records.clear()
+
+    def _batches(self, records: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        """At most BatchSize records, and never more than a synchronous invocation's 6 MB
+        payload: Lambda's event source mapping cuts a batch short rather than exceed it."""
+        batch: list[dict[str, Any]] = []
+        size = len(b'{"Records": []}')
+        for record in records:
+            record_size = len(json.dumps(record).encode()) + len(b", ")
+            if batch and (
+                len(batch) == self.spec.batch_size
+                or size + record_size > strict.LAMBDA_PAYLOAD_LIMIT_BYTES
+            ):
+                yield batch
+                batch, size = [], len(b'{"Records": []}')
+            batch.append(record)
+            size += record_size
+        if batch:
+            yield batch
 
     def _selected(self, record: Mapping[str, Any]) -> bool:
         if not self.spec.filter_patterns:

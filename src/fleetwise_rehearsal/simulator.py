@@ -77,7 +77,8 @@ _ERROR_STATUS: Final = {
     "ValidationException": 400,
 }
 
-_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/,\s]+/([^/,\s]+)/aws4_request")
+# SigV4: Credential=<access key>/<date>/<region>/<service>/aws4_request
+_CREDENTIAL_SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
 
 _DEFAULT_PAGE_SIZE: Final = 100
 _DEFAULT_FAILURE_MESSAGE: Final = (
@@ -146,7 +147,12 @@ class Campaign:
 
 @dataclass(frozen=True)
 class Call:
-    """One request the simulator received and what it answered."""
+    """One request the simulator received and what it answered.
+
+    ``region`` is the Region the request was signed for (its SigV4 credential scope) and
+    ``account`` the account its credentials belong to; ``tag`` is what the simulator's
+    ``tagger`` said was running when it arrived (in the rehearsal: the Lambda invocation,
+    "<function name> <execution ARN>")."""
 
     operation: str
     input: dict[str, Any]
@@ -154,6 +160,9 @@ class Call:
     status: int
     error_type: str | None
     output: dict[str, Any]
+    region: str = ""
+    account: str = ""
+    tag: str | None = None
 
 
 @dataclass
@@ -176,6 +185,16 @@ class _Registration:
     # outcome would report: (account, iam, iam error, timestream, timestream error).
     forced: tuple[str, str, str | None, str, str | None] | None = None
     role_deleted: bool = False
+
+
+@dataclass
+class _Account:
+    """Everything the service keeps for one account in one Region."""
+
+    registration: _Registration | None = None
+    script: deque[Outcome] = field(default_factory=deque)
+    faults: dict[str | None, deque[_Fault]] = field(default_factory=dict)
+    campaigns: list[Campaign] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -205,7 +224,13 @@ class _Reply:
 
 
 class FleetWiseSimulator:
-    """A scriptable, model-checked IoT FleetWise endpoint (see the module docstring)."""
+    """A scriptable, model-checked IoT FleetWise endpoint (see the module docstring).
+
+    State is kept per account and Region, as the service keeps it: the Region a request is
+    signed for and the account of its credentials select it (``account_for_access_key`` maps
+    an access key to its account; without it every caller is ``account_id``). Scripting
+    methods take ``region=``/``account=`` (default: ``region`` and ``account_id``).
+    """
 
     def __init__(
         self,
@@ -218,10 +243,14 @@ class FleetWiseSimulator:
         port: int = 0,
         strict: bool = True,
         service_model: ServiceModel | None = None,
+        account_for_access_key: Callable[[str], str] | None = None,
+        tagger: Callable[[], str | None] | None = None,
     ) -> None:
         self.clock = clock
         self.account_id = account_id
         self.region = region
+        self.account_for_access_key = account_for_access_key
+        self.tagger = tagger
         self.default_outcome = default_outcome or Outcome(pending_seconds=default_pending_seconds)
         self.strict = strict
         self._port = port
@@ -233,10 +262,9 @@ class FleetWiseSimulator:
             name: self._model.operation_model(name) for name in _HANDLERS
         }
         self._lock = threading.RLock()
-        self._registration: _Registration | None = None
-        self._script: deque[Outcome] = deque()
-        self._faults: dict[str | None, deque[_Fault]] = {}
-        self._campaigns: list[Campaign] = []
+        self._accounts: dict[tuple[str, str], _Account] = {}
+        # (account, Region) of the request being answered (set under the lock).
+        self._here: tuple[str, str] = (account_id, region)
         self._calls: list[Call] = []
         self._violations: list[str] = []
         self._server: _Server | None = None
@@ -296,21 +324,46 @@ class FleetWiseSimulator:
 
     @property
     def service_linked_role_arn(self) -> str:
-        return (
-            f"arn:aws:iam::{self.account_id}:role/aws-service-role/"
-            f"iotfleetwise.amazonaws.com/{SERVICE_LINKED_ROLE_NAME}"
-        )
+        """The service-linked role's ARN in the home account."""
+        return service_linked_role_arn(self.account_id)
+
+    def forget(self) -> None:
+        """Back to a fresh simulator: no account state, no scripts, no calls, no violations."""
+        with self._lock:
+            self._accounts.clear()
+            self._calls.clear()
+            self._violations.clear()
 
     # -- the call log and model violations -----------------------------------------------------
 
-    def calls(self, operation: str | None = None) -> list[Call]:
-        """Every request received, in order; only ``operation``'s when given."""
+    def calls(
+        self,
+        operation: str | None = None,
+        *,
+        region: str | None = None,
+        account: str | None = None,
+    ) -> list[Call]:
+        """Every request received, in order; only ``operation``'s (in ``region``, from
+        ``account``) when given."""
         with self._lock:
-            return [c for c in self._calls if operation is None or c.operation == operation]
+            return [
+                c
+                for c in self._calls
+                if (operation is None or c.operation == operation)
+                and (region is None or c.region == region)
+                and (account is None or c.account == account)
+            ]
 
-    def count(self, operation: str) -> int:
+    def count(
+        self, operation: str, *, region: str | None = None, account: str | None = None
+    ) -> int:
         """How many ``operation`` requests were received (answered with an error or not)."""
-        return len(self.calls(operation))
+        return len(self.calls(operation, region=region, account=account))
+
+    def _state(self, region: str | None, account: str | None) -> _Account:
+        """The state of one account in one Region (call with the lock held)."""
+        key = (account or self.account_id, region or self.region)
+        return self._accounts.setdefault(key, _Account())
 
     @property
     def model_violations(self) -> list[str]:
@@ -333,6 +386,9 @@ class FleetWiseSimulator:
         message: str | None = None,
         retry_after: int | None = None,
         times: int = 1,
+        *,
+        region: str | None = None,
+        account: str | None = None,
     ) -> None:
         """Answer the next ``times`` calls of ``operation`` (None: of any operation) with ``code``.
 
@@ -354,12 +410,18 @@ class FleetWiseSimulator:
                 raise ValueError(f"{code} has no retryAfterSeconds member")
         fault = _Fault(code, message or f"Simulated {code}.", retry_after, times)
         with self._lock:
-            self._faults.setdefault(operation, deque()).append(fault)
+            self._state(region, account).faults.setdefault(operation, deque()).append(fault)
 
-    def script_registrations(self, outcomes: Iterable[Outcome]) -> None:
+    def script_registrations(
+        self,
+        outcomes: Iterable[Outcome],
+        *,
+        region: str | None = None,
+        account: str | None = None,
+    ) -> None:
         """Queue outcomes for the next RegisterAccount calls, in order (then the default)."""
         with self._lock:
-            self._script.extend(outcomes)
+            self._state(region, account).script.extend(outcomes)
 
     def set_account_status(
         self,
@@ -367,6 +429,8 @@ class FleetWiseSimulator:
         *,
         iam_error: str | None = None,
         timestream_error: str | None = None,
+        region: str | None = None,
+        account: str | None = None,
     ) -> None:
         """Change the registration's status out of band, effective now.
 
@@ -379,7 +443,8 @@ class FleetWiseSimulator:
             raise ValueError(f"unknown registration status {status!r}")
         with self._lock:
             now = self.clock()
-            registration = self._registration or self._settled_registration(now)
+            state = self._state(region, account)
+            registration = state.registration or self._settled_registration(now, account)
             iam_status = ts_status = status
             if status == FAILURE:
                 if iam_error is None and timestream_error is None:
@@ -390,9 +455,17 @@ class FleetWiseSimulator:
             registration.forced = (status, iam_status, iam_error, ts_status, timestream_error)
             registration.settles_at = min(registration.settles_at, now)
             registration.modified = now
-            self._registration = registration
+            state.registration = registration
 
-    def attach_timestream(self, database: str, table: str, role_arn: str) -> None:
+    def attach_timestream(
+        self,
+        database: str,
+        table: str,
+        role_arn: str,
+        *,
+        region: str | None = None,
+        account: str | None = None,
+    ) -> None:
         """Store Timestream metadata on the registration out of band (legacy drift).
 
         The registration then reports the Timestream part as registered and ``role_arn`` as
@@ -400,25 +473,28 @@ class FleetWiseSimulator:
         """
         with self._lock:
             now = self.clock()
-            registration = self._registration or self._settled_registration(now)
+            state = self._state(region, account)
+            registration = state.registration or self._settled_registration(now, account)
             registration.timestream = (database, table)
             registration.role_arn = role_arn
             registration.modified = now
-            self._registration = registration
+            state.registration = registration
 
-    def forget_registration(self) -> None:
+    def forget_registration(self, *, region: str | None = None, account: str | None = None) -> None:
         """Back to a never-registered account (GetRegisterAccountStatus: not found)."""
         with self._lock:
-            self._registration = None
+            self._state(region, account).registration = None
 
-    def delete_service_linked_role(self) -> None:
+    def delete_service_linked_role(
+        self, *, region: str | None = None, account: str | None = None
+    ) -> None:
         """Delete ``AWSServiceRoleForIoTFleetWise`` out of band.
 
         A settled registration turns to REGISTRATION_FAILURE at once; a pending one fails when
         it settles. The next RegisterAccount re-creates the role.
         """
         with self._lock:
-            registration = self._registration
+            registration = self._state(region, account).registration
             if registration is None:
                 raise SimulatorUsageError("the account was never registered: there is no role")
             now = self.clock()
@@ -435,16 +511,22 @@ class FleetWiseSimulator:
             registration.forced = (FAILURE, FAILURE, _ROLE_DELETED_MESSAGE, ts_status, ts_error)
             registration.modified = now
 
-    def set_campaigns(self, campaigns: Iterable[Campaign]) -> None:
+    def set_campaigns(
+        self,
+        campaigns: Iterable[Campaign],
+        *,
+        region: str | None = None,
+        account: str | None = None,
+    ) -> None:
         """Replace the account's campaigns (ListCampaigns returns them in this order)."""
         with self._lock:
             now = self.clock()
-            self._campaigns = [
+            owner, where = account or self.account_id, region or self.region
+            self._state(region, account).campaigns = [
                 replace(
                     campaign,
                     arn=campaign.arn
-                    or f"arn:aws:iotfleetwise:{self.region}:{self.account_id}:campaign/"
-                    f"{campaign.name}",
+                    or f"arn:aws:iotfleetwise:{where}:{owner}:campaign/{campaign.name}",
                     creation_time=now if campaign.creation_time is None else campaign.creation_time,
                     last_modification_time=campaign.last_modification_time
                     if campaign.last_modification_time is not None
@@ -453,13 +535,13 @@ class FleetWiseSimulator:
                 for campaign in campaigns
             ]
 
-    def _settled_registration(self, now: float) -> _Registration:
+    def _settled_registration(self, now: float, account: str | None) -> _Registration:
         return _Registration(
             created=now,
             modified=now,
             settles_at=now,
             outcome=Outcome(pending_seconds=0),
-            role_arn=self.service_linked_role_arn,
+            role_arn=service_linked_role_arn(account or self.account_id),
             timestream=None,
         )
 
@@ -495,7 +577,9 @@ class FleetWiseSimulator:
 
     def handle_register_account(self, body: dict[str, Any]) -> dict[str, Any]:
         now = self.clock()
-        registration = self._registration
+        account, region = self._here
+        state = self._state(region, account)
+        registration = state.registration
         if registration is not None and self._view(registration, now).account == PENDING:
             # ASSUMPTION: a registration in flight makes a second one a conflict (the model
             # lists ConflictException for RegisterAccount only; the documentation is silent).
@@ -503,7 +587,7 @@ class FleetWiseSimulator:
                 "ConflictException",
                 "A registration is already in progress for this account. Wait until "
                 "GetRegisterAccountStatus no longer reports REGISTRATION_PENDING.",
-                resource=self.account_id,
+                resource=account,
                 resourceType="Account",
             )
         timestream = body.get("timestreamResources")
@@ -517,7 +601,7 @@ class FleetWiseSimulator:
                 reason="other",
             )
         if timestream is None and registration is not None and registration.timestream:
-            blockers = [c.name for c in self._campaigns if not c.data_destination_configs]
+            blockers = [c.name for c in state.campaigns if not c.data_destination_configs]
             if blockers:
                 # ASSUMPTION: the documentation says these campaigns must be deleted before
                 # Timestream metadata can be removed; the service refusing the registration
@@ -528,11 +612,11 @@ class FleetWiseSimulator:
                     "data to them. Delete these campaigns first: " + ", ".join(blockers) + ".",
                     reason="other",
                 )
-        outcome = self._script.popleft() if self._script else self.default_outcome
-        role_arn = iam["roleArn"] if iam is not None else self.service_linked_role_arn
+        outcome = state.script.popleft() if state.script else self.default_outcome
+        role_arn = iam["roleArn"] if iam is not None else service_linked_role_arn(account)
         # ASSUMPTION: re-registering keeps the account's first creationTime.
         created = registration.created if registration is not None else now
-        self._registration = _Registration(
+        state.registration = _Registration(
             created=created,
             modified=now,
             settles_at=now + outcome.pending_seconds,
@@ -557,14 +641,15 @@ class FleetWiseSimulator:
         return response
 
     def handle_get_register_account_status(self, body: dict[str, Any]) -> dict[str, Any]:
-        registration = self._registration
+        account, region = self._here
+        registration = self._state(region, account).registration
         if registration is None:
             # ASSUMPTION: resourceId is the account ID and resourceType "Account"; the model
             # requires both and the documentation does not show them.
             raise _ApiError(
                 "ResourceNotFoundException",
-                f"Account {self.account_id} is not registered with AWS IoT FleetWise.",
-                resourceId=self.account_id,
+                f"Account {account} is not registered with AWS IoT FleetWise.",
+                resourceId=account,
                 resourceType="Account",
             )
         view = self._view(registration, self.clock())
@@ -572,7 +657,7 @@ class FleetWiseSimulator:
         if view.iam_error is not None:
             iam["errorMessage"] = view.iam_error
         response: dict[str, Any] = {
-            "customerAccountId": self.account_id,
+            "customerAccountId": account,
             "accountStatus": view.account,
             "iamRegistrationResponse": iam,
             "creationTime": _wire_time(registration.created),
@@ -580,7 +665,7 @@ class FleetWiseSimulator:
         }
         if registration.timestream is not None:
             database, table = registration.timestream
-            database_arn = f"arn:aws:timestream:{self.region}:{self.account_id}:database/{database}"
+            database_arn = f"arn:aws:timestream:{region}:{account}:database/{database}"
             timestream: dict[str, Any] = {
                 "timestreamDatabaseName": database,
                 "timestreamTableName": table,
@@ -596,7 +681,12 @@ class FleetWiseSimulator:
     def handle_list_campaigns(self, body: dict[str, Any]) -> dict[str, Any]:
         # ASSUMPTION: a status filter that names no known status matches nothing (the model
         # types it as a free string); the default page holds the model's maximum of 100.
-        campaigns = [c for c in self._campaigns if body.get("status") in (None, c.status)]
+        account, region = self._here
+        campaigns = [
+            c
+            for c in self._state(region, account).campaigns
+            if body.get("status") in (None, c.status)
+        ]
         start = _decode_token(body.get("nextToken"), len(campaigns))
         size = int(body.get("maxResults", _DEFAULT_PAGE_SIZE))
         page = campaigns[start : start + size]
@@ -622,7 +712,8 @@ class FleetWiseSimulator:
 
     def handle_get_campaign(self, body: dict[str, Any]) -> dict[str, Any]:
         name = body["name"]
-        campaign = next((c for c in self._campaigns if c.name == name), None)
+        account, region = self._here
+        campaign = next((c for c in self._state(region, account).campaigns if c.name == name), None)
         if campaign is None:
             raise _ApiError(
                 "ResourceNotFoundException",
@@ -657,8 +748,10 @@ class FleetWiseSimulator:
         # Parsed outside the lock; an unparseable body is logged as {} and refused below.
         parsed = _parse_json(raw)
         body: dict[str, Any] = parsed if parsed is not None else {}
+        tag = self.tagger() if self.tagger is not None else None
         with self._lock:
             now = self.clock()
+            self._here = self._caller(headers)
             reply = self._reject_transport(path, headers, target)
             if reply is None and parsed is None:
                 reply = self._error(
@@ -676,9 +769,21 @@ class FleetWiseSimulator:
                     status=reply.status,
                     error_type=reply.body.get("__type") if reply.status >= 300 else None,
                     output=reply.body,
+                    account=self._here[0],
+                    region=self._here[1],
+                    tag=tag,
                 )
             )
             return reply
+
+    def _caller(self, headers: Message) -> tuple[str, str]:
+        """(account, Region) of a request: its credentials' account, its signing Region."""
+        scope = _CREDENTIAL_SCOPE.search(headers.get("Authorization") or "")
+        if scope is None:
+            return (self.account_id, self.region)
+        access_key, region = scope.group(1), scope.group(2)
+        hook = self.account_for_access_key
+        return (hook(access_key) if hook is not None else self.account_id, region)
 
     def _reject_transport(self, path: str, headers: Message, target: str) -> _Reply | None:
         """Refuse what never reaches the service itself: bad signing scope, route, operation."""
@@ -692,7 +797,7 @@ class FleetWiseSimulator:
                 },
             )
         scope = _CREDENTIAL_SCOPE.search(authorization)
-        if scope is None or scope.group(1) != SIGNING_NAME:
+        if scope is None or scope.group(3) != SIGNING_NAME:
             # Signatures are not checked (any credentials work), only that the request was
             # signed for this service, which is what a wrong endpoint override would break.
             return _Reply(
@@ -727,7 +832,9 @@ class FleetWiseSimulator:
         fault = self._take_fault(operation.name)
         if fault is not None:
             members = {} if fault.retry_after is None else {"retryAfterSeconds": fault.retry_after}
-            reply = self._error(fault.code, fault.message, **_required_filler(fault.code, self))
+            reply = self._error(
+                fault.code, fault.message, **_required_filler(fault.code, self._here[0])
+            )
             reply.body.update(members)
             return self._checked_error(operation, reply)
         problems = self._checker.check_request(operation, body)
@@ -762,8 +869,10 @@ class FleetWiseSimulator:
         )
 
     def _take_fault(self, operation: str) -> _Fault | None:
+        account, region = self._here
+        faults = self._state(region, account).faults
         for key in (operation, None):
-            queue = self._faults.get(key)
+            queue = faults.get(key)
             if queue:
                 fault = queue[0]
                 fault.remaining -= 1
@@ -777,12 +886,20 @@ class FleetWiseSimulator:
         return _Reply(_ERROR_STATUS[code], {"__type": code, "message": message, **members})
 
 
-def _required_filler(code: str, sim: FleetWiseSimulator) -> dict[str, str]:
+def service_linked_role_arn(account: str) -> str:
+    """``AWSServiceRoleForIoTFleetWise`` in ``account``."""
+    return (
+        f"arn:aws:iam::{account}:role/aws-service-role/"
+        f"iotfleetwise.amazonaws.com/{SERVICE_LINKED_ROLE_NAME}"
+    )
+
+
+def _required_filler(code: str, account: str) -> dict[str, str]:
     """Members some errors require, for a scripted fault that names only a code."""
     if code in ("ResourceNotFoundException", "LimitExceededException"):
-        return {"resourceId": sim.account_id, "resourceType": "Account"}
+        return {"resourceId": account, "resourceType": "Account"}
     if code == "ConflictException":
-        return {"resource": sim.account_id, "resourceType": "Account"}
+        return {"resource": account, "resourceType": "Account"}
     if code == "ValidationException":
         return {"reason": "other"}
     return {}

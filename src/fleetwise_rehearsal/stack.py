@@ -14,6 +14,7 @@ Call ``deploy`` inside an active ``moto.mock_aws`` (see ``MOTO_CONFIG``) with
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import os
@@ -24,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 from moto.dynamodb.models import dynamodb_backends
 
+from fleetwise_rehearsal import clients
 from fleetwise_rehearsal.moto_patches import EventSourceMappingSpec
 from fleetwise_rehearsal.template import Resolver, Translated, UnsupportedIntrinsic, translate
 
@@ -185,7 +186,7 @@ def deploy(
 ) -> Stack:
     """Create every resource of the SAM template in the active moto mock; return the Stack."""
     path = Path(template_path)
-    translated = translate(path, parameters or {}, region=region, account_id=account_id)
+    translated = _translate_once(path, parameters or {}, region=region, account_id=account_id)
     cfn = translated.template
     resolver = Resolver(
         parameters=_parameter_values(cfn, translated.parameters),
@@ -204,6 +205,35 @@ def deploy(
             continue
         deployer.create(logical_id, spec)
     return stack
+
+
+_TRANSLATED: dict[tuple[Any, ...], Translated] = {}
+_DEFINITION_URI = re.compile(r"^\s*DefinitionUri:\s*['\"]?([^'\"\s#]+)", re.MULTILINE)
+
+
+def _translate_once(
+    path: Path, parameters: Mapping[str, Any], *, region: str, account_id: str
+) -> Translated:
+    """``translate``, done once per template text, ASL texts, parameters, Region and account
+    in a process (a deploy per test would otherwise parse the YAML every time); each caller
+    gets its own copy."""
+    text = path.read_text(encoding="utf-8")
+    definitions = tuple(
+        (uri, (path.parent / uri).read_text(encoding="utf-8"))
+        for uri in _DEFINITION_URI.findall(text)
+        if (path.parent / uri).is_file()
+    )
+    key = (
+        str(path.resolve()),
+        text,
+        definitions,
+        json.dumps(dict(parameters), sort_keys=True, default=str),
+        region,
+        account_id,
+    )
+    if key not in _TRANSLATED:
+        _TRANSLATED[key] = translate(path, parameters, region=region, account_id=account_id)
+    return copy.deepcopy(_TRANSLATED[key])
 
 
 class UnsupportedUpdate(ValueError):
@@ -253,7 +283,7 @@ def update(
     started afterwards see the new one. An update that would add or remove a resource, or
     change a stateful one (a table, a queue, a topic, the stream's event source mapping),
     raises UnsupportedUpdate before anything is changed."""
-    translated = translate(
+    translated = _translate_once(
         Path(template_path), parameters or {}, region=stack.region, account_id=stack.account_id
     )
     cfn = translated.template
@@ -428,7 +458,7 @@ class _Deployer:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)
+            self._clients[service] = clients.client(service, self.region)
         return self._clients[service]
 
     def name_for(self, logical_id: str, limit: int = 64) -> str:

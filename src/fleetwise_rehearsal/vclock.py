@@ -37,8 +37,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-# How often (wall seconds) an interruptible sleeper re-checks its interrupt condition.
-_INTERRUPT_POLL_WALL = 0.01
+# How often (wall seconds) an interruptible sleeper re-checks its interrupt condition when
+# nothing pokes the clock (``poke`` makes it check at once).
+_INTERRUPT_POLL_WALL = 0.5
 
 
 class ClockStalled(RuntimeError):
@@ -59,6 +60,7 @@ class _Sleeper:
     wake_at: float
     seq: int
     actor: bool = field(compare=False)
+    interrupted: Callable[[], bool] | None = field(default=None, compare=False)
     woken: bool = field(default=False, compare=False)
     cancelled: bool = field(default=False, compare=False)
 
@@ -82,6 +84,7 @@ class VirtualClock:
         self._cv = threading.Condition(threading.Lock())
         self._actors = 0
         self._sleeping_actors = 0
+        self._holds = 0
         self._heap: list[_Sleeper] = []
         self._seq = itertools.count()
         self._delays: list[Delay] = []
@@ -117,6 +120,11 @@ class VirtualClock:
         with self._cv:
             return list(self._delays)
 
+    def forget_delays(self) -> None:
+        """Start the record of delays afresh (time itself is kept)."""
+        with self._cv:
+            self._delays.clear()
+
     def delays_for(self, prefix: str) -> list[float]:
         """The seconds of the delays whose label starts with ``prefix``, in request order."""
         return [d.seconds for d in self.delays if d.label.startswith(prefix)]
@@ -142,13 +150,26 @@ class VirtualClock:
         """Keep time still while the driver does several things "at the same moment".
 
         The driver counts as a runnable actor inside the block: with auto-advance on, an
-        execution started first cannot sleep its way past the start of the next one.
+        execution started first cannot sleep its way past the start of the next one. An
+        execution started inside the block waits for its end before its first state
+        (``wait_unheld``), so the driver's actions at one moment all happen before the runs
+        they start: how far a run got meanwhile no longer depends on thread scheduling.
         """
         self.register_actor()
+        with self._cv:
+            self._holds += 1
         try:
             yield
         finally:
+            with self._cv:
+                self._holds -= 1
             self.unregister_actor()
+
+    def wait_unheld(self) -> None:
+        """Block (an execution about to run its first state) while the driver holds time."""
+        with self._cv:
+            while self._holds:
+                self._cv.wait()
 
     @property
     def actors(self) -> int:
@@ -181,12 +202,16 @@ class VirtualClock:
         label: str,
         actor: bool = True,
         interrupted: Callable[[], bool] | None = None,
+        wake_at: float | None = None,
     ) -> bool:
         """Block the calling thread until virtual time reaches now + ``seconds``.
 
         ``actor`` says whether the caller is a registered actor (an execution thread); a
-        driver thread passes False. ``interrupted`` is polled while asleep (StopExecution sets
-        the execution's state); when it returns True the sleep ends early.
+        driver thread passes False. ``interrupted`` is checked whenever the clock is poked or
+        notified, and at least every half second of wall time, while asleep (StopExecution
+        sets the execution's state); when it returns True the sleep ends early. ``wake_at``
+        (virtual epoch seconds) wakes the sleeper no later than that moment (an execution's
+        deadline); the delay recorded is still ``seconds``.
 
         Returns True when woken by time, False when interrupted.
         """
@@ -195,21 +220,37 @@ class VirtualClock:
             self._delays.append(
                 Delay(label=label, seconds=seconds, requested_at=self._as_datetime(self._now))
             )
-            sleeper = _Sleeper(wake_at=self._now + seconds, seq=next(self._seq), actor=actor)
+            wake = self._now + seconds if wake_at is None else min(self._now + seconds, wake_at)
+            sleeper = _Sleeper(
+                wake_at=max(wake, self._now),
+                seq=next(self._seq),
+                actor=actor,
+                interrupted=interrupted,
+            )
             heapq.heappush(self._heap, sleeper)
             if actor:
                 self._sleeping_actors += 1
             self._maybe_auto_advance()
             self._cv.notify_all()
-            while not sleeper.woken:
+            while not sleeper.woken and not sleeper.cancelled:
                 if interrupted is not None:
                     self._cv.wait(_INTERRUPT_POLL_WALL)
-                    if not sleeper.woken and interrupted():
+                    if not sleeper.woken and not sleeper.cancelled and interrupted():
                         self._cancel(sleeper)
-                        return False
                 else:
                     self._cv.wait()
-            return True
+            return sleeper.woken
+
+    def poke(self) -> None:
+        """Check every interruptible sleeper's condition now, in the caller's thread: one
+        that is interrupted is runnable again before this returns, so time cannot move on
+        past it (StopExecution ends a Wait at the moment it is called)."""
+        with self._cv:
+            for sleeper in self._heap:
+                check = sleeper.interrupted
+                if check is not None and not (sleeper.woken or sleeper.cancelled) and check():
+                    self._cancel(sleeper)
+            self._cv.notify_all()
 
     # -- driving --------------------------------------------------------------------------------
 

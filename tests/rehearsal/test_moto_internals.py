@@ -28,11 +28,31 @@ def test_patch_point_exists_with_the_expected_shape(module: str, path: str, kind
     if kind == "module":
         assert isinstance(value, types.ModuleType), f"{module}.{path} is not a module reference"
         return
+    if kind == "class":
+        assert isinstance(value, type), f"{module}.{path} is not a class"
+        return
+    if kind == "value":
+        return  # a plain attribute: that it exists is all the patch needs
     func = value.__func__ if isinstance(value, staticmethod) else value
     assert kind != "staticmethod" or isinstance(value, staticmethod), f"{module}.{path}"
     assert tuple(inspect.signature(func).parameters) == EXPECTED_SIGNATURES[path], (
         f"{module}.{path} changed signature"
     )
+
+
+def test_every_module_that_patches_moto_lists_its_points_here() -> None:
+    from fleetwise_rehearsal import strict, timeouts, warm
+
+    for points in (strict.PATCH_POINTS, timeouts.PATCH_POINTS, warm.PATCH_POINTS):
+        assert set(points) <= set(PATCH_POINTS)
+    for signatures in (
+        strict.EXPECTED_SIGNATURES,
+        timeouts.EXPECTED_SIGNATURES,
+        warm.EXPECTED_SIGNATURES,
+    ):
+        assert signatures.items() <= EXPECTED_SIGNATURES.items()
+    kinds = {kind for _module, _path, kind in PATCH_POINTS}
+    assert kinds <= {"module", "method", "staticmethod", "function", "class", "value"}
 
 
 def test_check_patch_points_passes_on_the_pinned_moto() -> None:

@@ -1,0 +1,351 @@
+"""Where AWS Step Functions fails an execution and moto 5.2.5's interpreter does not.
+
+Applied by ``moto_patches.patched`` with the other patches; ``PATCH_POINTS`` and
+``EXPECTED_SIGNATURES`` name every moto internal touched here (the moto-internals test checks
+them). docs/rehearsal.md lists what AWS documents for each case and what stays lenient.
+
+- A Choice rule whose ``Variable`` selects nothing fails the execution with ``States.Runtime``
+  unless the rule is ``IsPresent``. AWS documents it on the Choice state ("If the state input
+  doesn't contain the `$.type` field, the execution fails and an error is displayed in the
+  execution history") and guards comparisons with ``IsPresent`` in its examples; the cause
+  text is the one Step Functions reports. moto treats the rule as not matching.
+- ``ResultPath`` creates the fields it names ("If the `ResultPath` doesn't match an item in
+  the state's input, an item is added"), but cannot write below a value that is not an
+  object: that fails with ``States.ResultPathMatchFailure`` ("Step Functions failed to apply
+  a state's ResultPath field to the input the state received"). moto fails with a Python
+  ``TypeError`` as ``States.Runtime``, or silently replaces a list.
+- Lambda: a synchronous invocation's request and response are limited to 6 MB each; Invoke
+  refuses a larger request (``RequestTooLargeException``) and turns a larger response into
+  the function error ``Function.ResponseSizeTooLarge`` (moto_patches' in-process invoke
+  applies both; the stream delivery cuts batches to fit, as Lambda's event source mapping
+  does).
+- Payload quotas: "Maximum input or output size for a task, state, or execution: 256 KiB of
+  data as a UTF-8 encoded string", checked for a task's input after ``Parameters``
+  ("input data when scheduling a task"), a task's result, a state's output and the
+  execution input. A value of exactly 262,144 bytes is within it; moto refuses it (``<``
+  instead of ``<=``) and does not check a task's input nor the execution input.
+
+- A ``States.ALL`` retrier or catcher matches neither ``States.Runtime`` nor
+  ``States.DataLimitExceeded`` ("States.ALL ... cannot catch the States.DataLimitExceeded
+  terminal error or Runtime error types"); moto's matches both.
+
+What moto 5.2.5 already fails like AWS (a ``Parameters``/``ResultSelector`` path, an
+``InputPath``/``OutputPath``, ``SecondsPath``, ``States.StringToJson`` of text that is not
+JSON) is pinned by tests/rehearsal/test_strict.py, so an upgrade that loosens it is noticed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final, NoReturn, cast
+
+from jsonpath_ng.jsonpath import Child, Fields, Root
+from jsonpath_ng.parser import parse
+from moto.core.exceptions import JsonRESTError
+from moto.stepfunctions.exceptions import ValidationException
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+    CustomErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+    StatesErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_operator_type import (  # noqa: E501
+    ComparisonOperatorType,
+)
+from moto.stepfunctions.parser.asl.component.state.choice.comparison.variable import (
+    NoSuchVariable,
+)
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+from moto.stepfunctions.parser.asl.utils.json_path import NoSuchJsonPathError
+
+from fleetwise_rehearsal.patching import Patcher
+
+# The Step Functions quota on state, task and execution data, in UTF-8 bytes.
+PAYLOAD_LIMIT_BYTES: Final = 256 * 1024
+
+# Lambda's quota on a synchronous invocation's request and response: "6 MB each", taken as
+# 6 MiB. (Lambda's own message names 6,291,556 bytes for responses; moto 5.2.5 refuses any
+# response whose Python object exceeds 6,000,000 bytes, stricter than both.)
+LAMBDA_PAYLOAD_LIMIT_BYTES: Final = 6 * 1024 * 1024
+
+# What Invoke answers (a function error) when a handler returns more than that; the text is
+# Lambda's, which moto answers too.
+RESPONSE_TOO_LARGE: Final[dict[str, str]] = {
+    "errorMessage": (
+        "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
+    ),
+    "errorType": "Function.ResponseSizeTooLarge",
+}
+
+
+class LambdaRequestTooLarge(JsonRESTError):
+    """Invoke's answer to a request body past the synchronous quota (HTTP 413)."""
+
+    code = 413
+
+    def __init__(self) -> None:
+        super().__init__(
+            "RequestTooLargeException",
+            f"Request must be smaller than {LAMBDA_PAYLOAD_LIMIT_BYTES} bytes for the "
+            "InvokeFunction operation",
+        )
+
+
+_CHOICE = "moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_variable"
+_RESULT_PATH = "moto.stepfunctions.parser.asl.component.common.path.result_path"
+_TASK = "moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task"
+_TASK_LAMBDA = "moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda"
+_TASK_SERVICE = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service"
+)
+_STATE = "moto.stepfunctions.parser.asl.component.state.state"
+_BINDING = (
+    "moto.stepfunctions.parser.asl.component.common.payload.payloadvalue.payloadbinding"
+    ".payload_binding"
+)
+_BACKEND = "moto.stepfunctions.parser.models"
+_ERROR_EQUALS = "moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl"
+
+# "States.ALL ... cannot catch the States.DataLimitExceeded terminal error or Runtime error
+# types"; "A States.Runtime error isn't retriable" (AWS, error handling).
+_NOT_MATCHED_BY_ALL: Final = frozenset({"States.Runtime", "States.DataLimitExceeded"})
+
+PATCH_POINTS: Final[tuple[tuple[str, str, str], ...]] = (
+    (_ERROR_EQUALS, "ErrorEqualsDecl._eval_body", "method"),
+    (_BINDING, "PayloadBindingStringExpressionSimple._eval_val", "method"),
+    (_CHOICE, "ComparisonVariable._eval_body", "method"),
+    (_RESULT_PATH, "ResultPath._eval_body", "method"),
+    (_TASK, "StateTask._eval_parameters", "method"),
+    (_TASK_LAMBDA, "StateTaskLambda._eval_parameters", "method"),
+    # The quota check each of these modules imported by name.
+    (_STATE, "is_within_size_quota", "function"),
+    (_TASK_LAMBDA, "is_within_size_quota", "function"),
+    (_TASK_SERVICE, "is_within_size_quota", "function"),
+    (_BACKEND, "StepFunctionsParserBackend.start_execution", "method"),
+)
+
+EXPECTED_SIGNATURES: Final[dict[str, tuple[str, ...]]] = {
+    "ErrorEqualsDecl._eval_body": ("self", "env"),
+    "PayloadBindingStringExpressionSimple._eval_val": ("self", "env"),
+    "ComparisonVariable._eval_body": ("self", "env"),
+    "ResultPath._eval_body": ("self", "env"),
+    "StateTask._eval_parameters": ("self", "env"),
+    "StateTaskLambda._eval_parameters": ("self", "env"),
+    "is_within_size_quota": ("value",),
+    "StepFunctionsParserBackend.start_execution": (
+        "self",
+        "state_machine_arn",
+        "name",
+        "execution_input",
+        "trace_header",
+    ),
+}
+
+
+def payload_size(value: Any) -> int:
+    """UTF-8 bytes of a value as Step Functions counts them: a string (the execution input) as
+    given, anything else as compact JSON, the form the execution history shows it in."""
+    text = value if isinstance(value, str) else to_json_str(value, separators=(",", ":"))
+    return len(text.encode("utf-8"))
+
+
+def within_payload_limit(value: Any) -> bool:
+    return payload_size(value) <= PAYLOAD_LIMIT_BYTES
+
+
+def apply(patcher: Patcher) -> None:
+    """Apply every strictness patch through ``patcher``."""
+    _named_binding_failures(patcher)
+    _terminal_errors(patcher)
+    _strict_choice(patcher)
+    _strict_result_path(patcher)
+    _payload_limits(patcher)
+
+
+# -- failing like Step Functions --------------------------------------------------------------
+
+
+def _fail(env: Any, error: str, cause: str) -> NoReturn:
+    """Raise the failure the interpreter turns into a state error (and, uncaught, the
+    execution's ``error``/``cause``; for ``States.Runtime`` moto adds Step Functions' prefix
+    naming the state and its entered event)."""
+    typ = next((t for t in StatesErrorNameType if t.to_name() == error), None)
+    error_name = StatesErrorName(typ=typ) if typ is not None else CustomErrorName(error)
+    raise FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=error_name,
+            event_type=HistoryEventType.TaskFailed,
+            event_details=cast(
+                EventDetails,
+                {"taskFailedEventDetails": TaskFailedEventDetails(error=error, cause=cause)},
+            ),
+        )
+    )
+
+
+def _named_binding_failures(patcher: Patcher) -> None:
+    """A ``"field.$"`` path of ``Parameters`` or ``ResultSelector`` that selects nothing fails
+    with ``States.Runtime`` in moto too, but without naming the field for a Task; Step
+    Functions' cause names it: "The JSONPath '$.Payload.rawSpec' specified for the field
+    'rawSpec.$' could not be found in the input '...'"."""
+    original: Callable[[Any, Any], Any] = patcher.original(
+        _BINDING, "PayloadBindingStringExpressionSimple._eval_val"
+    )
+
+    def eval_val(self: Any, env: Any) -> Any:
+        try:
+            return original(self, env)
+        except NoSuchJsonPathError as missing:
+            _fail(
+                env,
+                "States.Runtime",
+                f"The JSONPath '{missing.json_path}' specified for the field '{self.field}.$' "
+                f"could not be found in the input '{to_json_str(missing.data)}'",
+            )
+
+    patcher.replace(_BINDING, "PayloadBindingStringExpressionSimple._eval_val", eval_val)
+
+
+def _terminal_errors(patcher: Patcher) -> None:
+    """A ``States.ALL`` retrier or catcher does not match ``States.Runtime`` nor
+    ``States.DataLimitExceeded``; moto's does."""
+    original: Callable[[Any, Any], None] = patcher.original(
+        _ERROR_EQUALS, "ErrorEqualsDecl._eval_body"
+    )
+
+    def eval_body(self: Any, env: Any) -> None:
+        error = env.stack[-1]
+        name = getattr(error, "error_name", None)
+        listed = {getattr(n, "error_name", None) for n in self.error_names}
+        if name in _NOT_MATCHED_BY_ALL and "States.ALL" in listed and name not in listed:
+            env.stack.pop()
+            env.stack.append(False)
+            return
+        original(self, env)
+
+    patcher.replace(_ERROR_EQUALS, "ErrorEqualsDecl._eval_body", eval_body)
+
+
+def _strict_choice(patcher: Patcher) -> None:
+    original: Callable[[Any, Any], None] = patcher.original(
+        _CHOICE, "ComparisonVariable._eval_body"
+    )
+
+    def eval_body(self: Any, env: Any) -> None:
+        operator = getattr(self.comparison_function, "operator_type", None)
+        if operator != ComparisonOperatorType.IsPresent:
+            self.variable.eval(env)
+            value = env.stack.pop()
+            if isinstance(value, NoSuchVariable):
+                path = self.variable.string_sampler.literal_value
+                _fail(
+                    env,
+                    "States.Runtime",
+                    f"Invalid path '{path}': The choice state's condition path references "
+                    "an invalid value.",
+                )
+        original(self, env)
+
+    patcher.replace(_CHOICE, "ComparisonVariable._eval_body", eval_body)
+
+
+def _strict_result_path(patcher: Patcher) -> None:
+    original: Callable[[Any, Any], None] = patcher.original(_RESULT_PATH, "ResultPath._eval_body")
+
+    def eval_body(self: Any, env: Any) -> None:
+        path = self.result_path_src
+        if path is not None and path != "$":
+            # Walk the reference path's parents: each must be an object or absent (created).
+            node: Any = env.states.get_input()
+            fields = [str(part) for part in _fields(parse(path))]
+            for depth, name in enumerate(fields[:-1]):
+                if not isinstance(node, dict):
+                    break
+                node = node.get(name)
+                if node is not None and not isinstance(node, dict):
+                    shown = "$." + ".".join(fields[: depth + 1])
+                    _fail(
+                        env,
+                        "States.ResultPathMatchFailure",
+                        f"Unable to apply ResultPath '{path}': '{shown}' is not a JSON object.",
+                    )
+            if fields and not isinstance(env.states.get_input(), dict):
+                _fail(
+                    env,
+                    "States.ResultPathMatchFailure",
+                    f"Unable to apply ResultPath '{path}': the state input is not a JSON object.",
+                )
+        original(self, env)
+
+    patcher.replace(_RESULT_PATH, "ResultPath._eval_body", eval_body)
+
+
+def _fields(expression: Any) -> list[Any]:
+    """The field names of a reference path parsed by jsonpath_ng (``$.a.b`` -> a, b)."""
+    if isinstance(expression, Root):
+        return []
+    if isinstance(expression, Child):
+        return _fields(expression.left) + _fields(expression.right)
+    if isinstance(expression, Fields):
+        return list(expression.fields)
+    # An index or another operator: reference paths allow only fields, so leave it to moto.
+    return [repr(expression)]
+
+
+def _payload_limits(patcher: Patcher) -> None:
+    for module in (_STATE, _TASK_LAMBDA, _TASK_SERVICE):
+        patcher.replace(module, "is_within_size_quota", within_payload_limit)
+
+    for module, path in (
+        (_TASK, "StateTask._eval_parameters"),
+        (_TASK_LAMBDA, "StateTaskLambda._eval_parameters"),
+    ):
+        patcher.replace(module, path, _checked_parameters(patcher.original(module, path)))
+
+    original_start: Callable[..., Any] = patcher.original(
+        _BACKEND, "StepFunctionsParserBackend.start_execution"
+    )
+
+    def start_execution(
+        self: Any,
+        state_machine_arn: str,
+        name: Any = None,
+        execution_input: Any = None,
+        trace_header: Any = None,
+    ) -> Any:
+        if execution_input is not None and payload_size(execution_input) > PAYLOAD_LIMIT_BYTES:
+            # StartExecution's model caps `input` at 262144; the quota counts UTF-8 bytes.
+            raise ValidationException(
+                "1 validation error detected: Value at 'input' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {PAYLOAD_LIMIT_BYTES}"
+            )
+        return original_start(self, state_machine_arn, name, execution_input, trace_header)
+
+    patcher.replace(_BACKEND, "StepFunctionsParserBackend.start_execution", start_execution)
+
+
+def _checked_parameters(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def eval_parameters(self: Any, env: Any) -> Any:
+        parameters = original(self, env)
+        # The Lambda integrations send only the payload; other services the parameters.
+        sent = parameters.get("Payload", parameters) if isinstance(parameters, dict) else parameters
+        if not within_payload_limit(sent):
+            _fail(
+                env,
+                "States.DataLimitExceeded",
+                f"The state/task '{self.name}' has an input with a size exceeding the maximum "
+                "number of bytes service limit.",
+            )
+        return parameters
+
+    return eval_parameters
