@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all lint build bench deploy clean iam-calls result-shapes
+.PHONY: install demo test test-all lint build bench deploy clean iam-calls result-shapes soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -n 2 -q
+
+# The generated interleavings at length (at least 1,000 examples on two worker processes); the
+# last line is `soak: <examples> examples, <steps> steps, <violations> violations`.
+SOAK_EXAMPLES ?= 1000
+soak: $(STAMP)
+	$(BIN)/python -m fleetwise_rehearsal.soak --examples $(SOAK_EXAMPLES) --workers 2
 
 # One rehearsed registration's wall time beside a bare moto write, and the poll schedule's
 # cost in polls and notice latency (no timed assertions anywhere: this only reports).

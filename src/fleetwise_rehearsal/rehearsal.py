@@ -737,6 +737,11 @@ class Rehearsal:
         found |= {i["target"]["S"] for i in items["Items"] if i["kind"]["S"] == "STATUS"}
         return sorted(found)
 
+    def execution_summaries(self) -> list[dict[str, Any]]:
+        """ListExecutions summaries of every execution (cheaper than ``executions``: no
+        describe, no history), oldest first."""
+        return self._list_executions()
+
     def _list_executions(self) -> list[dict[str, Any]]:
         sfn = self.client("stepfunctions")
         out: list[dict[str, Any]] = []

@@ -32,6 +32,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from fleetwise_rehearsal.invariants import InvariantMonitor
 from fleetwise_rehearsal.rehearsal import (
     ENDPOINT_VARIABLE,
     Event,
@@ -304,11 +305,20 @@ def run_scenario(
     ) as rehearsal:
         runner = ScenarioRunner(rehearsal, source=scenario.source)
         runner.deploy()
+        watching = scenario.expectations is not None and scenario.expectations.invariants
+        monitor = InvariantMonitor(rehearsal) if watching else None
+        broken: dict[str, None] = {}
         for step in scenario.parsed:
             runner.apply(step)
+            if monitor is not None:
+                if step.kind in ("write", "patch", "delete"):
+                    monitor.wrote(_written_target(step))
+                broken.update(dict.fromkeys(f"invariant: {v}" for v in monitor.check()))
         runner.finish()
+        if monitor is not None:
+            broken.update(dict.fromkeys(f"invariant: {v}" for v in monitor.check()))
         failures = (
-            check_expectations(rehearsal, scenario.expectations)
+            [*check_expectations(rehearsal, scenario.expectations), *broken]
             if scenario.expectations is not None
             else None
         )
@@ -330,6 +340,14 @@ def run_scenario(
             statuses={t: rehearsal.status(t) for t in rehearsal.targets()},
             phases={t: list(p) for t, p in runner.phases.items()},
         )
+
+
+def _written_target(step: Step) -> str:
+    """The target a write, patch or delete step changed (the stack's own when unnamed)."""
+    own = f"{DEFAULT_ACCOUNT}:{DEFAULT_REGION}"
+    if step.kind == "write":
+        return str(step.args["item"].get("target") or own)
+    return str(step.args.get("target") or own)
 
 
 __all__ = [

@@ -24,7 +24,16 @@ from fleetwise_rehearsal.scenario_values import (
 
 EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 _deserializer = TypeDeserializer()
-TARGET_CHECKS = ("phase", "reason", "current", "lease", "attempts", "lastError", "messageContains")
+TARGET_CHECKS = (
+    "phase",
+    "reason",
+    "current",
+    "lease",
+    "attempts",
+    "lastError",
+    "messageContains",
+    "calls",
+)
 
 
 @dataclass(frozen=True)
@@ -35,13 +44,17 @@ class Expectations:
     ``reason``, ``current`` (the status is about the item as it is now), ``lease``
     (``released``/``held``), ``attempts``, ``lastError`` (its code, None for none) and
     ``messageContains``. ``calls``: FleetWise requests per operation, every attempt and every
-    target counted. ``executions``: executions per status (and ``total``). ``alarms``: the
-    exact set of template alarms (logical ids) in ALARM."""
+    target counted (per target: ``calls`` counts the requests made in the target's own
+    account and Region). ``executions``: executions per status (and ``total``). ``alarms``: the
+    exact set of template alarms (logical ids) in ALARM. ``invariants``: true to check the
+    running invariants (``invariants.InvariantMonitor``: one acting run per target, bounded
+    registrations, no status going back) after every step."""
 
     targets: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
     calls: Mapping[str, int] = field(default_factory=dict)
     executions: Mapping[str, int] = field(default_factory=dict)
     alarms: tuple[str, ...] | None = None
+    invariants: bool = False
 
 
 def parse_expectations(
@@ -53,8 +66,8 @@ def parse_expectations(
         return ScenarioError(f"{source}: {where}: {problem}")
 
     if not isinstance(raw, dict):
-        raise fail("expect", "a mapping of targets, calls, executions, alarms")
-    sections = ("targets", "calls", "executions", "alarms")
+        raise fail("expect", "a mapping of targets, calls, executions, alarms, invariants")
+    sections = ("targets", "calls", "executions", "alarms", "invariants")
     for key in raw:
         if key not in sections:
             raise fail(
@@ -78,7 +91,16 @@ def parse_expectations(
             problem = _target_check_problem(key, value)
             if problem:
                 raise fail(where, problem)
-        targets[target] = dict(checks)
+        parsed = dict(checks)
+        if "calls" in checks:
+            parsed["calls"] = _counts(
+                _section(checks, "calls", fail),
+                f"{where}.calls",
+                fail,
+                list(fleetwise_model().operation_names),
+                "an IoT FleetWise operation",
+            )
+        targets[target] = parsed
     calls = _counts(
         _section(raw, "calls", fail),
         "expect.calls",
@@ -105,7 +127,10 @@ def parse_expectations(
                     f"{suggest(alarm, sorted(facts.alarms))}",
                 )
         alarms = tuple(sorted(set(alarms)))
-    return Expectations(targets, calls, executions, alarms)
+    invariants = raw.get("invariants", False)
+    if not isinstance(invariants, bool):
+        raise fail("expect.invariants", f"true or false, not {invariants!r}")
+    return Expectations(targets, calls, executions, alarms, invariants)
 
 
 def _section(raw: Mapping[str, Any], key: str, fail: Any) -> dict[str, Any]:
@@ -149,6 +174,8 @@ def _target_check_problem(key: Any, value: Any) -> str | None:
         return f"'attempts' is a count, not {value!r}"
     if key == "lastError" and value is not None and not isinstance(value, str):
         return f"'lastError' is an error code, or null for none, not {value!r}"
+    if key == "calls" and not isinstance(value, dict):
+        return f"'calls' is a mapping of IoT FleetWise operations to counts, not {value!r}"
     return None
 
 
@@ -211,12 +238,30 @@ def _check_target(rehearsal: Rehearsal, target: str, checks: Mapping[str, Any] |
         current, why = _is_current(rehearsal, target, status)
         if current != checks["current"]:
             failures.append(f"{target}: current is {current} ({why}), expected {checks['current']}")
+    if "calls" in checks:
+        failures.extend(_check_target_calls(rehearsal, target, checks["calls"]))
     if "lease" in checks:
         lease = rehearsal.lease(target)
         state = "released" if lease is None else "held"
         if state != checks["lease"]:
             holder = "" if lease is None else f" by {str(lease.get('holder')).rsplit(':', 1)[-1]}"
             failures.append(f"{target}: lease is {state}{holder}, expected {checks['lease']}")
+    return failures
+
+
+def _check_target_calls(rehearsal: Rehearsal, target: str, wanted: Mapping[str, int]) -> list[str]:
+    """The requests made in the target's own account and Region, per operation."""
+    if rehearsal.sim is None:
+        return []  # an external endpoint keeps its own log
+    account, _, region = target.partition(":")
+    calls = rehearsal.sim.calls(account=account, region=region)
+    failures = []
+    for operation, count in wanted.items():
+        found = sum(1 for c in calls if c.operation == operation)
+        if found != count:
+            failures.append(
+                f"{target}: {operation} was called {found} time(s) in {region}, expected {count}"
+            )
     return failures
 
 

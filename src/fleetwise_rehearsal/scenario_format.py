@@ -216,7 +216,7 @@ class Scenario:
                 raise ScenarioError(f"{source}: not valid JSON: {error}") from None
         else:
             try:
-                data = yaml.safe_load(text)
+                data = yaml.load(text, Loader=_ScenarioLoader)  # noqa: S506 - a SafeLoader
                 lines = _step_lines(text)
             except yaml.YAMLError as error:
                 raise ScenarioError(f"{source}: not valid YAML: {_yaml_problem(error)}") from None
@@ -253,6 +253,42 @@ class Scenario:
     def to_yaml(self) -> str:
         """The scenario as a file ``from_text`` reads back to an equal scenario."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=100)
+
+
+# The longest text ``!repeat`` builds: past every limit a scenario needs to cross (a spec
+# item's 4 KiB, Step Functions' 256 KiB, DynamoDB's 400 KB item), short of a memory hog.
+REPEAT_LIMIT = 1_000_000
+
+
+class _ScenarioLoader(yaml.SafeLoader):
+    """YAML's safe loader plus ``!repeat [text, count]``: ``text`` written ``count`` times, so
+    a scenario can write an item past a size limit without holding a line that long."""
+
+
+def _repeat(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    if not isinstance(node, yaml.SequenceNode):
+        raise yaml.constructor.ConstructorError(
+            None, None, "!repeat takes [text, count]", node.start_mark
+        )
+    values = loader.construct_sequence(node)
+    if (
+        len(values) != 2
+        or not isinstance(values[0], str)
+        or isinstance(values[1], bool)
+        or not isinstance(values[1], int)
+        or values[1] < 0
+        or len(values[0]) * values[1] > REPEAT_LIMIT
+    ):
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"!repeat takes [text, count] building at most {REPEAT_LIMIT:,} characters",
+            node.start_mark,
+        )
+    return values[0] * values[1]
+
+
+_ScenarioLoader.add_constructor("!repeat", _repeat)
 
 
 def _step_lines(text: str) -> dict[int, int]:

@@ -535,6 +535,17 @@ class FleetWiseSimulator:
                 for campaign in campaigns
             ]
 
+    def account_status(
+        self, *, region: str | None = None, account: str | None = None
+    ) -> str | None:
+        """The account status GetRegisterAccountStatus would report now (None: never
+        registered), read without a request: nothing is logged and no fault is consumed."""
+        with self._lock:
+            registration = self._state(region, account).registration
+            if registration is None:
+                return None
+            return self._view(registration, self.clock()).account
+
     def _settled_registration(self, now: float, account: str | None) -> _Registration:
         return _Registration(
             created=now,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from samtranslator.metrics.metrics import Metrics
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 from samtranslator.yaml_helper import yaml_parse
@@ -88,12 +89,16 @@ def translate(
     # The translator reads the Region and the pseudo parameters from a boto3 session; a
     # session object makes no call.
     session = boto3.Session(region_name=region)
-    translator = Translator(None, Parser(), boto_session=session)
+    # The translator records usage metrics for its own service; offline they go nowhere, and
+    # publishing them (to its default no-op publisher) stops it warning of unpublished ones.
+    metrics = Metrics()
+    translator = Translator(None, Parser(), boto_session=session, metrics=metrics)
     cfn = translator.translate(
         copy.deepcopy(sam),
         parameter_values={**values, "AWS::AccountId": account_id, "AWS::Region": region},
         get_managed_policy_map=dict,
     )
+    metrics.publish()
     return Translated(template=cfn, definitions=definitions, parameters=values)
 
 

@@ -1,4 +1,7 @@
-"""Every scenario shipped in scenarios/ runs on today's stack and its expectations hold."""
+"""Every scenario shipped in scenarios/ runs on today's stack and its expectations hold: the
+operator examples at the top, and in scenarios/invariants/ the regression scenarios of the
+invariants (each checks the running invariants after every step, and each failed on the
+product before the fix it guards)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ from fleetwise_rehearsal.scenario_format import Scenario
 pytestmark = pytest.mark.e2e
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
-FILES = sorted(p for p in SCENARIOS.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+FILES = sorted(p for p in SCENARIOS.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+REGRESSIONS = SCENARIOS / "invariants"
 
 
 def test_the_operator_examples_are_there() -> None:
@@ -24,7 +28,16 @@ def test_the_operator_examples_are_there() -> None:
     }
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+def test_each_invariant_regression_checks_the_invariants_at_every_step() -> None:
+    regressions = [p for p in FILES if p.parent == REGRESSIONS]
+    # one file at least per violation the invariants issue found (1 to 8)
+    assert sorted({p.name.split("-", 1)[0] for p in regressions}) == [str(n) for n in range(1, 9)]
+    for path in regressions:
+        expectations = Scenario.from_file(path).expectations
+        assert expectations is not None and expectations.invariants, path.name
+
+
+@pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(SCENARIOS)) for p in FILES])
 def test_scenario_holds(path: Path) -> None:
     scenario = Scenario.from_file(path)
     assert scenario.expectations is not None, f"{path.name} checks nothing"

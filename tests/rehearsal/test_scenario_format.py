@@ -461,7 +461,7 @@ def test_a_json_file_is_read_as_json(tmp_path: Path) -> None:
         ),
         (
             "steps: []\nexpect: {target: {}}",
-            "s.yaml: expect: unknown key 'target' (did you mean 'targets'?) (it takes targets, calls, executions, alarms)",
+            "s.yaml: expect: unknown key 'target' (did you mean 'targets'?) (it takes targets, calls, executions, alarms, invariants)",
         ),
         (
             "steps: []\nexpect: {targets: {'123:x': {}}}",
@@ -473,7 +473,7 @@ def test_a_json_file_is_read_as_json(tmp_path: Path) -> None:
         ),
         (
             f"steps: []\nexpect: {{targets: {{'{T}': {{leased: true}}}}}}",
-            "s.yaml: expect.targets['123456789012:us-east-1']: unknown check 'leased' (did you mean 'lease'?) (it takes phase, reason, current, lease, attempts, lastError, messageContains)",
+            "s.yaml: expect.targets['123456789012:us-east-1']: unknown check 'leased' (did you mean 'lease'?) (it takes phase, reason, current, lease, attempts, lastError, messageContains, calls)",
         ),
         (
             f"steps: []\nexpect: {{targets: {{'{T}': {{lease: free}}}}}}",
@@ -503,6 +503,29 @@ def test_a_json_file_is_read_as_json(tmp_path: Path) -> None:
             "steps: []\nexpect: {alarms: none}",
             "s.yaml: expect.alarms: a list of alarm logical ids (empty: none in ALARM)",
         ),
+        (
+            "steps: []\nexpect: {invariants: yes-please}",
+            "s.yaml: expect.invariants: true or false, not 'yes-please'",
+        ),
+        (
+            "steps: []\nexpect: {targets: {'123456789012:us-east-1': {calls: 3}}}",
+            "s.yaml: expect.targets['123456789012:us-east-1']: 'calls' is a mapping of IoT "
+            "FleetWise operations to counts, not 3",
+        ),
+        (
+            "steps: []\nexpect: {targets: {'123456789012:us-east-1': {calls: {Register: 1}}}}",
+            "s.yaml: expect.targets['123456789012:us-east-1'].calls: 'Register' is not an IoT "
+            "FleetWise operation (did you mean 'RegisterAccount'?)",
+        ),
+        (
+            "steps:\n  - write: {reconcileToken: !repeat [x, 2000000]}\n",
+            "s.yaml: not valid YAML: line 2: !repeat takes [text, count] building at most "
+            "1,000,000 characters",
+        ),
+        (
+            "steps:\n  - write: {reconcileToken: !repeat x}\n",
+            "s.yaml: not valid YAML: line 2: !repeat takes [text, count]",
+        ),
     ],
 )
 def test_each_bad_file_is_refused_with_its_message(text: str, message: str) -> None:
@@ -526,3 +549,17 @@ def test_expectations_parse_on_their_own() -> None:
         targets={T: None}, alarms=("ExecutionsAbortedAlarm", "RegistrationFailedAlarm")
     )
     assert parse_expectations({}) == Expectations()
+
+
+def test_repeat_writes_a_long_value_and_expectations_take_invariants_and_calls() -> None:
+    scenario = Scenario.from_text(
+        "steps:\n  - write: {reconcileToken: !repeat [ab, 3]}\n"
+        "expect:\n  invariants: true\n"
+        "  targets: {'123456789012:eu-central-1': {calls: {RegisterAccount: 1}}}\n",
+        source="s.yaml",
+    )
+    assert scenario.parsed[0].args == {"item": {"reconcileToken": "ababab"}}
+    expectations = scenario.expectations
+    assert expectations is not None
+    assert expectations.invariants is True
+    assert expectations.targets == {"123456789012:eu-central-1": {"calls": {"RegisterAccount": 1}}}

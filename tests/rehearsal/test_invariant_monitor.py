@@ -1,0 +1,209 @@
+"""The invariant monitor sees each kind of violation (on logs built by hand, so each check is
+shown to fail), and stays quiet on the same logs without it. The monitor on a real rehearsal
+is exercised by every regression scenario (scenarios/invariants/) and the stateful tests."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from fleetwise_reconciler.logic.compare import spec_hash
+from fleetwise_rehearsal.invariants import InvariantMonitor, Violation
+
+T = "123456789012:us-east-1"
+RUN_A = "arn:aws:states:us-east-1:123456789012:execution:reconcile:a"
+RUN_B = "arn:aws:states:us-east-1:123456789012:execution:reconcile:b"
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC).timestamp()
+
+
+@dataclass
+class Call:
+    operation: str
+    tag: str | None
+    at: float
+    status: int = 200
+    account: str = "123456789012"
+    region: str = "us-east-1"
+
+
+@dataclass
+class Invocation:
+    function_name: str
+    execution_arn: str | None
+    event: dict[str, Any]
+    started_at: datetime
+    result: Any = None
+
+
+@dataclass
+class Execution:
+    arn: str
+    name: str
+    input: dict[str, Any]
+    status: str = "SUCCEEDED"
+
+
+class Sim:
+    def __init__(self, calls: list[Call]) -> None:
+        self._calls = calls
+
+    def calls(self, operation: str | None = None) -> list[Call]:
+        return [c for c in self._calls if operation is None or c.operation == operation]
+
+
+class Stack:
+    @staticmethod
+    def function_name(logical_id: str) -> str:
+        return f"stack-{logical_id}"
+
+
+@dataclass
+class Clock:
+    now: float = T0
+
+    def time(self) -> float:
+        return self.now
+
+
+@dataclass
+class Invoker:
+    invocations: list[Invocation] = field(default_factory=list)
+
+
+class FakeRehearsal:
+    """The parts of ``Rehearsal`` the running checks read."""
+
+    def __init__(self, calls: list[Call], invocations: list[Invocation] | None = None) -> None:
+        self.parameters = {"MaxRegistrationAttempts": "2"}
+        self.sim = Sim(calls)
+        self.invoker = Invoker(invocations or [])
+        self.stack = Stack()
+        self.clock = Clock()
+        self.items: dict[str, dict[str, Any]] = {}
+        self.statuses: dict[str, dict[str, Any]] = {}
+
+    def executions(self) -> list[Execution]:
+        return [Execution(RUN_A, "a", {"target": T}), Execution(RUN_B, "b", {"target": T})]
+
+    def execution_summaries(self) -> list[dict[str, Any]]:
+        return [{"executionArn": e.arn} for e in self.executions()]
+
+    def client(self, service: str) -> Any:
+        assert service == "stepfunctions"
+        inputs = {e.arn: e.input for e in self.executions()}
+
+        class StepFunctions:
+            @staticmethod
+            def describe_execution(executionArn: str) -> dict[str, Any]:
+                return {"input": json.dumps(inputs[executionArn])}
+
+        return StepFunctions()
+
+    def specs(self) -> list[dict[str, Any]]:
+        return list(self.items.values())
+
+    def status(self, target: str) -> dict[str, Any] | None:
+        return self.statuses.get(target)
+
+
+def tag(logical_id: str, execution: str) -> str:
+    return f"stack-{logical_id} {execution}"
+
+
+def at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(T0 + seconds, UTC)
+
+
+def test_two_runs_whose_calls_interleave_are_two_acting_runs() -> None:
+    calls = [
+        Call("GetRegisterAccountStatus", tag("ObserveFunction", RUN_A), T0),
+        Call("GetRegisterAccountStatus", tag("ObserveFunction", RUN_B), T0 + 5),
+        Call("GetRegisterAccountStatus", tag("PollFunction", RUN_A), T0 + 10),
+    ]
+    monitor = InvariantMonitor(FakeRehearsal(calls))  # type: ignore[arg-type]
+    assert monitor.check() == [
+        Violation(
+            "OneActingRun",
+            T,
+            "a called GetRegisterAccountStatus after b had started acting on the target",
+        )
+    ]
+
+
+def test_one_run_after_another_and_the_drift_checks_observations_are_fine() -> None:
+    calls = [
+        Call("GetRegisterAccountStatus", tag("ObserveFunction", RUN_A), T0),
+        Call("GetRegisterAccountStatus", "stack-DriftCheckFunction", T0 + 1),
+        Call("GetRegisterAccountStatus", tag("PollFunction", RUN_A), T0 + 10),
+        Call("GetRegisterAccountStatus", tag("ObserveFunction", RUN_B), T0 + 20),
+    ]
+    assert InvariantMonitor(FakeRehearsal(calls)).check() == []  # type: ignore[arg-type]
+
+
+def _registrations(count: int, registered_after: int | None = None) -> FakeRehearsal:
+    """``count`` accepted RegisterAccount calls by run A for one spec version, each from its
+    own Register invocation; optionally a Record of Registered after the first few."""
+    calls: list[Call] = []
+    invocations: list[Invocation] = []
+    for n in range(count):
+        invocations.append(
+            Invocation("stack-RegisterFunction", RUN_A, {"target": T, "specHash": "h1"}, at(n * 10))
+        )
+        calls.append(Call("RegisterAccount", tag("RegisterFunction", RUN_A), T0 + n * 10 + 1))
+        if registered_after is not None and n + 1 == registered_after:
+            invocations.append(
+                Invocation(
+                    "stack-RecordFunction",
+                    RUN_A,
+                    {"target": T, "plan": {"specHash": "h1"}},
+                    at(n * 10 + 5),
+                    result={"phase": "Registered"},
+                )
+            )
+    return FakeRehearsal(calls, invocations)
+
+
+def test_more_registrations_than_the_budget_for_one_version_are_seen() -> None:
+    rehearsal = _registrations(3)  # MaxRegistrationAttempts is 2
+    assert InvariantMonitor(rehearsal).check() == [  # type: ignore[arg-type]
+        Violation(
+            "BoundedRegistrations",
+            T,
+            "3 RegisterAccount calls for spec version h1 (MaxRegistrationAttempts 2)",
+        )
+    ]
+
+
+def test_a_registered_outcome_starts_a_new_budget() -> None:
+    assert InvariantMonitor(_registrations(3, registered_after=2)).check() == []  # type: ignore[arg-type]
+
+
+def test_a_status_that_goes_back_to_an_older_version_is_seen() -> None:
+    rehearsal = FakeRehearsal([])
+    monitor = InvariantMonitor(rehearsal)  # type: ignore[arg-type]
+    first, second = {"target": T}, {"target": T, "reconcileToken": "2"}
+    rehearsal.items[T] = first
+    monitor.wrote(T)
+    rehearsal.clock.now = T0 + 10
+    rehearsal.items[T] = second
+    monitor.wrote(T)
+    # GIVEN the status claims the second write, read at 10 s
+    rehearsal.statuses[T] = {
+        "specHash": spec_hash(second),
+        "lastReconcileStartedAt": "2026-11-26T12:00:10.000Z",
+    }
+    assert monitor.check() == []
+    # WHEN a later status claims the first write (read at 0 s)
+    rehearsal.statuses[T] = {
+        "specHash": spec_hash(first),
+        "lastReconcileStartedAt": "2026-11-26T12:00:00.000Z",
+    }
+    assert monitor.check() == [
+        Violation(
+            "NoStatusGoesBack",
+            T,
+            f"the status claims write #1 ({spec_hash(first)}) after claiming write #2",
+        )
+    ]
