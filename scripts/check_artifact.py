@@ -22,8 +22,8 @@ REQUIRED = (
     "pydantic",
 )
 FORBIDDEN = re.compile(
-    r"^(fleetwise_rehearsal|tests?|moto|pytest|_pytest|samtranslator|cfnlint|mypy|ruff"
-    r"|__pycache__|.*\.egg-info)$"
+    r"^(fleetwise_rehearsal|fleetwise_cli|tests?|moto|pytest|_pytest|samtranslator|cfnlint"
+    r"|mypy|ruff|__pycache__|.*\.egg-info)$"
 )
 # The unzipped limit of a Lambda deployment package.
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
