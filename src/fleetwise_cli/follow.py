@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -30,12 +30,21 @@ DEFAULT_INTERVAL = 5.0
 DEFAULT_TIMEOUT = 1800.0
 
 
-def settled(state: TargetState, version: str | None, before: str | None, now_epoch: float) -> bool:
-    """Whether the status records the outcome of ``version`` (None: the item's deletion),
-    written after ``before`` (the status's ``updatedAt`` when the edit was made): a final
-    phase, or no run left to change it."""
+def fingerprint(status: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    """What tells one status write from another: a run writes its own execution, its time
+    and the spec version it recorded."""
+    status = status or {}
+    return (status.get("specHash"), status.get("updatedAt"), status.get("lastExecutionArn"))
+
+
+def settled(
+    state: TargetState, version: str | None, before: tuple[Any, ...], now_epoch: float
+) -> bool:
+    """Whether the status records the outcome of ``version`` (None: the item's deletion) in
+    a write made after the edit (``before``: the status's fingerprint then): a final phase, or
+    no run left to change it."""
     status = state.status or {}
-    if not recorded(status) or status.get("updatedAt") == before:
+    if not recorded(status) or fingerprint(status) == before:
         return False
     if status.get("specHash") != version:
         return False
@@ -65,7 +74,7 @@ def wait_for(
     target: str,
     version: str | None,
     *,
-    before: str | None,
+    before: tuple[Any, ...],
     timeout: float = DEFAULT_TIMEOUT,
     interval: float = DEFAULT_INTERVAL,
 ) -> tuple[int, dict[str, Any]]:

@@ -6,6 +6,7 @@ import argparse
 import json
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,6 +28,7 @@ from fleetwise_cli.planning import Planned, plan_item, validation_only
 from fleetwise_cli.render import summary, summary_table
 from fleetwise_cli.specfile import load_items
 from fleetwise_reconciler import wiring
+from fleetwise_reconciler.clock import isoformat
 
 
 def open_stack(ctx: Context, args: argparse.Namespace) -> tuple[Deployment, Tables]:
@@ -59,10 +61,15 @@ def last_execution(ctx: Context, state: TargetState) -> dict[str, Any] | None:
         described: dict[str, Any] = ctx.client("stepfunctions").describe_execution(executionArn=arn)
     except ClientError:
         return None
-    return {
+    found = {
         key: described.get(key)
         for key in ("executionArn", "name", "status", "startDate", "stopDate", "error", "cause")
     }
+    for key in ("startDate", "stopDate"):
+        moment = found[key]
+        if isinstance(moment, datetime):
+            found[key] = isoformat(moment)
+    return found
 
 
 def status(ctx: Context, args: argparse.Namespace) -> int:
@@ -120,11 +127,13 @@ def history(ctx: Context, args: argparse.Namespace) -> int:
 # -- plan -------------------------------------------------------------------------------------
 
 
-def report_plan(ctx: Context, planned: Planned, *, where: str) -> None:
+def report_plan(ctx: Context, planned: Planned, *, where: str, prefix: str = "") -> None:
     """The plan for people (stdout), an Invalid spec's problems one per line (stderr)."""
     for problem in planned.problems:
         ctx.warn(f"{where}: invalid spec: {problem}")
-    ctx.print(f"{planned.target or where}: {planned.action} ({planned.reason}): {planned.message}")
+    ctx.print(
+        f"{planned.target or where}: {prefix}{planned.action} ({planned.reason}): {planned.message}"
+    )
 
 
 def exit_for(plans: Sequence[Planned]) -> int:
@@ -142,6 +151,8 @@ def plan(ctx: Context, args: argparse.Namespace) -> int:
     settings = deployment.settings
     context = wiring.validation_context(settings)
     states = [target_state(tables, deployment, args.target)] if args.target else tables.states()
+    if not states:
+        ctx.print(f"no targets in stack {deployment.name!r} (its spec table is empty)")
     plans = []
     for state in states:
         if state.spec is None:

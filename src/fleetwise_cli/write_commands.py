@@ -25,7 +25,7 @@ from fleetwise_cli.context import (
     CliError,
     Context,
 )
-from fleetwise_cli.follow import wait_for
+from fleetwise_cli.follow import fingerprint, wait_for
 from fleetwise_cli.items import Conflict, TargetState
 from fleetwise_cli.planning import Planned, plan_item, validation_only
 from fleetwise_cli.read_commands import dumps, open_stack, report_plan, target_state
@@ -107,11 +107,11 @@ class Editor:
             ctx.print(f"{target}: unchanged (spec version {version}): nothing written")
             return EXIT_OK, result
         if planned is not None and not self.args.json:
-            report_plan(ctx, planned, where=target)
+            report_plan(ctx, planned, where=target, prefix="plan: ")
         if self.args.dry_run:
             ctx.print(f"{target}: dry run: nothing written")
             return (EXIT_WOULD_ACT if planned is not None and planned.acts else EXIT_OK), result
-        before = (state.status or {}).get("updatedAt")
+        before = fingerprint(state.status)
         try:
             write()
         except Conflict:
