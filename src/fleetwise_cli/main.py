@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import NoReturn
 
 import boto3
@@ -232,13 +233,18 @@ def main(argv: Sequence[str] | None = None, *, ctx: Context | None = None) -> in
 
         return rehearsal_cli.main(arguments, out=ctx.out if ctx is not None else None)
     args = build_parser().parse_args(arguments)
-    if ctx is None:
+    if ctx is None or args.region or args.profile:
         try:
-            session = boto3.Session(profile_name=args.profile, region_name=args.region)
+            session = boto3.Session(
+                profile_name=args.profile,
+                region_name=args.region or (ctx.session.region_name if ctx else None),
+            )
         except ProfileNotFound as error:
             sys.stderr.write(f"fleetwise-reconciler: {error}\n")
             return EXIT_ERROR
-        ctx = Context(session=session)
+        ctx = (
+            Context(session=session) if ctx is None else replace(ctx, session=session, _clients={})
+        )
     try:
         return run(args, ctx)
     except BrokenPipeError:
