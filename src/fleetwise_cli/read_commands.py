@@ -167,7 +167,7 @@ def plan(ctx: Context, args: argparse.Namespace) -> int:
                 fleetwise=ctx.fleetwise,
             )
         )
-    return _show(ctx, args, plans, where=deployment.name)
+    return _show(ctx, args, plans, where=None)
 
 
 def plan_file(ctx: Context, args: argparse.Namespace) -> int:
@@ -213,10 +213,10 @@ def _show(ctx: Context, args: argparse.Namespace, plans: Sequence[Planned], *, w
     if args.json:
         for planned in plans:
             for problem in planned.problems:
-                ctx.warn(f"{where}: invalid spec: {problem}")
+                ctx.warn(f"{where or planned.target}: invalid spec: {problem}")
         data: Any = plans[0].as_json() if single and plans else [p.as_json() for p in plans]
         ctx.print(dumps(data))
     else:
         for planned in plans:
-            report_plan(ctx, planned, where=where)
+            report_plan(ctx, planned, where=where or planned.target)
     return exit_for(plans)
