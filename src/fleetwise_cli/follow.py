@@ -61,7 +61,8 @@ def current_state(ctx: Context, arn: str) -> str | None:
         )["events"]
     except ClientError:
         return None  # a progress decoration only: the status is what the wait reads
-    for event in events:
+    # Newest first by event id, whatever order the answer came in.
+    for event in sorted(events, key=lambda e: int(e.get("id", 0)), reverse=True):
         entered = event.get("stateEnteredEventDetails")
         if entered:
             return str(entered["name"])
@@ -77,10 +78,12 @@ def wait_for(
     before: tuple[Any, ...],
     timeout: float = DEFAULT_TIMEOUT,
     interval: float = DEFAULT_INTERVAL,
+    quiet: bool = False,
 ) -> tuple[int, dict[str, Any]]:
     """Follow ``target`` until its status records ``version``; a progress line on stderr
     (redrawn in place on a terminal, one line per change otherwise). Returns the exit code
-    (0 healthy, 4 another final phase, 5 timed out) and the outcome."""
+    (0 healthy, 4 another final phase, 5 timed out) and the outcome, also printed on stdout
+    unless ``quiet``."""
     started = ctx.now()
     shown: str | None = None
     live = bool(ctx.err_terminal)
@@ -105,8 +108,9 @@ def wait_for(
                 "message": status.get("message"),
                 "specHash": status.get("specHash"),
             }
-            painted = paint(phase, phase_colour(phase), colour=bool(ctx.colour))
-            ctx.print(f"{target}: {painted} ({status.get('reason')}): {status.get('message')}")
+            if not quiet:
+                painted = paint(phase, phase_colour(phase), colour=bool(ctx.colour))
+                ctx.print(f"{target}: {painted} ({status.get('reason')}): {status.get('message')}")
             return (EXIT_OK if phase in HEALTHY_PHASES else EXIT_UNHEALTHY), outcome
         elapsed = (now - started).total_seconds()
         if elapsed >= timeout:

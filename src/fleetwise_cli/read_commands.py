@@ -208,7 +208,10 @@ def plan_file(ctx: Context, args: argparse.Namespace) -> int:
     return _show(ctx, args, [planned], where=args.spec)
 
 
-def _show(ctx: Context, args: argparse.Namespace, plans: Sequence[Planned], *, where: str) -> int:
+def _show(
+    ctx: Context, args: argparse.Namespace, plans: Sequence[Planned], *, where: str | None
+) -> int:
+    """Print the plans; ``where`` names the file planned (None: each plan's target)."""
     single = bool(args.target or args.spec)
     if args.json:
         for planned in plans:

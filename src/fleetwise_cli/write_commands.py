@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,7 +56,10 @@ class Editor:
     """One command's edits of one deployment's spec items."""
 
     def __init__(self, ctx: Context, args: argparse.Namespace) -> None:
-        self.ctx = ctx
+        # With --json, stdout carries the JSON only: the words for people go to stderr.
+        self.json_out = ctx.out
+        self.ctx = replace(ctx, out=ctx.err) if args.json else ctx
+        ctx = self.ctx
         self.args = args
         self.deployment, self.tables = open_stack(ctx, args)
         self.settings = self.deployment.settings
@@ -106,7 +110,7 @@ class Editor:
         if new is not None and new == state.spec:
             ctx.print(f"{target}: unchanged (spec version {version}): nothing written")
             return EXIT_OK, result
-        if planned is not None and not self.args.json:
+        if planned is not None:
             report_plan(ctx, planned, where=target, prefix="plan: ")
         if self.args.dry_run:
             ctx.print(f"{target}: dry run: nothing written")
@@ -136,6 +140,7 @@ class Editor:
             before=before,
             timeout=self.args.timeout,
             interval=self.args.interval,
+            quiet=self.args.json,
         )
         result["outcome"] = outcome or None
         return code, result
@@ -145,18 +150,17 @@ class Editor:
 
     def finish(self, code: int, results: list[dict[str, Any]], *, many: bool = False) -> int:
         if self.args.json:
-            self.ctx.print(dumps(results if many else results[0]))
+            self.json_out.write(dumps(results if many else results[0]) + "\n")
         return code
 
 
 def _single(
-    ctx: Context,
-    args: argparse.Namespace,
+    editor: Editor,
     change: Callable[[dict[str, Any]], tuple[dict[str, Any], list[str]] | None],
 ) -> int:
     """Edit one existing target: ``change(spec)`` gives the attributes to set and remove,
     or None when the item already is as asked."""
-    editor = Editor(ctx, args)
+    ctx, args = editor.ctx, editor.args
     state = editor.state(args.target)
     if state.spec is None:
         raise CliError(
@@ -173,8 +177,7 @@ def _single(
     new = {k: v for k, v in {**state.spec, **sets}.items() if k not in removes}
     invalid = editor.refuse_invalid(new, args.target)
     if invalid is not None:
-        if not args.json:
-            report_plan(ctx, invalid, where=args.target)
+        report_plan(ctx, invalid, where=args.target)
         refused = {"target": args.target, "written": False, "plan": invalid.as_json()}
         return editor.finish(EXIT_ERROR, [refused])
     planned = editor.plan(new, state)
@@ -191,6 +194,8 @@ def _single(
 
 
 def set_command(ctx: Context, args: argparse.Namespace) -> int:
+    editor = Editor(ctx, args)
+    ctx = editor.ctx
     wanted: dict[str, Any] = {}
     if args.mode is not None:
         wanted["mode"] = args.mode
@@ -225,32 +230,38 @@ def set_command(ctx: Context, args: argparse.Namespace) -> int:
             return None
         return sets, removes
 
-    return _single(ctx, args, change)
+    return _single(editor, change)
 
 
 def reconcile(ctx: Context, args: argparse.Namespace) -> int:
     token = reconcile_token(ctx.now())
-    return _single(ctx, args, lambda spec: ({"reconcileToken": token}, []))
+    return _single(Editor(ctx, args), lambda spec: ({"reconcileToken": token}, []))
 
 
 def pause(ctx: Context, args: argparse.Namespace) -> int:
+    editor = Editor(ctx, args)
+    ctx = editor.ctx
+
     def change(spec: dict[str, Any]) -> tuple[dict[str, Any], list[str]] | None:
         if spec.get("paused") is True:
             ctx.print(f"{args.target}: already paused: nothing written")
             return None
         return {"paused": True}, []
 
-    return _single(ctx, args, change)
+    return _single(editor, change)
 
 
 def resume(ctx: Context, args: argparse.Namespace) -> int:
+    editor = Editor(ctx, args)
+    ctx = editor.ctx
+
     def change(spec: dict[str, Any]) -> tuple[dict[str, Any], list[str]] | None:
         if spec.get("paused") is not True:
             ctx.print(f"{args.target}: not paused: nothing written")
             return None
         return {"paused": False}, []
 
-    return _single(ctx, args, change)
+    return _single(editor, change)
 
 
 def apply(ctx: Context, args: argparse.Namespace) -> int:
@@ -258,6 +269,7 @@ def apply(ctx: Context, args: argparse.Namespace) -> int:
 
     items = [{k: v for k, v in item.items() if v is not None} for item in load_items(args.file)]
     editor = Editor(ctx, args)
+    ctx = editor.ctx
     own = f"{editor.deployment.account_id}:{editor.deployment.region}"
     for item in items:
         item.setdefault("target", own)
@@ -273,10 +285,11 @@ def apply(ctx: Context, args: argparse.Namespace) -> int:
     ]
     if refused:
         if args.json:
-            ctx.print(
+            editor.json_out.write(
                 dumps(
                     [{"target": p.target, "written": False, "plan": p.as_json()} for p in refused]
                 )
+                + "\n"
             )
         ctx.warn(f"{args.file}: nothing was written ({len(refused)} invalid item(s))")
         return EXIT_ERROR
@@ -296,6 +309,7 @@ def _putter(editor: Editor, item: dict[str, Any]) -> Callable[[], None]:
 
 def delete(ctx: Context, args: argparse.Namespace) -> int:
     editor = Editor(ctx, args)
+    ctx = editor.ctx
     state = editor.state(args.target)
     if state.spec is None:
         ctx.print(f"{args.target}: no spec item: the target is not managed already")
