@@ -234,6 +234,17 @@ def test_status_watch_redraws_on_change(operator: Callable[..., Operator]) -> No
     assert len(result.lines) == 5
 
 
+def test_status_watch_on_a_terminal_clears_the_screen(operator: Callable[..., Operator]) -> None:
+    op = registered(operator)
+
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    result = op.run("status", TARGET, "--watch", terminal=True, sleep=interrupt)
+    assert result.code == 0
+    assert result.out.startswith("\033[H\033[2Jtarget:     123456789012:us-east-1\n")
+
+
 def test_colours_only_on_a_terminal_and_never_with_no_color(
     operator: Callable[..., Operator], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -433,3 +433,12 @@ def test_delete_after_another_edit_is_a_conflict(operator: Callable[..., Operato
     )
     assert result.code == 3
     assert specs(op)[TARGET] == {"target": TARGET, "policy": "observe-only"}
+
+
+def test_pause_after_another_reconcile_is_a_conflict(operator: Callable[..., Operator]) -> None:
+    # GIVEN an item whose token another operator changes between our read and our write
+    op = registered(operator, reconcileToken="ours")
+    session = other_writer(op, "UpdateItem", reconcileToken="theirs")
+    result = op.run("pause", TARGET, session=session)
+    assert result.code == 3
+    assert specs(op)[TARGET] == {"target": TARGET, "reconcileToken": "theirs"}
