@@ -10,8 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from conftest import Operator
+from cli_support import Operator
 
 pytestmark = pytest.mark.e2e
 

@@ -7,8 +7,8 @@ import json
 from collections.abc import Callable
 
 import pytest
+from cli_support import OTHER, STACK, TARGET, Operator
 
-from conftest import OTHER, STACK, TARGET, Operator
 from fleetwise_cli.context import Context, colour_wanted
 from fleetwise_rehearsal.simulator import FAILURE
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import boto3
 import pytest
+from cli_support import OTHER, TARGET, Operator
 
-from conftest import OTHER, TARGET, Operator
 from fleetwise_cli.write_commands import reconcile_token
 from fleetwise_reconciler.logic.compare import spec_hash
 from fleetwise_rehearsal.rehearsal import START

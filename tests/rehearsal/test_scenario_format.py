@@ -469,7 +469,7 @@ def test_a_json_file_is_read_as_json(tmp_path: Path) -> None:
         ),
         (
             f"steps: []\nexpect: {{targets: {{'{T}': {{phase: Done}}}}}}",
-            "s.yaml: expect.targets['123456789012:us-east-1']: 'phase' is one of Pending, Registering, Registered, Failed, Drifted, Blocked, Paused, Invalid, not 'Done'",
+            "s.yaml: expect.targets['123456789012:us-east-1']: 'phase' is one of Pending, Registering, Registered, Failed, Drifted, Blocked, Paused, Invalid, Unmanaged, not 'Done'",
         ),
         (
             f"steps: []\nexpect: {{targets: {{'{T}': {{leased: true}}}}}}",

@@ -110,7 +110,15 @@ def test_a_clean_artifact_passes(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "intruder", ["fleetwise_rehearsal", "tests", "moto", "pytest", "fleetwise_reconciler.egg-info"]
+    "intruder",
+    [
+        "fleetwise_rehearsal",
+        "fleetwise_cli",
+        "tests",
+        "moto",
+        "pytest",
+        "fleetwise_reconciler.egg-info",
+    ],
 )
 def test_development_code_in_the_artifact_fails(tmp_path: Path, intruder: str) -> None:
     artifact = _fake_artifact(tmp_path, *RUNTIME, intruder)

@@ -12,9 +12,9 @@ from typing import Any
 
 import boto3
 import pytest
+from cli_support import OTHER, TARGET, Operator
 from moto import mock_aws
 
-from conftest import OTHER, TARGET, Operator
 from fleetwise_cli import main as cli
 from fleetwise_cli.context import Context
 from fleetwise_rehearsal.rehearsal import START
