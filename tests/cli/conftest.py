@@ -12,6 +12,13 @@ from fleetwise_rehearsal.rehearsal import Rehearsal
 from fleetwise_rehearsal.stack_endpoint import StackEndpoint
 
 
+def quiesce(r: Rehearsal) -> None:
+    if r.clock.auto_advance:
+        r.settle()
+    else:
+        r.run_until(None)
+
+
 @pytest.fixture
 def operator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Operator]]:
     """Start a rehearsal (template parameters as keywords) and point the CLI at it."""
@@ -26,6 +33,10 @@ def operator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Operator
             assert r.sim is not None
             monkeypatch.setenv("AWS_ENDPOINT_URL_IOTFLEETWISE", r.sim.endpoint_url)
             monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDFORMATION", endpoint.endpoint_url)
+            # Closed last-in first-out: every run ends before the rehearsal stops, so no
+            # handler still running restores its environment (these variables included)
+            # after this test's environment was put back.
+            stack.callback(quiesce, r)
             return Operator(r, endpoint)
 
         yield start

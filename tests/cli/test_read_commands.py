@@ -293,6 +293,8 @@ def test_history_newest_first(operator: Callable[..., Operator]) -> None:
 
 def test_history_of_a_target_without_one(operator: Callable[..., Operator]) -> None:
     op = operator()
-    op.r.write_spec({"target": TARGET})  # written, its run not started yet
+    op.r.client("dynamodb").put_item(  # written, its stream record not delivered yet
+        TableName=op.r.stack.physical_id("SpecTable"), Item={"target": {"S": TARGET}}
+    )
     assert op.run("history", TARGET).lines == ["123456789012:us-east-1: no history recorded yet"]
     assert op.run("history", OTHER).code == 1
