@@ -24,8 +24,8 @@ DEPENDENCIES = (
     "pydantic",
 )
 FORBIDDEN = re.compile(
-    r"^(fleetwise_rehearsal|tests?|moto|pytest|_pytest|samtranslator|cfnlint|mypy|ruff"
-    r"|__pycache__|.*\.egg-info)$"
+    r"^(fleetwise_rehearsal|fleetwise_cli|tests?|moto|pytest|_pytest|samtranslator|cfnlint"
+    r"|mypy|ruff|__pycache__|.*\.egg-info)$"
 )
 # Lambda's documented quota: a function and all its layers, unzipped, at most 250 MB.
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import botocore.session
 from botocore.config import Config
 
-from fleetwise_reconciler.settings import get_settings
+from fleetwise_reconciler.settings import Settings, get_settings
 
 # The ports are imported where they are built: a handler pays only for the ones it uses
 # (the stream trigger, Register and Poll never load PynamoDB; the trigger not the adapter).
@@ -107,11 +107,13 @@ def stepfunctions() -> Any:
     )
 
 
-def validation_context() -> ValidationContext:
+def validation_context(settings: Settings | None = None) -> ValidationContext:
+    """What the stack allows a spec, from ``settings`` (the process's by default; the
+    operator's CLI passes the settings a deployed stack's parameters give its functions)."""
     # Imported here: only the handlers that validate a spec pay for pydantic.
     from fleetwise_reconciler.logic.validate import ValidationContext  # noqa: PLC0415
 
-    settings = get_settings()
+    settings = settings or get_settings()
     partition = "aws-cn" if settings.region.startswith("cn-") else "aws"
     if settings.region.startswith("us-gov-"):
         partition = "aws-us-gov"

@@ -26,13 +26,16 @@ PATCH_POINTS: Final[tuple[tuple[str, str, str], ...]] = (
     (_LAMBDA_EVAL, "boto_client_for", "function"),
     # Not moto's, but replaced the same way: the handlers' SDK sessions (see clients.py).
     ("boto3", "DEFAULT_SESSION", "value"),
-    ("pynamodb.connection.base", "get_session", "function"),
+    ("fleetwise_reconciler.wiring", "botocore_session", "function"),
+    # The handlers point PynamoDB at their session themselves (``dal.models``); the rehearsal
+    # only puts back, when it ends, what PynamoDB had when it began.
+    ("pynamodb.connection.base", "get_session", "value"),
 )
 
 EXPECTED_SIGNATURES: Final[dict[str, tuple[str, ...]]] = {
     "AmazonStateLanguageParser.parse": ("definition",),
     "boto_client_for": ("region", "service", "state_credentials"),
-    "get_session": ("env_vars",),
+    "botocore_session": (),
 }
 
 # Parsed definitions, for every rehearsal of the process.
@@ -80,10 +83,15 @@ def _one_lambda_client_per_region(patcher: Patcher) -> None:
 
 
 def _share_handler_sessions(patcher: Patcher) -> None:
-    """The handlers' boto3 default session and PynamoDB's botocore sessions become one
-    process-wide session (``clients.handler_session``)."""
+    """The handlers' botocore session (``wiring.botocore_session``, one per thread in Lambda,
+    which the handlers also give PynamoDB) becomes one process-wide session
+    (``clients.handler_session``): the invoker runs one handler at a time, and a session kept
+    across rehearsals keeps its loaded models."""
     shared = clients.handler_session()
     patcher.replace("boto3", "DEFAULT_SESSION", shared)
+    patcher.replace("fleetwise_reconciler.wiring", "botocore_session", lambda: shared._session)
     patcher.replace(
-        "pynamodb.connection.base", "get_session", lambda env_vars=None: shared._session
+        "pynamodb.connection.base",
+        "get_session",
+        patcher.original("pynamodb.connection.base", "get_session"),
     )

@@ -133,7 +133,15 @@ def test_a_clean_build_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 @pytest.mark.parametrize(
-    "intruder", ["fleetwise_rehearsal", "tests", "moto", "pytest", "fleetwise_reconciler.egg-info"]
+    "intruder",
+    [
+        "fleetwise_rehearsal",
+        "fleetwise_cli",
+        "tests",
+        "moto",
+        "pytest",
+        "fleetwise_reconciler.egg-info",
+    ],
 )
 def test_development_code_in_the_layer_fails(tmp_path: Path, intruder: str) -> None:
     layer, function = _build(tmp_path, (*DEPENDENCIES, intruder), ("fleetwise_reconciler",))

@@ -1,0 +1,123 @@
+"""What every command works with: AWS clients, the streams, the clock, the terminal.
+
+Commands never build clients or read ``sys.stdout`` themselves, so tests run them in process
+against the rehearsal (moto and the FleetWise simulator) with a clock and a sleep they drive.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TextIO
+
+import boto3
+from botocore.config import Config
+
+from fleetwise_reconciler import clock
+from fleetwise_reconciler.fleetwise import FleetWise
+from fleetwise_reconciler.models.spec import TARGET
+
+USER_AGENT_EXTRA = "fleetwise-reconciler-cli/0.1"
+
+# Exit codes (documented in the README's "Operate" section and in --help).
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_WOULD_ACT = 2
+EXIT_CONFLICT = 3
+EXIT_UNHEALTHY = 4
+EXIT_TIMED_OUT = 5
+EXIT_INTERRUPTED = 130
+
+
+class CliError(Exception):
+    """A failure the operator can act on: printed on stderr, no traceback."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def _client_config() -> Config:
+    # An operator's command is not retried by anyone else: the SDK's standard retries
+    # (3 attempts, jittered) absorb throttling.
+    return Config(
+        retries={"mode": "standard", "total_max_attempts": 3},
+        user_agent_extra=USER_AGENT_EXTRA,
+    )
+
+
+def colour_wanted(stream: TextIO) -> bool:
+    """Colours only on a terminal, never with ``NO_COLOR`` set to anything non-empty
+    (the no-color.org convention)."""
+    return bool(os.environ.get("NO_COLOR", "") == "" and _isatty(stream))
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@dataclass
+class Context:
+    """The command's environment. ``session`` carries the Region and credentials."""
+
+    session: boto3.Session = field(default_factory=boto3.Session)
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    now: Callable[[], datetime] = clock.now
+    sleep: Callable[[float], None] = time.sleep
+    colour: bool | None = None
+    terminal: bool | None = None
+    err_terminal: bool | None = None
+    stdin_terminal: bool | None = None
+    _clients: dict[tuple[str, str | None], Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.colour is None:
+            self.colour = colour_wanted(self.out)
+        if self.terminal is None:
+            self.terminal = _isatty(self.out)
+        if self.err_terminal is None:
+            self.err_terminal = _isatty(self.err)
+        if self.stdin_terminal is None:
+            self.stdin_terminal = _isatty(self.stdin)
+
+    @property
+    def region(self) -> str:
+        region = self.session.region_name
+        if not region:
+            raise CliError("no AWS Region: pass --region or set AWS_REGION (or a profile's region)")
+        return str(region)
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        """A client of ``service`` in ``region`` (the session's by default), built once."""
+        key = (service, region or self.region)
+        if key not in self._clients:
+            self._clients[key] = self.session.client(
+                service, region_name=key[1], config=_client_config()
+            )
+        return self._clients[key]
+
+    def fleetwise(self, target: str) -> FleetWise:
+        """The IoT FleetWise port for a target, built here and nowhere else: every call is
+        made in the target's own Region. Today with the caller's credentials (the stack
+        manages its own account only); a target in another account would be reached here,
+        through a role in that account."""
+        match = TARGET.fullmatch(target)
+        if match is None:
+            raise CliError(f"{target!r} is not a target ('<12-digit account id>:<region>')")
+        return FleetWise(client=self.client("iotfleetwise", match.group("region")))
+
+    def print(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+
+    def warn(self, text: str) -> None:
+        self.err.write(f"fleetwise-reconciler: {text}\n")
