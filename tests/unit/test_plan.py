@@ -282,3 +282,43 @@ def test_spec_hash_changes_with_any_attribute_and_ignores_key_order() -> None:
     )
     assert spec_hash(MODERN) != spec_hash({**MODERN, "reconcileToken": "x"})
     assert spec_hash({"target": TARGET, "n": 1}) == spec_hash({"target": TARGET, "n": "1"})
+
+
+@pytest.mark.parametrize(
+    ("observation", "made", "expected"),
+    [
+        # the budget spent on a registration that never shows: not registered again
+        (
+            NOT_REGISTERED,
+            5,
+            Plan(
+                Action.FAILED,
+                Phase.FAILED,
+                "AttemptsExhausted",
+                "5 RegisterAccount calls for this spec did not get it registered "
+                "(MaxRegistrationAttempts); the account is not registered with IoT FleetWise; "
+                "change the spec or its reconcileToken to try again",
+                ("the account is not registered with IoT FleetWise",),
+            ),
+        ),
+        # one call short of the budget: registered again
+        (
+            NOT_REGISTERED,
+            4,
+            Plan(
+                Action.REGISTER,
+                Phase.REGISTERING,
+                "NotRegistered",
+                "registering: the account is not registered with IoT FleetWise",
+                ("the account is not registered with IoT FleetWise",),
+            ),
+        ),
+    ],
+    ids=["spent", "one-left"],
+)
+def test_the_attempts_budget_bounds_every_registration_of_a_spec_version(
+    observation: dict[str, Any], made: int, expected: Plan
+) -> None:
+    version = spec_hash(MODERN)
+    previous = {"specHash": version, "attempts": {"specHash": version, "count": made}}
+    assert decide(MODERN, observation, previous=previous, trigger="schedule") == expected

@@ -66,6 +66,7 @@ class Plan:
 
 
 MIGRATION_BLOCKED = "MigrationBlocked"
+ATTEMPTS_EXHAUSTED = "AttemptsExhausted"
 DRIFT_NOT_CURED = "DriftNotCured"
 
 
@@ -202,14 +203,27 @@ def plan(
             drift,
         )
 
+    # The budget bounds every RegisterAccount call for this spec version until it is
+    # Registered, whatever the service answered: a registration that fails, never shows, or
+    # never settles is not tried again on every tick.
     made = attempts_for(previous, spec_hash)
-    if status == FAILURE and made >= max_attempts:
+    if made >= max_attempts:
+        if status == FAILURE:
+            return Plan(
+                Action.FAILED,
+                Phase.FAILED,
+                "RegistrationFailed",
+                f"IoT FleetWise reports REGISTRATION_FAILURE after {made} registration "
+                "attempts for this spec; change the spec or its reconcileToken to try again",
+                drift,
+            )
         return Plan(
             Action.FAILED,
             Phase.FAILED,
-            "RegistrationFailed",
-            f"IoT FleetWise reports REGISTRATION_FAILURE after {made} registration attempts "
-            "for this spec; change the spec or its reconcileToken to try again",
+            ATTEMPTS_EXHAUSTED,
+            f"{made} RegisterAccount calls for this spec did not get it registered "
+            f"(MaxRegistrationAttempts); {'; '.join(drift)}; change the spec or its "
+            "reconcileToken to try again",
             drift,
         )
 
