@@ -94,10 +94,3 @@ def differences(spec: Spec, observed: dict[str, Any]) -> list[str]:
         found.append(f"IAM role is {role!r}, the spec says {spec.iamRoleArn!r}")
     return found
 
-
-def matches(spec: Spec, observed: dict[str, Any]) -> bool:
-    return (
-        bool(observed.get("registered"))
-        and observed.get("accountStatus") == SUCCESS
-        and not differences(spec, observed)
-    )
