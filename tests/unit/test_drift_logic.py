@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from fleetwise_reconciler.logic.compare import spec_hash
 from fleetwise_reconciler.logic.plan import (
     Action,
     Phase,
+    Plan,
     attempts_for,
     blocked_by_campaigns,
     blocking_campaigns,
@@ -386,6 +388,50 @@ def test_campaigns_are_read_only_for_a_modern_register_over_timestream() -> None
     assert not needs_campaign_check(watched, validate(observe_only, CONTEXT).spec, left_behind)
 
 
+REGISTER_PLAN = Plan(Action.REGISTER, Phase.REGISTERING, "DriftDetected", "registering: x", ("x",))
+
+
+@pytest.mark.parametrize(
+    ("decided", "raw", "observation", "expected"),
+    [
+        (REGISTER_PLAN, MODERN, observed(timestream=TIMESTREAM), True),
+        (REGISTER_PLAN, MODERN, observed(timestream={"databaseName": "fleet"}), True),
+        (REGISTER_PLAN, MODERN, observed(timestream={"tableName": "signals"}), True),
+        (REGISTER_PLAN, MODERN, observed(timestream={"databaseName": None}), False),
+        (REGISTER_PLAN, MODERN, observed(), False),
+        (REGISTER_PLAN, MODERN, None, False),
+        (REGISTER_PLAN, MODERN, {**observed(timestream=TIMESTREAM), "registered": False}, False),
+        (REGISTER_PLAN, LEGACY, observed(timestream=TIMESTREAM), False),
+        (REGISTER_PLAN, None, observed(timestream=TIMESTREAM), False),
+        (
+            replace(REGISTER_PLAN, action=Action.AWAIT),
+            MODERN,
+            observed(timestream=TIMESTREAM),
+            False,
+        ),
+    ],
+    ids=[
+        "modern-over-timestream",
+        "database-only",
+        "table-only",
+        "empty-timestream",
+        "no-timestream",
+        "no-observation",
+        "not-registered",
+        "legacy-spec",
+        "invalid-spec",
+        "not-registering",
+    ],
+)
+def test_the_campaign_check_table(
+    decided: Plan, raw: dict[str, Any] | None, observation: dict[str, Any] | None, expected: bool
+) -> None:
+    # GIVEN a plan, the spec and the observation WHEN asked whether campaigns can block it
+    spec = validate(raw, CONTEXT).spec if raw is not None else None
+    # THEN only a modern registration over stored Timestream metadata reads them
+    assert needs_campaign_check(decided, spec, observation) is expected
+
+
 def test_campaigns_without_a_destination_block() -> None:
     campaigns = [
         {"name": "to-s3", "dataDestinationConfigs": [{"s3Config": {"bucketArn": "arn:b"}}]},
@@ -398,11 +444,14 @@ def test_campaigns_without_a_destination_block() -> None:
 def test_blocked_plan_names_the_campaigns_and_acts_on_nothing() -> None:
     decided = _plan(MODERN, observed(timestream=TIMESTREAM))
     blocked = blocked_by_campaigns(decided, ["alpha", "zeta"])
-    assert (blocked.action, blocked.phase, blocked.reason) == (
+    assert blocked == Plan(
         Action.BLOCKED,
         Phase.BLOCKED,
         "MigrationBlocked",
+        "the spec's mode is 'cloudwatch' but the account is still registered with Timestream, "
+        "and these campaigns have no data destination, so IoT FleetWise refuses to drop "
+        "Timestream until they are deleted: alpha, zeta. Delete them (or give them a "
+        "destination), then change the spec's reconcileToken",
+        decided.drift,
     )
-    assert "alpha, zeta" in blocked.message
-    assert blocked.drift == decided.drift
     assert blocked_by_campaigns(decided, []) is decided
