@@ -455,3 +455,104 @@ def test_blocked_plan_names_the_campaigns_and_acts_on_nothing() -> None:
         decided.drift,
     )
     assert blocked_by_campaigns(decided, []) is decided
+
+
+# -- whole checks ----------------------------------------------------------------------------
+
+
+def test_a_check_as_logged_and_returned() -> None:
+    # GIVEN an enforced spec that lost its registration since it was recorded Registered
+    status = recorded(MODERN, "Registered", "UpToDate")
+    # WHEN checked
+    found = run_check(MODERN, NOT_REGISTERED, status)
+    # THEN the whole check, as the drift check returns it
+    assert found.as_dict() == {
+        "target": TARGET,
+        "start": True,
+        "why": "PlanActs",
+        "healthy": False,
+        "driftDetected": True,
+        "paused": False,
+        "invalid": False,
+        "action": "Register",
+        "phase": "Registering",
+        "reason": "NotRegistered",
+    }
+    assert found.drift == ("the account is not registered with IoT FleetWise",)
+
+
+def test_a_paused_invalid_check_as_returned() -> None:
+    # GIVEN an invalid spec recorded as such WHEN checked THEN reported, not started
+    raw = {**MODERN, "colour": "blue"}
+    found = run_check(raw, None, recorded(raw, "Invalid", "InvalidSpec"))
+    assert found.as_dict() == {
+        "target": TARGET,
+        "start": False,
+        "why": "AlreadyRecorded",
+        "healthy": False,
+        "driftDetected": False,
+        "paused": False,
+        "invalid": True,
+        "action": "Invalid",
+        "phase": "Invalid",
+        "reason": "InvalidSpec",
+    }
+
+
+def test_an_invalid_status_of_an_older_version_does_not_hide_a_new_invalid_edit() -> None:
+    # GIVEN a status recording an older invalid version
+    older = {**MODERN, "colour": "blue"}
+    newer = {**MODERN, "colour": "red"}
+    # WHEN the item holds another invalid version THEN a run records it
+    found = run_check(newer, None, recorded(older, "Invalid", "InvalidSpec"))
+    assert (found.why, found.start, found.invalid) == (drift.Why.STALE_STATUS, True, True)
+
+
+def test_a_new_reason_in_the_same_phase_is_recorded() -> None:
+    # GIVEN a terminal failure recorded under one reason, then the drift check finds the
+    # failure budget of the same version spent (same phase, another reason)
+    status = recorded(
+        MODERN,
+        "Failed",
+        "AccessDeniedException",
+        drift=["IoT FleetWise reports REGISTRATION_FAILURE"],
+        attempts={"specHash": spec_hash(MODERN), "count": 5},
+    )
+    found = run_check(MODERN, observed("REGISTRATION_FAILURE"), status)
+    # THEN the status is out of date and a run records the new reason
+    assert (found.plan.reason, found.why, found.start) == (
+        "RegistrationFailed",
+        drift.Why.UNRECORDED,
+        True,
+    )
+
+
+def test_the_same_phase_and_reason_with_other_differences_is_recorded() -> None:
+    raw = {**MODERN, "paused": True}
+    status = recorded(raw, "Paused", "Paused", drift=["an older difference"])
+    assert run_check(raw, NOT_REGISTERED, status).why == drift.Why.UNRECORDED
+
+
+@pytest.mark.parametrize(
+    ("lease", "active"),
+    [
+        (None, False),
+        ({"holder": "arn:x", "expiresAt": NOW + 1}, True),
+        ({"holder": "arn:x", "expiresAt": NOW}, False),
+        ({"holder": "arn:x", "expiresAt": NOW - 1}, False),
+        ({"holder": "arn:x"}, False),
+    ],
+    ids=["none", "unexpired", "expiring-now", "expired", "no-expiry"],
+)
+def test_a_lease_is_active_until_its_expiry(lease: dict[str, Any] | None, active: bool) -> None:
+    # From expiresAt on, the check no longer counts on the holder to record: the run it
+    # starts takes the lease over, or (within that same second) marks it pending for the
+    # holder, so the tick's request is not lost either way.
+    assert drift.lease_active(lease, NOW) is active
+
+
+def test_a_check_that_starts_nothing_ignores_the_lease() -> None:
+    status = recorded(MODERN, "Registered", "UpToDate")
+    found = run_check(MODERN, observed(), status)
+    lease = {"holder": "arn:x", "expiresAt": NOW + 60}
+    assert drift.unless_running(found, lease, NOW) is found
