@@ -405,10 +405,15 @@ def test_an_unmanaged_target_emits_nothing(now: Clock, capsys: pytest.CaptureFix
 
 
 def _check(**flags: bool) -> drift.Check:
-    values = {"healthy": False, "drift_detected": False, "paused": False, "invalid": False}
-    values.update(flags)
-    no_change = Plan(Action.NO_CHANGE, Phase.REGISTERED, "UpToDate", "ok")
-    return drift.Check(target=TARGET, why=drift.Why.IN_SYNC, plan=no_change, **values)
+    return drift.Check(
+        target=TARGET,
+        why=drift.Why.IN_SYNC,
+        healthy=flags.get("healthy", False),
+        drift_detected=flags.get("drift_detected", False),
+        paused=flags.get("paused", False),
+        invalid=flags.get("invalid", False),
+        plan=Plan(Action.NO_CHANGE, Phase.REGISTERED, "UpToDate", "ok"),
+    )
 
 
 @pytest.mark.parametrize(
