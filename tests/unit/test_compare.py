@@ -189,5 +189,7 @@ def test_a_legacy_spec_without_timestream_is_a_caller_bug() -> None:
     # GIVEN a spec that skipped validation (mode 'timestream' with no resources)
     unvalidated = Spec.model_construct(target=TARGET, mode="timestream", timestream=None)
     # WHEN compared THEN it is refused loudly, never reported as a difference
-    with pytest.raises(ValueError, match="without Timestream resources was not validated"):
+    with pytest.raises(
+        ValueError, match=r"^a 'timestream' spec without Timestream resources was not validated$"
+    ):
         differences(unvalidated, registered())
