@@ -366,3 +366,40 @@ def test_history_keeps_an_entry_exactly_at_the_horizon_and_drops_undated_ones() 
     kept = history([undated, at_horizon, just_past], entry, now=T0, limit=20, max_age_days=30)
     assert kept == [entry, at_horizon]
     assert history(None, entry, now=T0, limit=1, max_age_days=30) == [entry]
+
+
+def test_a_status_without_an_observation_keeps_the_last_one_and_the_history_bound() -> None:
+    # GIVEN a status with an observation and a full history
+    entries = [
+        {"at": f"2026-11-26T11:0{i}:00.000Z", "phase": "Failed", "reason": "R", "execution": "e"}
+        for i in range(3)
+    ]
+    observed = {"registered": True, "accountStatus": "REGISTRATION_FAILURE", "observedAt": "t0"}
+    previous = {"phase": "Failed", "reason": "R", "specHash": "h1", "observed": observed}
+    # WHEN an outcome that observed nothing is recorded with a history bound of 3
+    status = build_status(
+        {**previous, "history": entries},
+        Outcome(Phase.FAILED, "ExecutionTimedOut", "m"),
+        spec=None,
+        spec_hash="h1",
+        observation=None,
+        attempts=None,
+        execution="arn:exec:1",
+        started_at=None,
+        now=T0,
+        history_limit=3,
+        history_days=30,
+        acted=False,
+    )
+    # THEN the last observation stays, and the history holds the newest three entries
+    assert status["observed"] == observed
+    assert status["history"] == [
+        {
+            "at": "2026-11-26T12:00:00.000Z",
+            "phase": "Failed",
+            "reason": "ExecutionTimedOut",
+            "specHash": "h1",
+            "execution": "arn:exec:1",
+        },
+        *entries[:2],
+    ]
