@@ -42,9 +42,9 @@ def test_every_known_code(code: str) -> None:
 def test_the_known_codes_are_exactly_the_classified_ones() -> None:
     # A code added to the module's table gets a row above, with its class decided on purpose.
     assert set(classify_module._BY_CODE) == set(KNOWN_CODES)
-    assert classify_module._REFUSED_WITHOUT_ACTING == {
+    assert {
         code for code, (_class, _retryable, refused) in KNOWN_CODES.items() if refused
-    }
+    } == classify_module._REFUSED_WITHOUT_ACTING
 
 
 def test_an_unknown_code_is_terminal_and_not_proof_of_refusal() -> None:
