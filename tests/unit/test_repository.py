@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -30,6 +31,11 @@ LEASE = 1800
 SPEC_TABLE = "fleetwise-reconciler-spec"
 STATUS_TABLE = "fleetwise-reconciler-status"
 REGION = "us-east-1"
+
+
+def lost(holder: str, action: str, target: str = TARGET) -> str:
+    """The exact message of the LeaseLost a repository raises."""
+    return f"^{re.escape(f'{holder} no longer holds the lease of {target} ({action})')}$"
 
 
 def raw_spec(dynamodb: Any, target: str = TARGET) -> dict[str, Any] | None:
@@ -301,7 +307,9 @@ def test_acquire_gives_up_after_three_rounds_of_contention(
     monkeypatch.setattr(lease_cls, "save", held_by_other)
     monkeypatch.setattr(lease_cls, "update", dropped)
 
-    with pytest.raises(LeaseContention):
+    with pytest.raises(
+        LeaseContention, match=re.escape(f"the lease of {TARGET} changed hands 3 times")
+    ):
         status_repository.acquire_lease(TARGET, RUN_B, now=NOW, lease_seconds=LEASE)
     assert len(rounds) == 3
 
@@ -321,9 +329,9 @@ def test_renew_pushes_the_expiry(status_repository: StatusRepository) -> None:
 
 def test_renew_by_a_run_that_lost_the_lease_raises(status_repository: StatusRepository) -> None:
     status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
-    with pytest.raises(LeaseLost):
+    with pytest.raises(LeaseLost, match=lost(RUN_B, "renew")):
         status_repository.renew_lease(TARGET, RUN_B, now=NOW, lease_seconds=LEASE)
-    with pytest.raises(LeaseLost):
+    with pytest.raises(LeaseLost, match=lost(RUN_A, "renew", "123456789012:eu-central-1")):
         status_repository.renew_lease("123456789012:eu-central-1", RUN_A, now=NOW, lease_seconds=1)
 
 
@@ -406,7 +414,7 @@ def test_release_without_a_newer_request_deletes_the_lease(
 
 
 def test_release_of_a_lease_that_is_gone_raises(status_repository: StatusRepository) -> None:
-    with pytest.raises(LeaseLost):
+    with pytest.raises(LeaseLost, match=lost(RUN_A, "release")):
         status_repository.release_lease(TARGET, RUN_A)
 
 
@@ -442,11 +450,11 @@ def test_after_a_takeover_the_old_holder_cannot_overwrite_the_newer_status(
     assert taken.acquired
     status_repository.put_status(TARGET, RUN_B, a_status("Registered", RUN_B))
     # WHEN A wakes up and writes, renews or releases
-    with pytest.raises(LeaseLost):
+    with pytest.raises(LeaseLost, match=lost(RUN_A, "status write")):
         status_repository.put_status(TARGET, RUN_A, a_status("Failed", RUN_A))
-    with pytest.raises(LeaseLost):
+    with pytest.raises(LeaseLost, match=lost(RUN_A, "renew")):
         status_repository.renew_lease(TARGET, RUN_A, now=later, lease_seconds=LEASE)
-    with pytest.raises(LeaseLost):
+    with pytest.raises(LeaseLost, match=lost(RUN_A, "release")):
         status_repository.release_lease(TARGET, RUN_A)
     # THEN B's status and lease are intact
     assert status_repository.get_status(TARGET) == a_status("Registered", RUN_B)
@@ -582,7 +590,7 @@ def test_put_status_ignores_echoed_keys(status_repository: StatusRepository) -> 
 def test_put_status_without_the_lease_writes_nothing(
     status_repository: StatusRepository, dynamodb: Any
 ) -> None:
-    with pytest.raises(LeaseLost):
+    with pytest.raises(LeaseLost, match=lost(RUN_A, "status write")):
         status_repository.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
     assert raw_status(dynamodb, "STATUS") is None
     assert status_repository.get_status(TARGET) is None
@@ -592,7 +600,7 @@ def test_a_status_is_never_written_while_another_run_holds_the_lease(
     status_repository: StatusRepository,
 ) -> None:
     status_repository.acquire_lease(TARGET, RUN_B, now=NOW, lease_seconds=LEASE)
-    with pytest.raises(LeaseLost):
+    with pytest.raises(LeaseLost, match=lost(RUN_A, "status write")):
         status_repository.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
     assert status_repository.get_status(TARGET) is None
 
@@ -749,7 +757,7 @@ def test_transaction_conflicts_are_retried_twice_at_most(
     status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
     calls = _conflicting(3, monkeypatch)
 
-    with pytest.raises(TransactWriteError):
+    with pytest.raises(TransactWriteError, match=r"^Failed to write transaction items"):
         status_repository.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
 
     assert len(calls) == 3
