@@ -551,6 +551,11 @@ def test_a_lease_is_active_until_its_expiry(lease: dict[str, Any] | None, active
     assert drift.lease_active(lease, NOW) is active
 
 
+def test_a_lease_without_an_expiry_is_never_active() -> None:
+    # not even at the epoch: a missing expiry is no protection at all
+    assert drift.lease_active({"holder": "arn:x"}, 0.0) is False
+
+
 def test_a_check_that_starts_nothing_ignores_the_lease() -> None:
     status = recorded(MODERN, "Registered", "UpToDate")
     found = run_check(MODERN, observed(), status)

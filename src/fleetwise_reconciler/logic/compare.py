@@ -93,4 +93,3 @@ def differences(spec: Spec, observed: dict[str, Any]) -> list[str]:
     if role != spec.iamRoleArn:
         found.append(f"IAM role is {role!r}, the spec says {spec.iamRoleArn!r}")
     return found
-
