@@ -762,3 +762,117 @@ def test_transaction_conflicts_are_retried_twice_at_most(
 
     assert len(calls) == 3
     assert status_repository.get_status(TARGET) is None
+
+
+# -- the data layer's error paths -----------------------------------------------------------
+
+
+def _cancelled(*reasons: CancellationReason | None) -> TransactWriteError:
+    cause = VerboseClientError(
+        {"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"}},
+        "TransactWriteItems",
+        cancellation_reasons=list(reasons),
+    )
+    return TransactWriteError("Failed to write transaction items", cause)
+
+
+def _failing_transactions(error: TransactWriteError, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+
+    def cancelled(self: Connection, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        raise error
+
+    monkeypatch.setattr(Connection, "transact_write_items", cancelled)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        _cancelled(),
+        _cancelled(None, CancellationReason(code="ConditionalCheckFailed")),
+        _cancelled(CancellationReason(code="ValidationError"), None),
+    ],
+    ids=["no-reasons", "the-status-item-failed", "not-a-condition"],
+)
+@pytest.mark.parametrize("write", ["put_status", "record_attempts"])
+def test_a_transaction_cancelled_for_another_cause_is_raised_as_it_is(
+    status_repository: StatusRepository,
+    monkeypatch: pytest.MonkeyPatch,
+    error: TransactWriteError,
+    write: str,
+) -> None:
+    # GIVEN a transaction DynamoDB cancels, but not on the lease check (item 0)
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    calls = _failing_transactions(error, monkeypatch)
+    # WHEN the holder writes THEN the error is not mistaken for a lost lease, nor retried
+    with pytest.raises(TransactWriteError) as raised:
+        if write == "put_status":
+            status_repository.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
+        else:
+            status_repository.record_attempts(TARGET, RUN_A, spec_hash="feedfacecafebeef", count=1)
+    assert (raised.value, len(calls)) == (error, 1)
+
+
+def test_an_unleased_write_cancelled_for_another_cause_is_raised(
+    status_repository: StatusRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN both unleased transactions are cancelled without any reason
+    error = _cancelled()
+    calls = _failing_transactions(error, monkeypatch)
+    # WHEN a failed run's status is recorded THEN the first one's error is raised at once
+    with pytest.raises(TransactWriteError) as raised:
+        status_repository.put_status_unleased(
+            TARGET, a_status("Failed", RUN_A), only_if_holder=RUN_A
+        )
+    assert (raised.value, len(calls)) == (error, 1)
+
+
+def test_an_unleased_second_write_cancelled_for_another_cause_is_raised(
+    status_repository: StatusRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN no lease (the first transaction's check fails) and a second transaction that
+    # DynamoDB cancels for another cause
+    real = Connection.transact_write_items
+    other = _cancelled(None, CancellationReason(code="ValidationError"))
+    calls: list[int] = []
+
+    def second_fails(self: Connection, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise other
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "transact_write_items", second_fails)
+    with pytest.raises(TransactWriteError) as raised:
+        status_repository.put_status_unleased(
+            TARGET, a_status("Failed", RUN_A), only_if_holder=RUN_A
+        )
+    assert (raised.value, len(calls)) == (other, 2)
+
+
+def test_a_lease_taken_between_the_two_unleased_writes_wins(
+    status_repository: StatusRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a failed run A that holds no lease, and a run B that takes the lease after A's
+    # first transaction ("A holds the lease") failed, before its second ("no lease") runs
+    real = Connection.transact_write_items
+    calls: list[int] = []
+
+    def b_takes_the_lease_in_between(self: Connection, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            taken = status_repository.acquire_lease(TARGET, RUN_B, now=NOW, lease_seconds=LEASE)
+            assert taken.acquired
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "transact_write_items", b_takes_the_lease_in_between)
+    # WHEN A's failure is recorded
+    written = status_repository.put_status_unleased(
+        TARGET, a_status("Failed", RUN_A), only_if_holder=RUN_A
+    )
+    # THEN nothing is written: B owns the target now
+    assert (written, len(calls)) == (False, 2)
+    assert status_repository.get_status(TARGET) is None
+    assert status_repository.get_lease(TARGET)["holder"] == RUN_B
