@@ -290,3 +290,16 @@ def test_the_default_passable_roles_follow_the_partition() -> None:
         f"iamRoleArn: {ROLE} is not a role this stack may pass to IoT FleetWise; "
         "redeploy the stack with parameter AllowedPassRoleArns including it"
     ]
+
+
+def test_the_size_limit_is_inclusive() -> None:
+    # GIVEN items of exactly 4,096 and 4,097 bytes as canonical JSON (an unknown field fills
+    # them: {"target":"123456789012:us-east-1","x":"..."} is 42 bytes plus the filler)
+    at_limit = {"target": TARGET, "x": "a" * (4096 - 42)}
+    past_limit = {"target": TARGET, "x": "a" * (4097 - 42)}
+    # WHEN validated THEN the first is read (its unknown field named), the second is not
+    assert problems(at_limit) == [f"x: unknown field ({ALLOWED})"]
+    assert problems(past_limit) == [
+        "spec: the item is 4,097 bytes as JSON; a spec item may hold at most 4,096 bytes "
+        "(remove what does not belong in it)"
+    ]
