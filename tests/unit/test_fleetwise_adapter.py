@@ -148,14 +148,66 @@ def test_status_of_a_modern_account_has_no_timestream(adapter: FleetWise, stubbe
         expected_params={},
     )
 
-    status = adapter.get_status()
+    assert adapter.get_status() == {
+        "registered": True,
+        "accountStatus": "REGISTRATION_FAILURE",
+        "customerAccountId": "123456789012",
+        "iam": {
+            "roleArn": "",
+            "registrationStatus": "REGISTRATION_FAILURE",
+            "errorMessage": "try again later",
+        },
+        "timestream": None,
+        "creationTime": "2026-11-26T12:00:00.000Z",
+        "lastModificationTime": "2026-11-26T12:00:00.000Z",
+    }
 
-    assert status["accountStatus"] == "REGISTRATION_FAILURE"
-    assert status["timestream"] is None
-    assert status["iam"] == {
-        "roleArn": "",
-        "registrationStatus": "REGISTRATION_FAILURE",
-        "errorMessage": "try again later",
+
+def test_status_of_a_failed_legacy_account_keeps_both_errors(
+    adapter: FleetWise, stubber: Stubber
+) -> None:
+    # GIVEN an answer with both sub-statuses failed and no times (all optional in the model)
+    stubber.add_response(
+        "get_register_account_status",
+        {
+            "customerAccountId": "123456789012",
+            "accountStatus": "REGISTRATION_FAILURE",
+            "iamRegistrationResponse": {
+                "roleArn": ROLE,
+                "registrationStatus": "REGISTRATION_FAILURE",
+                "errorMessage": "role cannot be assumed",
+            },
+            "timestreamRegistrationResponse": {
+                "timestreamDatabaseName": "fleet",
+                "timestreamTableName": "signals",
+                "registrationStatus": "REGISTRATION_FAILURE",
+                "errorMessage": "table not found",
+            },
+            "creationTime": CREATED,
+            "lastModificationTime": CREATED,
+        },
+        expected_params={},
+    )
+    # WHEN observed THEN every field is there, None where the service sent nothing
+    assert adapter.get_status() == {
+        "registered": True,
+        "accountStatus": "REGISTRATION_FAILURE",
+        "customerAccountId": "123456789012",
+        "iam": {
+            "roleArn": ROLE,
+            "registrationStatus": "REGISTRATION_FAILURE",
+            "errorMessage": "role cannot be assumed",
+        },
+        "timestream": {
+            "databaseName": "fleet",
+            "tableName": "signals",
+            "databaseArn": None,
+            "tableArn": None,
+            "registrationStatus": "REGISTRATION_FAILURE",
+            "errorMessage": "table not found",
+        },
+        "creationTime": "2026-11-26T12:00:00.000Z",
+        "lastModificationTime": "2026-11-26T12:00:00.000Z",
     }
 
 
