@@ -396,7 +396,7 @@ def test_record_attempts_by_a_run_without_the_lease_writes_nothing(
     status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
     status_repository.record_attempts(TARGET, RUN_A, spec_hash="feedfacecafebeef", count=2)
 
-    with pytest.raises(LeaseLost, match=r"\(attempt count\)"):
+    with pytest.raises(LeaseLost, match=lost(RUN_B, "attempt count")):
         status_repository.record_attempts(TARGET, RUN_B, spec_hash="feedfacecafebeef", count=5)
     assert status_repository.get_status(TARGET) == {
         "attempts": {"specHash": "feedfacecafebeef", "count": 2}
@@ -876,3 +876,25 @@ def test_a_lease_taken_between_the_two_unleased_writes_wins(
     assert (written, len(calls)) == (False, 2)
     assert status_repository.get_status(TARGET) is None
     assert status_repository.get_lease(TARGET)["holder"] == RUN_B
+
+
+def test_every_read_of_the_lease_protocol_is_strongly_consistent(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # moto answers every read with the latest write; DynamoDB does only for a strongly
+    # consistent read ("ConsistentRead": true), and a stale lease or status would let two runs
+    # act at once. So the reads are checked as requested.
+    real = Connection.get_item
+    requested: list[tuple[str, bool | None]] = []
+
+    def recorded(self: Connection, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        requested.append((table_name, kwargs.get("consistent_read")))
+        return real(self, table_name, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "get_item", recorded)
+    spec_repository.get(TARGET)
+    status_repository.get_status(TARGET)
+    status_repository.get_lease(TARGET)
+    assert requested == [(SPEC_TABLE, True), (STATUS_TABLE, True), (STATUS_TABLE, True)]
