@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 from pynamodb.connection import Connection
-from pynamodb.exceptions import CancellationReason, TransactWriteError, VerboseClientError
+from pynamodb.exceptions import (
+    CancellationReason,
+    GetError,
+    TransactWriteError,
+    VerboseClientError,
+)
 
 from fleetwise_reconciler.dal import models
 from fleetwise_reconciler.dal.repository import (
@@ -156,7 +161,7 @@ def test_spec_put_accepts_decimals_from_boto3_images(
 def test_spec_put_without_a_target_is_refused(
     spec_repository: SpecRepository, item: dict[str, Any]
 ) -> None:
-    with pytest.raises(ValueError, match="target"):
+    with pytest.raises(ValueError, match=r"^a spec item needs a non-empty string 'target'$"):
         spec_repository.put(item)
 
 
@@ -898,3 +903,34 @@ def test_every_read_of_the_lease_protocol_is_strongly_consistent(
     status_repository.get_status(TARGET)
     status_repository.get_lease(TARGET)
     assert requested == [(SPEC_TABLE, True), (STATUS_TABLE, True), (STATUS_TABLE, True)]
+
+
+# -- where the repositories connect -----------------------------------------------------------
+
+
+def test_the_repositories_use_the_region_they_are_given(tables: dict[str, str]) -> None:
+    # GIVEN the tables in us-east-1 only, and repositories for eu-central-1
+    specs = SpecRepository(SPEC_TABLE, region="eu-central-1")
+    statuses = StatusRepository(STATUS_TABLE, region="eu-central-1")
+    # WHEN they read and write THEN they find no table there (they did not fall back to the
+    # process's default Region)
+    with pytest.raises(GetError, match="ResourceNotFoundException"):
+        specs.get(TARGET)
+    with pytest.raises(GetError, match="ResourceNotFoundException"):
+        statuses.get_status(TARGET)
+    with pytest.raises(TransactWriteError) as raised:
+        statuses.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
+    assert raised.value.cause_response_code == "ResourceNotFoundException"
+
+
+def test_the_repositories_use_the_endpoint_they_are_given(tables: dict[str, str]) -> None:
+    # GIVEN repositories pointed at an endpoint where nothing listens
+    nowhere = "http://127.0.0.1:9"
+    specs = SpecRepository(SPEC_TABLE, region=REGION, host=nowhere)
+    statuses = StatusRepository(STATUS_TABLE, region=REGION, host=nowhere)
+    # WHEN they read and write THEN they try that endpoint (not moto's default one)
+    with pytest.raises(GetError, match="Could not connect to the endpoint URL"):
+        specs.get(TARGET)
+    with pytest.raises(TransactWriteError) as raised:
+        statuses.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
+    assert "Could not connect to the endpoint URL" in str(raised.value.cause)
