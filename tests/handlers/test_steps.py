@@ -690,14 +690,22 @@ def test_poll_failure_quotes_the_services_error(
     )
 
 
+@pytest.mark.parametrize(
+    ("plan_attempts", "message"),
+    [
+        (5, "REGISTRATION_FAILURE after 5 attempts"),
+        (None, "the registration found in flight ended in REGISTRATION_FAILURE; trying again"),
+    ],
+    ids=["the-plans", "none"],
+)
 def test_poll_failure_without_a_registration_count_uses_the_plans(
-    polling: tuple[Any, Stubber],
+    polling: tuple[Any, Stubber], plan_attempts: int | None, message: str
 ) -> None:
     call, stub = polling
     stub.add_response("get_register_account_status", status_response("REGISTRATION_FAILURE"), {})
     event = {**poll_event(MODERN_SPEC), "registration": {}}
-    event["plan"] = {"observedAt": "2026-11-26T12:00:00.000Z", "attempts": 5}
-    assert call(event)["message"] == "REGISTRATION_FAILURE after 5 attempts"
+    event["plan"] = {"observedAt": "2026-11-26T12:00:00.000Z", "attempts": plan_attempts}
+    assert call(event)["message"] == message
 
 
 def test_poll_of_an_unknown_status_fails(polling: tuple[Any, Stubber]) -> None:
@@ -710,6 +718,29 @@ def test_poll_of_an_unknown_status_fails(polling: tuple[Any, Stubber]) -> None:
         "unexpected status 'SOMETHING_NEW'",
         ["IoT FleetWise reports SOMETHING_NEW"],
     )
+
+
+def test_poll_asks_the_targets_region_with_the_deployed_wiring(
+    status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
+) -> None:
+    # GIVEN a run in eu-central-1 holding its lease, and Poll wired as deployed (the status
+    # table from the environment), FleetWise given per Region
+    fleetwise, stub = stubbed
+    target = "123456789012:eu-central-1"
+    assert status_repository.acquire_lease(target, EXEC, now=now(), lease_seconds=60).acquired
+    stub.add_response("get_register_account_status", status_response("REGISTRATION_SUCCESS"), {})
+    asked: list[str] = []
+
+    def port_of(region: str) -> FleetWise:
+        asked.append(region)
+        return fleetwise
+
+    spec = {**MODERN_SPEC, "target": target}
+    event = {**poll_event(spec), "target": target}
+    # WHEN polled THEN the Region's port is asked, and the lease in the table renewed
+    assert poll.handle(event, fleetwise=port_of)["outcome"] == "Registered"
+    assert asked == ["eu-central-1"]
+    assert status_repository.get_lease(target)["expiresAt"] == int(now().timestamp()) + 3900
 
 
 def test_poll_by_a_run_that_lost_its_lease_stops_before_calling(
