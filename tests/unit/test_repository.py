@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -934,3 +934,19 @@ def test_the_repositories_use_the_endpoint_they_are_given(tables: dict[str, str]
     with pytest.raises(TransactWriteError) as raised:
         statuses.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
     assert "Could not connect to the endpoint URL" in str(raised.value.cause)
+
+
+def test_lease_times_are_instants_whatever_the_clocks_zone(
+    status_repository: StatusRepository,
+) -> None:
+    # GIVEN the same instant as a naive UTC time (a test's clock) and in UTC+2
+    naive = NOW.replace(tzinfo=None)
+    plus_two = NOW.astimezone(timezone(timedelta(hours=2)))
+    # WHEN leases are taken and renewed at those times THEN the expiries are the same instants
+    assert status_repository.acquire_lease(TARGET, RUN_A, now=naive, lease_seconds=60) == (
+        LeaseResult(True, RUN_A, NOW_EPOCH + 60, marked_pending=False)
+    )
+    status_repository.renew_lease(TARGET, RUN_A, now=plus_two, lease_seconds=90)
+    assert status_repository.get_lease(TARGET)["expiresAt"] == NOW_EPOCH + 90
+    status_repository.renew_lease(TARGET, RUN_A, now=naive, lease_seconds=120)
+    assert status_repository.get_lease(TARGET)["expiresAt"] == NOW_EPOCH + 120
