@@ -158,7 +158,8 @@ class FleetWise:
             # the caller (validation rejects such specs), not something to send.
             raise ValueError("legacy registration needs both timestream and iam_role_arn")
         kwargs: dict[str, Any] = {}
-        if timestream is not None and iam_role_arn is not None:
+        # Equivalent mutant (or): the check above leaves both arguments or neither.
+        if timestream is not None and iam_role_arn is not None:  # pragma: no mutate
             kwargs = {
                 "timestreamResources": {
                     "timestreamDatabaseName": timestream["databaseName"],
@@ -189,7 +190,7 @@ class FleetWise:
         which page failed and how often it was tried)."""
         operation = "ListCampaigns"
         summaries: list[dict[str, Any]] = []
-        token: str | None = None
+        token: str | None = None  # pragma: no mutate - "" asks for the first page too
         while True:
             kwargs: dict[str, Any] = {"nextToken": token} if token else {}
             try:
