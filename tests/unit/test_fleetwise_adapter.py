@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 
 from fleetwise_reconciler.errors import (
@@ -166,7 +166,7 @@ def test_status_of_a_modern_account_has_no_timestream(adapter: FleetWise, stubbe
 def test_status_of_a_failed_legacy_account_keeps_both_errors(
     adapter: FleetWise, stubber: Stubber
 ) -> None:
-    # GIVEN an answer with both sub-statuses failed and no times (all optional in the model)
+    # GIVEN an answer with both sub-statuses failed, and no ARNs (optional in the model)
     stubber.add_response(
         "get_register_account_status",
         {
@@ -505,6 +505,48 @@ def test_every_call_to_an_unreachable_endpoint_is_transient(call: Any, operation
         "operation": operation,
         "retryAfterSeconds": None,
     }
+
+
+class _Refusing:
+    """A client whose every call is answered with ``error`` (a botocore ClientError)."""
+
+    def __init__(self, error: ClientError) -> None:
+        self.error = error
+
+    def get_register_account_status(self) -> dict[str, Any]:
+        raise self.error
+
+
+def test_an_error_answer_without_details_is_terminal_and_unknown() -> None:
+    # GIVEN an error answer with no Error member at all
+    error = ClientError({}, "GetRegisterAccountStatus")
+    # WHEN observed THEN it is a terminal error of code Unknown, quoting the SDK's text
+    with pytest.raises(FleetWiseTerminalError) as raised:
+        FleetWise(_Refusing(error)).get_status()
+    assert raised.value.as_dict() == {
+        "code": "Unknown",
+        "message": str(error),
+        "retryable": False,
+        "operation": "GetRegisterAccountStatus",
+        "retryAfterSeconds": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("details", "message"),
+    [
+        ({"Code": "AccessDeniedException", "message": "lower-case"}, "lower-case"),
+        ({"Code": "AccessDeniedException", "Message": "Upper", "message": "lower"}, "Upper"),
+    ],
+    ids=["lower-case-only", "upper-case-first"],
+)
+def test_the_error_message_is_read_under_either_spelling(
+    details: dict[str, str], message: str
+) -> None:
+    error = ClientError({"Error": details}, "GetRegisterAccountStatus")
+    with pytest.raises(FleetWiseTerminalError) as raised:
+        FleetWise(_Refusing(error)).get_status()
+    assert (raised.value.code, raised.value.message) == ("AccessDeniedException", message)
 
 
 def test_a_retry_hint_inside_the_error_is_honoured(adapter: FleetWise, stubber: Stubber) -> None:
