@@ -7,6 +7,7 @@ not queued, so each test states exactly which FleetWise calls a step makes.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -494,8 +495,10 @@ def test_poll_raises_pending_within_the_budget_and_renews_the_lease(
     status_repository: StatusRepository,
     now: Clock,
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
     answer: str,
 ) -> None:
+    caplog.set_level(logging.INFO)
     # GIVEN a registration 899 s old, still pending (or not visible yet: eventual consistency)
     call, stub = polling
     if answer == "pending":
@@ -520,9 +523,12 @@ def test_poll_raises_pending_within_the_budget_and_renews_the_lease(
         "retryAfterSeconds": None,
     }
     assert status_repository.get_lease(TARGET)["expiresAt"] == int(now().timestamp()) + 3900
-    # AND each poll is counted
-    polls = [line for line in capsys.readouterr().out.splitlines() if '"StatusPolls"' in line]
-    assert [json.loads(line)["StatusPolls"] for line in polls] == [[1.0]]
+    # AND each poll is counted for the target, and logged for the operator
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "{" in line]
+    polls = [line for line in lines if "StatusPolls" in line]
+    assert [(line["StatusPolls"], line["target"]) for line in polls] == [([1.0], TARGET)]
+    logged = [r for r in caplog.records if r.getMessage() == "registration pending"]
+    assert [(r.target, r.elapsed_seconds) for r in logged] == [(TARGET, 899)]  # type: ignore[attr-defined]
 
 
 def test_poll_times_out_at_the_budget(polling: tuple[Any, Stubber], now: Clock) -> None:
@@ -582,6 +588,22 @@ def test_poll_of_a_registration_found_pending_times_out_since_observe(
         "first seen pending (budget 900 s)",
         [],
     )
+
+
+def test_poll_budget_runs_from_register_account_not_from_observe(
+    polling: tuple[Any, Stubber], now: Clock
+) -> None:
+    # GIVEN Observe at 12:00:00 and RegisterAccount at 12:00:10, still pending at 12:15:05
+    call, stub = polling
+    stub.add_response("get_register_account_status", status_response("REGISTRATION_PENDING"), {})
+    now.advance(905)
+    event = poll_event(
+        MODERN_SPEC, registration={"startedAt": "2026-11-26T12:00:10.000Z", "attempt": 1}
+    )
+    # WHEN polled THEN 895 s of the budget are spent, not 905: poll again
+    with pytest.raises(RegistrationPending) as raised:
+        call(event)
+    assert raised.value.message == "still pending after 895 s"
 
 
 def test_poll_success_matching(polling: tuple[Any, Stubber]) -> None:
