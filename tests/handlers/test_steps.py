@@ -639,6 +639,27 @@ def test_poll_success_that_does_not_match_is_diverged(polling: tuple[Any, Stubbe
     )
 
 
+def test_poll_diverged_in_several_ways_lists_each(polling: tuple[Any, Stubber]) -> None:
+    call, stub = polling
+    other = {"databaseName": "other", "tableName": "tab"}
+    stub.add_response(
+        "get_register_account_status",
+        status_response("REGISTRATION_SUCCESS", timestream=other, role=ROLE),
+        {},
+    )
+    drift = [
+        "Timestream database is 'other', the spec says 'fleet'",
+        "Timestream table is 'tab', the spec says 'signals'",
+    ]
+    assert call(poll_event(LEGACY)) == polled(
+        "Diverged",
+        observed_as("REGISTRATION_SUCCESS", timestream=other, role=ROLE),
+        "DriftNotCured",
+        "the registration succeeded but does not match the spec: " + "; ".join(drift),
+        drift,
+    )
+
+
 @pytest.mark.parametrize(
     ("attempt", "outcome", "message"),
     [
