@@ -9,7 +9,7 @@ from spec_samples import ACCOUNT, CONTEXT, LEGACY, MODERN, NOT_REGISTERED, ROLE,
 
 from fleetwise_reconciler.logic.compare import spec_hash
 from fleetwise_reconciler.logic.plan import Action, Phase, Plan, attempts_for, plan
-from fleetwise_reconciler.logic.validate import validate
+from fleetwise_reconciler.logic.validate import Problem, ValidationResult, validate
 
 
 def observed(
@@ -649,3 +649,86 @@ def test_a_plan_as_the_workflow_reads_it() -> None:
         "message": f"registering: {NOT_REGISTERED_TEXT}",
         "drift": [NOT_REGISTERED_TEXT],
     }
+
+
+# -- several differences at once ------------------------------------------------------------
+
+OTHER_TABLES = observed(
+    "REGISTRATION_SUCCESS", timestream={"databaseName": "d2", "tableName": "t2"}, role=ROLE
+)
+TWO = (
+    "Timestream database is 'd2', the spec says 'fleet'",
+    "Timestream table is 't2', the spec says 'signals'",
+)
+LEGACY_VERSION = spec_hash(LEGACY)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "previous", "expected"),
+    [
+        (
+            {},
+            None,
+            Plan(
+                Action.REGISTER,
+                Phase.REGISTERING,
+                "DriftDetected",
+                "registering: " + "; ".join(TWO),
+                TWO,
+            ),
+        ),
+        (
+            {"policy": "observe-only"},
+            None,
+            Plan(
+                Action.OBSERVE_ONLY,
+                Phase.DRIFTED,
+                "DriftDetected",
+                "observe-only: not acting; " + "; ".join(TWO),
+                TWO,
+            ),
+        ),
+        (
+            {},
+            {
+                "specHash": LEGACY_VERSION,
+                "phase": "Blocked",
+                "reason": "DriftNotCured",
+                "drift": list(TWO),
+            },
+            Plan(
+                Action.BLOCKED,
+                Phase.BLOCKED,
+                "DriftNotCured",
+                "re-registering did not cure this drift before, so it is not repeated: "
+                + "; ".join(TWO),
+                TWO,
+            ),
+        ),
+    ],
+    ids=["register", "observe-only", "not-cured"],
+)
+def test_several_differences_are_each_named(
+    attributes: dict[str, Any], previous: dict[str, Any] | None, expected: Plan
+) -> None:
+    # GIVEN a legacy spec whose database and table both differ WHEN planned THEN each
+    # difference is named, in order, separated by "; "
+    raw = {**LEGACY, **attributes}
+    if previous is not None:
+        previous = {**previous, "specHash": spec_hash(raw)}
+    assert decide(raw, OTHER_TABLES, previous=previous) == expected
+
+
+def test_a_result_with_problems_is_invalid_even_with_a_spec() -> None:
+    # GIVEN a validation result that carries a spec and a problem (validate() never makes
+    # one, but plan() must not act on it)
+    valid = validate(MODERN, CONTEXT)
+    odd = ValidationResult(spec=valid.spec, problems=(Problem("mode", "odd"),))
+    # WHEN planned THEN it is Invalid, quoting the problem, and nothing is called
+    decided = plan(odd, None, spec_hash=VERSION, previous=None, trigger="stream", max_attempts=5)
+    assert decided == Plan(
+        Action.INVALID,
+        Phase.INVALID,
+        "InvalidSpec",
+        "the spec is invalid, nothing was called: mode: odd",
+    )
