@@ -356,6 +356,8 @@ def test_the_attempt_count_is_the_durable_one_of_this_spec_version() -> None:
     assert attempts_for({"attempts": {"specHash": version, "count": 0}}, version) == 0
     assert attempts_for({"attempts": {"specHash": "another", "count": 5}}, version) == 0
     assert attempts_for(None, version) == 0
+    # a count not written yet is no call made
+    assert attempts_for({"attempts": {"specHash": version}}, version) == 0
 
 
 # -- the migration blocker check --------------------------------------------------------------
