@@ -288,6 +288,35 @@ def test_acquire_retries_when_the_holder_releases_between_the_two_writes(
     assert result == LeaseResult(True, RUN_B, NOW_EPOCH + LEASE, marked_pending=False)
 
 
+def test_acquire_takes_its_own_lease_taken_between_the_two_writes(
+    status_repository: StatusRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN A holds the lease; B's Acquire runs twice at once (a retried invocation), and the
+    # other copy takes the lease for B just as this one tries to mark A's lease pending
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    lease_cls = models.lease_model(STATUS_TABLE, REGION)
+    real_update = lease_cls.update
+    calls: list[str] = []
+
+    def duplicate_first(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append("update")
+        if len(calls) == 1:
+            assert status_repository.release_lease(TARGET, RUN_A) is True
+            other_copy = status_repository.acquire_lease(
+                TARGET, RUN_B, now=NOW, lease_seconds=LEASE
+            )
+            assert other_copy.acquired
+        return real_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(lease_cls, "update", duplicate_first)
+    # WHEN this copy goes on
+    result = status_repository.acquire_lease(TARGET, RUN_B, now=NOW, lease_seconds=LEASE)
+    # THEN it does not mark B's own lease pending (B would loop for nothing): it takes it
+    assert calls == ["update"]
+    assert result == LeaseResult(True, RUN_B, NOW_EPOCH + LEASE, marked_pending=False)
+    assert status_repository.get_lease(TARGET)["pending"] is False
+
+
 def test_acquire_gives_up_after_three_rounds_of_contention(
     status_repository: StatusRepository, monkeypatch: pytest.MonkeyPatch, dynamodb: Any
 ) -> None:
@@ -934,6 +963,10 @@ def test_the_repositories_use_the_endpoint_they_are_given(tables: dict[str, str]
     with pytest.raises(TransactWriteError) as raised:
         statuses.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
     assert "Could not connect to the endpoint URL" in str(raised.value.cause)
+    with pytest.raises(GetError, match="Could not connect to the endpoint URL"):
+        statuses.get_lease(TARGET)
+    with pytest.raises(GetError, match="Could not connect to the endpoint URL"):
+        statuses.get_status(TARGET)
 
 
 def test_lease_times_are_instants_whatever_the_clocks_zone(
