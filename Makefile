@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all lint build bench deploy clean iam-calls result-shapes soak
+.PHONY: install demo test test-all lint build bench deploy clean iam-calls result-shapes soak mutation
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,20 @@ test: $(STAMP)
 SOAK_EXAMPLES ?= 1000
 soak: $(STAMP)
 	$(BIN)/python -m fleetwise_rehearsal.soak --examples $(SOAK_EXAMPLES) --workers 2
+
+# Mutation testing (mutmut, the `mutation` extra, installed here only): would the unit and
+# handler tests notice a change in the decisions, the FleetWise adapter or the data layer?
+# Ends with `mutation: <killed>/<total> killed (<score>%)`; fails below 95%. Takes a while
+# (every mutant runs the tests that reach it); MUTATION_JOBS mutants at once.
+MUTATION_STAMP := $(VENV)/.mutation-installed
+MUTATION_JOBS ?= 2
+
+$(MUTATION_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,mutation]'
+	touch $(MUTATION_STAMP)
+
+mutation: $(MUTATION_STAMP)
+	$(BIN)/python scripts/mutation.py --jobs $(MUTATION_JOBS)
 
 # One rehearsed registration's wall time beside a bare moto write, and the poll schedule's
 # cost in polls and notice latency (no timed assertions anywhere: this only reports).
@@ -94,4 +108,4 @@ result-shapes: $(STAMP)
 		--record-results=tests/handlers/result_shapes.json tests/handlers
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) mutants .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ not queued, so each test states exactly which FleetWise calls a step makes.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -445,27 +446,103 @@ def polling(
     return call, stub
 
 
+def observed_as(status: str, **more: Any) -> dict[str, Any]:
+    """What the adapter makes of ``status_response(status, **more)`` (the status's shape)."""
+    response = status_response(status, **more)
+    timestream = response.get("timestreamRegistrationResponse")
+    return {
+        "registered": True,
+        "accountStatus": status,
+        "customerAccountId": "123456789012",
+        "iam": {
+            "roleArn": response["iamRegistrationResponse"]["roleArn"],
+            "registrationStatus": status,
+            "errorMessage": response["iamRegistrationResponse"].get("errorMessage"),
+        },
+        "timestream": {
+            "databaseName": timestream["timestreamDatabaseName"],
+            "tableName": timestream["timestreamTableName"],
+            "databaseArn": None,
+            "tableArn": None,
+            "registrationStatus": status,
+            "errorMessage": timestream.get("errorMessage"),
+        }
+        if timestream
+        else None,
+        "creationTime": "2026-11-26T12:00:00.000Z",
+        "lastModificationTime": "2026-11-26T12:00:00.000Z",
+    }
+
+
+def polled(
+    outcome: str, observation: Any, reason: str, message: str, drift: list[str]
+) -> dict[str, Any]:
+    return {
+        "outcome": outcome,
+        "observation": observation,
+        "reason": reason,
+        "message": message,
+        "drift": drift,
+    }
+
+
+NOT_REGISTERED_TEXT = "the account is not registered with IoT FleetWise"
+FAILURE_TEXT = "IoT FleetWise reports REGISTRATION_FAILURE"
+
+
+@pytest.mark.parametrize("answer", ["pending", "not-yet-registered"])
 def test_poll_raises_pending_within_the_budget_and_renews_the_lease(
-    polling: tuple[Any, Stubber], status_repository: StatusRepository, now: Clock
+    polling: tuple[Any, Stubber],
+    status_repository: StatusRepository,
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    answer: str,
 ) -> None:
+    caplog.set_level(logging.INFO)
+    # GIVEN a registration 899 s old, still pending (or not visible yet: eventual consistency)
     call, stub = polling
-    stub.add_response("get_register_account_status", status_response("REGISTRATION_PENDING"), {})
+    if answer == "pending":
+        stub.add_response(
+            "get_register_account_status", status_response("REGISTRATION_PENDING"), {}
+        )
+    else:
+        stub.add_client_error(
+            "get_register_account_status",
+            service_error_code="ResourceNotFoundException",
+            http_status_code=404,
+        )
     now.advance(899)
-    with pytest.raises(RegistrationPending, match="still pending after 899 s"):
+    # WHEN polled THEN the workflow is told to poll again, and the lease is renewed
+    with pytest.raises(RegistrationPending) as raised:
         call(poll_event(MODERN_SPEC))
+    assert raised.value.as_dict() == {
+        "code": "RegistrationPending",
+        "message": "still pending after 899 s",
+        "retryable": True,
+        "operation": "GetRegisterAccountStatus",
+        "retryAfterSeconds": None,
+    }
     assert status_repository.get_lease(TARGET)["expiresAt"] == int(now().timestamp()) + 3900
+    # AND each poll is counted for the target, and logged for the operator
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "{" in line]
+    polls = [line for line in lines if "StatusPolls" in line]
+    assert [(line["StatusPolls"], line["target"]) for line in polls] == [([1.0], TARGET)]
+    logged = [r for r in caplog.records if r.getMessage() == "registration pending"]
+    assert [(r.target, r.elapsed_seconds) for r in logged] == [(TARGET, 899)]  # type: ignore[attr-defined]
 
 
 def test_poll_times_out_at_the_budget(polling: tuple[Any, Stubber], now: Clock) -> None:
     call, stub = polling
     stub.add_response("get_register_account_status", status_response("REGISTRATION_PENDING"), {})
     now.advance(900)
-    result = call(poll_event(MODERN_SPEC))
-    assert result["outcome"] == "TimedOut"
-    assert (result["reason"], result["drift"]) == ("RegistrationTimedOut", [])
-    assert result["message"] == (
+    assert call(poll_event(MODERN_SPEC)) == polled(
+        "TimedOut",
+        observed_as("REGISTRATION_PENDING"),
+        "RegistrationTimedOut",
         "IoT FleetWise still reports REGISTRATION_PENDING 900 s after RegisterAccount "
-        "(budget 900 s)"
+        "(budget 900 s)",
+        [],
     )
 
 
@@ -552,51 +629,104 @@ def test_poll_after_a_conflict_times_out_without_claiming_a_registration(
         MODERN_SPEC,
         registration={"startedAt": "2026-11-26T12:00:00.000Z", "attempt": 0, "conflict": True},
     )
-    result = call(event)
-    assert (result["outcome"], result["drift"]) == (
+    assert call(event) == polled(
         "TimedOut",
-        ["the account is not registered with IoT FleetWise"],
-    )
-    assert result["message"] == (
+        {"registered": False},
+        "RegistrationTimedOut",
         "IoT FleetWise still reports no registration 905 s after RegisterAccount answered that "
-        "another registration was in flight (budget 900 s)"
+        "another registration was in flight (budget 900 s)",
+        [NOT_REGISTERED_TEXT],
     )
+
+
+def test_poll_of_a_registration_found_pending_times_out_since_observe(
+    polling: tuple[Any, Stubber], now: Clock
+) -> None:
+    # GIVEN a run that found a registration in flight (no Register step): the budget runs
+    # from the Observe step that saw it
+    call, stub = polling
+    stub.add_response("get_register_account_status", status_response("REGISTRATION_PENDING"), {})
+    now.advance(901)
+    event = {**poll_event(MODERN_SPEC), "registration": {}}
+    event["plan"] = {"observedAt": "2026-11-26T12:00:01.000Z", "attempts": 0}
+    assert call(event) == polled(
+        "TimedOut",
+        observed_as("REGISTRATION_PENDING"),
+        "RegistrationTimedOut",
+        "IoT FleetWise still reports REGISTRATION_PENDING 900 s after the registration was "
+        "first seen pending (budget 900 s)",
+        [],
+    )
+
+
+def test_poll_budget_runs_from_register_account_not_from_observe(
+    polling: tuple[Any, Stubber], now: Clock
+) -> None:
+    # GIVEN Observe at 12:00:00 and RegisterAccount at 12:00:10, still pending at 12:15:05
+    call, stub = polling
+    stub.add_response("get_register_account_status", status_response("REGISTRATION_PENDING"), {})
+    now.advance(905)
+    event = poll_event(
+        MODERN_SPEC, registration={"startedAt": "2026-11-26T12:00:10.000Z", "attempt": 1}
+    )
+    # WHEN polled THEN 895 s of the budget are spent, not 905: poll again
+    with pytest.raises(RegistrationPending) as raised:
+        call(event)
+    assert raised.value.message == "still pending after 895 s"
 
 
 def test_poll_success_matching(polling: tuple[Any, Stubber]) -> None:
     call, stub = polling
-    success = status_response("REGISTRATION_SUCCESS")
-    stub.add_response("get_register_account_status", success, {})
-    result = call(poll_event(MODERN_SPEC))
-    assert {k: v for k, v in result.items() if k != "observation"} == {
-        "outcome": "Registered",
-        "reason": "Registered",
-        "message": "registered as declared",
-        "drift": [],
-    }
-    assert result["observation"]["accountStatus"] == "REGISTRATION_SUCCESS"
+    stub.add_response("get_register_account_status", status_response("REGISTRATION_SUCCESS"), {})
+    assert call(poll_event(MODERN_SPEC)) == polled(
+        "Registered",
+        observed_as("REGISTRATION_SUCCESS"),
+        "Registered",
+        "registered as declared",
+        [],
+    )
 
 
 def test_poll_success_that_does_not_match_is_diverged(polling: tuple[Any, Stubber]) -> None:
     call, stub = polling
+    left_behind = {"databaseName": "old", "tableName": "tbl"}
     stub.add_response(
         "get_register_account_status",
-        status_response(
-            "REGISTRATION_SUCCESS", timestream={"databaseName": "old", "tableName": "tbl"}
-        ),
+        status_response("REGISTRATION_SUCCESS", timestream=left_behind),
         {},
     )
-    result = call(poll_event(MODERN_SPEC))
     left = (
         "Timestream metadata is still registered (database 'old', table 'tbl') but the spec's "
         "mode is 'cloudwatch'"
     )
-    assert (result["outcome"], result["reason"], result["drift"]) == (
+    assert call(poll_event(MODERN_SPEC)) == polled(
         "Diverged",
+        observed_as("REGISTRATION_SUCCESS", timestream=left_behind),
         "DriftNotCured",
+        f"the registration succeeded but does not match the spec: {left}",
         [left],
     )
-    assert result["message"] == (f"the registration succeeded but does not match the spec: {left}")
+
+
+def test_poll_diverged_in_several_ways_lists_each(polling: tuple[Any, Stubber]) -> None:
+    call, stub = polling
+    other = {"databaseName": "other", "tableName": "tab"}
+    stub.add_response(
+        "get_register_account_status",
+        status_response("REGISTRATION_SUCCESS", timestream=other, role=ROLE),
+        {},
+    )
+    drift = [
+        "Timestream database is 'other', the spec says 'fleet'",
+        "Timestream table is 'tab', the spec says 'signals'",
+    ]
+    assert call(poll_event(LEGACY)) == polled(
+        "Diverged",
+        observed_as("REGISTRATION_SUCCESS", timestream=other, role=ROLE),
+        "DriftNotCured",
+        "the registration succeeded but does not match the spec: " + "; ".join(drift),
+        drift,
+    )
 
 
 @pytest.mark.parametrize(
@@ -613,13 +743,116 @@ def test_poll_failure_reregisters_up_to_the_bound(
 ) -> None:
     call, stub = polling
     stub.add_response("get_register_account_status", status_response("REGISTRATION_FAILURE"), {})
-    result = call(poll_event(MODERN_SPEC, attempt))
-    assert (result["outcome"], result["reason"], result["drift"]) == (
+    tail = "; trying again" if outcome == "Reregister" else ""
+    assert call(poll_event(MODERN_SPEC, attempt)) == polled(
         outcome,
+        observed_as("REGISTRATION_FAILURE"),
         "RegistrationFailed",
-        ["IoT FleetWise reports REGISTRATION_FAILURE"],
+        message + tail,
+        [FAILURE_TEXT],
     )
-    assert result["message"].startswith(message)
+
+
+def _failure_with(iam_error: str | None, timestream_error: str | None) -> dict[str, Any]:
+    response = status_response(
+        "REGISTRATION_FAILURE", timestream={"databaseName": "fleet", "tableName": "signals"}
+    )
+    if iam_error:
+        response["iamRegistrationResponse"]["errorMessage"] = iam_error
+    if timestream_error:
+        response["timestreamRegistrationResponse"]["errorMessage"] = timestream_error
+    return response
+
+
+@pytest.mark.parametrize(
+    ("iam_error", "timestream_error", "suffix"),
+    [
+        ("role not ready", "table gone", ": role not ready"),
+        (None, "table gone", ": table gone"),
+        (None, None, ""),
+    ],
+    ids=["iam-first", "timestream", "none"],
+)
+@pytest.mark.parametrize("attempt", [2, 5])
+def test_poll_failure_quotes_the_services_error(
+    polling: tuple[Any, Stubber],
+    iam_error: str | None,
+    timestream_error: str | None,
+    suffix: str,
+    attempt: int,
+) -> None:
+    # GIVEN a failed registration whose answer says why
+    call, stub = polling
+    stub.add_response("get_register_account_status", _failure_with(iam_error, timestream_error), {})
+    # WHEN polled (the attempt count comes from the Register step)
+    event = poll_event(MODERN_SPEC, attempt)
+    event["plan"]["attempts"] = 9  # stale: the registration's count wins
+    result = call(event)
+    # THEN the message quotes the service's error (IAM's first)
+    expected = (
+        f"attempt {attempt} ended in REGISTRATION_FAILURE{suffix}; trying again"
+        if attempt < 5
+        else f"REGISTRATION_FAILURE after {attempt} attempts{suffix}"
+    )
+    detail = f" ({iam_error})" if iam_error else ""
+    assert (result["outcome"], result["message"], result["drift"]) == (
+        "Reregister" if attempt < 5 else "Failed",
+        expected,
+        [FAILURE_TEXT + detail],
+    )
+
+
+@pytest.mark.parametrize(
+    ("plan_attempts", "message"),
+    [
+        (5, "REGISTRATION_FAILURE after 5 attempts"),
+        (None, "the registration found in flight ended in REGISTRATION_FAILURE; trying again"),
+    ],
+    ids=["the-plans", "none"],
+)
+def test_poll_failure_without_a_registration_count_uses_the_plans(
+    polling: tuple[Any, Stubber], plan_attempts: int | None, message: str
+) -> None:
+    call, stub = polling
+    stub.add_response("get_register_account_status", status_response("REGISTRATION_FAILURE"), {})
+    event = {**poll_event(MODERN_SPEC), "registration": {}}
+    event["plan"] = {"observedAt": "2026-11-26T12:00:00.000Z", "attempts": plan_attempts}
+    assert call(event)["message"] == message
+
+
+def test_poll_of_an_unknown_status_fails(polling: tuple[Any, Stubber]) -> None:
+    call, stub = polling
+    stub.add_response("get_register_account_status", status_response("SOMETHING_NEW"), {})
+    assert call(poll_event(MODERN_SPEC)) == polled(
+        "Failed",
+        observed_as("SOMETHING_NEW"),
+        "UnexpectedStatus",
+        "unexpected status 'SOMETHING_NEW'",
+        ["IoT FleetWise reports SOMETHING_NEW"],
+    )
+
+
+def test_poll_asks_the_targets_region_with_the_deployed_wiring(
+    status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
+) -> None:
+    # GIVEN a run in eu-central-1 holding its lease, and Poll wired as deployed (the status
+    # table from the environment), FleetWise given per Region
+    fleetwise, stub = stubbed
+    target = "123456789012:eu-central-1"
+    assert status_repository.acquire_lease(target, EXEC, now=now(), lease_seconds=60).acquired
+    stub.add_response("get_register_account_status", status_response("REGISTRATION_SUCCESS"), {})
+    asked: list[str] = []
+
+    def port_of(region: str) -> FleetWise:
+        asked.append(region)
+        return fleetwise
+
+    spec = {**MODERN_SPEC, "target": target}
+    event = {**poll_event(spec), "target": target}
+    # WHEN polled THEN the Region's port is asked, and the lease in the table renewed
+    assert poll.handle(event, fleetwise=port_of)["outcome"] == "Registered"
+    assert asked == ["eu-central-1"]
+    assert status_repository.get_lease(target)["expiresAt"] == int(now().timestamp()) + 3900
 
 
 def test_poll_by_a_run_that_lost_its_lease_stops_before_calling(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from fleetwise_reconciler.logic.compare import spec_hash
 from fleetwise_reconciler.logic.plan import (
     Action,
     Phase,
+    Plan,
     attempts_for,
     blocked_by_campaigns,
     blocking_campaigns,
@@ -354,6 +356,8 @@ def test_the_attempt_count_is_the_durable_one_of_this_spec_version() -> None:
     assert attempts_for({"attempts": {"specHash": version, "count": 0}}, version) == 0
     assert attempts_for({"attempts": {"specHash": "another", "count": 5}}, version) == 0
     assert attempts_for(None, version) == 0
+    # a count not written yet is no call made
+    assert attempts_for({"attempts": {"specHash": version}}, version) == 0
 
 
 # -- the migration blocker check --------------------------------------------------------------
@@ -386,6 +390,50 @@ def test_campaigns_are_read_only_for_a_modern_register_over_timestream() -> None
     assert not needs_campaign_check(watched, validate(observe_only, CONTEXT).spec, left_behind)
 
 
+REGISTER_PLAN = Plan(Action.REGISTER, Phase.REGISTERING, "DriftDetected", "registering: x", ("x",))
+
+
+@pytest.mark.parametrize(
+    ("decided", "raw", "observation", "expected"),
+    [
+        (REGISTER_PLAN, MODERN, observed(timestream=TIMESTREAM), True),
+        (REGISTER_PLAN, MODERN, observed(timestream={"databaseName": "fleet"}), True),
+        (REGISTER_PLAN, MODERN, observed(timestream={"tableName": "signals"}), True),
+        (REGISTER_PLAN, MODERN, observed(timestream={"databaseName": None}), False),
+        (REGISTER_PLAN, MODERN, observed(), False),
+        (REGISTER_PLAN, MODERN, None, False),
+        (REGISTER_PLAN, MODERN, {**observed(timestream=TIMESTREAM), "registered": False}, False),
+        (REGISTER_PLAN, LEGACY, observed(timestream=TIMESTREAM), False),
+        (REGISTER_PLAN, None, observed(timestream=TIMESTREAM), False),
+        (
+            replace(REGISTER_PLAN, action=Action.AWAIT),
+            MODERN,
+            observed(timestream=TIMESTREAM),
+            False,
+        ),
+    ],
+    ids=[
+        "modern-over-timestream",
+        "database-only",
+        "table-only",
+        "empty-timestream",
+        "no-timestream",
+        "no-observation",
+        "not-registered",
+        "legacy-spec",
+        "invalid-spec",
+        "not-registering",
+    ],
+)
+def test_the_campaign_check_table(
+    decided: Plan, raw: dict[str, Any] | None, observation: dict[str, Any] | None, expected: bool
+) -> None:
+    # GIVEN a plan, the spec and the observation WHEN asked whether campaigns can block it
+    spec = validate(raw, CONTEXT).spec if raw is not None else None
+    # THEN only a modern registration over stored Timestream metadata reads them
+    assert needs_campaign_check(decided, spec, observation) is expected
+
+
 def test_campaigns_without_a_destination_block() -> None:
     campaigns = [
         {"name": "to-s3", "dataDestinationConfigs": [{"s3Config": {"bucketArn": "arn:b"}}]},
@@ -398,11 +446,120 @@ def test_campaigns_without_a_destination_block() -> None:
 def test_blocked_plan_names_the_campaigns_and_acts_on_nothing() -> None:
     decided = _plan(MODERN, observed(timestream=TIMESTREAM))
     blocked = blocked_by_campaigns(decided, ["alpha", "zeta"])
-    assert (blocked.action, blocked.phase, blocked.reason) == (
+    assert blocked == Plan(
         Action.BLOCKED,
         Phase.BLOCKED,
         "MigrationBlocked",
+        "the spec's mode is 'cloudwatch' but the account is still registered with Timestream, "
+        "and these campaigns have no data destination, so IoT FleetWise refuses to drop "
+        "Timestream until they are deleted: alpha, zeta. Delete them (or give them a "
+        "destination), then change the spec's reconcileToken",
+        decided.drift,
     )
-    assert "alpha, zeta" in blocked.message
-    assert blocked.drift == decided.drift
     assert blocked_by_campaigns(decided, []) is decided
+
+
+# -- whole checks ----------------------------------------------------------------------------
+
+
+def test_a_check_as_logged_and_returned() -> None:
+    # GIVEN an enforced spec that lost its registration since it was recorded Registered
+    status = recorded(MODERN, "Registered", "UpToDate")
+    # WHEN checked
+    found = run_check(MODERN, NOT_REGISTERED, status)
+    # THEN the whole check, as the drift check returns it
+    assert found.as_dict() == {
+        "target": TARGET,
+        "start": True,
+        "why": "PlanActs",
+        "healthy": False,
+        "driftDetected": True,
+        "paused": False,
+        "invalid": False,
+        "action": "Register",
+        "phase": "Registering",
+        "reason": "NotRegistered",
+    }
+    assert found.drift == ("the account is not registered with IoT FleetWise",)
+
+
+def test_a_paused_invalid_check_as_returned() -> None:
+    # GIVEN an invalid spec recorded as such WHEN checked THEN reported, not started
+    raw = {**MODERN, "colour": "blue"}
+    found = run_check(raw, None, recorded(raw, "Invalid", "InvalidSpec"))
+    assert found.as_dict() == {
+        "target": TARGET,
+        "start": False,
+        "why": "AlreadyRecorded",
+        "healthy": False,
+        "driftDetected": False,
+        "paused": False,
+        "invalid": True,
+        "action": "Invalid",
+        "phase": "Invalid",
+        "reason": "InvalidSpec",
+    }
+
+
+def test_an_invalid_status_of_an_older_version_does_not_hide_a_new_invalid_edit() -> None:
+    # GIVEN a status recording an older invalid version
+    older = {**MODERN, "colour": "blue"}
+    newer = {**MODERN, "colour": "red"}
+    # WHEN the item holds another invalid version THEN a run records it
+    found = run_check(newer, None, recorded(older, "Invalid", "InvalidSpec"))
+    assert (found.why, found.start, found.invalid) == (drift.Why.STALE_STATUS, True, True)
+
+
+def test_a_new_reason_in_the_same_phase_is_recorded() -> None:
+    # GIVEN a terminal failure recorded under one reason, then the drift check finds the
+    # failure budget of the same version spent (same phase, another reason)
+    status = recorded(
+        MODERN,
+        "Failed",
+        "AccessDeniedException",
+        drift=["IoT FleetWise reports REGISTRATION_FAILURE"],
+        attempts={"specHash": spec_hash(MODERN), "count": 5},
+    )
+    found = run_check(MODERN, observed("REGISTRATION_FAILURE"), status)
+    # THEN the status is out of date and a run records the new reason
+    assert (found.plan.reason, found.why, found.start) == (
+        "RegistrationFailed",
+        drift.Why.UNRECORDED,
+        True,
+    )
+
+
+def test_the_same_phase_and_reason_with_other_differences_is_recorded() -> None:
+    raw = {**MODERN, "paused": True}
+    status = recorded(raw, "Paused", "Paused", drift=["an older difference"])
+    assert run_check(raw, NOT_REGISTERED, status).why == drift.Why.UNRECORDED
+
+
+@pytest.mark.parametrize(
+    ("lease", "active"),
+    [
+        (None, False),
+        ({"holder": "arn:x", "expiresAt": NOW + 1}, True),
+        ({"holder": "arn:x", "expiresAt": NOW}, False),
+        ({"holder": "arn:x", "expiresAt": NOW - 1}, False),
+        ({"holder": "arn:x"}, False),
+    ],
+    ids=["none", "unexpired", "expiring-now", "expired", "no-expiry"],
+)
+def test_a_lease_is_active_until_its_expiry(lease: dict[str, Any] | None, active: bool) -> None:
+    # From expiresAt on, the check no longer counts on the holder to record: the run it
+    # starts takes the lease over, or (within that same second) marks it pending for the
+    # holder, so the tick's request is not lost either way.
+    assert drift.lease_active(lease, NOW) is active
+
+
+def test_a_lease_without_an_expiry_is_never_active() -> None:
+    # not even at the epoch: a missing expiry is no protection at all
+    assert drift.lease_active({"holder": "arn:x"}, 0.0) is False
+
+
+def test_a_check_that_starts_nothing_ignores_the_lease() -> None:
+    status = recorded(MODERN, "Registered", "UpToDate")
+    found = run_check(MODERN, observed(), status)
+    lease = {"holder": "arn:x", "expiresAt": NOW + 60}
+    assert drift.unless_running(found, lease, NOW) is found

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 
 from fleetwise_reconciler.errors import (
@@ -150,14 +150,66 @@ def test_status_of_a_modern_account_has_no_timestream(adapter: FleetWise, stubbe
         expected_params={},
     )
 
-    status = adapter.get_status()
+    assert adapter.get_status() == {
+        "registered": True,
+        "accountStatus": "REGISTRATION_FAILURE",
+        "customerAccountId": "123456789012",
+        "iam": {
+            "roleArn": "",
+            "registrationStatus": "REGISTRATION_FAILURE",
+            "errorMessage": "try again later",
+        },
+        "timestream": None,
+        "creationTime": "2026-11-26T12:00:00.000Z",
+        "lastModificationTime": "2026-11-26T12:00:00.000Z",
+    }
 
-    assert status["accountStatus"] == "REGISTRATION_FAILURE"
-    assert status["timestream"] is None
-    assert status["iam"] == {
-        "roleArn": "",
-        "registrationStatus": "REGISTRATION_FAILURE",
-        "errorMessage": "try again later",
+
+def test_status_of_a_failed_legacy_account_keeps_both_errors(
+    adapter: FleetWise, stubber: Stubber
+) -> None:
+    # GIVEN an answer with both sub-statuses failed, and no ARNs (optional in the model)
+    stubber.add_response(
+        "get_register_account_status",
+        {
+            "customerAccountId": "123456789012",
+            "accountStatus": "REGISTRATION_FAILURE",
+            "iamRegistrationResponse": {
+                "roleArn": ROLE,
+                "registrationStatus": "REGISTRATION_FAILURE",
+                "errorMessage": "role cannot be assumed",
+            },
+            "timestreamRegistrationResponse": {
+                "timestreamDatabaseName": "fleet",
+                "timestreamTableName": "signals",
+                "registrationStatus": "REGISTRATION_FAILURE",
+                "errorMessage": "table not found",
+            },
+            "creationTime": CREATED,
+            "lastModificationTime": CREATED,
+        },
+        expected_params={},
+    )
+    # WHEN observed THEN every field is there, None where the service sent nothing
+    assert adapter.get_status() == {
+        "registered": True,
+        "accountStatus": "REGISTRATION_FAILURE",
+        "customerAccountId": "123456789012",
+        "iam": {
+            "roleArn": ROLE,
+            "registrationStatus": "REGISTRATION_FAILURE",
+            "errorMessage": "role cannot be assumed",
+        },
+        "timestream": {
+            "databaseName": "fleet",
+            "tableName": "signals",
+            "databaseArn": None,
+            "tableArn": None,
+            "registrationStatus": "REGISTRATION_FAILURE",
+            "errorMessage": "table not found",
+        },
+        "creationTime": "2026-11-26T12:00:00.000Z",
+        "lastModificationTime": "2026-11-26T12:00:00.000Z",
     }
 
 
@@ -234,7 +286,9 @@ def test_half_a_legacy_registration_is_never_sent(
     adapter: FleetWise, kwargs: dict[str, Any]
 ) -> None:
     # The stubber has no response queued: any request would fail with a different error.
-    with pytest.raises(ValueError, match="both"):
+    with pytest.raises(
+        ValueError, match=r"^legacy registration needs both timestream and iam_role_arn$"
+    ):
         adapter.register(**kwargs)
 
 
@@ -259,6 +313,7 @@ def test_a_conflict_on_register_is_its_own_outcome(adapter: FleetWise, stubber: 
         "registration in progress",
         "RegisterAccount",
     )
+    assert str(raised.value) == "RegisterAccount: ConflictException: registration in progress"
 
 
 # -- error mapping --------------------------------------------------------------------------
@@ -414,10 +469,115 @@ def test_an_unreachable_endpoint_is_transient(failure: Exception) -> None:
     with pytest.raises(FleetWiseTransientError) as raised:
         adapter.register()
 
-    assert raised.value.code == "EndpointUnreachable"
-    assert raised.value.operation == "RegisterAccount"
-    assert raised.value.retryable is True
+    assert raised.value.as_dict() == {
+        "code": "EndpointUnreachable",
+        "message": str(failure),
+        "retryable": True,
+        "operation": "RegisterAccount",
+        "retryAfterSeconds": None,
+    }
     assert len(attempts) == 1
+
+
+@pytest.mark.parametrize(
+    ("call", "operation"),
+    [
+        (lambda adapter: adapter.get_status(), "GetRegisterAccountStatus"),
+        (lambda adapter: adapter.list_campaigns(), "ListCampaigns"),
+        (lambda adapter: adapter.get_campaign("c1"), "GetCampaign"),
+    ],
+    ids=["status", "list-campaigns", "get-campaign"],
+)
+def test_every_call_to_an_unreachable_endpoint_is_transient(call: Any, operation: str) -> None:
+    # GIVEN an endpoint that does not answer WHEN any call is made THEN it is transient, named
+    # after its operation, with the connection error as its message
+    adapter = FleetWise(region="us-east-1")
+    failure = EndpointConnectionError(endpoint_url="https://iotfleetwise.us-east-1.amazonaws.com/")
+
+    def fail(request: Any, **_: Any) -> None:
+        raise failure
+
+    adapter.client.meta.events.register("before-send.iotfleetwise", fail)
+    with pytest.raises(FleetWiseTransientError) as raised:
+        call(adapter)
+    assert raised.value.as_dict() == {
+        "code": "EndpointUnreachable",
+        "message": str(failure),
+        "retryable": True,
+        "operation": operation,
+        "retryAfterSeconds": None,
+    }
+
+
+class _Refusing:
+    """A client whose every call is answered with ``error`` (a botocore ClientError)."""
+
+    def __init__(self, error: ClientError) -> None:
+        self.error = error
+
+    def get_register_account_status(self) -> dict[str, Any]:
+        raise self.error
+
+
+def test_an_error_answer_without_details_is_terminal_and_unknown() -> None:
+    # GIVEN an error answer with no Error member at all
+    error = ClientError({}, "GetRegisterAccountStatus")
+    # WHEN observed THEN it is a terminal error of code Unknown, quoting the SDK's text
+    with pytest.raises(FleetWiseTerminalError) as raised:
+        FleetWise(_Refusing(error)).get_status()
+    assert raised.value.as_dict() == {
+        "code": "Unknown",
+        "message": str(error),
+        "retryable": False,
+        "operation": "GetRegisterAccountStatus",
+        "retryAfterSeconds": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("details", "message"),
+    [
+        ({"Code": "AccessDeniedException", "message": "lower-case"}, "lower-case"),
+        ({"Code": "AccessDeniedException", "Message": "Upper", "message": "lower"}, "Upper"),
+    ],
+    ids=["lower-case-only", "upper-case-first"],
+)
+def test_the_error_message_is_read_under_either_spelling(
+    details: dict[str, str], message: str
+) -> None:
+    error = ClientError({"Error": details}, "GetRegisterAccountStatus")
+    with pytest.raises(FleetWiseTerminalError) as raised:
+        FleetWise(_Refusing(error)).get_status()
+    assert (raised.value.code, raised.value.message) == ("AccessDeniedException", message)
+
+
+def test_a_retry_hint_inside_the_error_is_honoured(adapter: FleetWise, stubber: Stubber) -> None:
+    # GIVEN throttling whose retryAfterSeconds sits in the error's own fields (how botocore
+    # parses it when the member is not modelled at the top level)
+    stubber.add_client_error(
+        "get_register_account_status",
+        service_error_code="ThrottlingException",
+        service_message="slow down",
+        http_status_code=429,
+        service_error_meta={"retryAfterSeconds": "5"},
+    )
+    # WHEN observed THEN the workflow is told to wait exactly that long
+    with pytest.raises(FleetWiseThrottled) as raised:
+        adapter.get_status()
+    assert raised.value.retry_after_seconds == 5
+
+
+def test_an_unreadable_retry_hint_is_ignored(adapter: FleetWise, stubber: Stubber) -> None:
+    stubber.add_client_error(
+        "get_register_account_status",
+        service_error_code="ThrottlingException",
+        service_message="slow down",
+        http_status_code=429,
+        service_error_meta={"retryAfterSeconds": "soon"},
+    )
+    with pytest.raises(FleetWiseTransientError) as raised:
+        adapter.get_status()
+    assert (type(raised.value), raised.value.retry_after_seconds) == (FleetWiseTransientError, None)
 
 
 # -- campaigns ------------------------------------------------------------------------------
@@ -453,6 +613,12 @@ def test_list_campaigns_follows_next_token_one_request_per_page(
     assert campaigns[0]["creationTime"] == "2026-11-26T12:00:00.000Z"
 
 
+def test_list_campaigns_of_an_account_without_any(adapter: FleetWise, stubber: Stubber) -> None:
+    # campaignSummaries is optional in the model: an answer without it is an empty page
+    stubber.add_response("list_campaigns", {}, expected_params={})
+    assert adapter.list_campaigns() == []
+
+
 def test_list_campaigns_failing_on_a_page_is_transient(
     adapter: FleetWise, stubber: Stubber
 ) -> None:
@@ -476,6 +642,7 @@ def test_get_campaign(adapter: FleetWise, stubber: Stubber) -> None:
             "status": "RUNNING",
             "creationTime": CREATED,
             "lastModificationTime": MODIFIED,
+            "dataDestinationConfigs": [{"s3Config": {"bucketArn": "arn:aws:s3:::bucket-b"}}],
         },
         expected_params={"name": "c1"},
     )
@@ -486,6 +653,23 @@ def test_get_campaign(adapter: FleetWise, stubber: Stubber) -> None:
         "status": "RUNNING",
         "creationTime": "2026-11-26T12:00:00.000Z",
         "lastModificationTime": "2026-11-26T12:05:30.250Z",
+        "dataDestinationConfigs": [{"s3Config": {"bucketArn": "arn:aws:s3:::bucket-b"}}],
+    }
+
+
+def test_get_campaign_on_the_wire_returns_the_campaign_only() -> None:
+    # GIVEN a real client's answer (botocore adds ResponseMetadata to every response)
+    adapter = FleetWise(region="us-east-1")
+    _answer(
+        adapter.client,
+        200,
+        {"name": "c1", "status": "RUNNING", "creationTime": 1795694400},
+    )
+    # WHEN read THEN only the campaign's own fields are kept
+    assert adapter.get_campaign("c1") == {
+        "name": "c1",
+        "status": "RUNNING",
+        "creationTime": "2026-11-26T12:00:00.000Z",
     }
 
 

@@ -9,7 +9,7 @@ from spec_samples import ACCOUNT, CONTEXT, LEGACY, MODERN, NOT_REGISTERED, ROLE,
 
 from fleetwise_reconciler.logic.compare import spec_hash
 from fleetwise_reconciler.logic.plan import Action, Phase, Plan, attempts_for, plan
-from fleetwise_reconciler.logic.validate import validate
+from fleetwise_reconciler.logic.validate import Problem, ValidationResult, validate
 
 
 def observed(
@@ -276,12 +276,467 @@ def test_observe_only_never_acts(observation: dict[str, Any], phase: Phase, reas
     assert (decided.action, decided.phase, decided.reason) == (Action.OBSERVE_ONLY, phase, reason)
 
 
-def test_spec_hash_changes_with_any_attribute_and_ignores_key_order() -> None:
-    assert spec_hash({"target": TARGET, "mode": "cloudwatch"}) == spec_hash(
-        {"mode": "cloudwatch", "target": TARGET}
+# -- the planning table, whole plans --------------------------------------------------------
+#
+# Each row: GIVEN a spec (MODERN with these attributes), an observation, the previous status
+# and the trigger, WHEN planned, THEN exactly this plan (message and differences included:
+# the operator reads them in the status).
+
+VERSION = spec_hash(MODERN)
+NOT_REGISTERED_TEXT = "the account is not registered with IoT FleetWise"
+FAILURE_TEXT = "IoT FleetWise reports REGISTRATION_FAILURE"
+LEFT_AB = observed("REGISTRATION_SUCCESS", timestream={"databaseName": "a", "tableName": "b"})
+ACCESS_DENIED = {"code": "AccessDeniedException", "message": "no", "retryable": False}
+
+
+def failed_with(error: dict[str, Any], spec_version: str = VERSION) -> dict[str, Any]:
+    return {"specHash": spec_version, "phase": "Failed", "lastError": error}
+
+
+def blocked(reason: str, spec_version: str = VERSION, **more: Any) -> dict[str, Any]:
+    return {
+        "specHash": spec_version,
+        "phase": "Blocked",
+        "reason": reason,
+        "drift": [LEFT_BEHIND],
+        **more,
+    }
+
+
+def spent(count: int, spec_version: str = VERSION) -> dict[str, Any]:
+    return {"specHash": spec_version, "attempts": {"specHash": spec_version, "count": count}}
+
+
+def registering(reason: str, *drift: str) -> Plan:
+    return Plan(
+        Action.REGISTER, Phase.REGISTERING, reason, "registering: " + "; ".join(drift), drift
     )
-    assert spec_hash(MODERN) != spec_hash({**MODERN, "reconcileToken": "x"})
-    assert spec_hash({"target": TARGET, "n": 1}) == spec_hash({"target": TARGET, "n": "1"})
+
+
+PLANS: dict[str, tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None, str, Plan]] = {
+    "paused-not-registered": (
+        {"paused": True},
+        NOT_REGISTERED,
+        None,
+        "stream",
+        Plan(
+            Action.PAUSED,
+            Phase.PAUSED,
+            "Paused",
+            f"reconciliation is paused (paused = true); {NOT_REGISTERED_TEXT}",
+            (NOT_REGISTERED_TEXT,),
+        ),
+    ),
+    "paused-registered": (
+        {"paused": True},
+        observed("REGISTRATION_SUCCESS"),
+        None,
+        "stream",
+        Plan(
+            Action.PAUSED,
+            Phase.PAUSED,
+            "Paused",
+            "reconciliation is paused (paused = true); IoT FleetWise reports REGISTRATION_SUCCESS",
+        ),
+    ),
+    "paused-wins-over-a-terminal-error": (
+        {"paused": True},
+        None,
+        failed_with(ACCESS_DENIED, spec_hash({**MODERN, "paused": True})),
+        "schedule",
+        Plan(
+            Action.PAUSED,
+            Phase.PAUSED,
+            "Paused",
+            f"reconciliation is paused (paused = true); {NOT_REGISTERED_TEXT}",
+            (NOT_REGISTERED_TEXT,),
+        ),
+    ),
+    "pending-enforced": (
+        {},
+        observed("REGISTRATION_PENDING"),
+        None,
+        "stream",
+        Plan(
+            Action.AWAIT,
+            Phase.REGISTERING,
+            "RegistrationPending",
+            "a registration is in progress; waiting for it to settle",
+        ),
+    ),
+    "pending-observe-only": (
+        {"policy": "observe-only"},
+        observed("REGISTRATION_PENDING"),
+        None,
+        "stream",
+        Plan(
+            Action.OBSERVE_ONLY,
+            Phase.REGISTERING,
+            "RegistrationPending",
+            "a registration is in progress (observe-only: not waiting for it)",
+        ),
+    ),
+    "in-sync": (
+        {},
+        observed("REGISTRATION_SUCCESS"),
+        None,
+        "stream",
+        Plan(
+            Action.NO_CHANGE,
+            Phase.REGISTERED,
+            "UpToDate",
+            "the account is registered as the spec declares",
+        ),
+    ),
+    "observe-only-not-registered": (
+        {"policy": "observe-only"},
+        NOT_REGISTERED,
+        None,
+        "schedule",
+        Plan(
+            Action.OBSERVE_ONLY,
+            Phase.DRIFTED,
+            "NotRegistered",
+            f"observe-only: not acting; {NOT_REGISTERED_TEXT}",
+            (NOT_REGISTERED_TEXT,),
+        ),
+    ),
+    "observe-only-failure": (
+        {"policy": "observe-only"},
+        observed("REGISTRATION_FAILURE"),
+        None,
+        "schedule",
+        Plan(
+            Action.OBSERVE_ONLY,
+            Phase.FAILED,
+            "RegistrationFailed",
+            f"observe-only: not acting; {FAILURE_TEXT}",
+            (FAILURE_TEXT,),
+        ),
+    ),
+    "never-registered": (
+        {},
+        None,
+        None,
+        "stream",
+        registering("NotRegistered", NOT_REGISTERED_TEXT),
+    ),
+    "failure-with-the-service-error": (
+        {},
+        {**observed("REGISTRATION_FAILURE"), "iam": {"errorMessage": "role not ready"}},
+        None,
+        "stream",
+        registering("RegistrationFailed", f"{FAILURE_TEXT} (role not ready)"),
+    ),
+    "an-unknown-status": (
+        {},
+        observed("REGISTRATION_SOMETHING_NEW"),
+        None,
+        "stream",
+        registering("DriftDetected", "IoT FleetWise reports REGISTRATION_SOMETHING_NEW"),
+    ),
+    "terminal-error-on-a-tick": (
+        {},
+        None,
+        failed_with(ACCESS_DENIED),
+        "schedule",
+        Plan(
+            Action.FAILED,
+            Phase.FAILED,
+            "AccessDeniedException",
+            "the last attempt for this spec failed with a non-retryable error "
+            "(AccessDeniedException: no); the schedule does not retry it: fix the cause, then "
+            "change the spec or its reconcileToken",
+            (NOT_REGISTERED_TEXT,),
+        ),
+    ),
+    "terminal-error-on-an-edit": (
+        {},
+        None,
+        failed_with(ACCESS_DENIED),
+        "stream",
+        registering("NotRegistered", NOT_REGISTERED_TEXT),
+    ),
+    "retryable-error-on-a-tick": (
+        {},
+        None,
+        failed_with({"code": "ThrottlingException", "message": "slow", "retryable": True}),
+        "schedule",
+        registering("NotRegistered", NOT_REGISTERED_TEXT),
+    ),
+    "terminal-error-of-another-version-on-a-tick": (
+        {},
+        None,
+        failed_with(ACCESS_DENIED, "another-version"),
+        "schedule",
+        registering("NotRegistered", NOT_REGISTERED_TEXT),
+    ),
+    "not-cured-before": (
+        {},
+        LEFT_AB,
+        blocked("DriftNotCured"),
+        "stream",
+        Plan(
+            Action.BLOCKED,
+            Phase.BLOCKED,
+            "DriftNotCured",
+            "re-registering did not cure this drift before, so it is not repeated: " + LEFT_BEHIND,
+            (LEFT_BEHIND,),
+        ),
+    ),
+    "not-cured-for-another-version": (
+        {},
+        LEFT_AB,
+        blocked("DriftNotCured", "another-version"),
+        "schedule",
+        registering("DriftDetected", LEFT_BEHIND),
+    ),
+    "not-cured-but-no-longer-blocked": (
+        {},
+        LEFT_AB,
+        {**blocked("DriftNotCured"), "phase": "Failed"},
+        "schedule",
+        registering("DriftDetected", LEFT_BEHIND),
+    ),
+    "blocked-for-another-reason": (
+        {},
+        LEFT_AB,
+        blocked("SomethingElse"),
+        "schedule",
+        registering("DriftDetected", LEFT_BEHIND),
+    ),
+    "migration-blocked-on-a-tick": (
+        {},
+        LEFT_AB,
+        blocked("MigrationBlocked", message="campaigns: a, b"),
+        "schedule",
+        Plan(Action.BLOCKED, Phase.BLOCKED, "MigrationBlocked", "campaigns: a, b", (LEFT_BEHIND,)),
+    ),
+    "migration-blocked-without-a-message": (
+        {},
+        LEFT_AB,
+        blocked("MigrationBlocked"),
+        "schedule",
+        Plan(
+            Action.BLOCKED,
+            Phase.BLOCKED,
+            "MigrationBlocked",
+            "campaigns block the switch back from Timestream",
+            (LEFT_BEHIND,),
+        ),
+    ),
+    "migration-blocked-on-an-edit": (
+        {},
+        LEFT_AB,
+        blocked("MigrationBlocked", message="campaigns: a, b"),
+        "stream",
+        registering("DriftDetected", LEFT_BEHIND),
+    ),
+    "migration-blocked-for-another-version": (
+        {},
+        LEFT_AB,
+        blocked("MigrationBlocked", "another-version", message="campaigns: a, b"),
+        "schedule",
+        registering("DriftDetected", LEFT_BEHIND),
+    ),
+    "failure-budget-spent": (
+        {},
+        observed("REGISTRATION_FAILURE"),
+        spent(5),
+        "schedule",
+        Plan(
+            Action.FAILED,
+            Phase.FAILED,
+            "RegistrationFailed",
+            "IoT FleetWise reports REGISTRATION_FAILURE after 5 registration attempts for this "
+            "spec; change the spec or its reconcileToken to try again",
+            (FAILURE_TEXT,),
+        ),
+    ),
+    "failure-one-attempt-left": (
+        {},
+        observed("REGISTRATION_FAILURE"),
+        spent(4),
+        "schedule",
+        registering("RegistrationFailed", FAILURE_TEXT),
+    ),
+    # the budget bounds every registration of the spec version, not only after a FAILURE
+    "budget-spent-but-not-a-failure": (
+        {},
+        NOT_REGISTERED,
+        spent(5),
+        "schedule",
+        Plan(
+            Action.FAILED,
+            Phase.FAILED,
+            "AttemptsExhausted",
+            "5 RegisterAccount calls for this spec did not get it registered "
+            f"(MaxRegistrationAttempts); {NOT_REGISTERED_TEXT}; change the spec or its "
+            "reconcileToken to try again",
+            (NOT_REGISTERED_TEXT,),
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("attributes", "observation", "previous", "trigger", "expected"),
+    list(PLANS.values()),
+    ids=list(PLANS),
+)
+def test_the_planning_table(
+    attributes: dict[str, Any],
+    observation: dict[str, Any] | None,
+    previous: dict[str, Any] | None,
+    trigger: str,
+    expected: Plan,
+) -> None:
+    assert decide(MODERN, observation, previous=previous, trigger=trigger, **attributes) == expected
+
+
+def test_a_terminal_error_without_a_code_is_still_failed_on_a_tick() -> None:
+    # GIVEN a recorded terminal error that carries no code WHEN a tick plans
+    tick = decide(MODERN, None, previous=failed_with({"message": "no"}), trigger="schedule")
+    # THEN it is reported, not retried, under a generic reason
+    assert (tick.action, tick.phase, tick.reason) == (Action.FAILED, Phase.FAILED, "TerminalError")
+
+
+def test_a_terminal_error_without_a_code_names_its_reason_in_the_message() -> None:
+    tick = decide(MODERN, None, previous=failed_with({"message": "no"}), trigger="schedule")
+    assert "(TerminalError: no)" in tick.message
+
+
+def test_the_action_and_phase_values_are_the_workflow_contract() -> None:
+    # The state machine's choices, the status items and the metrics' readers use these
+    # strings (docs/workflow.md); renaming one is a contract change, not a refactoring.
+    assert {action.name: str(action) for action in Action} == {
+        "NO_CHANGE": "NoChange",
+        "REGISTER": "Register",
+        "AWAIT": "Await",
+        "BLOCKED": "Blocked",
+        "PAUSED": "Paused",
+        "OBSERVE_ONLY": "ObserveOnly",
+        "INVALID": "Invalid",
+        "FAILED": "Failed",
+        "UNMANAGED": "Unmanaged",
+    }
+    assert [str(phase) for phase in Phase] == [
+        "Pending",
+        "Registering",
+        "Registered",
+        "Failed",
+        "Drifted",
+        "Blocked",
+        "Paused",
+        "Invalid",
+        "Unmanaged",
+    ]
+
+
+def test_an_invalid_spec_plan_quotes_every_problem() -> None:
+    # GIVEN a legacy spec missing both legacy fields WHEN planned THEN nothing is called and
+    # the message names both fields
+    assert decide({"target": TARGET, "mode": "timestream"}, None) == Plan(
+        Action.INVALID,
+        Phase.INVALID,
+        "InvalidSpec",
+        "the spec is invalid, nothing was called: timestream: is required when mode is "
+        "'timestream'; iamRoleArn: is required when mode is 'timestream'",
+    )
+
+
+def test_a_plan_as_the_workflow_reads_it() -> None:
+    # The Decide state branches on these exact strings (statemachine/reconcile.asl.json).
+    assert registering("NotRegistered", NOT_REGISTERED_TEXT).as_dict() == {
+        "action": "Register",
+        "phase": "Registering",
+        "reason": "NotRegistered",
+        "message": f"registering: {NOT_REGISTERED_TEXT}",
+        "drift": [NOT_REGISTERED_TEXT],
+    }
+
+
+# -- several differences at once ------------------------------------------------------------
+
+OTHER_TABLES = observed(
+    "REGISTRATION_SUCCESS", timestream={"databaseName": "d2", "tableName": "t2"}, role=ROLE
+)
+TWO = (
+    "Timestream database is 'd2', the spec says 'fleet'",
+    "Timestream table is 't2', the spec says 'signals'",
+)
+LEGACY_VERSION = spec_hash(LEGACY)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "previous", "expected"),
+    [
+        (
+            {},
+            None,
+            Plan(
+                Action.REGISTER,
+                Phase.REGISTERING,
+                "DriftDetected",
+                "registering: " + "; ".join(TWO),
+                TWO,
+            ),
+        ),
+        (
+            {"policy": "observe-only"},
+            None,
+            Plan(
+                Action.OBSERVE_ONLY,
+                Phase.DRIFTED,
+                "DriftDetected",
+                "observe-only: not acting; " + "; ".join(TWO),
+                TWO,
+            ),
+        ),
+        (
+            {},
+            {
+                "specHash": LEGACY_VERSION,
+                "phase": "Blocked",
+                "reason": "DriftNotCured",
+                "drift": list(TWO),
+            },
+            Plan(
+                Action.BLOCKED,
+                Phase.BLOCKED,
+                "DriftNotCured",
+                "re-registering did not cure this drift before, so it is not repeated: "
+                + "; ".join(TWO),
+                TWO,
+            ),
+        ),
+    ],
+    ids=["register", "observe-only", "not-cured"],
+)
+def test_several_differences_are_each_named(
+    attributes: dict[str, Any], previous: dict[str, Any] | None, expected: Plan
+) -> None:
+    # GIVEN a legacy spec whose database and table both differ WHEN planned THEN each
+    # difference is named, in order, separated by "; "
+    raw = {**LEGACY, **attributes}
+    if previous is not None:
+        previous = {**previous, "specHash": spec_hash(raw)}
+    assert decide(raw, OTHER_TABLES, previous=previous) == expected
+
+
+def test_a_result_with_problems_is_invalid_even_with_a_spec() -> None:
+    # GIVEN a validation result that carries a spec and a problem (validate() never makes
+    # one, but plan() must not act on it)
+    valid = validate(MODERN, CONTEXT)
+    odd = ValidationResult(spec=valid.spec, problems=(Problem("mode", "odd"),))
+    # WHEN planned THEN it is Invalid, quoting the problem, and nothing is called
+    decided = plan(odd, None, spec_hash=VERSION, previous=None, trigger="stream", max_attempts=5)
+    assert decided == Plan(
+        Action.INVALID,
+        Phase.INVALID,
+        "InvalidSpec",
+        "the spec is invalid, nothing was called: mode: odd",
+    )
 
 
 @pytest.mark.parametrize(

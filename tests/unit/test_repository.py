@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from pynamodb.connection import Connection
-from pynamodb.exceptions import CancellationReason, TransactWriteError, VerboseClientError
+from pynamodb.exceptions import (
+    CancellationReason,
+    GetError,
+    TransactWriteError,
+    VerboseClientError,
+)
 
 from fleetwise_reconciler.dal import models
 from fleetwise_reconciler.dal.repository import (
@@ -30,6 +36,11 @@ LEASE = 1800
 SPEC_TABLE = "fleetwise-reconciler-spec"
 STATUS_TABLE = "fleetwise-reconciler-status"
 REGION = "us-east-1"
+
+
+def lost(holder: str, action: str, target: str = TARGET) -> str:
+    """The exact message of the LeaseLost a repository raises."""
+    return f"^{re.escape(f'{holder} no longer holds the lease of {target} ({action})')}$"
 
 
 def raw_spec(dynamodb: Any, target: str = TARGET) -> dict[str, Any] | None:
@@ -150,7 +161,7 @@ def test_spec_put_accepts_decimals_from_boto3_images(
 def test_spec_put_without_a_target_is_refused(
     spec_repository: SpecRepository, item: dict[str, Any]
 ) -> None:
-    with pytest.raises(ValueError, match="target"):
+    with pytest.raises(ValueError, match=r"^a spec item needs a non-empty string 'target'$"):
         spec_repository.put(item)
 
 
@@ -277,6 +288,35 @@ def test_acquire_retries_when_the_holder_releases_between_the_two_writes(
     assert result == LeaseResult(True, RUN_B, NOW_EPOCH + LEASE, marked_pending=False)
 
 
+def test_acquire_takes_its_own_lease_taken_between_the_two_writes(
+    status_repository: StatusRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN A holds the lease; B's Acquire runs twice at once (a retried invocation), and the
+    # other copy takes the lease for B just as this one tries to mark A's lease pending
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    lease_cls = models.lease_model(STATUS_TABLE, REGION)
+    real_update = lease_cls.update
+    calls: list[str] = []
+
+    def duplicate_first(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append("update")
+        if len(calls) == 1:
+            assert status_repository.release_lease(TARGET, RUN_A) is True
+            other_copy = status_repository.acquire_lease(
+                TARGET, RUN_B, now=NOW, lease_seconds=LEASE
+            )
+            assert other_copy.acquired
+        return real_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(lease_cls, "update", duplicate_first)
+    # WHEN this copy goes on
+    result = status_repository.acquire_lease(TARGET, RUN_B, now=NOW, lease_seconds=LEASE)
+    # THEN it does not mark B's own lease pending (B would loop for nothing): it takes it
+    assert calls == ["update"]
+    assert result == LeaseResult(True, RUN_B, NOW_EPOCH + LEASE, marked_pending=False)
+    assert status_repository.get_lease(TARGET)["pending"] is False
+
+
 def test_acquire_gives_up_after_three_rounds_of_contention(
     status_repository: StatusRepository, monkeypatch: pytest.MonkeyPatch, dynamodb: Any
 ) -> None:
@@ -301,7 +341,9 @@ def test_acquire_gives_up_after_three_rounds_of_contention(
     monkeypatch.setattr(lease_cls, "save", held_by_other)
     monkeypatch.setattr(lease_cls, "update", dropped)
 
-    with pytest.raises(LeaseContention):
+    with pytest.raises(
+        LeaseContention, match=re.escape(f"the lease of {TARGET} changed hands 3 times")
+    ):
         status_repository.acquire_lease(TARGET, RUN_B, now=NOW, lease_seconds=LEASE)
     assert len(rounds) == 3
 
@@ -321,9 +363,9 @@ def test_renew_pushes_the_expiry(status_repository: StatusRepository) -> None:
 
 def test_renew_by_a_run_that_lost_the_lease_raises(status_repository: StatusRepository) -> None:
     status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
-    with pytest.raises(LeaseLost):
+    with pytest.raises(LeaseLost, match=lost(RUN_B, "renew")):
         status_repository.renew_lease(TARGET, RUN_B, now=NOW, lease_seconds=LEASE)
-    with pytest.raises(LeaseLost):
+    with pytest.raises(LeaseLost, match=lost(RUN_A, "renew", "123456789012:eu-central-1")):
         status_repository.renew_lease("123456789012:eu-central-1", RUN_A, now=NOW, lease_seconds=1)
 
 
@@ -388,7 +430,7 @@ def test_record_attempts_by_a_run_without_the_lease_writes_nothing(
     status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
     status_repository.record_attempts(TARGET, RUN_A, spec_hash="feedfacecafebeef", count=2)
 
-    with pytest.raises(LeaseLost, match=r"\(attempt count\)"):
+    with pytest.raises(LeaseLost, match=lost(RUN_B, "attempt count")):
         status_repository.record_attempts(TARGET, RUN_B, spec_hash="feedfacecafebeef", count=5)
     assert status_repository.get_status(TARGET) == {
         "attempts": {"specHash": "feedfacecafebeef", "count": 2}
@@ -406,7 +448,7 @@ def test_release_without_a_newer_request_deletes_the_lease(
 
 
 def test_release_of_a_lease_that_is_gone_raises(status_repository: StatusRepository) -> None:
-    with pytest.raises(LeaseLost):
+    with pytest.raises(LeaseLost, match=lost(RUN_A, "release")):
         status_repository.release_lease(TARGET, RUN_A)
 
 
@@ -442,11 +484,11 @@ def test_after_a_takeover_the_old_holder_cannot_overwrite_the_newer_status(
     assert taken.acquired
     status_repository.put_status(TARGET, RUN_B, a_status("Registered", RUN_B))
     # WHEN A wakes up and writes, renews or releases
-    with pytest.raises(LeaseLost):
+    with pytest.raises(LeaseLost, match=lost(RUN_A, "status write")):
         status_repository.put_status(TARGET, RUN_A, a_status("Failed", RUN_A))
-    with pytest.raises(LeaseLost):
+    with pytest.raises(LeaseLost, match=lost(RUN_A, "renew")):
         status_repository.renew_lease(TARGET, RUN_A, now=later, lease_seconds=LEASE)
-    with pytest.raises(LeaseLost):
+    with pytest.raises(LeaseLost, match=lost(RUN_A, "release")):
         status_repository.release_lease(TARGET, RUN_A)
     # THEN B's status and lease are intact
     assert status_repository.get_status(TARGET) == a_status("Registered", RUN_B)
@@ -582,7 +624,7 @@ def test_put_status_ignores_echoed_keys(status_repository: StatusRepository) -> 
 def test_put_status_without_the_lease_writes_nothing(
     status_repository: StatusRepository, dynamodb: Any
 ) -> None:
-    with pytest.raises(LeaseLost):
+    with pytest.raises(LeaseLost, match=lost(RUN_A, "status write")):
         status_repository.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
     assert raw_status(dynamodb, "STATUS") is None
     assert status_repository.get_status(TARGET) is None
@@ -592,7 +634,7 @@ def test_a_status_is_never_written_while_another_run_holds_the_lease(
     status_repository: StatusRepository,
 ) -> None:
     status_repository.acquire_lease(TARGET, RUN_B, now=NOW, lease_seconds=LEASE)
-    with pytest.raises(LeaseLost):
+    with pytest.raises(LeaseLost, match=lost(RUN_A, "status write")):
         status_repository.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
     assert status_repository.get_status(TARGET) is None
 
@@ -749,8 +791,195 @@ def test_transaction_conflicts_are_retried_twice_at_most(
     status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
     calls = _conflicting(3, monkeypatch)
 
-    with pytest.raises(TransactWriteError):
+    with pytest.raises(TransactWriteError, match=r"^Failed to write transaction items"):
         status_repository.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
 
     assert len(calls) == 3
     assert status_repository.get_status(TARGET) is None
+
+
+# -- the data layer's error paths -----------------------------------------------------------
+
+
+def _cancelled(*reasons: CancellationReason | None) -> TransactWriteError:
+    cause = VerboseClientError(
+        {"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"}},
+        "TransactWriteItems",
+        cancellation_reasons=list(reasons),
+    )
+    return TransactWriteError("Failed to write transaction items", cause)
+
+
+def _failing_transactions(error: TransactWriteError, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+
+    def cancelled(self: Connection, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        raise error
+
+    monkeypatch.setattr(Connection, "transact_write_items", cancelled)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        _cancelled(),
+        _cancelled(None, CancellationReason(code="ConditionalCheckFailed")),
+        _cancelled(CancellationReason(code="ValidationError"), None),
+    ],
+    ids=["no-reasons", "the-status-item-failed", "not-a-condition"],
+)
+@pytest.mark.parametrize("write", ["put_status", "record_attempts"])
+def test_a_transaction_cancelled_for_another_cause_is_raised_as_it_is(
+    status_repository: StatusRepository,
+    monkeypatch: pytest.MonkeyPatch,
+    error: TransactWriteError,
+    write: str,
+) -> None:
+    # GIVEN a transaction DynamoDB cancels, but not on the lease check (item 0)
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    calls = _failing_transactions(error, monkeypatch)
+    # WHEN the holder writes THEN the error is not mistaken for a lost lease, nor retried
+    with pytest.raises(TransactWriteError) as raised:
+        if write == "put_status":
+            status_repository.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
+        else:
+            status_repository.record_attempts(TARGET, RUN_A, spec_hash="feedfacecafebeef", count=1)
+    assert (raised.value, len(calls)) == (error, 1)
+
+
+def test_an_unleased_write_cancelled_for_another_cause_is_raised(
+    status_repository: StatusRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN both unleased transactions are cancelled without any reason
+    error = _cancelled()
+    calls = _failing_transactions(error, monkeypatch)
+    # WHEN a failed run's status is recorded THEN the first one's error is raised at once
+    with pytest.raises(TransactWriteError) as raised:
+        status_repository.put_status_unleased(
+            TARGET, a_status("Failed", RUN_A), only_if_holder=RUN_A
+        )
+    assert (raised.value, len(calls)) == (error, 1)
+
+
+def test_an_unleased_second_write_cancelled_for_another_cause_is_raised(
+    status_repository: StatusRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN no lease (the first transaction's check fails) and a second transaction that
+    # DynamoDB cancels for another cause
+    real = Connection.transact_write_items
+    other = _cancelled(None, CancellationReason(code="ValidationError"))
+    calls: list[int] = []
+
+    def second_fails(self: Connection, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise other
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "transact_write_items", second_fails)
+    with pytest.raises(TransactWriteError) as raised:
+        status_repository.put_status_unleased(
+            TARGET, a_status("Failed", RUN_A), only_if_holder=RUN_A
+        )
+    assert (raised.value, len(calls)) == (other, 2)
+
+
+def test_a_lease_taken_between_the_two_unleased_writes_wins(
+    status_repository: StatusRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a failed run A that holds no lease, and a run B that takes the lease after A's
+    # first transaction ("A holds the lease") failed, before its second ("no lease") runs
+    real = Connection.transact_write_items
+    calls: list[int] = []
+
+    def b_takes_the_lease_in_between(self: Connection, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            taken = status_repository.acquire_lease(TARGET, RUN_B, now=NOW, lease_seconds=LEASE)
+            assert taken.acquired
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "transact_write_items", b_takes_the_lease_in_between)
+    # WHEN A's failure is recorded
+    written = status_repository.put_status_unleased(
+        TARGET, a_status("Failed", RUN_A), only_if_holder=RUN_A
+    )
+    # THEN nothing is written: B owns the target now
+    assert (written, len(calls)) == (False, 2)
+    assert status_repository.get_status(TARGET) is None
+    assert status_repository.get_lease(TARGET)["holder"] == RUN_B
+
+
+def test_every_read_of_the_lease_protocol_is_strongly_consistent(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # moto answers every read with the latest write; DynamoDB does only for a strongly
+    # consistent read ("ConsistentRead": true), and a stale lease or status would let two runs
+    # act at once. So the reads are checked as requested.
+    real = Connection.get_item
+    requested: list[tuple[str, bool | None]] = []
+
+    def recorded(self: Connection, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        requested.append((table_name, kwargs.get("consistent_read")))
+        return real(self, table_name, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "get_item", recorded)
+    spec_repository.get(TARGET)
+    status_repository.get_status(TARGET)
+    status_repository.get_lease(TARGET)
+    assert requested == [(SPEC_TABLE, True), (STATUS_TABLE, True), (STATUS_TABLE, True)]
+
+
+# -- where the repositories connect -----------------------------------------------------------
+
+
+def test_the_repositories_use_the_region_they_are_given(tables: dict[str, str]) -> None:
+    # GIVEN the tables in us-east-1 only, and repositories for eu-central-1
+    specs = SpecRepository(SPEC_TABLE, region="eu-central-1")
+    statuses = StatusRepository(STATUS_TABLE, region="eu-central-1")
+    # WHEN they read and write THEN they find no table there (they did not fall back to the
+    # process's default Region)
+    with pytest.raises(GetError, match="ResourceNotFoundException"):
+        specs.get(TARGET)
+    with pytest.raises(GetError, match="ResourceNotFoundException"):
+        statuses.get_status(TARGET)
+    with pytest.raises(TransactWriteError) as raised:
+        statuses.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
+    assert raised.value.cause_response_code == "ResourceNotFoundException"
+
+
+def test_the_repositories_use_the_endpoint_they_are_given(tables: dict[str, str]) -> None:
+    # GIVEN repositories pointed at an endpoint where nothing listens
+    nowhere = "http://127.0.0.1:9"
+    specs = SpecRepository(SPEC_TABLE, region=REGION, host=nowhere)
+    statuses = StatusRepository(STATUS_TABLE, region=REGION, host=nowhere)
+    # WHEN they read and write THEN they try that endpoint (not moto's default one)
+    with pytest.raises(GetError, match="Could not connect to the endpoint URL"):
+        specs.get(TARGET)
+    with pytest.raises(TransactWriteError) as raised:
+        statuses.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
+    assert "Could not connect to the endpoint URL" in str(raised.value.cause)
+    with pytest.raises(GetError, match="Could not connect to the endpoint URL"):
+        statuses.get_lease(TARGET)
+    with pytest.raises(GetError, match="Could not connect to the endpoint URL"):
+        statuses.get_status(TARGET)
+
+
+def test_lease_times_are_instants_whatever_the_clocks_zone(
+    status_repository: StatusRepository,
+) -> None:
+    # GIVEN the same instant as a naive UTC time (a test's clock) and in UTC+2
+    naive = NOW.replace(tzinfo=None)
+    plus_two = NOW.astimezone(timezone(timedelta(hours=2)))
+    # WHEN leases are taken and renewed at those times THEN the expiries are the same instants
+    assert status_repository.acquire_lease(TARGET, RUN_A, now=naive, lease_seconds=60) == (
+        LeaseResult(True, RUN_A, NOW_EPOCH + 60, marked_pending=False)
+    )
+    status_repository.renew_lease(TARGET, RUN_A, now=plus_two, lease_seconds=90)
+    assert status_repository.get_lease(TARGET)["expiresAt"] == NOW_EPOCH + 90
+    status_repository.renew_lease(TARGET, RUN_A, now=naive, lease_seconds=120)
+    assert status_repository.get_lease(TARGET)["expiresAt"] == NOW_EPOCH + 120

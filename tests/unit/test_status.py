@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from fleetwise_reconciler.logic.plan import Phase
 from fleetwise_reconciler.logic.status import Outcome, build_status, conditions, history
 
@@ -224,3 +226,180 @@ def test_an_unmanaged_status_names_no_spec_version() -> None:
         "specHash": None,
         "execution": "arn:exec:3",
     }
+
+
+# -- every phase's conditions, with and without differences ----------------------------------
+
+D = ("d1", "d2")
+
+
+@pytest.mark.parametrize(
+    ("phase", "drift", "expected"),
+    [
+        (Phase.PENDING, (), [("Unknown", "R", "m"), ("False", "R", "m"), ("Unknown", "R", "m")]),
+        (Phase.PENDING, D, [("Unknown", "R", "m"), ("False", "R", "m"), ("Unknown", "R", "m")]),
+        (
+            Phase.REGISTERING,
+            D,
+            [("False", "R", "m"), ("False", "R", "m"), ("False", "Reconciling", "m")],
+        ),
+        (Phase.REGISTERED, D, [("True", "R", "m"), ("True", "R", "m"), ("False", "InSync", "m")]),
+        (Phase.FAILED, (), [("False", "R", "m"), ("False", "R", "m"), ("False", "InSync", "m")]),
+        (Phase.FAILED, D, [("False", "R", "m"), ("False", "R", "m"), ("True", "R", "d1; d2")]),
+        (Phase.DRIFTED, D, [("False", "R", "m"), ("False", "R", "m"), ("True", "R", "d1; d2")]),
+        (Phase.BLOCKED, (), [("False", "R", "m"), ("False", "R", "m"), ("False", "InSync", "m")]),
+        (Phase.BLOCKED, D, [("False", "R", "m"), ("False", "R", "m"), ("True", "R", "d1; d2")]),
+        (
+            Phase.PAUSED,
+            (),
+            [("True", "Paused", "m"), ("False", "R", "m"), ("False", "InSync", "m")],
+        ),
+        (Phase.PAUSED, D, [("False", "Paused", "m"), ("False", "R", "m"), ("True", "R", "d1; d2")]),
+        (Phase.INVALID, D, [("Unknown", "R", "m"), ("False", "R", "m"), ("Unknown", "R", "m")]),
+        (Phase.UNMANAGED, D, [("Unknown", "R", "m"), ("False", "R", "m"), ("Unknown", "R", "m")]),
+    ],
+)
+def test_the_conditions_of_every_phase(
+    phase: Phase, drift: tuple[str, ...], expected: list[tuple[str, str, str]]
+) -> None:
+    # GIVEN an outcome of this phase (reason R, message m) WHEN its conditions are computed
+    result = conditions(Outcome(phase, "R", "m", drift), None, spec_hash="h", now=T0)
+    # THEN Ready, Synced and Drifted, in that order, say exactly this
+    assert [(c["type"], c["status"], c["reason"], c["message"]) for c in result] == [
+        (kind, *values)
+        for kind, values in zip(("Ready", "Synced", "Drifted"), expected, strict=True)
+    ]
+
+
+# -- when the status counts as changed -------------------------------------------------------
+
+PREVIOUS_STAMP = "2026-11-26T11:00:00.000Z"
+
+
+def _recorded(phase: str, reason: str, spec_hash: str) -> dict[str, Any]:
+    return {
+        "phase": phase,
+        "reason": reason,
+        "specHash": spec_hash,
+        "lastTransitionTime": PREVIOUS_STAMP,
+        "history": [
+            {
+                "at": PREVIOUS_STAMP,
+                "phase": phase,
+                "reason": reason,
+                "specHash": spec_hash,
+                "execution": "arn:exec:0",
+            }
+        ],
+    }
+
+
+def _rebuilt(previous: dict[str, Any], outcome: Outcome, spec_hash: str) -> dict[str, Any]:
+    return build_status(
+        previous,
+        outcome,
+        spec=None,
+        spec_hash=spec_hash,
+        observation=None,
+        attempts=None,
+        execution="arn:exec:1",
+        started_at=None,
+        now=T0,
+        history_limit=20,
+        history_days=30,
+        acted=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("previous", "spec_hash"),
+    [
+        (_recorded("Drifted", "DriftDetected", "h1"), "h1"),  # another phase
+        (_recorded("Failed", "Other", "h1"), "h1"),  # another reason
+        (_recorded("Failed", "DriftDetected", "h0"), "h1"),  # another spec version
+    ],
+    ids=["phase", "reason", "spec-version"],
+)
+def test_a_change_of_phase_reason_or_version_is_a_transition(
+    previous: dict[str, Any], spec_hash: str
+) -> None:
+    # GIVEN a status that differs from the outcome in one of phase, reason or spec version
+    outcome = Outcome(Phase.FAILED, "DriftDetected", "m")
+    # WHEN the outcome is recorded without acting (a tick)
+    status = _rebuilt(previous, outcome, spec_hash)
+    # THEN it is a transition: stamped now, and a history entry is added on top
+    stamp = "2026-11-26T12:00:00.000Z"
+    assert status["lastTransitionTime"] == stamp
+    assert status["history"] == [
+        {
+            "at": stamp,
+            "phase": "Failed",
+            "reason": "DriftDetected",
+            "specHash": spec_hash,
+            "execution": "arn:exec:1",
+        },
+        *previous["history"],
+    ]
+
+
+def test_the_same_outcome_without_acting_is_no_transition() -> None:
+    previous = _recorded("Failed", "DriftDetected", "h1")
+    status = _rebuilt(previous, Outcome(Phase.FAILED, "DriftDetected", "m"), "h1")
+    assert (status["lastTransitionTime"], status["history"]) == (
+        PREVIOUS_STAMP,
+        previous["history"],
+    )
+
+
+def test_a_first_status_without_a_transition_time_is_stamped_now() -> None:
+    # GIVEN a status without lastTransitionTime (an attempt count written before any record)
+    previous = {"phase": "Failed", "reason": "R", "specHash": "h1"}
+    status = _rebuilt(previous, Outcome(Phase.FAILED, "R", "m"), "h1")
+    assert (status["lastTransitionTime"], status["history"]) == ("2026-11-26T12:00:00.000Z", [])
+
+
+def test_history_keeps_an_entry_exactly_at_the_horizon_and_drops_undated_ones() -> None:
+    at_horizon = {"at": "2026-10-27T12:00:00.000Z", "phase": "Registered"}
+    just_past = {"at": "2026-10-27T11:59:59.999Z", "phase": "Failed"}
+    undated = {"phase": "Failed"}
+    entry = {"at": "2026-11-26T12:00:00.000Z", "phase": "Registered"}
+    kept = history([undated, at_horizon, just_past], entry, now=T0, limit=20, max_age_days=30)
+    assert kept == [entry, at_horizon]
+    assert history(None, entry, now=T0, limit=1, max_age_days=30) == [entry]
+
+
+def test_a_status_without_an_observation_keeps_the_last_one_and_the_history_bound() -> None:
+    # GIVEN a status with an observation and a full history
+    entries = [
+        {"at": f"2026-11-26T11:0{i}:00.000Z", "phase": "Failed", "reason": "R", "execution": "e"}
+        for i in range(3)
+    ]
+    observed = {"registered": True, "accountStatus": "REGISTRATION_FAILURE", "observedAt": "t0"}
+    previous = {"phase": "Failed", "reason": "R", "specHash": "h1", "observed": observed}
+    # WHEN an outcome that observed nothing is recorded with a history bound of 3
+    status = build_status(
+        {**previous, "history": entries},
+        Outcome(Phase.FAILED, "ExecutionTimedOut", "m"),
+        spec=None,
+        spec_hash="h1",
+        observation=None,
+        attempts=None,
+        execution="arn:exec:1",
+        started_at=None,
+        now=T0,
+        history_limit=3,
+        history_days=30,
+        acted=False,
+    )
+    # THEN the last observation stays, and the history holds the newest three entries
+    assert status["observed"] == observed
+    assert status["history"] == [
+        {
+            "at": "2026-11-26T12:00:00.000Z",
+            "phase": "Failed",
+            "reason": "ExecutionTimedOut",
+            "specHash": "h1",
+            "execution": "arn:exec:1",
+        },
+        *entries[:2],
+    ]

@@ -210,3 +210,96 @@ def test_all_problems_are_reported_at_once() -> None:
         "target: IoT FleetWise is not offered in us-west-2 "
         "(served: us-east-1, eu-central-1, ap-south-1)",
     ]
+
+
+ALLOWED = "allowed: target, mode, policy, paused, reconcileToken, timestream, iamRoleArn"
+
+
+def test_legacy_fields_without_a_mode_are_named() -> None:
+    # GIVEN legacy fields but no mode (the default mode is 'cloudwatch')
+    raw = legacy()
+    del raw["mode"]
+    # WHEN validated THEN each misplaced field is named, never an empty message
+    result = validate(raw, CONTEXT)
+    assert (result.valid, result.message) == (
+        False,
+        "timestream: applies only to mode 'timestream' (remove it, or set mode to 'timestream'); "
+        "iamRoleArn: applies only to mode 'timestream' (remove it, or set mode to 'timestream')",
+    )
+
+
+def test_empty_legacy_fields_count_as_missing() -> None:
+    assert problems(legacy(timestream={}, iamRoleArn="")) == [
+        "timestream: is required when mode is 'timestream'",
+        "iamRoleArn: is required when mode is 'timestream'",
+    ]
+
+
+def test_an_unknown_field_hides_no_other_problem() -> None:
+    # GIVEN an unknown field and problems of the mode and of a value
+    raw = {"target": TARGET, "colour": "blue", "mode": "timestream", "paused": "yes"}
+    # WHEN validated THEN every one of them is reported
+    assert problems(raw) == [
+        f"colour: unknown field ({ALLOWED})",
+        "timestream: is required when mode is 'timestream'",
+        "iamRoleArn: is required when mode is 'timestream'",
+        "paused: must be a boolean (true or false), got 'yes'",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("count", "tail"),
+    [(10, ""), (11, "; and 1 more problem"), (12, "; and 2 more problems")],
+)
+def test_the_message_spells_out_ten_problems_and_counts_the_rest(count: int, tail: str) -> None:
+    # GIVEN a spec with ``count`` unknown fields WHEN validated
+    raw: dict[str, object] = {"target": TARGET, **{f"f{i:02d}": 1 for i in range(count)}}
+    result = validate(raw, CONTEXT)
+    # THEN the message names the first ten and counts the others
+    shown = "; ".join(f"f{i:02d}: unknown field ({ALLOWED})" for i in range(10))
+    assert (len(result.problems), result.message) == (count, shown + tail)
+
+
+def test_quoted_names_and_values_are_cut_at_80_characters() -> None:
+    # GIVEN an unknown field name of 81 characters, one of 80, and an 81-character value
+    raw = {"target": TARGET, "x" * 81: 1, "y" * 80: 1, "mode": "m" * 79}
+    # WHEN validated THEN what is longer than 80 characters is cut to 77 and "..."
+    assert problems(raw) == [
+        f"{'x' * 77}...: unknown field ({ALLOWED})",
+        f"{'y' * 80}: unknown field ({ALLOWED})",
+        f"mode: must be one of 'cloudwatch' or 'timestream', got '{'m' * 76}...",
+    ]
+
+
+def test_an_oversized_item_is_one_problem_naming_the_limit() -> None:
+    # GIVEN an item past the size limit that is also wrong in other ways
+    raw = {"target": TARGET, "reconcileToken": "x" * 5000, "colour": "blue"}
+    # WHEN validated THEN only its size is reported (nothing else is read from it)
+    assert problems(raw) == [
+        "spec: the item is 5,071 bytes as JSON; a spec item may hold at most 4,096 bytes "
+        "(remove what does not belong in it)"
+    ]
+
+
+def test_the_default_passable_roles_follow_the_partition() -> None:
+    context = ValidationContext(account_id=ACCOUNT, partition="aws-cn")
+    assert context.role_patterns() == (f"arn:aws-cn:iam::{ACCOUNT}:role/*",)
+    china_role = f"arn:aws-cn:iam::{ACCOUNT}:role/FleetWiseTimestream"
+    assert validate(legacy(iamRoleArn=china_role), context).valid
+    assert problems(legacy(), context) == [
+        f"iamRoleArn: {ROLE} is not a role this stack may pass to IoT FleetWise; "
+        "redeploy the stack with parameter AllowedPassRoleArns including it"
+    ]
+
+
+def test_the_size_limit_is_inclusive() -> None:
+    # GIVEN items of exactly 4,096 and 4,097 bytes as canonical JSON (an unknown field fills
+    # them: {"target":"123456789012:us-east-1","x":"..."} is 42 bytes plus the filler)
+    at_limit = {"target": TARGET, "x": "a" * (4096 - 42)}
+    past_limit = {"target": TARGET, "x": "a" * (4097 - 42)}
+    # WHEN validated THEN the first is read (its unknown field named), the second is not
+    assert problems(at_limit) == [f"x: unknown field ({ALLOWED})"]
+    assert problems(past_limit) == [
+        "spec: the item is 4,097 bytes as JSON; a spec item may hold at most 4,096 bytes "
+        "(remove what does not belong in it)"
+    ]

@@ -145,11 +145,3 @@ def differences(spec: ComparedSpec, observed: dict[str, Any]) -> list[str]:
     if role != spec.iamRoleArn:
         found.append(f"IAM role is {role!r}, the spec says {spec.iamRoleArn!r}")
     return found
-
-
-def matches(spec: ComparedSpec, observed: dict[str, Any]) -> bool:
-    return (
-        bool(observed.get("registered"))
-        and observed.get("accountStatus") == SUCCESS
-        and not differences(spec, observed)
-    )

@@ -165,5 +165,7 @@ def unless_running(found: Check, lease: dict[str, Any] | None, now_epoch: float)
 def execution_name(target: str, stamp: str) -> str:
     """``drift-<account>-<region>-<YYYYMMDDTHHMMZ>`` (docs/workflow.md): one run per target
     and minute, so a tick delivered twice starts one run."""
-    account, _, region = target.partition(":")
+    # Equivalent mutant (rpartition): a valid target holds one colon, and for any other
+    # either split still gives one name per target and minute.
+    account, _, region = target.partition(":")  # pragma: no mutate
     return f"drift-{account}-{region}-{stamp}"

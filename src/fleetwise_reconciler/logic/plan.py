@@ -115,7 +115,8 @@ def plan(
             f"the spec is invalid, nothing was called: {validation.message}",
         )
     spec: Spec = validation.spec
-    observed = observation or {"registered": False}
+    # Equivalent mutants: an observation without the key reads as not registered as well.
+    observed = observation or {"registered": False}  # pragma: no mutate
     enforce = spec.policy == "enforce"
 
     if spec.paused:
@@ -165,12 +166,13 @@ def plan(
 
     terminal = _terminal_error_for(previous, spec_hash)
     if terminal is not None and trigger == "schedule":
+        code = str(terminal.get("code") or "TerminalError")
         return Plan(
             Action.FAILED,
             Phase.FAILED,
-            str(terminal.get("code") or "TerminalError"),
+            code,
             "the last attempt for this spec failed with a non-retryable error "
-            f"({terminal.get('code')}: {terminal.get('message')}); the schedule does not retry "
+            f"({code}: {terminal.get('message')}); the schedule does not retry "
             "it: fix the cause, then change the spec or its reconcileToken",
             drift,
         )

@@ -1,0 +1,132 @@
+"""Mutation testing of the decisions and the adapters: would the fast tests notice a change?
+
+Usage: python scripts/mutation.py [--jobs N] [--keep]
+
+Runs mutmut (configured in pyproject.toml, ``[tool.mutmut]``) on the functions in ``SCOPE``
+against the unit and handler tests, then prints the survivors, a score per module and, last,
+exactly one line: ``mutation: <killed>/<total> killed (<score>%)``. Exits 1 below
+``THRESHOLD`` percent or when mutmut itself fails. A mutant counts as killed when a test
+failed or timed out with it; survivors, suspicious results and mutants no test reaches do not.
+
+Every run starts from a fresh copy (``mutants/`` is deleted first) unless ``--keep`` is given,
+so the score never mixes results of older code or older tests. Equivalent mutants are not
+generated at all: their lines carry mutmut's ``# pragma: no mutate`` with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MUTANTS = ROOT / "mutants"
+MUTMUT = Path(sys.executable).with_name("mutmut")
+
+# The functions whose mutants are scored (mutant-name patterns). The logic, the FleetWise
+# adapter and the data layer whole; of the handlers, only the code that decides (the rest is
+# wiring that every handler test goes through: mutating it adds noise, not information).
+SCOPE = (
+    "fleetwise_reconciler.logic.*",
+    "fleetwise_reconciler.fleetwise.*",
+    "fleetwise_reconciler.dal.repository.*",
+    "fleetwise_reconciler.handlers.record.x_outcome_of__mutmut_*",
+    "fleetwise_reconciler.handlers.record.x__metrics__mutmut_*",
+    "fleetwise_reconciler.handlers.record.x_attempts_after__mutmut_*",
+    "fleetwise_reconciler.handlers.poll.x_handle__mutmut_*",
+    "fleetwise_reconciler.handlers.poll.x__result__mutmut_*",
+    "fleetwise_reconciler.handlers.drift_check.x_metrics_of__mutmut_*",
+)
+THRESHOLD = 95.0
+
+# mutmut's exit codes of a mutant's test run (as mutmut.stats.status_by_exit_code reads them).
+STATUS: dict[int | None, str] = {
+    1: "killed",
+    3: "killed",
+    36: "timeout",
+    24: "timeout",
+    -24: "timeout",
+    152: "timeout",
+    255: "timeout",
+    0: "survived",
+    5: "no tests",
+    33: "no tests",
+    None: "not checked",
+}
+DETECTED = frozenset({"killed", "timeout"})
+
+
+def in_scope(name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in SCOPE)
+
+
+def module_of(name: str) -> str:
+    return name.rsplit(".", 1)[0]
+
+
+def results() -> dict[str, int | None]:
+    """Every scoped mutant's exit code, from mutmut's meta files."""
+    found: dict[str, int | None] = {}
+    for meta in sorted(MUTANTS.rglob("*.py.meta")):
+        codes = json.loads(meta.read_text())["exit_code_by_key"]
+        found.update({name: code for name, code in codes.items() if in_scope(name)})
+    return found
+
+
+def status(code: int | None) -> str:
+    return STATUS.get(code, f"suspicious (exit code {code})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once")
+    parser.add_argument("--keep", action="store_true", help="reuse mutants/ (faster, staler)")
+    args = parser.parse_args()
+    if not args.keep:
+        shutil.rmtree(MUTANTS, ignore_errors=True)
+    MUTANTS.mkdir(exist_ok=True)
+    log = MUTANTS / "run.log"
+    started = time.monotonic()
+    with log.open("w") as out:
+        run = subprocess.run(  # noqa: S603 - our own venv's mutmut, fixed arguments
+            [str(MUTMUT), "run", "--max-children", str(args.jobs), *SCOPE],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    seconds = time.monotonic() - started
+    if run.returncode != 0:
+        print(f"mutmut failed (exit code {run.returncode}); its output is in {log}")
+        return 1
+
+    codes = results()
+    if not codes:
+        print(f"no mutant in scope was tested; mutmut's output is in {log}")
+        return 1
+    killed: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    for name, code in sorted(codes.items()):
+        total[module_of(name)] += 1
+        if status(code) in DETECTED:
+            killed[module_of(name)] += 1
+        else:
+            print(f"{status(code)}: {name}")
+    print(f"run time: {seconds:.0f} s, {args.jobs} at once; `mutmut show NAME` shows a mutant")
+    for module in sorted(total):
+        score = 100 * killed[module] / total[module]
+        print(f"  {module}: {killed[module]}/{total[module]} ({score:.1f}%)")
+    all_killed, everything = sum(killed.values()), sum(total.values())
+    score = 100 * all_killed / everything
+    print(f"mutation: {all_killed}/{everything} killed ({score:.1f}%)")
+    return 0 if score >= THRESHOLD else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""The spec version (its exact hash), the spec size limit, and the differences reported between
+a registered account and its spec (docs/workflow.md, "Spec table")."""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from spec_samples import ACCOUNT, LEGACY, MODERN, ROLE, SLR, TARGET
+
+from fleetwise_reconciler.logic.compare import (
+    MAX_SPEC_BYTES,
+    differences,
+    spec_hash,
+    spec_size,
+    within_size_limit,
+)
+from fleetwise_reconciler.models.spec import Spec
+
+# -- the spec version ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "version"),
+    [
+        (MODERN, "8fc92721e9266db8"),
+        (LEGACY, "3d4670615b1ca425"),
+        # a nested edit: only timestream.databaseName differs from LEGACY
+        (
+            {**LEGACY, "timestream": {"databaseName": "fleet2", "tableName": "signals"}},
+            "08db4010d57169e5",
+        ),
+    ],
+    ids=["modern", "legacy", "legacy-nested-edit"],
+)
+def test_the_spec_version_is_pinned(raw: dict[str, Any], version: str) -> None:
+    # GIVEN a spec item WHEN hashed THEN exactly this version: a status written by an older
+    # release must still be recognised as current for the same item after an upgrade
+    assert spec_hash(raw) == version
+
+
+def test_the_spec_version_is_the_documented_canonical_json() -> None:
+    # GIVEN an item with every kind of DynamoDB value (keys out of order, a number, a boolean,
+    # a null, a list, a string set, a binary, a nested map)
+    raw = {
+        "target": TARGET,
+        "paused": True,
+        "n": Decimal("1.50"),
+        "i": 7,
+        "none": None,
+        "l": [1, "a", None],
+        "ss": {"only"},
+        "b": b"\x01",
+        "m": {"z": 1, "a": False},
+    }
+    # WHEN hashed THEN it is the first 16 hex digits of the SHA-256 of the canonical JSON:
+    # sorted keys, no spaces, numbers as strings, everything else as JSON has it
+    canonical = (
+        b'{"b":"b\'\\\\x01\'","i":"7","l":["1","a",null],"m":{"a":false,"z":"1"},'
+        b'"n":"1.50","none":null,"paused":true,"ss":["only"],"target":"123456789012:us-east-1"}'
+    )
+    assert spec_hash(raw) == hashlib.sha256(canonical).hexdigest()[:16]
+    assert spec_size(raw) == len(canonical)
+
+
+def test_any_edit_is_a_new_version_and_key_order_is_not() -> None:
+    assert spec_hash({"target": TARGET, "mode": "cloudwatch"}) == spec_hash(
+        {"mode": "cloudwatch", "target": TARGET}
+    )
+    assert spec_hash(MODERN) != spec_hash({**MODERN, "reconcileToken": "x"})
+    # a DynamoDB number and the string of it are one canonical value
+    assert spec_hash({"target": TARGET, "n": 1}) == spec_hash({"target": TARGET, "n": "1"})
+
+
+# -- the size limit --------------------------------------------------------------------------
+
+
+def _item_of(size: int) -> dict[str, Any]:
+    """A spec item whose canonical JSON is exactly ``size`` bytes."""
+    bare = spec_size({"target": TARGET, "reconcileToken": ""})
+    return {"target": TARGET, "reconcileToken": "x" * (size - bare)}
+
+
+def test_the_size_limit_is_inclusive() -> None:
+    # GIVEN items of exactly the limit and one byte more
+    at_limit, past_limit = _item_of(MAX_SPEC_BYTES), _item_of(MAX_SPEC_BYTES + 1)
+    assert (spec_size(at_limit), spec_size(past_limit)) == (4096, 4097)
+    # WHEN checked THEN the first is carried as it is, the second not at all
+    assert within_size_limit(at_limit) is at_limit
+    assert within_size_limit(past_limit) is None
+
+
+def test_the_size_counts_the_json_bytes_escapes_included() -> None:
+    # GIVEN a non-ASCII value: the canonical JSON escapes it, so it counts 6 bytes
+    assert spec_size({"target": "é"}) == len(b'{"target":"\\u00e9"}')
+
+
+# -- differences between a registered account and the spec -----------------------------------
+
+
+def spec(raw: dict[str, Any]) -> Spec:
+    return Spec.model_validate(raw)
+
+
+def registered(
+    *, timestream: dict[str, Any] | None = None, role: str | None = SLR
+) -> dict[str, Any]:
+    return {
+        "registered": True,
+        "accountStatus": "REGISTRATION_SUCCESS",
+        "iam": {"roleArn": role},
+        "timestream": timestream,
+    }
+
+
+OTHER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/Other"
+
+
+@pytest.mark.parametrize(
+    ("raw", "observation", "expected"),
+    [
+        (MODERN, registered(), []),
+        (MODERN, registered(role=OTHER_ROLE), []),
+        (MODERN, registered(timestream={"databaseName": None, "tableName": None}), []),
+        (
+            MODERN,
+            registered(timestream={"databaseName": None, "tableName": "t1"}),
+            [
+                "Timestream metadata is still registered (database None, table 't1') but the "
+                "spec's mode is 'cloudwatch'"
+            ],
+        ),
+        (
+            MODERN,
+            registered(timestream={"databaseName": "d1", "tableName": None}),
+            [
+                "Timestream metadata is still registered (database 'd1', table None) but the "
+                "spec's mode is 'cloudwatch'"
+            ],
+        ),
+        (
+            LEGACY,
+            registered(timestream={"databaseName": "fleet", "tableName": "signals"}, role=ROLE),
+            [],
+        ),
+        (
+            LEGACY,
+            registered(role=ROLE),
+            ["no Timestream metadata is registered but the spec's mode is 'timestream'"],
+        ),
+        (
+            LEGACY,
+            registered(timestream={"databaseName": "other", "tableName": "tab"}, role=OTHER_ROLE),
+            [
+                "Timestream database is 'other', the spec says 'fleet'",
+                "Timestream table is 'tab', the spec says 'signals'",
+                f"IAM role is '{OTHER_ROLE}', the spec says '{ROLE}'",
+            ],
+        ),
+        (
+            LEGACY,
+            {"registered": True, "accountStatus": "REGISTRATION_SUCCESS", "timestream": None},
+            [
+                "no Timestream metadata is registered but the spec's mode is 'timestream'",
+                f"IAM role is None, the spec says '{ROLE}'",
+            ],
+        ),
+    ],
+    ids=[
+        "modern-in-sync",
+        "modern-any-role",
+        "modern-empty-timestream",
+        "modern-table-left",
+        "modern-database-left",
+        "legacy-in-sync",
+        "legacy-no-timestream",
+        "legacy-everything-else",
+        "legacy-nothing-reported",
+    ],
+)
+def test_differences(raw: dict[str, Any], observation: dict[str, Any], expected: list[str]) -> None:
+    # GIVEN a registered account WHEN compared with the spec THEN exactly these differences
+    assert differences(spec(raw), observation) == expected
+
+
+def test_a_legacy_spec_without_timestream_is_a_caller_bug() -> None:
+    # GIVEN a spec that skipped validation (mode 'timestream' with no resources)
+    unvalidated = Spec.model_construct(target=TARGET, mode="timestream", timestream=None)
+    # WHEN compared THEN it is refused loudly, never reported as a difference
+    with pytest.raises(
+        ValueError, match=r"^a 'timestream' spec without Timestream resources was not validated$"
+    ):
+        differences(unvalidated, registered())
