@@ -49,14 +49,16 @@ class StubbedSts:
                 "sts",
                 region_name=region,
                 aws_access_key_id="hub",
-                aws_secret_access_key="hub",  # noqa: S106 - a stub's fake key
+                aws_secret_access_key="hub",
             )
             self.clients[region] = client
             self.stubbers[region] = Stubber(client)
             self.stubbers[region].activate()
         return self.clients[region]
 
-    def answer(self, region: str, session: str, expires: datetime, key: str = "ASIAMEMBER0000001") -> None:
+    def answer(
+        self, region: str, session: str, expires: datetime, key: str = "ASIAMEMBER0000001"
+    ) -> None:
         self(region)
         self.stubbers[region].add_response(
             "assume_role",
@@ -133,7 +135,9 @@ def test_one_assume_role_per_account_and_run_in_the_targets_region(
 def test_another_run_assumes_again_with_its_own_session_name(frozen: list[datetime]) -> None:
     sts = StubbedSts()
     sts.answer("us-east-1", "c4ca4238a0b923820dcc509a6f75849b", NOW + timedelta(hours=1))
-    sts.answer("us-east-1", "drift-check-20261126T1200Z", NOW + timedelta(hours=1), "ASIATWO000000002")
+    sts.answer(
+        "us-east-1", "drift-check-20261126T1200Z", NOW + timedelta(hours=1), "ASIATWO000000002"
+    )
     member = roles(sts)
     member.credentials(MEMBER, "us-east-1", EXECUTION)
     second = member.credentials(MEMBER, "us-east-1", "drift-check-20261126T1200Z")
@@ -146,7 +150,10 @@ def test_credentials_near_their_expiry_are_renewed(frozen: list[datetime]) -> No
     sts = StubbedSts()
     sts.answer("us-east-1", "c4ca4238a0b923820dcc509a6f75849b", NOW + timedelta(hours=1))
     sts.answer(
-        "us-east-1", "c4ca4238a0b923820dcc509a6f75849b", NOW + timedelta(hours=2), "ASIANEW000000003"
+        "us-east-1",
+        "c4ca4238a0b923820dcc509a6f75849b",
+        NOW + timedelta(hours=2),
+        "ASIANEW000000003",
     )
     member = roles(sts)
     first = member.credentials(MEMBER, "us-east-1", EXECUTION)
@@ -163,7 +170,7 @@ def test_credentials_near_their_expiry_are_renewed(frozen: list[datetime]) -> No
     sts.done()
 
 
-# --- errors, classified like FleetWise's ---------------------------------------------------------
+# --- errors, classified like FleetWise's ------------------------------------------------
 
 
 def test_an_untrusted_or_missing_member_role_is_terminal_and_names_role_and_account(
@@ -201,7 +208,7 @@ def test_throttling_of_assume_role_is_transient(frozen: list[datetime]) -> None:
     assert member.assumed == 2
 
 
-# --- wiring: which port a target gets --------------------------------------------------------------
+# --- wiring: which port a target gets ---------------------------------------------------
 
 
 def test_a_target_of_this_account_uses_the_functions_own_role(
