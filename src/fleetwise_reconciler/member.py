@@ -116,6 +116,7 @@ class MemberRoles:
         self._lock = threading.Lock()
         self._sts: dict[str, Any] = {}
         self._cache: OrderedDict[tuple[str, str], Credentials] = OrderedDict()
+        self._gates: dict[tuple[str, str], threading.Lock] = {}
         self._ports: dict[tuple[str, str, str], tuple[Credentials, FleetWise]] = {}
         self.assumed = 0  # AssumeRole calls made (answered or not)
 
@@ -125,21 +126,28 @@ class MemberRoles:
     def credentials(self, account: str, region: str, run: str) -> Credentials:
         """The run's credentials in ``account``: cached while they last, else assumed now."""
         key = (account, run)
-        now = clock.now()
         with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None and cached.expiration - REFRESH_MARGIN > now:
+            # One AssumeRole at a time per account and run: the drift check's threads for
+            # two Regions of one account wait for the first one's credentials.
+            gate = self._gates.setdefault(key, threading.Lock())
+        with gate:
+            now = clock.now()
+            with self._lock:
+                cached = self._cache.get(key)
+                if cached is not None and cached.expiration - REFRESH_MARGIN > now:
+                    self._cache.move_to_end(key)
+                    return cached
+            fresh = self._assume(account, region, run)
+            with self._lock:
+                self._cache[key] = fresh
                 self._cache.move_to_end(key)
-                return cached
-        fresh = self._assume(account, region, run)
-        with self._lock:
-            self._cache[key] = fresh
-            self._cache.move_to_end(key)
-            for old in [k for k, c in self._cache.items() if c.expiration <= now]:
-                del self._cache[old]
-            while len(self._cache) > CACHE_LIMIT:
-                self._cache.popitem(last=False)
-        return fresh
+                for old in [k for k, c in self._cache.items() if c.expiration <= now]:
+                    del self._cache[old]
+                while len(self._cache) > CACHE_LIMIT:
+                    self._cache.popitem(last=False)
+                for gone in [k for k in self._gates if k not in self._cache and k != key]:
+                    del self._gates[gone]
+            return fresh
 
     def fleetwise(self, account: str, region: str, run: str) -> FleetWise:
         """The IoT FleetWise port of ``account`` in ``region`` for ``run``."""

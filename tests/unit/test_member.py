@@ -6,7 +6,9 @@ service model (RoleSessionName's pattern and length included)."""
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -130,6 +132,47 @@ def test_one_assume_role_per_account_and_run_in_the_targets_region(
     assert port.client._request_signer._credentials.access_key == "ASIAMEMBER0000001"
     assert member.fleetwise(MEMBER, "eu-central-1", EXECUTION) is port
     sts.done()
+
+
+def test_two_regions_of_one_account_at_once_share_one_assume_role(
+    frozen: list[datetime],
+) -> None:
+    # GIVEN an STS whose first answer waits for a second AssumeRole (it never comes unless
+    # two threads assume for the same account and run at once)
+    second_call = threading.Event()
+    calls: list[str] = []
+
+    class SlowSts:
+        def assume_role(self, **request: Any) -> dict[str, Any]:
+            calls.append(request["RoleSessionName"])
+            if len(calls) == 1:
+                second_call.wait(timeout=0.5)
+            else:
+                second_call.set()
+            return {
+                "Credentials": {
+                    "AccessKeyId": f"ASIA{len(calls)}",
+                    "SecretAccessKey": "secret",
+                    "SessionToken": "token",
+                    "Expiration": NOW + timedelta(hours=1),
+                }
+            }
+
+    sts = SlowSts()
+    member = MemberRoles("FleetWiseReconcilerMember", sts_client=lambda _region: sts)
+    # WHEN two threads (two Regions of one account, one drift tick) ask at once
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        got = list(
+            pool.map(
+                lambda region: member.credentials(MEMBER, region, "drift-check-1"),
+                ["us-east-1", "eu-central-1"],
+            )
+        )
+    # THEN STS was asked once, and both got those credentials
+    assert calls == ["drift-check-1"]
+    assert member.assumed == 1
+    assert got[0] == got[1]
+    assert got[0].access_key_id == "ASIA1"
 
 
 def test_another_run_assumes_again_with_its_own_session_name(frozen: list[datetime]) -> None:
