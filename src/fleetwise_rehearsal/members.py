@@ -23,6 +23,7 @@ What the rehearsal adds:
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -40,12 +41,15 @@ MEMBER_STACK_NAME = "fleetwise-reconciler-member"
 
 _STS = "moto.sts.models"
 _IAM = "moto.iam.models"
+_WIRING = "fleetwise_reconciler.wiring"
 
 PATCH_POINTS: Final[tuple[tuple[str, str, str], ...]] = (
     (_STS, "STSBackend.assume_role", "method"),
     (_STS, "utcnow", "function"),
     # Read: whose access key a request carries.
     (_IAM, "iam_backends", "value"),
+    # Not moto's: the member roles' credential cache, one per Lambda function (below).
+    (_WIRING, "member_roles", "function"),
 )
 
 EXPECTED_SIGNATURES: Final[dict[str, tuple[str, ...]]] = {
@@ -59,6 +63,7 @@ EXPECTED_SIGNATURES: Final[dict[str, tuple[str, ...]]] = {
         "external_id",
     ),
     "utcnow": (),
+    "member_roles": (),
 }
 
 # The principal calling, as (the role's ARN, the role session's name), or None outside any
@@ -90,9 +95,30 @@ def apply(patcher: Patcher, clock: VirtualClock, caller: Caller) -> None:
         )
 
     patcher.replace(_STS, "STSBackend.assume_role", assume_role)
+    _per_function_member_roles(patcher, caller)
     # moto stamps the credentials' expiry with utcnow(): the virtual clock's, naive UTC as
     # moto's own.
     patcher.replace(_STS, "utcnow", lambda: clock.now().replace(tzinfo=None))
+
+
+def _per_function_member_roles(patcher: Patcher, caller: Caller) -> None:
+    """Each Lambda function its own credential cache. In AWS each function runs in its own
+    processes, so Register and Poll assume the member role again where Observe did; the
+    rehearsal runs every handler in one process, where one cache would hide those calls."""
+    build = patcher.original(_WIRING, "member_roles").__wrapped__
+    made: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def member_roles() -> Any:
+        calling = caller()
+        function = calling[1] if calling is not None else ""
+        with lock:
+            if function not in made:
+                made[function] = build()
+            return made[function]
+
+    member_roles.cache_clear = made.clear  # type: ignore[attr-defined]
+    patcher.replace(_WIRING, "member_roles", member_roles)
 
 
 def _principal(calling: tuple[str, str] | None, account: str) -> tuple[str, str]:
