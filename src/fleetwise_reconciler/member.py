@@ -4,8 +4,9 @@ A target in another account is reached through the role that account holds for t
 (``member/template.yaml``, rolled out with StackSets). Each run assumes it once per account,
 with a session name that names the run (CloudTrail in the member account then shows which run
 acted), and keeps the credentials in a process-wide cache keyed by account and run until
-shortly before they expire: every step of a run (Observe, Register, each Poll) and every
-target of one drift check in that account reuse them.
+shortly before they expire: every Poll of a run and every target of one drift check in that
+account reuse them (Observe, Register and Poll are separate functions, each in its own
+processes: each assumes the role once per run).
 
 AWS STS facts relied on (AWS STS API reference, AssumeRole; IAM User Guide, "Manage AWS STS
 in an AWS Region"):
