@@ -36,5 +36,3 @@ def table_rows(text: str) -> list[list[str]]:
         for line in text.splitlines()
         if line.startswith("| ")
     ]
-
-
