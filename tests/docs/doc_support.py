@@ -30,7 +30,8 @@ def section(text: str, heading: str) -> str:
 
 
 def table_rows(text: str) -> list[list[str]]:
-    """The cells of every Markdown table row in ``text`` (header and rule rows included)."""
+    """The cells of every Markdown table row in ``text``: the header row, then the data rows
+    (the rule row under the header is left out)."""
     return [
         [cell.strip() for cell in line.strip().strip("|").split(" | ")]
         for line in text.splitlines()

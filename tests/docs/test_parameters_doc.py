@@ -27,7 +27,7 @@ docs_reference = load_generator()
 def readme_parameter_rows() -> list[list[str]]:
     rows = table_rows(section(read("README.md"), "## Deploy"))
     assert rows[0] == ["parameter", "default", "meaning"]
-    return rows[2:]
+    return rows[1:]
 
 
 def documented_default(text: str) -> str:
