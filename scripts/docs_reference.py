@@ -2,6 +2,11 @@
 
 - docs/parameters.md: every template parameter, grouped as the template's
   AWS::CloudFormation::Interface groups them, with its default, allowed values and description.
+- docs/deployer-policy/*.json: the IAM policies for `sam deploy` and `sam delete` of this stack,
+  in two documents because a managed policy holds at most 6,144 characters. The actions on the
+  stack's resources are those the CloudFormation registry schema of each resource type in the
+  translated template lists for its create, read, update and delete handlers (the schemas
+  cfn-lint ships); the SAM CLI's own calls are listed below.
 
 Usage: python scripts/docs_reference.py [--check]
 
@@ -12,13 +17,16 @@ tests/docs/ make the same comparison).
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from fleetwise_rehearsal.template import load_template
+import cfnlint  # type: ignore[import-untyped]
+
+from fleetwise_rehearsal.template import load_template, translate
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
@@ -82,11 +90,144 @@ def parameters_markdown(template: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# -- the deployer's policy ---------------------------------------------------------------------
+
+SCHEMAS = Path(cfnlint.__file__).parent / "data" / "schemas"
+HANDLERS = ("create", "read", "update", "delete")
+# The stack names of samconfig.toml ("fleetwise-reconciler", "fleetwise-reconciler-prod"):
+# CloudFormation names the roles it creates "<stack name>-<logical id>-<suffix>".
+STACK_PREFIX = "fleetwise-reconciler"
+# The services the stack's roles are passed to (Lambda functions, the state machine, the
+# drift schedule).
+PASSED_TO = ("lambda.amazonaws.com", "scheduler.amazonaws.com", "states.amazonaws.com")
+# What the SAM CLI itself calls (samcli/lib/deploy, lib/package/s3_uploader.py, lib/delete,
+# lib/utils/managed_cloudformation_stack.py; waiters poll DescribeChangeSet and DescribeStacks).
+SAM_CLI_CLOUDFORMATION = (
+    "CreateChangeSet", "DescribeChangeSet", "ExecuteChangeSet", "ListChangeSets",
+    "DescribeStacks", "DescribeStackEvents", "GetTemplate", "GetTemplateSummary",
+    "CreateStack", "UpdateStack", "DeleteStack", "RollbackStack",
+)  # fmt: skip
+# Its artifact uploads, their existence checks and `sam delete`'s clean-up, in the bucket of
+# its managed stack aws-sam-cli-managed-default (resolve_s3 in samconfig.toml).
+SAM_CLI_S3 = (
+    "s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:GetObjectTagging", "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+)  # fmt: skip
+SAM_BUCKET = "arn:aws:s3:::aws-sam-cli-managed-default-samclisourcebucket-*"
+# The resource types of that managed stack (created on the first deploy in a Region).
+SAM_MANAGED_STACK_TYPES = ("AWS::S3::Bucket", "AWS::S3::BucketPolicy")
+
+
+# IAM action names: a service prefix and an action (a few schemas list other strings, such as
+# "s3:REST.PUT.OBJECT", which no policy can grant).
+ACTION = re.compile(r"[a-z0-9-]+:[A-Za-z0-9]+")
+
+
+def handler_permissions(resource_type: str) -> set[str]:
+    """The IAM actions CloudFormation's handlers of ``resource_type`` may call (registry
+    schema, us-east-1 provider: the resource types are the same in every Region it serves)."""
+    providers = json.loads((SCHEMAS / "providers" / "us-east-1.json").read_text("utf-8"))
+    if resource_type not in providers:
+        raise LookupError(f"no CloudFormation registry schema for {resource_type}")
+    schema = json.loads((SCHEMAS / "resources" / f"{providers[resource_type]}.json").read_text())
+    handlers = schema.get("handlers") or {}
+    listed = {a for h in HANDLERS for a in (handlers.get(h) or {}).get("permissions", [])}
+    actions = {a for a in listed if ACTION.fullmatch(a)}
+    if not actions:
+        raise LookupError(f"the schema of {resource_type} lists no handler permissions")
+    return actions
+
+
+def stack_resource_types(template_path: Path = TEMPLATE) -> dict[str, set[str]]:
+    """Every resource type of the translated template (the conditional ones included: an alarm
+    e-mail set, the stack's own topic key) and the actions CloudFormation needs for it. A
+    custom resource needs its service token invoked."""
+    translated = translate(
+        template_path, {"AlarmEmail": "alarms@example.com"}, region="us-east-1",
+        account_id="123456789012",
+    )  # fmt: skip
+    types: dict[str, set[str]] = {}
+    for resource in translated.resources.values():
+        kind = str(resource["Type"])
+        if kind.startswith("Custom::") or kind == "AWS::CloudFormation::CustomResource":
+            types[kind] = {"lambda:InvokeFunction"}
+        else:
+            types[kind] = handler_permissions(kind)
+    return dict(sorted(types.items()))
+
+
+def deployer_policies(template_path: Path = TEMPLATE) -> dict[str, dict[str, Any]]:
+    """The deployer's IAM policy documents, by file name: the SAM CLI's own needs and the
+    stack's roles in one, the stack's other resources in the other."""
+    stack_actions = set().union(*stack_resource_types(template_path).values())
+    bucket_actions = set().union(*(handler_permissions(t) for t in SAM_MANAGED_STACK_TYPES))
+    iam = {a for a in stack_actions | bucket_actions if a.startswith("iam:")}
+    roles = f"arn:aws:iam::*:role/{STACK_PREFIX}*"
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "SamCliStacks",
+            "Effect": "Allow",
+            "Action": sorted(f"cloudformation:{a}" for a in SAM_CLI_CLOUDFORMATION),
+            "Resource": "*",
+        },
+        {
+            "Sid": "SamCliIdentity",
+            "Effect": "Allow",
+            "Action": ["sts:GetCallerIdentity"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "SamCliArtifacts",
+            "Effect": "Allow",
+            "Action": sorted(set(SAM_CLI_S3) | (bucket_actions - iam)),
+            "Resource": [SAM_BUCKET, f"{SAM_BUCKET}/*"],
+        },
+        {
+            "Sid": "StackResources",
+            "Effect": "Allow",
+            "Action": sorted(stack_actions - iam),
+            "Resource": "*",
+        },
+        {
+            "Sid": "StackRoles",
+            "Effect": "Allow",
+            "Action": sorted(iam - {"iam:PassRole", "iam:CreateServiceLinkedRole"}),
+            "Resource": roles,
+        },
+        {
+            "Sid": "PassStackRoles",
+            "Effect": "Allow",
+            "Action": ["iam:PassRole"],
+            "Resource": roles,
+            "Condition": {"StringEquals": {"iam:PassedToService": list(PASSED_TO)}},
+        },
+        {
+            "Sid": "ServiceLinkedRoles",
+            "Effect": "Allow",
+            "Action": ["iam:CreateServiceLinkedRole"],
+            "Resource": "arn:aws:iam::*:role/aws-service-role/*",
+        },
+    ]
+    resources = [st for st in statements if st["Sid"] == "StackResources"]
+    rest = [st for st in statements if st["Sid"] != "StackResources"]
+    return {
+        "sam-cli.json": {"Version": "2012-10-17", "Statement": rest},
+        "stack-resources.json": {"Version": "2012-10-17", "Statement": resources},
+    }
+
+
 def generated_files() -> dict[Path, Callable[[], str]]:
     """Each generated file and how to produce its text."""
-    return {
+    files: dict[Path, Callable[[], str]] = {
         ROOT / "docs" / "parameters.md": lambda: parameters_markdown(load_template(TEMPLATE)),
     }
+    for name, document in deployer_policies().items():
+        files[ROOT / "docs" / "deployer-policy" / name] = _json_text(document)
+    return files
+
+
+def _json_text(document: dict[str, Any]) -> Callable[[], str]:
+    return lambda: json.dumps(document, indent=2) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             stale.append(path.relative_to(ROOT).as_posix())
         else:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             print(f"wrote {path.relative_to(ROOT).as_posix()}")
     if stale:

@@ -6,17 +6,21 @@ its arguments to a log and, for ``cloudformation describe-stacks``, prints what 
 would (``--query`` applied with JMESPath, ``--output text``) to an answer the rehearsal gave.
 Every logged call is then turned into the boto3 call the AWS CLI makes: the operation and each
 ``--option`` found in botocore's model of the service (an unknown option fails the test), a
-JSON value parsed where the model expects a structure, a map or a list.
+``file://`` value read from the file, as the AWS CLI does, and a JSON value parsed where the
+model expects a structure, a map or a list. The parameters are validated against the model;
+calls the rehearsal serves are then made on it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import stat
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +30,7 @@ import botocore.session
 import jmespath
 from botocore import xform_name
 from botocore.model import OperationModel
+from botocore.validate import validate_parameters
 
 # Options of the AWS CLI itself, not of the operation.
 GLOBAL_OPTIONS = {"--query", "--output", "--region", "--profile", "--no-cli-pager"}
@@ -61,25 +66,31 @@ class Call:
     def command(self) -> str:
         return self.argv[1]
 
-    def options(self) -> dict[str, str | None]:
-        found: dict[str, str | None] = {}
-        words = list(self.argv[2:])
-        while words:
-            word = words.pop(0)
-            if not word.startswith("--"):
+    def options(self) -> dict[str, list[str]]:
+        """Each ``--option`` and the words after it (none for a flag, several for a list)."""
+        found: dict[str, list[str]] = {}
+        current: list[str] | None = None
+        for word in self.argv[2:]:
+            if word.startswith("--"):
+                current = found.setdefault(word, [])
+            elif current is None:
                 raise ValueError(f"aws {self.service} {self.command}: stray argument {word!r}")
-            value = words.pop(0) if words and not words[0].startswith("--") else None
-            found[word] = value
+            else:
+                current.append(word)
         return found
 
 
+FENCE = re.compile(r"^( *)```sh\n(.*?)\n\1```$", re.M | re.S)
+
+
 def shell_blocks(markdown: str) -> list[str]:
-    """The fenced ``sh`` blocks of a Markdown text that call ``aws``."""
+    """The fenced ``sh`` blocks of a Markdown text that call ``aws`` (indented ones, inside a
+    list item, dedented)."""
     blocks = []
-    for part in markdown.split("```sh\n")[1:]:
-        body = part.split("\n```", 1)[0]
-        if any(line.lstrip().startswith("aws ") or "$(aws " in line for line in body.split("\n")):
-            blocks.append(body)
+    for indent, body in FENCE.findall(markdown):
+        text = textwrap.dedent(body) if indent else body
+        if any(line.lstrip().startswith("aws ") or "$(aws " in line for line in text.split("\n")):
+            blocks.append(text)
     return blocks
 
 
@@ -89,8 +100,9 @@ def run_block(
     *,
     substitutions: Mapping[str, str],
     describe_stacks: Mapping[str, Any],
+    cwd: Path,
 ) -> list[Call]:
-    """Run ``block`` in bash with the stub ``aws``; returns the calls it made, in order."""
+    """Run ``block`` in bash, in ``cwd``, with the stub ``aws``; returns the calls it made."""
     for placeholder, value in substitutions.items():
         block = block.replace(placeholder, value)
     bin_dir = workdir / "bin"
@@ -112,7 +124,7 @@ def run_block(
         ["/bin/bash", "-euo", "pipefail", "-c", block],
         check=True,
         env=env,
-        cwd=workdir,
+        cwd=cwd,
         capture_output=True,
         text=True,
     )
@@ -128,36 +140,49 @@ def operation_model(call: Call) -> OperationModel:
     return model.operation_model(by_cli_name[call.command])
 
 
-def boto3_request(call: Call) -> tuple[str, dict[str, Any], dict[str, str | None]]:
-    """(boto3 method name, its parameters, the AWS CLI's own options) of one call."""
+def boto3_request(
+    call: Call, cwd: Path | None = None
+) -> tuple[str, dict[str, Any], dict[str, str | None]]:
+    """(boto3 method name, its parameters, the AWS CLI's own options) of one call; ``file://``
+    paths are read relative to ``cwd``. Raises when the parameters do not fit the model."""
     operation = operation_model(call)
     members = operation.input_shape.members if operation.input_shape else {}
     by_option = {"--" + xform_name(name, "-"): name for name in members}
     params: dict[str, Any] = {}
     own: dict[str, str | None] = {}
-    for option, value in call.options().items():
+    for option, values in call.options().items():
         if option in GLOBAL_OPTIONS:
-            own[option] = value
+            own[option] = values[0] if values else None
             continue
         if option not in by_option:
             raise ValueError(f"aws {call.service} {call.command} has no option {option}")
         name = by_option[option]
         shape = members[name]
-        if value is None:
+        if not values:
             raise ValueError(f"{option} needs a value")
+        if shape.type_name == "list" and not values[0].startswith("["):
+            params[name] = values  # the AWS CLI's space-separated list of strings
+            continue
+        if len(values) > 1:
+            raise ValueError(f"{option} takes one value, got {values}")
+        value = values[0]
+        if value.startswith("file://"):
+            value = ((cwd or Path.cwd()) / value.removeprefix("file://")).read_text("utf-8")
         if shape.type_name in ("structure", "map", "list"):
             params[name] = json.loads(value)
         elif shape.type_name in ("integer", "long"):
             params[name] = int(value)
         else:
             params[name] = value
+    if operation.input_shape is not None:
+        validate_parameters(params, operation.input_shape)
     return xform_name(operation.name), params, own
 
 
-def replay(call: Call, client_for: Callable[[str], Any]) -> Any:
+def replay(call: Call, client_for: Callable[[str], Any], cwd: Path | None = None) -> Any:
     """Make the call with boto3 (``client_for(service)`` gives the client); the answer, with
     ``--query`` applied when given."""
-    method, params, own = boto3_request(call)
+    method, params, own = boto3_request(call, cwd)
     answer = getattr(client_for(call.service), method)(**params)
     answer.pop("ResponseMetadata", None)
     query = own.get("--query")
