@@ -21,7 +21,6 @@ DEPENDENCIES = (
     "botocore",
     "aws_lambda_powertools",
     "pynamodb",
-    "pydantic",
 )
 FORBIDDEN = re.compile(
     r"^(fleetwise_rehearsal|fleetwise_cli|tests?|moto|pytest|_pytest|samtranslator|cfnlint"

@@ -1,8 +1,8 @@
 """Settings read from the Lambda environment (set by template.yaml), parsed once on first use.
 
-A plain dataclass rather than a pydantic model: half the handlers never validate a spec, and
-keeping pydantic out of their import path is a measurable part of their cold start
-(`make bench`). The checks a model would make are made here, with the variable's name.
+A plain dataclass, as the spec is (``models/spec.py``): a validation library's import is a
+measurable part of a cold start (`make bench`). The checks a model would make are made here,
+with the variable's name.
 """
 
 from __future__ import annotations

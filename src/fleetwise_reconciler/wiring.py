@@ -110,7 +110,7 @@ def stepfunctions() -> Any:
 def validation_context(settings: Settings | None = None) -> ValidationContext:
     """What the stack allows a spec, from ``settings`` (the process's by default; the
     operator's CLI passes the settings a deployed stack's parameters give its functions)."""
-    # Imported here: only the handlers that validate a spec pay for pydantic.
+    # Imported here: only the handlers that validate a spec load the validation code.
     from fleetwise_reconciler.logic.validate import ValidationContext  # noqa: PLC0415
 
     settings = settings or get_settings()

@@ -240,7 +240,7 @@ class InvariantMonitor:
     # -- quiescence ---------------------------------------------------------------------------
 
     def settle_and_check(
-        self, runner: ScenarioRunner, *, tick_seconds: float = 900, max_ticks: int = 8
+        self, runner: ScenarioRunner, *, tick_seconds: float = 900, max_ticks: int = 24
     ) -> list[Violation]:
         """Stop editing, let everything finish and the drift schedule tick (every
         ``tick_seconds``, through ``runner`` so runs, stream records and the execution-status

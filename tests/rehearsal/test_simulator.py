@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -352,7 +352,7 @@ def test_too_short_database_name_is_rejected_on_the_wire(sim: FleetWiseSimulator
         "iamResources": {"roleArn": LEGACY_ROLE},
     }
     # boto3 would never send it...
-    with pytest.raises(ParamValidationError):
+    with pytest.raises(ParamValidationError, match=r"timestreamDatabaseName, value: 2, valid min"):
         make_client(sim.endpoint_url).register_account(**body)
     # ...so it goes raw, and the server refuses it by the same model
     status, reply = raw_call(
@@ -453,9 +453,9 @@ def test_stop_frees_the_endpoint_and_drops_kept_alive_connections(clock: FakeClo
     client = make_client(url)
     client.list_campaigns()  # leaves a pooled keep-alive connection behind
     simulator.stop()
-    with pytest.raises(urllib.error.URLError):
+    with pytest.raises(urllib.error.URLError, match="Connection refused"):
         urllib.request.urlopen(url, timeout=1)  # noqa: S310 - loopback
-    with pytest.raises(EndpointConnectionError):
+    with pytest.raises(EndpointConnectionError, match=re.escape(url)):
         client.list_campaigns()
     assert simulator.count("ListCampaigns") == 1
 
@@ -629,7 +629,7 @@ def test_get_campaign(sim: FleetWiseSimulator, client: BaseClient) -> None:
 def test_call_log_records_every_request_in_order(
     sim: FleetWiseSimulator, client: BaseClient, clock: FakeClock
 ) -> None:
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
         client.get_register_account_status()
     clock.advance(5)
     register_legacy(client)
@@ -761,14 +761,3 @@ class TestModelChecker:
             )
             == []
         )
-
-
-def test_per_call_overhead_is_small(sim: FleetWiseSimulator, client: BaseClient) -> None:
-    client.register_account()
-    calls = 200
-    started = time.perf_counter()
-    for _ in range(calls):
-        client.get_register_account_status()
-    elapsed = time.perf_counter() - started
-    # boto3's own client-side work is most of this; the bound is loose to stay reliable on CI.
-    assert elapsed / calls < 0.010

@@ -50,8 +50,6 @@ DEPENDENCIES = (
     "botocore",
     "aws_lambda_powertools",
     "pynamodb",
-    "pydantic",
-    "pydantic_core",
 )
 
 

@@ -118,7 +118,7 @@ def test_the_unsubstituted_file_is_not_json_but_the_substituted_one_is(
 ) -> None:
     # Numbers are substituted unquoted (Step Functions requires numbers), so the raw file is
     # a template, not JSON; a quoted "${PollMaxAttempts}" would make it JSON again.
-    with pytest.raises(json.JSONDecodeError):
+    with pytest.raises(json.JSONDecodeError, match="Expecting value"):
         json.loads(definition_text)
     json.loads(substitute(definition_text, substitution_values(sam_template)))
 

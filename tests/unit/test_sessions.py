@@ -1,6 +1,6 @@
 """What keeps cold starts short, checked by structure (no timing): one botocore session per
 thread shared by every client the handlers build, PynamoDB's included; no boto3 in the Lambda
-package; pydantic only in the handlers that validate a spec."""
+package; no validation library anywhere (the spec is checked by hand, models/spec.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,6 @@ import pytest
 from fleetwise_reconciler import wiring
 
 HANDLERS = Path(__file__).resolve().parents[2] / "src" / "fleetwise_reconciler" / "handlers"
-# The handlers that validate a spec (logic.validate, models.spec) need pydantic.
-USES_PYDANTIC = {"deploy_spec", "drift_check", "observe"}
 
 
 @pytest.fixture(autouse=True)
@@ -70,11 +68,11 @@ def _imported(module: str) -> set[str]:
 
 
 @pytest.mark.parametrize("module", sorted(p.stem for p in HANDLERS.glob("[a-z]*.py")))
-def test_a_handler_imports_no_boto3_and_pydantic_only_if_it_validates(module: str) -> None:
+def test_a_handler_imports_neither_boto3_nor_pydantic(module: str) -> None:
     imported = _imported(module)
     assert "boto3" not in imported
     assert "s3transfer" not in imported
-    assert ("pydantic" in imported) == (module in USES_PYDANTIC)
+    assert "pydantic" not in imported
 
 
 LEGACY = {
@@ -106,15 +104,16 @@ def test_poll_compares_the_normalised_spec_exactly_as_the_validated_one(
     raw: dict[str, object], observed: dict[str, object]
 ) -> None:
     # GIVEN the spec Observe validated and passed on, normalised (what Poll receives)
-    from fleetwise_reconciler.logic.compare import NormalisedSpec, differences
+    from fleetwise_reconciler.logic.compare import differences
+    from fleetwise_reconciler.logic.validate import ValidationContext, validate
     from fleetwise_reconciler.models.spec import Spec
 
-    validated = Spec.model_validate(raw)
-    passed_on = validated.model_dump(exclude_none=True)
-    # THEN reading it without pydantic finds the same differences
-    assert differences(NormalisedSpec.from_dict(passed_on), observed) == differences(
-        validated, observed
-    )
+    validated = validate(raw, ValidationContext(account_id="123456789012")).spec
+    assert validated is not None
+    passed_on = validated.as_dict()
+    # THEN the spec Poll rebuilds from it is the same, and finds the same differences
+    assert Spec.from_dict(passed_on) == validated
+    assert differences(Spec.from_dict(passed_on), observed) == differences(validated, observed)
 
 
 # Register and Poll check the target's lease in the status table (and Register records its

@@ -33,7 +33,7 @@ def test_only_target_is_required_and_defaults_apply() -> None:
     result = validate({"target": TARGET}, CONTEXT)
     assert result.valid
     assert result.spec is not None
-    assert result.spec.model_dump(exclude_none=True) == {
+    assert result.spec.as_dict() == {
         "target": TARGET,
         "mode": "cloudwatch",
         "policy": "enforce",
@@ -91,8 +91,12 @@ def test_target_in_a_region_fleetwise_does_not_serve_is_invalid() -> None:
             "enforcing",
             "policy: must be one of 'enforce' or 'observe-only', got 'enforcing'",
         ),
-        ("paused", "false", "paused: must be a boolean (true or false), got 'false'"),
-        ("paused", 0, "paused: must be a boolean (true or false), got 0"),
+        (
+            "paused",
+            "false",
+            "paused: must be a Boolean (DynamoDB type BOOL: true or false), got 'false' (a String)",
+        ),
+        ("paused", 0, "paused: must be a Boolean (DynamoDB type BOOL: true or false), got 0"),
         ("reconcileToken", "", "reconcileToken: String should have at least 1 character"),
         ("reconcileToken", "x" * 257, "reconcileToken: String should have at most 256 characters"),
     ],
@@ -243,7 +247,7 @@ def test_an_unknown_field_hides_no_other_problem() -> None:
         f"colour: unknown field ({ALLOWED})",
         "timestream: is required when mode is 'timestream'",
         "iamRoleArn: is required when mode is 'timestream'",
-        "paused: must be a boolean (true or false), got 'yes'",
+        "paused: must be a Boolean (DynamoDB type BOOL: true or false), got 'yes' (a String)",
     ]
 
 

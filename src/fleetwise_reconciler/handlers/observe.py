@@ -129,7 +129,7 @@ def handle(
         message=plan["message"],
         drift=plan["drift"],
         spec_hash=version,
-        spec=validation.spec.model_dump(exclude_none=True) if validation.spec else None,
+        spec=validation.spec.as_dict() if validation.spec else None,
         # Invariant 14: the item rides in the workflow's state only within the spec size
         # limit (an oversized item is Invalid, and its size is all the status says of it).
         raw_spec=within_size_limit(raw),

@@ -19,8 +19,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from fleetwise_reconciler import clock, wiring
 from fleetwise_reconciler.dal.repository import StatusRepository
 from fleetwise_reconciler.errors import RegistrationPending
-from fleetwise_reconciler.logic.compare import FAILURE, PENDING, SUCCESS, NormalisedSpec
+from fleetwise_reconciler.logic.compare import FAILURE, PENDING, SUCCESS
 from fleetwise_reconciler.logic.plan import drift_of
+from fleetwise_reconciler.models.spec import Spec
 from fleetwise_reconciler.observability import COUNT, STATUS_POLLS, logger, publish
 from fleetwise_reconciler.settings import get_settings
 
@@ -45,12 +46,12 @@ def handle(
         since = "the registration was first seen pending"
     attempt = int(registration.get("attempt") or plan.get("attempts") or 0)
     # Observe validated and normalised it; Poll only compares.
-    spec = NormalisedSpec.from_dict(event["spec"])
+    spec = Spec.from_dict(event["spec"])
     now = clock.now()
     statuses.renew_lease(target, execution, now=now, lease_seconds=settings.lease_seconds)
 
     publish(target, {STATUS_POLLS: (COUNT, 1)})
-    observation = wiring.fleetwise_in(str(target).partition(":")[2], fleetwise).get_status()
+    observation = wiring.fleetwise_in(spec.region, fleetwise).get_status()
     status = observation.get("accountStatus")
     elapsed = (clock.now() - started_at).total_seconds()
     # What the status will record as different (a block covers exactly this).

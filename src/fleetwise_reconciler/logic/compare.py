@@ -11,62 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-
-class _TimestreamNames(Protocol):
-    @property
-    def databaseName(self) -> str: ...
-
-    @property
-    def tableName(self) -> str: ...
-
-
-class ComparedSpec(Protocol):
-    """What the comparison reads of a spec: a validated ``Spec`` or a ``NormalisedSpec``."""
-
-    @property
-    def legacy(self) -> bool: ...
-
-    @property
-    def timestream(self) -> _TimestreamNames | None: ...
-
-    @property
-    def iamRoleArn(self) -> str | None: ...
-
-
-@dataclass(frozen=True)
-class TimestreamNames:
-    databaseName: str
-    tableName: str
-
-
-@dataclass(frozen=True)
-class NormalisedSpec:
-    """A spec Observe already validated and normalised (its ``spec`` output), read without
-    pydantic: the Poll step compares with it and never validates, so it does not pay for
-    pydantic's import and model build on its cold start."""
-
-    mode: str
-    iamRoleArn: str | None = None
-    timestream: TimestreamNames | None = None
-
-    @property
-    def legacy(self) -> bool:
-        return self.mode == "timestream"
-
-    @classmethod
-    def from_dict(cls, spec: Mapping[str, Any]) -> NormalisedSpec:
-        names = spec.get("timestream")
-        return cls(
-            mode=str(spec["mode"]),
-            iamRoleArn=spec.get("iamRoleArn"),
-            timestream=TimestreamNames(names["databaseName"], names["tableName"])
-            if names
-            else None,
-        )
+if TYPE_CHECKING:
+    from fleetwise_reconciler.models.spec import Spec
 
 
 # The largest spec item accepted, as canonical JSON (``spec_size``). Every field has a bound
@@ -113,7 +62,7 @@ def within_size_limit(raw: dict[str, Any]) -> dict[str, Any] | None:
     return raw if spec_size(raw) <= MAX_SPEC_BYTES else None
 
 
-def differences(spec: ComparedSpec, observed: dict[str, Any]) -> list[str]:
+def differences(spec: Spec, observed: dict[str, Any]) -> list[str]:
     """Human-readable differences between a *registered* account and the spec."""
     found: list[str] = []
     timestream = observed.get("timestream") or {}

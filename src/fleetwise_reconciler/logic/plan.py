@@ -11,15 +11,9 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from fleetwise_reconciler.logic.compare import (
-    FAILURE,
-    PENDING,
-    SUCCESS,
-    ComparedSpec,
-    differences,
-)
+from fleetwise_reconciler.logic.compare import FAILURE, PENDING, SUCCESS, differences
 
-if TYPE_CHECKING:  # type-only: the handlers that never validate do not import pydantic
+if TYPE_CHECKING:
     from fleetwise_reconciler.logic.validate import ValidationResult
     from fleetwise_reconciler.models.spec import Spec
 
@@ -246,7 +240,7 @@ def _drift_reason(observed: dict[str, Any]) -> str:
     return "DriftDetected"
 
 
-def drift_of(spec: ComparedSpec, observed: dict[str, Any]) -> list[str]:
+def drift_of(spec: Spec, observed: dict[str, Any]) -> list[str]:
     """What differs between the spec and an observation, in words (empty: nothing, or a
     registration still pending). The status records it, and a block covers exactly it."""
     if not observed.get("registered"):

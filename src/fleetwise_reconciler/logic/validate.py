@@ -7,14 +7,24 @@ the operator sees exactly which attribute to fix.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
 from fleetwise_reconciler.logic.compare import MAX_SPEC_BYTES, spec_size
-from fleetwise_reconciler.models.spec import ROLE_ARN, SPEC_FIELDS, TARGET, Spec
+from fleetwise_reconciler.models.spec import (
+    MODES,
+    POLICIES,
+    RECONCILE_TOKEN_LENGTH,
+    ROLE_ARN,
+    ROLE_ARN_LENGTH,
+    SPEC_FIELDS,
+    TARGET,
+    TIMESTREAM_FIELDS,
+    TIMESTREAM_NAME,
+    TIMESTREAM_NAME_LENGTH,
+    Spec,
+)
 
 LEGACY_ONLY = ("timestream", "iamRoleArn")
 ALLOWED_ROLES_PARAMETER = "AllowedPassRoleArns"
@@ -78,39 +88,90 @@ def _quote(value: Any) -> str:
     return _cut(repr(value))
 
 
-def _field_path(loc: Iterable[int | str]) -> str:
-    # Equivalent mutants: only model-level errors have an empty loc, and they are not shown.
-    return ".".join(str(part) for part in loc) or "spec"  # pragma: no mutate
+def _length_problem(value: str, bounds: tuple[int, int]) -> str | None:
+    low, high = bounds
+    if len(value) < low:
+        return f"String should have at least {low} character{'s' if low > 1 else ''}"
+    if len(value) > high:
+        return f"String should have at most {high} characters"
+    return None
 
 
-def _pydantic_problems(error: ValidationError) -> list[Problem]:
+def _one_of(value: Any, choices: tuple[str, ...]) -> str | None:
+    if isinstance(value, str) and value in choices:
+        return None
+    listed = " or ".join(repr(choice) for choice in choices)
+    return f"must be one of {listed}, got {_quote(value)}"
+
+
+def _text(value: Any, bounds: tuple[int, int]) -> str | None:
+    """The problem of a bounded text field, or None."""
+    if not isinstance(value, str):
+        return f"must be text (a DynamoDB String), got {_quote(value)}"
+    return _length_problem(value, bounds)
+
+
+def _timestream_problems(value: Any) -> list[Problem]:
+    if not isinstance(value, Mapping):
+        return [Problem("timestream", f"must be a map of {', '.join(TIMESTREAM_FIELDS)}")]
     problems = []
-    for detail in error.errors():
-        path = _field_path(detail["loc"])
-        kind = detail["type"]
-        # Equivalent mutants: validate() gives the model known fields only, so no top-level
-        # extra reaches here; the check keeps this function right on its own.
-        if kind == "extra_forbidden" and len(detail["loc"]) == 1:  # pragma: no mutate
-            continue  # pragma: no mutate - reported by the unknown-field check
-        if kind == "extra_forbidden":
-            message = "unknown field (allowed: databaseName, tableName)"
-        elif kind == "literal_error":
-            # Equivalent mutants: pydantic's literal_error always carries ctx.expected.
-            expected = detail.get("ctx", {}).get("expected", "")  # pragma: no mutate
-            message = f"must be one of {expected}, got {_quote(detail['input'])}"
-        elif kind == "bool_type":
-            message = f"must be a boolean (true or false), got {_quote(detail['input'])}"
-        elif kind == "missing":
-            message = "is required"
-        elif kind == "value_error":
-            message = str(detail["ctx"]["error"])
-        else:
-            message = detail["msg"]
-        if not detail["loc"]:
-            # Equivalent mutant (break): an after-validator's error comes alone, since it
-            # runs only once every field is valid. Mode checks are reported field by field.
-            continue  # pragma: no mutate
-        problems.append(Problem(path, message))
+    for name in TIMESTREAM_FIELDS:
+        path = f"timestream.{name}"
+        if name not in value:
+            problems.append(Problem(path, "is required"))
+            continue
+        problem = _text(value[name], TIMESTREAM_NAME_LENGTH)
+        if problem is None and not TIMESTREAM_NAME.fullmatch(value[name]):
+            problem = "may contain only letters, digits, '_', '.' and '-'"
+        if problem is not None:
+            problems.append(Problem(path, problem))
+    problems.extend(
+        Problem(f"timestream.{_cut(str(name))}", "unknown field (allowed: databaseName, tableName)")
+        for name in sorted(set(value) - set(TIMESTREAM_FIELDS), key=str)
+    )
+    return problems
+
+
+def _field_problems(raw: Mapping[str, Any]) -> list[Problem]:
+    """Each known field's own constraints, in the order of ``SPEC_FIELDS``."""
+    problems: list[Problem] = []
+    if "target" not in raw:
+        problems.append(Problem("target", "is required"))
+    elif not isinstance(raw["target"], str):
+        problems.append(Problem("target", f"must be text, got {_quote(raw['target'])}"))
+    elif not TARGET.fullmatch(raw["target"]):
+        problems.append(
+            Problem(
+                "target",
+                "must be '<12-digit account id>:<region>', e.g. '123456789012:us-east-1'",
+            )
+        )
+    for name, choices in (("mode", MODES), ("policy", POLICIES)):
+        problem = _one_of(raw[name], choices) if name in raw else None
+        if problem is not None:
+            problems.append(Problem(name, problem))
+    if "paused" in raw and not isinstance(raw["paused"], bool):
+        problems.append(
+            Problem(
+                "paused",
+                "must be a Boolean (DynamoDB type BOOL: true or false), got "
+                + _quote(raw["paused"])
+                + (" (a String)" if isinstance(raw["paused"], str) else ""),
+            )
+        )
+    if raw.get("reconcileToken") is not None:
+        problem = _text(raw["reconcileToken"], RECONCILE_TOKEN_LENGTH)
+        if problem is not None:
+            problems.append(Problem("reconcileToken", problem))
+    if raw.get("timestream") is not None:
+        problems.extend(_timestream_problems(raw["timestream"]))
+    role = raw.get("iamRoleArn")
+    if role is not None:
+        problem = _text(role, ROLE_ARN_LENGTH)
+        if problem is None and not ROLE_ARN.fullmatch(role):
+            problem = "is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"
+        if problem is not None:
+            problems.append(Problem("iamRoleArn", problem))
     return problems
 
 
@@ -198,20 +259,12 @@ def validate(raw: Mapping[str, Any], context: ValidationContext) -> ValidationRe
         )
     mode_problems = _mode_problems(raw)
     problems.extend(mode_problems)
-    # Equivalent mutants: a model that fails always comes with problems (the mode checks name
-    # what its after-validator refuses), and then no spec is returned whatever this holds.
-    spec: Spec | None = None  # pragma: no mutate
-    try:
-        spec = Spec.model_validate({k: v for k, v in raw.items() if k in SPEC_FIELDS})
-    except ValidationError as error:
-        # A field already reported as missing or misplaced needs no second message.
-        settled = {problem.field for problem in mode_problems}
-        problems.extend(
-            p for p in _pydantic_problems(error) if p.field.split(".")[0] not in settled
-        )
+    # A field already reported as missing or misplaced needs no second message.
+    settled = {problem.field for problem in mode_problems}
+    problems.extend(p for p in _field_problems(raw) if p.field.split(".")[0] not in settled)
     problems.extend(_context_problems(raw, context))
     # One message per field and text, in a stable order.
     unique = tuple(dict.fromkeys(problems))
     if unique:
         return ValidationResult(spec=None, problems=unique)
-    return ValidationResult(spec=spec)
+    return ValidationResult(spec=Spec.from_dict({k: v for k, v in raw.items() if k in SPEC_FIELDS}))

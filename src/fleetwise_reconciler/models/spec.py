@@ -1,86 +1,81 @@
-"""The spec item: the operator's declared registration for one target (architecture section 4).
+"""The spec item: the operator's declared registration for one target.
 
-The item's attributes are a public interface; unknown attributes are rejected (``extra="forbid"``)
-so a typo never silently falls back to a default.
+The item's attributes are a public interface (README, "Operate"); ``logic.validate`` checks a
+raw item against the constraints below, field by field, and builds a ``Spec`` only from an
+item with no problem. Plain frozen dataclasses: the spec has seven fields, and a validation
+library's import and model build cost more cold-start time (``make bench``) than the few
+checks it would write for us.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 # The IoT FleetWise API's own constraints (botocore service model, iotfleetwise 2021-06-17).
 TIMESTREAM_NAME = re.compile(r"[a-zA-Z0-9_.-]+")
+TIMESTREAM_NAME_LENGTH = (3, 255)
 ROLE_ARN = re.compile(
     r"arn:(aws[a-zA-Z0-9-]*):iam::(\d{12})?:(role((\u002F)|(\u002F[\u0021-\u007F]+\u002F))[\w+=,.@-]+)"
 )
+ROLE_ARN_LENGTH = (20, 2048)
 TARGET = re.compile(r"(?P<account>\d{12}):(?P<region>[a-z]{2}(-[a-z]+)+-\d+)")
+RECONCILE_TOKEN_LENGTH = (1, 256)
 
-Mode = Literal["cloudwatch", "timestream"]
-Policy = Literal["enforce", "observe-only"]
-
+MODES = ("cloudwatch", "timestream")
+POLICIES = ("enforce", "observe-only")
 SPEC_FIELDS = ("target", "mode", "policy", "paused", "reconcileToken", "timestream", "iamRoleArn")
+TIMESTREAM_FIELDS = ("databaseName", "tableName")
 
 
-class TimestreamSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    databaseName: str = Field(min_length=3, max_length=255)
-    tableName: str = Field(min_length=3, max_length=255)
-
-    @field_validator("databaseName", "tableName")
-    @classmethod
-    def _name_charset(cls, value: str) -> str:
-        if not TIMESTREAM_NAME.fullmatch(value):
-            raise ValueError("may contain only letters, digits, '_', '.' and '-'")
-        return value
+@dataclass(frozen=True)
+class TimestreamSpec:
+    databaseName: str
+    tableName: str
 
 
-class Spec(BaseModel):
+@dataclass(frozen=True)
+class Spec:
     """A validated spec with defaults applied."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     target: str
-    mode: Mode = "cloudwatch"
-    policy: Policy = "enforce"
-    paused: StrictBool = False
-    reconcileToken: str | None = Field(default=None, min_length=1, max_length=256)
+    mode: str = "cloudwatch"
+    policy: str = "enforce"
+    paused: bool = False
+    reconcileToken: str | None = None
     timestream: TimestreamSpec | None = None
-    iamRoleArn: str | None = Field(default=None, min_length=20, max_length=2048)
+    iamRoleArn: str | None = None
 
-    @field_validator("target")
     @classmethod
-    def _target_shape(cls, value: str) -> str:
-        if not TARGET.fullmatch(value):
-            raise ValueError(
-                "must be '<12-digit account id>:<region>', e.g. '123456789012:us-east-1'"
-            )
-        return value
+    def from_dict(cls, fields: Mapping[str, Any]) -> Spec:
+        """A spec from fields already validated (``validate``'s, or its ``as_dict``)."""
+        names = fields.get("timestream")
+        return cls(
+            **{k: v for k, v in fields.items() if k != "timestream"},
+            timestream=TimestreamSpec(**names) if names else None,
+        )
 
-    @field_validator("iamRoleArn")
-    @classmethod
-    def _role_arn_shape(cls, value: str | None) -> str | None:
-        if value is not None and not ROLE_ARN.fullmatch(value):
-            raise ValueError("is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
-        return value
-
-    @model_validator(mode="after")
-    def _fields_fit_mode(self) -> Spec:
-        if self.mode == "timestream":
-            missing = [name for name in ("timestream", "iamRoleArn") if getattr(self, name) is None]
-            if missing:
-                raise ValueError(f"mode 'timestream' requires {' and '.join(missing)}")
-        else:
-            present = [name for name in ("timestream", "iamRoleArn") if getattr(self, name)]
-            if present:
-                raise ValueError(
-                    f"{' and '.join(present)} apply only to mode 'timestream' "
-                    "(remove them, or set mode to 'timestream')"
-                )
-        return self
+    def as_dict(self) -> dict[str, Any]:
+        """The normalised spec (defaults applied, unset fields left out): what Observe hands
+        the later steps of the workflow."""
+        out: dict[str, Any] = {
+            "target": self.target,
+            "mode": self.mode,
+            "policy": self.policy,
+            "paused": self.paused,
+        }
+        if self.reconcileToken is not None:
+            out["reconcileToken"] = self.reconcileToken
+        if self.timestream is not None:
+            out["timestream"] = {
+                "databaseName": self.timestream.databaseName,
+                "tableName": self.timestream.tableName,
+            }
+        if self.iamRoleArn is not None:
+            out["iamRoleArn"] = self.iamRoleArn
+        return out
 
     @property
     def account_id(self) -> str:
