@@ -85,6 +85,7 @@ def test_the_workflow_page_names_the_same_spec_attributes() -> None:
 def test_the_documented_size_limit_is_the_validation_limit() -> None:
     assert f"larger than {MAX_SPEC_BYTES:,} bytes" in flat(README)
     assert f"larger than {MAX_SPEC_BYTES:,} bytes" in flat(WORKFLOW)
+    assert f"larger than {MAX_SPEC_BYTES:,} bytes" in flat(read("docs/runbook.md"))
 
 
 @pytest.mark.parametrize("document", ["README.md", "docs/workflow.md"])
