@@ -169,6 +169,38 @@ def test_an_expired_lease_does_not_hold_the_target(
     assert result["started"] == ["drift-123456789012-us-east-1-20261126T1201Z"]
 
 
+def test_a_status_whose_item_is_gone_gets_a_run_unless_it_says_unmanaged_or_a_run_holds_it(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    state_machine: tuple[Any, str],
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN three statuses whose spec items were deleted, and no item at all: one says the
+    # run that died failed, one says Unmanaged already, one is held by a running run
+    fleetwise, _stub = stubbed
+    client, arn = state_machine
+    died, recorded, held = (f"12345678901{n}:us-east-1" for n in (1, 2, 3))
+    record_status(status_repository, now, died, {"target": died}, phase="Failed",
+                  reason="ExecutionTimedOut")  # fmt: skip
+    record_status(status_repository, now, recorded, {"target": recorded}, phase="Unmanaged",
+                  reason="SpecDeleted")  # fmt: skip
+    record_status(status_repository, now, held, {"target": held}, phase="Failed",
+                  reason="ExecutionTimedOut")  # fmt: skip
+    status_repository.acquire_lease(held, HOLDER, now=now(), lease_seconds=1800)
+    capsys.readouterr()
+    # WHEN a tick runs (the stub has no FleetWise answer queued: a call would fail the test)
+    result = tick(spec_repository, status_repository, fleetwise, client)
+    # THEN only the status that does not say Unmanaged, unheld, gets a run; no target metrics
+    name = f"drift-{died.replace(':', '-')}-20261126T1200Z"
+    assert result == {"checked": 0, "started": [name], "targets": []}
+    assert executions(client, arn) == [
+        {"name": name, "input": {"target": died, "trigger": "schedule", "eventId": name}}
+    ]
+    assert emitted(capsys) == [HEARTBEAT]
+
+
 def test_invalid_and_paused_targets_are_reported_without_a_call(
     spec_repository: SpecRepository,
     status_repository: StatusRepository,

@@ -17,7 +17,11 @@ from fleetwise_rehearsal.interleavings import ReconcilerMachine
 pytestmark = pytest.mark.e2e
 
 TestGeneratedInterleavings = ReconcilerMachine.TestCase
+# Derandomized: the suite runs the same six examples every time, so a red build is
+# reproducible from the commit alone; exploring new interleavings is `make soak`'s job (its
+# own random stream per worker, a shrunk failure printed as a scenario file).
 TestGeneratedInterleavings.settings = settings(
+    derandomize=True,
     max_examples=6,
     stateful_step_count=15,
     deadline=None,

@@ -363,7 +363,7 @@ def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
         (
             "DriftCheckFunction",
             {
-                "dynamodb:Scan": ["SpecTable"],
+                "dynamodb:Scan": ["SpecTable", "StatusTable"],
                 "dynamodb:GetItem": ["StatusTable"],
                 "iotfleetwise:GetRegisterAccountStatus": ["*"],
                 "states:StartExecution": [{"Ref": "ReconcileStateMachine"}],

@@ -563,3 +563,21 @@ def test_a_check_that_starts_nothing_ignores_the_lease() -> None:
     found = run_check(MODERN, observed(), status)
     lease = {"holder": "arn:x", "expiresAt": NOW + 60}
     assert drift.unless_running(found, lease, NOW) is found
+
+
+@pytest.mark.parametrize(
+    ("phase", "lease", "expected"),
+    [
+        ("Failed", None, drift.Why.ITEM_DELETED),
+        (None, None, drift.Why.ITEM_DELETED),
+        ("Registered", {"expiresAt": 1001}, drift.Why.RUN_ACTIVE),
+        ("Failed", {"expiresAt": 1000}, drift.Why.ITEM_DELETED),  # expired at this moment
+        ("Unmanaged", None, None),
+        ("Unmanaged", {"expiresAt": 5000}, None),
+    ],
+)
+def test_a_status_without_its_item_is_swept_unless_it_says_unmanaged(
+    phase: str | None, lease: dict[str, Any] | None, expected: drift.Why | None
+) -> None:
+    assert drift.without_item(phase, lease, 1000.0) == expected
+    assert (expected in drift.STARTING) is (expected == drift.Why.ITEM_DELETED)

@@ -349,6 +349,15 @@ class StatusRepository:
             return None
         return dict(item.extra)
 
+    def status_phases(self) -> Iterator[tuple[str, str | None]]:
+        """``(target, phase)`` of every STATUS item: a Scan that reads back only those two
+        attributes (the drift check's sweep for statuses whose spec item is gone)."""
+        for item in self._status.scan(
+            self._status.kind == STATUS_KIND, attributes_to_get=["target", "kind", "phase"]
+        ):
+            phase = item.extra.get("phase")
+            yield item.target, phase if isinstance(phase, str) else None
+
     def _status_item(self, target: str, status: Mapping[str, Any]) -> StatusItem:
         # Equivalent mutants: the model's range key defaults to this kind.
         item = self._status(target, STATUS_KIND)  # pragma: no mutate

@@ -9,7 +9,10 @@ heartbeat, whose alarm treats missing data as breaching: a checker that stops ru
 even when no target is left to report on.
 
 Steady state per target: one GetRegisterAccountStatus (per account and Region), the spec
-table's Scan (shared) and one status read; no lease read, no execution.
+table's Scan (shared) and one status read; no lease read, no execution. Then one Scan of the
+status table (target and phase only) finds statuses whose spec item is gone: a deletion whose
+run stepped aside for a run that then died. Each gets a run (unless a run holds the target),
+which records ``Unmanaged``.
 
 A target that cannot be observed (throttling, access denied) does not stop the others; the
 check then raises ``DriftCheckIncomplete`` at the end, so the function's Errors alarm names
@@ -94,8 +97,10 @@ def handle(
     unobserved: list[str] = []
     unreachable: set[str] = set()
 
+    seen: set[str] = set()
     for raw in specs.scan():
         target = str(raw.get("target"))
+        seen.add(target)
         version = spec_hash(raw)
         validation = validate(raw, validation_context)
         observation: dict[str, Any] | None = None
@@ -146,6 +151,21 @@ def handle(
             execution=name if found.start else None,
         )
         checks.append(found.as_dict())
+
+    # Statuses whose item is gone: no metrics (an Unmanaged target reports nothing), a run
+    # when the status does not say Unmanaged yet.
+    for target, phase in statuses.status_phases():
+        if target in seen:
+            continue
+        why = drift.without_item(phase, statuses.get_lease(target), now.timestamp())
+        if why is None:
+            continue
+        name = drift.execution_name(target, stamp)
+        if why in drift.STARTING and start_run(
+            stepfunctions or wiring.stepfunctions(), settings.state_machine_arn, target, name
+        ):
+            started.append(name)
+        logger.info("status without a spec item", target=target, phase=phase, why=str(why))
 
     # The heartbeat: this check ran (its alarm fires when ticks stop arriving).
     publish(None, {DRIFT_CHECKS: (COUNT, 1)})

@@ -13,7 +13,9 @@ A run is started only when it would change something:
   (paused and invalid specs included);
 - the status does not say what the observation shows (its phase, reason or differences: an
   observe-only drift not yet recorded, a drift that healed by itself, a paused target whose
-  registration changed, a block whose cause changed).
+  registration changed, a block whose cause changed);
+- the spec item is gone but the status is not ``Unmanaged`` (``without_item``: the deletion's
+  run stepped aside for a run that then died).
 
 Never while the target's lease is held and unexpired (the running run records). A status that
 already says what the plan would record (a pause, a terminal failure, a block, in sync) is
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from fleetwise_reconciler.logic.plan import Action, Plan, plan
+from fleetwise_reconciler.logic.plan import Action, Phase, Plan, plan
 
 if TYPE_CHECKING:
     from fleetwise_reconciler.logic.validate import ValidationResult
@@ -39,6 +41,7 @@ class Why(StrEnum):
     ACTS = "PlanActs"
     STALE_STATUS = "StaleStatus"
     UNRECORDED = "StatusOutOfDate"
+    ITEM_DELETED = "ItemDeleted"
     # not started
     IN_SYNC = "InSync"
     RUN_ACTIVE = "RunActive"
@@ -47,7 +50,7 @@ class Why(StrEnum):
     RECORDED = "AlreadyRecorded"
 
 
-STARTING = frozenset({Why.ACTS, Why.STALE_STATUS, Why.UNRECORDED})
+STARTING = frozenset({Why.ACTS, Why.STALE_STATUS, Why.UNRECORDED, Why.ITEM_DELETED})
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,16 @@ def unless_running(found: Check, lease: dict[str, Any] | None, now_epoch: float)
     if found.start and lease_active(lease, now_epoch):
         return replace(found, why=Why.RUN_ACTIVE)
     return found
+
+
+def without_item(phase: str | None, lease: dict[str, Any] | None, now_epoch: float) -> Why | None:
+    """A status whose spec item is gone: start a run, which records ``Unmanaged``
+    (``ITEM_DELETED``), unless the status says so already (None) or a run holds the target
+    (``RUN_ACTIVE``: it reads the item and records). The deletion's own run steps aside while
+    another run holds the lease; when that holder then dies, nothing else would notice."""
+    if phase == Phase.UNMANAGED:
+        return None
+    return Why.RUN_ACTIVE if lease_active(lease, now_epoch) else Why.ITEM_DELETED
 
 
 def execution_name(target: str, stamp: str) -> str:
