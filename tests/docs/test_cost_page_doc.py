@@ -78,3 +78,17 @@ def test_the_readme_and_deploy_chapter_point_at_the_page() -> None:
     assert Path(ROOT / "docs" / "cost.md").exists()
     assert "[docs/cost.md](docs/cost.md)" in read("README.md")
     assert "[cost.md](cost.md)" in read("docs/deploy.md")
+
+
+def test_the_scans_priced_are_the_runbooks_rehearsed_ones(
+    template: dict[str, Any], translated: dict[str, Any]
+) -> None:
+    # tests/docs/test_costs_doc.py checks the runbook's per-tick table against a rehearsed tick
+    (row,) = [
+        line for line in read("docs/runbook.md").splitlines() if line.startswith("| DynamoDB reads")
+    ]
+    scans = row.split(" | ")[1].count("`Scan`")
+    parts = {p.price: p for p in fixed_parts(template, translated)}
+    ticks = HOURS_PER_MONTH * 60 // int(template["Parameters"]["DriftCheckRateMinutes"]["Default"])
+    assert scans == 2
+    assert parts["read_request"].quantity == f"{ticks * scans * 0.5:,.0f} read request units"
