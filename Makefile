@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all lint build bench deploy clean iam-calls result-shapes soak mutation
+.PHONY: install demo test test-all lint build bench deploy clean iam-calls result-shapes soak mutation docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -95,6 +95,11 @@ lint: $(STAMP) $(CHECKOV) $(SAM)
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f member/template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region $(SAM_REGION)
 	$(BIN)/pytest -q -p no:cacheprovider tests/contracts
+
+# The documentation generated from the template (docs/parameters.md and the other files
+# scripts/docs_reference.py lists). tests/docs fails when one is stale.
+docs: $(STAMP)
+	$(BIN)/python scripts/docs_reference.py
 
 # The AWS calls each Lambda handler makes during the whole suite, as IAM actions: the ledger
 # tests/security/test_iam.py holds the template's grants against (.ci/run checks it is fresh).

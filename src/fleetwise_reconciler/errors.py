@@ -59,7 +59,8 @@ class FleetWiseThrottled(FleetWiseTransientError):
 
 
 class FleetWiseTerminalError(ReconcileError):
-    """Validation or access denied: not retried until the spec, token or permissions change."""
+    """Validation or access denied: not retried until the spec or its token changes (a fixed
+    permission alone is not noticed)."""
 
     retryable = False
 

@@ -357,8 +357,8 @@ def test_wait_exits_4_when_the_run_ends_failed(operator: Callable[..., Operator]
     assert result.code == 4
     assert result.lines[-1] == (
         "123456789012:us-east-1: Failed (AccessDeniedException): RegisterAccount failed with "
-        "AccessDeniedException: no iam:CreateServiceLinkedRole (not retried until the spec, "
-        "its reconcileToken or the permissions change)"
+        "AccessDeniedException: no iam:CreateServiceLinkedRole (not retried on its own: fix "
+        "the cause, then change the spec or its reconcileToken)"
     )
 
 

@@ -17,7 +17,7 @@ from fleetwise_reconciler.logic.status import Outcome
 
 TARGET = "123456789012:us-east-1"
 TRANSIENT_THEN = "transient: the next edit or drift check tries again"
-TERMINAL_THEN = "not retried until the spec, its reconcileToken or the permissions change"
+TERMINAL_THEN = "not retried on its own: fix the cause, then change the spec or its reconcileToken"
 NOT_REGISTERED = "the account is not registered with IoT FleetWise"
 
 

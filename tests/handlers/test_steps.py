@@ -1085,8 +1085,8 @@ def test_record_of_a_caught_terminal_error(
         "at": "2026-11-26T12:00:00.000Z",
     }
     assert status["message"] == (
-        "RegisterAccount failed with AccessDeniedException: not authorized (not retried until "
-        "the spec, its reconcileToken or the permissions change)"
+        "RegisterAccount failed with AccessDeniedException: not authorized (not retried on its "
+        "own: fix the cause, then change the spec or its reconcileToken)"
     )
 
 

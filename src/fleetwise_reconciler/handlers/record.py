@@ -50,7 +50,7 @@ def outcome_of(event: dict[str, Any], previous: dict[str, Any] | None) -> Outcom
         then = (
             "transient: the next edit or drift check tries again"
             if retryable
-            else "not retried until the spec, its reconcileToken or the permissions change"
+            else "not retried on its own: fix the cause, then change the spec or its reconcileToken"
         )
         return Outcome(
             Phase.FAILED,

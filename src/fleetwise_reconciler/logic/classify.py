@@ -14,7 +14,8 @@ class ErrorClass(StrEnum):
     TRANSIENT = "Transient"
     """Retry the step, bounded and jittered (honouring ``retryAfterSeconds``)."""
     TERMINAL = "Terminal"
-    """Record Failed; not retried until the spec, ``reconcileToken`` or permissions change."""
+    """Record Failed; not retried until the spec or its ``reconcileToken`` changes (nothing
+    notices a fixed permission)."""
     CONFLICT = "Conflict"
     """Another operation is in flight: re-observe and wait."""
     NOT_FOUND = "NotFound"

@@ -1,1 +1,2 @@
-"""Pydantic shapes: the spec item (public interface) and the workflow's payloads."""
+"""The spec item as operators write it (``Spec``: a frozen dataclass, validated by hand in
+``logic.validate``; no pydantic in the Lambda artifact)."""
