@@ -90,7 +90,9 @@ lint: $(STAMP) $(CHECKOV) $(SAM)
 	$(BIN)/mypy --strict scripts bench/bench_imports.py
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
+	$(BIN)/cfn-lint member/template.yaml
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f member/template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region $(SAM_REGION)
 	$(BIN)/pytest -q -p no:cacheprovider tests/contracts
 

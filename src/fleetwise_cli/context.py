@@ -19,7 +19,13 @@ from botocore.config import Config
 
 from fleetwise_reconciler import clock
 from fleetwise_reconciler.fleetwise import FleetWise
+from fleetwise_reconciler.member import MemberRoles
 from fleetwise_reconciler.models.spec import TARGET
+from fleetwise_reconciler.settings import DEFAULT_MEMBER_ROLE_NAME
+
+# The "run" an operator's command is, for the member role's session name (CloudTrail in the
+# member account shows the operator's reads under it).
+MEMBER_SESSION = "fleetwise-reconciler-cli"
 
 USER_AGENT_EXTRA = "fleetwise-reconciler-cli/0.1"
 
@@ -78,7 +84,12 @@ class Context:
     terminal: bool | None = None
     err_terminal: bool | None = None
     stdin_terminal: bool | None = None
+    # The stack's own account (its functions' roles reach it); another account's targets are
+    # reached through the member role of that name (the stack's MemberRoleName).
+    home_account: str | None = None
+    member_role_name: str = DEFAULT_MEMBER_ROLE_NAME
     _clients: dict[tuple[str, str | None], Any] = field(default_factory=dict)
+    _members: MemberRoles | None = None
 
     def __post_init__(self) -> None:
         if self.colour is None:
@@ -108,13 +119,22 @@ class Context:
 
     def fleetwise(self, target: str) -> FleetWise:
         """The IoT FleetWise port for a target, built here and nowhere else: every call is
-        made in the target's own Region. Today with the caller's credentials (the stack
-        manages its own account only); a target in another account would be reached here,
-        through a role in that account."""
+        made in the target's own Region, and in its own account: the stack's with the
+        caller's credentials, another one through its member role, which must trust the
+        caller (the member template's OperatorRoleArns)."""
         match = TARGET.fullmatch(target)
         if match is None:
             raise CliError(f"{target!r} is not a target ('<12-digit account id>:<region>')")
-        return FleetWise(client=self.client("iotfleetwise", match.group("region")))
+        account, region = match.group("account"), match.group("region")
+        if self.home_account is None or account == self.home_account:
+            return FleetWise(client=self.client("iotfleetwise", region))
+        if self._members is None:
+            self._members = MemberRoles(
+                self.member_role_name,
+                session=lambda: self.session._session,
+                sts_client=lambda where: self.client("sts", where),
+            )
+        return self._members.fleetwise(account, region, MEMBER_SESSION)
 
     def print(self, text: str = "") -> None:
         self.out.write(text + "\n")

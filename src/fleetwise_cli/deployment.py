@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from fleetwise_cli.awserrors import code_of, message_of, translated
 from fleetwise_cli.context import CliError, Context
-from fleetwise_reconciler.settings import Settings
+from fleetwise_reconciler.settings import DEFAULT_MEMBER_ROLE_NAME, Settings
 
 DEFAULT_STACK = "fleetwise-reconciler"
 SAMCONFIG = Path("samconfig.toml")
@@ -89,6 +89,9 @@ def discover(ctx: Context, name: str) -> Deployment:
     }
     # arn:aws:cloudformation:<region>:<account>:stack/<name>/<id>
     account = str(stack.get("StackId", "")).split(":")[4:5]
+    # Targets of other accounts are reached through their member role.
+    ctx.home_account = account[0] if account else None
+    ctx.member_role_name = parameters.get("MemberRoleName") or DEFAULT_MEMBER_ROLE_NAME
     return Deployment(
         name=name,
         account_id=account[0] if account else "",
@@ -113,11 +116,16 @@ def settings_for(parameters: Mapping[str, str], *, account_id: str, region: str)
         attempts = int(raw)
     except ValueError:
         raise CliError(f"MaxRegistrationAttempts must be an integer, got {raw!r}") from None
+    members = tuple(
+        part.strip() for part in parameters.get("MemberAccountIds", "").split(",") if part.strip()
+    )
     return Settings(
         account_id=account_id,
         region=region,
         allowed_pass_role_arns=roles,
         max_registration_attempts=attempts,
+        member_account_ids=members,
+        member_role_name=parameters.get("MemberRoleName") or DEFAULT_MEMBER_ROLE_NAME,
     )
 
 

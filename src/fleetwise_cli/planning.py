@@ -99,6 +99,8 @@ def plan_item(
             campaigns = [port.get_campaign(c["name"]) for c in port.list_campaigns()]
             decided = planning.blocked_by_campaigns(decided, planning.blocking_campaigns(campaigns))
     except ReconcileError as error:
+        if error.operation == "AssumeRole":
+            raise CliError(f"planning {target}: {error.message}") from None
         if error.code == "AccessDeniedException":
             raise CliError(
                 f"permission denied: planning {target} needs iotfleetwise:{error.operation}: "

@@ -198,6 +198,7 @@ def plan_file(ctx: Context, args: argparse.Namespace) -> int:
         caller = str(ctx.client("sts").get_caller_identity()["Account"])
     item.setdefault("target", f"{caller}:{region}")
     settings = settings_for(parameters, account_id=caller, region=region)
+    ctx.home_account, ctx.member_role_name = caller, settings.member_role_name
     planned = plan_item(
         item,
         previous=None,

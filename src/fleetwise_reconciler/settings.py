@@ -12,6 +12,9 @@ import os
 from dataclasses import dataclass
 
 DEFAULT_SERVED_REGIONS = ("us-east-1", "eu-central-1", "ap-south-1")
+# The role each member account holds for the hub (member/template.yaml, parameter
+# MemberRoleName of both templates).
+DEFAULT_MEMBER_ROLE_NAME = "FleetWiseReconcilerMember"
 
 # How much longer than the execution timeout a lease lives. The lease is taken after the
 # execution started and renewed by every step that acts, so it outlives every live run by
@@ -30,6 +33,9 @@ class Settings:
     # means "any role of this account" (the template's default).
     allowed_pass_role_arns: tuple[str, ...] = ()
     served_regions: tuple[str, ...] = DEFAULT_SERVED_REGIONS
+    # Other accounts whose targets this stack manages through their member role.
+    member_account_ids: tuple[str, ...] = ()
+    member_role_name: str = DEFAULT_MEMBER_ROLE_NAME
     execution_timeout_seconds: int = 3600
     registration_budget_seconds: int = 900
     max_registration_attempts: int = 5
@@ -92,4 +98,9 @@ def get_settings() -> Settings:
     regions = _csv("SERVED_REGIONS")
     if regions:
         values["served_regions"] = regions
+    members = _csv("MEMBER_ACCOUNT_IDS")
+    if members is not None:
+        values["member_account_ids"] = members
+    if env.get("MEMBER_ROLE_NAME"):
+        values["member_role_name"] = env["MEMBER_ROLE_NAME"]
     return Settings(**values)  # type: ignore[arg-type]

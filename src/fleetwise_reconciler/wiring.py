@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
     from fleetwise_reconciler.fleetwise import FleetWise
     from fleetwise_reconciler.logic.validate import ValidationContext
+    from fleetwise_reconciler.member import MemberRoles
 
     # What a handler's tests may pass instead of the real ports.
     FleetWisePorts: TypeAlias = FleetWise | Callable[[str], FleetWise]
@@ -96,6 +97,39 @@ def fleetwise_in(region: str, given: FleetWisePorts | None = None) -> FleetWise:
     return given(region)
 
 
+def partition(region: str) -> str:
+    """The AWS partition of ``region``."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+@functools.cache
+def member_roles() -> MemberRoles:
+    """The member accounts' roles, assumed and cached per account and run (member.py)."""
+    from fleetwise_reconciler.member import MemberRoles  # noqa: PLC0415
+
+    settings = get_settings()
+    return MemberRoles(
+        settings.member_role_name, partition=partition(settings.region), session=botocore_session
+    )
+
+
+def fleetwise_for(target: str, run: str, given: FleetWisePorts | None = None) -> FleetWise:
+    """The port for ``target`` (``<account>:<region>``) within ``run``: in the target's own
+    Region, and in its own account: this stack's, or another one through the member role
+    (invariant 12). A test's ``given`` port stands in for both."""
+    account, _, region = target.partition(":")
+    if given is not None:
+        return fleetwise_in(region, given)
+    own = get_settings().account_id
+    if not own or account == own:
+        return fleetwise(region)
+    return member_roles().fleetwise(account, region, run)
+
+
 @functools.cache
 def stepfunctions() -> Any:
     # One attempt per call would lose stream records to a blip; the SDK's standard retries are
@@ -114,21 +148,26 @@ def validation_context(settings: Settings | None = None) -> ValidationContext:
     from fleetwise_reconciler.logic.validate import ValidationContext  # noqa: PLC0415
 
     settings = settings or get_settings()
-    partition = "aws-cn" if settings.region.startswith("cn-") else "aws"
-    if settings.region.startswith("us-gov-"):
-        partition = "aws-us-gov"
     return ValidationContext(
         account_id=settings.account_id,
-        partition=partition,
+        partition=partition(settings.region),
         served_regions=settings.served_regions,
         allowed_role_patterns=settings.allowed_pass_role_arns,
+        member_account_ids=settings.member_account_ids,
     )
 
 
 def reset() -> None:
     """Forget every cached port, the settings and the threads' sessions (the rehearsal and
     tests use this)."""
-    for cached in (spec_repository, status_repository, fleetwise, stepfunctions, get_settings):
+    for cached in (
+        spec_repository,
+        status_repository,
+        fleetwise,
+        member_roles,
+        stepfunctions,
+        get_settings,
+    ):
         cached.cache_clear()
     _generation[0] += 1
     if "fleetwise_reconciler.dal.models" in sys.modules:  # nothing bound if never imported

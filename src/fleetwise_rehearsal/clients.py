@@ -37,9 +37,18 @@ def _session(name: str) -> boto3.session.Session:
         return _sessions[name]
 
 
-def client(service: str, region: str) -> Any:
-    """A new client of ``service`` in ``region`` from the rehearsal's session."""
-    return _session("driver").client(service, region_name=region)
+def client(service: str, region: str, *, account: str | None = None) -> Any:
+    """A new client of ``service`` in ``region`` from the rehearsal's session; with
+    ``account``, every request names that account to moto (its ``x-moto-account-id``
+    header), as a deployment into that account would act there."""
+    made = _session("driver").client(service, region_name=region)
+    if account is not None:
+
+        def name_account(request: Any, **_: Any) -> None:
+            request.headers["x-moto-account-id"] = account
+
+        made.meta.events.register("request-created", name_account)
+    return made
 
 
 def handler_session() -> boto3.session.Session:

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from fleetwise_reconciler import clock as product_clock
-from fleetwise_rehearsal import clients, strict, timeouts, warm
+from fleetwise_rehearsal import clients, members, strict, timeouts, warm
 from fleetwise_rehearsal.patching import MotoInternalsChanged, Patcher, resolve_patch_point
 from fleetwise_rehearsal.vclock import VirtualClock
 
@@ -85,6 +85,7 @@ PATCH_POINTS: tuple[tuple[str, str, str], ...] = (
     *strict.PATCH_POINTS,
     *warm.PATCH_POINTS,
     *timeouts.PATCH_POINTS,
+    *members.PATCH_POINTS,
 )
 
 # The signatures the replacements are written against (parameter names, in order).
@@ -116,6 +117,7 @@ EXPECTED_SIGNATURES: dict[str, tuple[str, ...]] = {
     **strict.EXPECTED_SIGNATURES,
     **warm.EXPECTED_SIGNATURES,
     **timeouts.EXPECTED_SIGNATURES,
+    **members.EXPECTED_SIGNATURES,
 }
 
 
@@ -176,6 +178,8 @@ class Invocation:
     stdout: list[str] = field(default_factory=list)
     # The Step Functions execution whose Task made this invocation (None: another caller).
     execution_arn: str | None = None
+    # The function's execution role: the principal of the calls its handler makes.
+    role_arn: str | None = None
 
     @property
     def tag(self) -> str:
@@ -283,6 +287,7 @@ class LambdaInvoker:
         event: Any,
         started_at: datetime,
         execution_arn: str | None = None,
+        role_arn: str | None = None,
     ) -> Invocation:
         """Call ``handler`` with ``event``; exceptions become the recorded error."""
         request_id = str(uuid.uuid4())
@@ -292,6 +297,7 @@ class LambdaInvoker:
             event=event,
             started_at=started_at,
             execution_arn=execution_arn,
+            role_arn=role_arn,
         )
         context = LambdaContext(
             function_name=function_name,
@@ -427,6 +433,7 @@ def patched(clock: VirtualClock, invoker: LambdaInvoker) -> Iterator[None]:
         _patch_dynamodb_streams(patcher)
         warm.apply(patcher)
         strict.apply(patcher)
+        members.apply(patcher, clock, _caller(invoker))
         with _product_clock(clock):
             yield
     finally:
@@ -435,6 +442,19 @@ def patched(clock: VirtualClock, invoker: LambdaInvoker) -> Iterator[None]:
         for name in set(os.environ) - set(before):
             os.environ.pop(name, None)
         os.environ.update(before)
+
+
+def _caller(invoker: LambdaInvoker) -> members.Caller:
+    """The principal of the running invocation: its function's role, and the session name
+    Lambda gives it (the function's name)."""
+
+    def calling() -> tuple[str, str] | None:
+        current = invoker.current
+        if current is None or current.role_arn is None:
+            return None
+        return current.role_arn, current.function_name
+
+    return calling
 
 
 @contextlib.contextmanager
@@ -462,6 +482,7 @@ def _patch_lambda(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker)
             event=event,
             started_at=clock.now(),
             execution_arn=getattr(_invoking_execution, "arn", None),
+            role_arn=str(self.role) if getattr(self, "role", None) else None,
         )
         payload = json.dumps(invocation.result)
         if len(payload.encode()) > strict.LAMBDA_PAYLOAD_LIMIT_BYTES:

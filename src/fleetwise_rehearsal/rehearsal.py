@@ -45,7 +45,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from fleetwise_reconciler import wiring
 from fleetwise_rehearsal import alarms as alarm_eval
-from fleetwise_rehearsal import clients
+from fleetwise_rehearsal import clients, members
 from fleetwise_rehearsal.moto_patches import (
     LambdaInvoker,
     StreamDelivery,
@@ -240,6 +240,9 @@ class Rehearsal:
     ``parameters`` are template parameters (strings, as CloudFormation takes them).
     ``jitter_fraction`` pins Step Functions' FULL jitter (``None``: seeded random).
     ``endpoint_url`` (or ``AWS_ENDPOINT_URL_IOTFLEETWISE`` when set) replaces the simulator.
+    ``member_accounts`` maps each member account to the parameters of ``member/template.yaml``
+    deployed there after the stack (``{}``: trusting this stack, as StackSets would roll it
+    out); see ``deploy_member``.
     """
 
     def __init__(
@@ -254,8 +257,11 @@ class Rehearsal:
         region: str = DEFAULT_REGION,
         endpoint_url: str | None = None,
         settle_timeout_wall: float = 60.0,
+        member_accounts: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.parameters = dict(parameters or {})
+        self.member_accounts = {k: dict(v) for k, v in (member_accounts or {}).items()}
+        self.member_stacks: dict[str, Stack] = {}
         self.template = Path(template) if template is not None else template_path()
         self.account_id = account_id
         self.region = region
@@ -308,6 +314,7 @@ class Rehearsal:
                     account_id=self.account_id,
                     region=self.region,
                     tagger=self._running_invocation,
+                    account_for_access_key=members.account_for_access_key(self.account_id),
                 )
             )
             endpoint = self.sim.endpoint_url
@@ -333,6 +340,8 @@ class Rehearsal:
         )
         self._delivery.start()
         self._note("deploy", f"stack {self.stack.name} deployed from template.yaml")
+        for account, member_parameters in self.member_accounts.items():
+            self.deploy_member(account, member_parameters)
 
     def __exit__(
         self,
@@ -404,6 +413,20 @@ class Rehearsal:
         self._events.clear()
         self.custom_resource_answers.clear()
         self._note("deploy", "rehearsal reset: empty tables, same stack")
+
+    def deploy_member(self, account: str, parameters: Mapping[str, str] | None = None) -> Stack:
+        """``member/template.yaml`` deployed into ``account`` as StackSets would roll it out:
+        trusting this stack, unless ``parameters`` (the member template's) say otherwise."""
+        stack = members.deploy_member(
+            account,
+            hub_account_id=self.account_id,
+            hub_stack_name=self.stack.name,
+            region=self.region,
+            parameters=parameters,
+        )
+        self.member_stacks[account] = stack
+        self._note("deploy", f"member role deployed into {account}: {dict(parameters or {})}")
+        return stack
 
     # -- driving -------------------------------------------------------------------------------
 

@@ -302,6 +302,7 @@ def run_scenario(
         seed=scenario.seed,
         jitter_fraction=scenario.jitter,
         endpoint_url=endpoint_url,
+        member_accounts=scenario.members,
     ) as rehearsal:
         runner = ScenarioRunner(rehearsal, source=scenario.source)
         runner.deploy()

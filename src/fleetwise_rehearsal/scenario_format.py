@@ -54,7 +54,7 @@ STEP_KINDS = (
 )
 BARE_KINDS = ("settle", "tick")
 RUNNING = "running"
-TOP_LEVEL = ("description", "parameters", "jitter", "seed", "steps", "expect")
+TOP_LEVEL = ("description", "parameters", "members", "jitter", "seed", "steps", "expect")
 
 __all__ = [
     "RUNNING",
@@ -113,6 +113,8 @@ class Scenario:
     steps: list[Any] = field(default_factory=list)
     description: str = ""
     parameters: dict[str, Any] = field(default_factory=dict)
+    # Member accounts: the parameters of member/template.yaml deployed into each one.
+    members: dict[str, Any] = field(default_factory=dict)
     jitter: float | None = None
     seed: int = 0
     expect: dict[str, Any] | None = None
@@ -131,6 +133,10 @@ class Scenario:
             self.parameters = check_parameters(self.parameters, facts)
         except Problem as problem:
             raise ScenarioError(f"{source}: parameters: {problem}") from None
+        try:
+            self.members = check_members(self.members)
+        except Problem as problem:
+            raise ScenarioError(f"{source}: members: {problem}") from None
         if self.jitter is not None and (
             isinstance(self.jitter, bool)
             or not isinstance(self.jitter, int | float)
@@ -190,6 +196,7 @@ class Scenario:
             steps=data["steps"],
             description=data.get("description") or "",
             parameters=data.get("parameters") or {},
+            members=data.get("members") or {},
             jitter=data.get("jitter"),
             seed=data.get("seed", 0),
             expect=data.get("expect"),
@@ -241,6 +248,8 @@ class Scenario:
             out["description"] = self.description
         if self.parameters:
             out["parameters"] = dict(self.parameters)
+        if self.members:
+            out["members"] = {k: dict(v) for k, v in self.members.items()}
         if self.jitter is not None:
             out["jitter"] = self.jitter
         if self.seed:
@@ -453,6 +462,22 @@ _STEP_PARSERS = {
 # -- template parameters -----------------------------------------------------------------------
 
 
+def check_members(values: Any) -> dict[str, dict[str, str]]:
+    """Member accounts (12-digit ids) and the member template's parameters for each (the
+    hub's account and stack name by default), checked as CloudFormation checks them."""
+    if not isinstance(values, dict):
+        raise Problem("a mapping of member account ids to member template parameters ({})")
+    from fleetwise_rehearsal.members import MEMBER_TEMPLATE  # noqa: PLC0415 - moto's weight
+
+    facts = template_facts(MEMBER_TEMPLATE)
+    out: dict[str, dict[str, str]] = {}
+    for account, parameters in values.items():
+        if not re.fullmatch(r"[0-9]{12}", str(account)):
+            raise Problem(f"{account!r} is not a 12-digit account id (quote it)")
+        out[str(account)] = check_parameters(parameters or {}, facts)
+    return out
+
+
 def check_parameters(values: Any, facts: TemplateFacts) -> dict[str, str]:
     """Parameter values as CloudFormation takes them (strings), checked against the
     template's declarations as CloudFormation checks them."""
@@ -493,8 +518,11 @@ def _parameter_problem(declared: Mapping[str, Any], text: str) -> str | None:
         if high is not None and number > float(high):
             return f"{text} is above its MaxValue {high}"
     pattern = declared.get("AllowedPattern")
-    if pattern is not None and not re.fullmatch(str(pattern), text):
-        return f"{text!r} does not match its AllowedPattern {pattern}"
+    # CloudFormation checks a CommaDelimitedList's pattern on each of its items.
+    items = text.split(",") if declared.get("Type") == "CommaDelimitedList" else [text]
+    for item in items:
+        if pattern is not None and not re.fullmatch(str(pattern), item.strip()):
+            return f"{item.strip()!r} does not match its AllowedPattern {pattern}"
     low_len, high_len = declared.get("MinLength"), declared.get("MaxLength")
     if low_len is not None and len(text) < int(low_len):
         return f"{text!r} is shorter than its MinLength {low_len}"

@@ -458,7 +458,7 @@ class _Deployer:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = clients.client(service, self.region)
+            self._clients[service] = clients.client(service, self.region, account=self.account_id)
         return self._clients[service]
 
     def name_for(self, logical_id: str, limit: int = 64) -> str:

@@ -260,3 +260,46 @@ def test_plan_spec_refuses_a_malformed_file(
     assert (code, out.getvalue()) == (1, "")
     assert err.getvalue() == f"fleetwise-reconciler: {message.replace('<tmp>', str(tmp_path))}\n"
     assert external.calls() == []
+
+
+MEMBER = "210987654321"
+MEMBER_TARGET = f"{MEMBER}:eu-central-1"
+
+
+def test_plan_of_a_member_accounts_target_goes_through_its_member_role(
+    operator: Callable[..., Operator],
+) -> None:
+    # GIVEN a member account whose role trusts the operator too (the rehearsal's driver)
+    op = operator(MemberAccountIds=MEMBER)
+    op.r.deploy_member(MEMBER, {"OperatorPrincipalArns": "arn:aws:iam::123456789012:user/moto"})
+    op.r.client("dynamodb").put_item(
+        TableName=op.r.stack.physical_id("SpecTable"), Item={"target": {"S": MEMBER_TARGET}}
+    )
+    # WHEN the operator plans that target
+    result = op.run("plan", MEMBER_TARGET)
+    # THEN IoT FleetWise was asked once, in the member account and the target's Region
+    assert result.lines == [
+        "210987654321:eu-central-1: Register (NotRegistered): registering: the account is not registered with IoT FleetWise"
+    ]
+    assert result.code == 2
+    assert len(op.sim.calls(GET, account=MEMBER, region="eu-central-1")) == 1
+    assert op.sim.calls(GET, account="123456789012") == []
+
+
+def test_plan_through_a_member_role_that_does_not_trust_the_operator(
+    operator: Callable[..., Operator],
+) -> None:
+    # GIVEN a member role trusting the hub's reconciler roles only
+    op = operator(MemberAccountIds=MEMBER)
+    op.r.deploy_member(MEMBER)
+    op.r.client("dynamodb").put_item(
+        TableName=op.r.stack.physical_id("SpecTable"), Item={"target": {"S": MEMBER_TARGET}}
+    )
+    # WHEN the operator plans that target
+    result = op.run("plan", MEMBER_TARGET)
+    # THEN it says which role of which account refused, and IoT FleetWise was not called
+    assert (result.code, result.out) == (1, "")
+    assert result.errors == [
+        "fleetwise-reconciler: planning 210987654321:eu-central-1: could not assume the member role arn:aws:iam::210987654321:role/FleetWiseReconcilerMember of account 210987654321: User: arn:aws:iam::123456789012:user/moto is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::210987654321:role/FleetWiseReconcilerMember. Check that account 210987654321 holds the role (member/template.yaml, rolled out with StackSets) and that it trusts this stack's roles"
+    ]
+    assert op.sim.calls(GET) == []

@@ -4,10 +4,13 @@ botocore's Stubber (every FleetWise call a tick makes is queued here, and only t
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.stub import Stubber
 from handler_fakes import Clock, executions, status_response
 
@@ -269,24 +272,37 @@ def test_a_target_that_cannot_be_observed_fails_the_tick_after_the_others(
     now: Clock,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # GIVEN two targets in two Regions, observed in parallel, each through its own port
     fleetwise, stub = stubbed
+    other_client = boto3.client(
+        "iotfleetwise",
+        region_name="eu-central-1",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
     client, _arn = state_machine
     spec_repository.put({"target": TARGET})
     spec_repository.put({"target": OTHER_REGION_TARGET})
     stub.add_client_error(
         "get_register_account_status",
-        service_error_code="ThrottlingException",
-        http_status_code=400,
-    )
-    stub.add_client_error(
-        "get_register_account_status",
         service_error_code="ResourceNotFoundException",
         http_status_code=404,
     )
-    with pytest.raises(drift_check.DriftCheckIncomplete, match="could not observe"):
-        tick(spec_repository, status_repository, fleetwise, client)
+    with Stubber(other_client) as other_stub:
+        other_stub.add_client_error(
+            "get_register_account_status",
+            service_error_code="ThrottlingException",
+            http_status_code=400,
+        )
+        ports = {REGION: fleetwise, "eu-central-1": FleetWise(other_client)}
+        with pytest.raises(
+            drift_check.DriftCheckIncomplete,
+            match=r"^could not observe 123456789012:eu-central-1 \(ThrottlingException\); "
+            "the other targets were checked$",
+        ):
+            drift_check.handle({}, specs=spec_repository, statuses=status_repository,
+                               fleetwise=ports.__getitem__, stepfunctions=client)  # fmt: skip
+        other_stub.assert_no_pending_responses()
     # the other target was still checked and reported, and the check still beat
-    # (moto scans eu-central-1's item first: it gets the throttling)
     assert emitted(capsys) == [
         {
             "target": TARGET,
@@ -295,6 +311,28 @@ def test_a_target_that_cannot_be_observed_fails_the_tick_after_the_others(
         },
         HEARTBEAT,
     ]
+
+
+def test_observations_run_in_parallel_each_account_and_region_once() -> None:
+    # GIVEN ports that each wait until three observations are in flight at once
+    barrier = threading.Barrier(3, timeout=10)
+    asked: list[str] = []
+
+    class Port(FleetWise):
+        def __init__(self, region: str) -> None:
+            super().__init__(client=object())
+            self.region = region
+
+        def get_status(self) -> dict[str, Any]:
+            asked.append(self.region)
+            barrier.wait()  # breaks (and fails the test) unless three calls overlap
+            return {"registered": False, "region": self.region}
+
+    keys = ["123456789012:us-east-1", "123456789012:eu-central-1", "123456789012:ap-south-1"]
+    observed, errors = drift_check.observe_all(keys + keys[:1], run="tick", given=Port)
+    assert errors == {}
+    assert sorted(asked) == ["ap-south-1", "eu-central-1", "us-east-1"]
+    assert {k: v["region"] for k, v in observed.items()} == {k: k.split(":")[1] for k in keys}
 
 
 def test_the_scheduled_event_reaches_the_handler(

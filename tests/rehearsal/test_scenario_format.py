@@ -443,7 +443,7 @@ def test_a_json_file_is_read_as_json(tmp_path: Path) -> None:
         ("description: x", "s.yaml: 'steps' is missing"),
         (
             "step: []",
-            "s.yaml: unknown key 'step' (did you mean 'steps'?); a scenario has description, parameters, jitter, seed, steps, expect",
+            "s.yaml: unknown key 'step' (did you mean 'steps'?); a scenario has description, parameters, members, jitter, seed, steps, expect",
         ),
         ("steps: tick", "s.yaml: 'steps' must be a list of steps"),
         (

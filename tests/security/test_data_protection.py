@@ -113,9 +113,17 @@ def test_key_grants_are_scoped_to_the_key_and_to_the_services(
 
 def test_without_the_key_no_role_holds_any_kms_grant(cfn_template: dict[str, Any]) -> None:
     for name, role in _of_type(cfn_template, "AWS::IAM::Role").items():
-        resolved = resolve(role, {"HasDataKmsKey": False, "HasAllowedPassRoleArns": False})
-        text = repr(resolved.get("Policies", []))
-        assert "kms:" not in text, name
+        for members in (False, True):
+            resolved = resolve(
+                role,
+                {
+                    "HasDataKmsKey": False,
+                    "HasAllowedPassRoleArns": False,
+                    "HasMemberAccounts": members,
+                },
+            )
+            text = repr(resolved.get("Policies", []))
+            assert "kms:" not in text, name
 
 
 def test_the_workflow_logs_no_execution_data(cfn_template: dict[str, Any]) -> None:

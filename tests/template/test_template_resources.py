@@ -278,6 +278,33 @@ def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
                 assert set(actions) <= UNSCOPABLE_ACTIONS, (name, actions)
 
 
+# Every role that calls IoT FleetWise may assume the member role, only with MemberAccountIds
+# (the account is a condition: test_the_member_role_grant_names_only_allowed_accounts).
+MEMBER_ROLES = {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"}
+
+
+def test_the_member_role_grant_names_only_allowed_accounts(cfn_template: dict[str, Any]) -> None:
+    for role in ("ObserveFunctionRole", "RegisterFunctionRole", "PollFunctionRole",
+                 "DriftCheckFunctionRole"):  # fmt: skip
+        statements = cfn_template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"][
+            "Statement"
+        ]
+        wrapped = [s for s in statements if "Fn::If" in s and s["Fn::If"][0] == "HasMemberAccounts"]
+        assert len(wrapped) == 1, role
+        _condition, grant, otherwise = wrapped[0]["Fn::If"]
+        assert otherwise == {"Ref": "AWS::NoValue"}
+        assert grant == {
+            "Sid": "AssumeMemberRole",
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Resource": MEMBER_ROLES,
+            "Condition": {"StringEquals": {"aws:ResourceAccount": {"Ref": "MemberAccountIds"}}},
+        }
+        # and the member template trusts exactly the roles under this path
+        path = cfn_template["Resources"][role]["Properties"]["Path"]
+        assert path == {"Fn::Sub": "/fleetwise-reconciler/${AWS::StackName}/"}
+
+
 @pytest.mark.parametrize(
     ("function", "expected"),
     [
@@ -299,6 +326,7 @@ def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
                 "iotfleetwise:GetCampaign": [
                     {"Fn::Sub": "arn:${AWS::Partition}:iotfleetwise:*:${AWS::AccountId}:campaign/*"}
                 ],
+                "sts:AssumeRole": [MEMBER_ROLES],
             },
         ),
         (
@@ -309,6 +337,7 @@ def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
                 "iotfleetwise:RegisterAccount": ["*"],
                 "iam:CreateServiceLinkedRole": [FLEETWISE_SLR],
                 "iam:PassRole": ["<allowed roles>"],
+                "sts:AssumeRole": [MEMBER_ROLES],
             },
         ),
         (
@@ -316,6 +345,7 @@ def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
             {
                 "dynamodb:UpdateItem": ["StatusTable"],
                 "iotfleetwise:GetRegisterAccountStatus": ["*"],
+                "sts:AssumeRole": [MEMBER_ROLES],
             },
         ),
         (
@@ -368,6 +398,7 @@ def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
                 "iotfleetwise:GetRegisterAccountStatus": ["*"],
                 "states:StartExecution": [{"Ref": "ReconcileStateMachine"}],
                 "sqs:SendMessage": ["DriftCheckFailureQueue"],
+                "sts:AssumeRole": [MEMBER_ROLES],
             },
         ),
     ],

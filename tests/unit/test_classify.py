@@ -25,6 +25,9 @@ KNOWN_CODES = {
     "ServiceUnavailableException": (T, True, False),
     "RequestTimeout": (T, True, False),
     "RequestTimeoutException": (T, True, False),
+    # STS's throttling of AssumeRole (a member account's role): transient, and whether the
+    # FleetWise call would have acted is not in question (none was made).
+    "Throttling": (T, True, False),
     "ConflictException": (C, True, True),
     "ResourceNotFoundException": (N, False, False),
     "ValidationException": (X, False, True),

@@ -64,10 +64,34 @@ def test_malformed_target(target: str) -> None:
     ]
 
 
-def test_target_in_another_account_is_invalid() -> None:
-    assert problems({"target": "210987654321:us-east-1"}) == [
-        "target: account 210987654321 is not the account this reconciler runs in "
-        "(123456789012); cross-account targets are not supported yet"
+MEMBER = "210987654321"
+WITH_MEMBER = ValidationContext(account_id=ACCOUNT, member_account_ids=(MEMBER,))
+
+
+def test_target_in_an_account_not_allowed_is_invalid_and_names_the_parameter() -> None:
+    message = (
+        "target: account 999999999999 is neither the account this reconciler runs in "
+        "(123456789012) nor one it may manage; redeploy the stack with parameter "
+        "MemberAccountIds including it (and roll the member role out to it)"
+    )
+    assert problems({"target": "999999999999:us-east-1"}) == [message]
+    assert problems({"target": "999999999999:us-east-1"}, WITH_MEMBER) == [message]
+
+
+def test_target_in_an_allowed_member_account_is_valid() -> None:
+    assert problems({"target": f"{MEMBER}:eu-central-1"}) != []
+    assert problems({"target": f"{MEMBER}:eu-central-1"}, WITH_MEMBER) == []
+
+
+def test_a_member_target_may_pass_its_own_accounts_roles_by_default() -> None:
+    # GIVEN a legacy spec of a member account's target and no AllowedPassRoleArns
+    member_role = f"arn:aws:iam::{MEMBER}:role/FleetWiseTimestream"
+    target = f"{MEMBER}:us-east-1"
+    # THEN a role of the target's own account may be passed, the hub account's not
+    assert problems(legacy(target=target, iamRoleArn=member_role), WITH_MEMBER) == []
+    assert problems(legacy(target=target, iamRoleArn=ROLE), WITH_MEMBER) == [
+        f"iamRoleArn: {ROLE} is not a role this stack may pass to IoT FleetWise; "
+        "redeploy the stack with parameter AllowedPassRoleArns including it"
     ]
 
 

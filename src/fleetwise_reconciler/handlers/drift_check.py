@@ -9,10 +9,12 @@ heartbeat, whose alarm treats missing data as breaching: a checker that stops ru
 even when no target is left to report on.
 
 Steady state per target: one GetRegisterAccountStatus (per account and Region), the spec
-table's Scan (shared) and one status read; no lease read, no execution. Then one Scan of the
-status table (target and phase only) finds statuses whose spec item is gone: a deletion whose
-run stepped aside for a run that then died. Each gets a run (unless a run holds the target),
-which records ``Unmanaged``.
+table's Scan (shared) and one status read; no lease read, no execution. The observations are
+made in parallel (at most ``OBSERVE_THREADS`` at once), each account and Region once; a target
+in another account is observed through its member role, assumed once per account and tick.
+Then one Scan of the status table (target and phase only) finds statuses whose spec item is
+gone: a deletion whose run stepped aside for a run that then died. Each gets a run (unless a
+run holds the target), which records ``Unmanaged``.
 
 A target that cannot be observed (throttling, access denied) does not stop the others; the
 check then raises ``DriftCheckIncomplete`` at the end, so the function's Errors alarm names
@@ -21,6 +23,8 @@ the problem; the next tick observes again.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -46,6 +50,9 @@ from fleetwise_reconciler.settings import get_settings
 from fleetwise_reconciler.workflow import start_reconcile
 
 EXECUTION_STAMP = "%Y%m%dT%H%MZ"
+# Observations in flight at once: enough to hide IoT FleetWise's and STS's latency, few enough
+# to stay far below their request rates and the function's memory.
+OBSERVE_THREADS = 16
 
 
 class DriftCheckIncomplete(Exception):
@@ -76,6 +83,38 @@ def start_run(client: Any, state_machine_arn: str, target: str, name: str) -> bo
     return started
 
 
+def observe_all(
+    keys: Iterable[str], *, run: str, given: wiring.FleetWisePorts | None = None
+) -> tuple[dict[str, dict[str, Any]], dict[str, ReconcileError]]:
+    """GetRegisterAccountStatus of each ``<account>:<region>``, in parallel: the observations,
+    and the error of each one that could not be made (the others are made all the same)."""
+    wanted = sorted(set(keys))
+    observed: dict[str, dict[str, Any]] = {}
+    errors: dict[str, ReconcileError] = {}
+    own = get_settings().account_id
+    for key in wanted:
+        if given is None and (not own or key.partition(":")[0] == own):
+            # This account's ports and their clients are made here, in this thread: a
+            # botocore session must not make clients from several threads at once.
+            _ = wiring.fleetwise_for(key, run).client
+
+    def observe(key: str) -> None:
+        try:
+            observed[key] = wiring.fleetwise_for(key, run, given).get_status()
+        except ReconcileError as error:
+            errors[key] = error
+
+    if len(wanted) <= 1:
+        for key in wanted:
+            observe(key)
+    else:
+        with ThreadPoolExecutor(
+            max_workers=min(OBSERVE_THREADS, len(wanted)), thread_name_prefix="observe"
+        ) as pool:
+            list(pool.map(observe, wanted))
+    return observed, errors
+
+
 def handle(
     event: dict[str, Any],
     *,
@@ -91,39 +130,36 @@ def handle(
     validation_context = context or wiring.validation_context()
     now = clock.now()
     stamp = now.strftime(EXECUTION_STAMP)
-    observed: dict[str, dict[str, Any]] = {}
     checks: list[dict[str, Any]] = []
     started: list[str] = []
     unobserved: list[str] = []
-    unreachable: set[str] = set()
 
+    items = [(raw, validate(raw, validation_context)) for raw in specs.scan()]
+    # Targets naming the same account and Region share one observation.
+    observed, errors = observe_all(
+        {v.spec.target for _, v in items if v.valid and v.spec is not None},
+        run=f"drift-check-{stamp}",
+        given=fleetwise,
+    )
     seen: set[str] = set()
-    for raw in specs.scan():
+    for raw, validation in items:
         target = str(raw.get("target"))
         seen.add(target)
         version = spec_hash(raw)
-        validation = validate(raw, validation_context)
         observation: dict[str, Any] | None = None
         if validation.valid and validation.spec is not None:
-            # Targets naming the same account and Region share one observation.
-            key = f"{validation.spec.account_id}:{validation.spec.region}"
-            if key in unreachable:
-                unobserved.append(target)
+            key = validation.spec.target
+            if key in errors:
+                error = errors[key]
+                logger.error(
+                    "drift check could not observe the target",
+                    target=target,
+                    code=error.code,
+                    operation=error.operation,
+                    detail=error.message,
+                )
+                unobserved.append(f"{target} ({error.code})")
                 continue
-            if key not in observed:
-                try:
-                    port = wiring.fleetwise_in(validation.spec.region, fleetwise)
-                    observed[key] = port.get_status()
-                except ReconcileError as error:
-                    logger.error(
-                        "drift check could not observe the target",
-                        target=target,
-                        code=error.code,
-                        detail=error.message,
-                    )
-                    unobserved.append(target)
-                    unreachable.add(key)
-                    continue
             observation = observed[key]
         found = drift.check(
             target,

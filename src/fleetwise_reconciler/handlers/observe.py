@@ -99,7 +99,7 @@ def handle(
     observation = None
     port = None
     if validation.valid and validation.spec is not None:
-        port = wiring.fleetwise_in(validation.spec.region, fleetwise)
+        port = wiring.fleetwise_for(validation.spec.target, execution, fleetwise)
         observation = port.get_status()
     decided = planning.plan(
         validation,

@@ -51,7 +51,7 @@ def handle(
     statuses.renew_lease(target, execution, now=now, lease_seconds=settings.lease_seconds)
 
     publish(target, {STATUS_POLLS: (COUNT, 1)})
-    observation = wiring.fleetwise_in(spec.region, fleetwise).get_status()
+    observation = wiring.fleetwise_for(str(target), execution, fleetwise).get_status()
     status = observation.get("accountStatus")
     elapsed = (clock.now() - started_at).total_seconds()
     # What the status will record as different (a block covers exactly this).

@@ -34,7 +34,7 @@ def handle(
     previous = event.get("registration") or {}
     made = int(previous.get("attempt") or event["plan"].get("attempts") or 0)
     attempt = made + 1
-    port = wiring.fleetwise_in(str(target).partition(":")[2], fleetwise)
+    port = wiring.fleetwise_for(str(target), execution, fleetwise)
     started_at = clock.isoformat(clock.now())
     statuses.record_attempts(target, execution, spec_hash=version, count=attempt)
     publish(target, {REGISTER_ACCOUNT_CALLS: (COUNT, 1)})

@@ -37,6 +37,9 @@ _BY_CODE: dict[str, ErrorClass] = {
     "ServiceUnavailableException": ErrorClass.TRANSIENT,
     "RequestTimeout": ErrorClass.TRANSIENT,
     "RequestTimeoutException": ErrorClass.TRANSIENT,
+    # STS (AssumeRole of a member account's role) names its throttling so; a member role
+    # that is missing or does not trust the caller answers AccessDenied (terminal).
+    "Throttling": ErrorClass.TRANSIENT,
     "ConflictException": ErrorClass.CONFLICT,
     "ResourceNotFoundException": ErrorClass.NOT_FOUND,
     "ValidationException": ErrorClass.TERMINAL,

@@ -28,6 +28,7 @@ from fleetwise_reconciler.models.spec import (
 
 LEGACY_ONLY = ("timestream", "iamRoleArn")
 ALLOWED_ROLES_PARAMETER = "AllowedPassRoleArns"
+MEMBER_ACCOUNTS_PARAMETER = "MemberAccountIds"
 
 # Values quoted back in a message are cut to this many characters: the message is stored in
 # the status and carried by the workflow.
@@ -71,13 +72,15 @@ class ValidationContext:
     account_id: str
     partition: str = "aws"
     served_regions: tuple[str, ...] = ("us-east-1", "eu-central-1", "ap-south-1")
-    # Glob patterns; empty means "any role of the reconciler's own account".
+    # Glob patterns; empty means "any role of the target's own account".
     allowed_role_patterns: tuple[str, ...] = ()
+    # Other accounts the stack manages through their member role.
+    member_account_ids: tuple[str, ...] = ()
 
-    def role_patterns(self) -> tuple[str, ...]:
+    def role_patterns(self, account: str | None = None) -> tuple[str, ...]:
         if self.allowed_role_patterns:
             return self.allowed_role_patterns
-        return (f"arn:{self.partition}:iam::{self.account_id}:role/*",)
+        return (f"arn:{self.partition}:iam::{account or self.account_id}:role/*",)
 
 
 def _cut(text: str) -> str:
@@ -200,14 +203,17 @@ def _context_problems(raw: Mapping[str, Any], context: ValidationContext) -> lis
     problems = []
     # Equivalent mutants: with no target, "" and "None" both fail the pattern.
     target = TARGET.fullmatch(str(raw.get("target", "")))  # pragma: no mutate
+    account = None
     if target:
         account, region = target.group("account"), target.group("region")
-        if account != context.account_id:
+        if account != context.account_id and account not in context.member_account_ids:
             problems.append(
                 Problem(
                     "target",
-                    f"account {account} is not the account this reconciler runs in "
-                    f"({context.account_id}); cross-account targets are not supported yet",
+                    f"account {account} is neither the account this reconciler runs in "
+                    f"({context.account_id}) nor one it may manage; redeploy the stack with "
+                    f"parameter {MEMBER_ACCOUNTS_PARAMETER} including it (and roll the member "
+                    "role out to it)",
                 )
             )
         if region not in context.served_regions:
@@ -222,7 +228,9 @@ def _context_problems(raw: Mapping[str, Any], context: ValidationContext) -> lis
     if (
         isinstance(role, str)
         and ROLE_ARN.fullmatch(role)
-        and not any(fnmatch.fnmatchcase(role, pattern) for pattern in context.role_patterns())
+        and not any(
+            fnmatch.fnmatchcase(role, pattern) for pattern in context.role_patterns(account)
+        )
     ):
         problems.append(
             Problem(

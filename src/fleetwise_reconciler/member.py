@@ -1,0 +1,220 @@
+"""Other accounts through their member role: AssumeRole, credentials reused within a run.
+
+A target in another account is reached through the role that account holds for the hub
+(``member/template.yaml``, rolled out with StackSets). Each run assumes it once per account,
+with a session name that names the run (CloudTrail in the member account then shows which run
+acted), and keeps the credentials in a process-wide cache keyed by account and run until
+shortly before they expire: every Poll of a run and every target of one drift check in that
+account reuse them (Observe, Register and Poll are separate functions, each in its own
+processes: each assumes the role once per run).
+
+AWS STS facts relied on (AWS STS API reference, AssumeRole; IAM User Guide, "Manage AWS STS
+in an AWS Region"):
+
+- ``RoleSessionName`` is 2-64 characters of ``[\\w+=,.@-]``.
+- A role session reached by role chaining (a Lambda function's role assuming another role)
+  lasts at most one hour, the default ``DurationSeconds``; the cache refreshes it before then.
+- The call is made to the STS endpoint of the target's own Region (botocore's default is the
+  Regional endpoint): AWS recommends Regional endpoints over the global one (lower latency,
+  redundancy, and session tokens valid in every Region), and a target's calls then share one
+  Region's failure domain.
+- A role that does not exist and a role whose trust policy does not name the caller are
+  refused alike, ``AccessDenied`` ("... is not authorized to perform: sts:AssumeRole on
+  resource: ..."): terminal until someone deploys or fixes the member role. ``Throttling`` is
+  transient.
+
+Errors leave as the FleetWise adapter's domain errors (``FleetWiseTerminalError``,
+``FleetWiseTransientError``), whose class names the workflow's Retry and Catch match, with
+``operation`` ``AssumeRole``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
+
+from fleetwise_reconciler import clock
+from fleetwise_reconciler.errors import FleetWiseTerminalError, FleetWiseTransientError
+from fleetwise_reconciler.fleetwise import USER_AGENT_EXTRA, FleetWise, client_config
+from fleetwise_reconciler.logic.classify import ENDPOINT_UNREACHABLE, ErrorClass, classify
+
+OPERATION = "AssumeRole"
+SESSION_NAME_MAX = 64
+SESSION_SECONDS = 3600
+# Credentials closer to their expiry than this are not handed out: a step that starts with
+# them must finish its calls before they lapse.
+REFRESH_MARGIN = timedelta(minutes=5)
+# Runs are short and few at a time per process; the oldest entries go first past this.
+CACHE_LIMIT = 256
+_NOT_IN_SESSION_NAME = re.compile(r"[^\w+=,.@-]")
+
+
+def session_name(run: str) -> str:
+    """The role session name of a run: its execution's name (the last part of an execution
+    ARN), characters STS refuses replaced by ``-``, a long one cut with a digest of the whole
+    so that two runs never share a name."""
+    name = _NOT_IN_SESSION_NAME.sub("-", run.rsplit(":", 1)[-1]) or "run"
+    if len(name) < 2:
+        name = f"run-{name}"
+    if len(name) > SESSION_NAME_MAX:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+        name = f"{name[: SESSION_NAME_MAX - 9]}-{digest}"
+    return name
+
+
+def role_arn(account: str, role_name: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:iam::{account}:role/{role_name}"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expiration: datetime
+
+
+def sts_config() -> Config:
+    """One attempt: the step that needs the credentials is retried by Step Functions."""
+    return Config(
+        retries={"mode": "standard", "total_max_attempts": 1},
+        connect_timeout=5,
+        read_timeout=10,
+        user_agent_extra=USER_AGENT_EXTRA,
+    )
+
+
+class MemberRoles:
+    """AssumeRole of each member account's role, cached per account and run (thread safe).
+
+    ``session`` gives the botocore session of the calling thread (clients are made from it);
+    tests pass ``sts_client`` (a function of the Region giving a stubbed STS client).
+    """
+
+    def __init__(
+        self,
+        role_name: str,
+        *,
+        partition: str = "aws",
+        session: Callable[[], botocore.session.Session] = botocore.session.get_session,
+        sts_client: Callable[[str], Any] | None = None,
+    ) -> None:
+        self.role_name = role_name
+        self.partition = partition
+        self._session = session
+        self._sts_client = sts_client
+        self._lock = threading.Lock()
+        self._sts: dict[str, Any] = {}
+        self._cache: OrderedDict[tuple[str, str], Credentials] = OrderedDict()
+        self._gates: dict[tuple[str, str], threading.Lock] = {}
+        self._ports: dict[tuple[str, str, str], tuple[Credentials, FleetWise]] = {}
+        self.assumed = 0  # AssumeRole calls made (answered or not)
+
+    def role_arn(self, account: str) -> str:
+        return role_arn(account, self.role_name, self.partition)
+
+    def credentials(self, account: str, region: str, run: str) -> Credentials:
+        """The run's credentials in ``account``: cached while they last, else assumed now."""
+        key = (account, run)
+        with self._lock:
+            # One AssumeRole at a time per account and run: the drift check's threads for
+            # two Regions of one account wait for the first one's credentials.
+            gate = self._gates.setdefault(key, threading.Lock())
+        with gate:
+            now = clock.now()
+            with self._lock:
+                cached = self._cache.get(key)
+                if cached is not None and cached.expiration - REFRESH_MARGIN > now:
+                    self._cache.move_to_end(key)
+                    return cached
+            fresh = self._assume(account, region, run)
+            with self._lock:
+                self._cache[key] = fresh
+                self._cache.move_to_end(key)
+                for old in [k for k, c in self._cache.items() if c.expiration <= now]:
+                    del self._cache[old]
+                while len(self._cache) > CACHE_LIMIT:
+                    self._cache.popitem(last=False)
+                for gone in [k for k in self._gates if k not in self._cache and k != key]:
+                    del self._gates[gone]
+            return fresh
+
+    def fleetwise(self, account: str, region: str, run: str) -> FleetWise:
+        """The IoT FleetWise port of ``account`` in ``region`` for ``run``."""
+        credentials = self.credentials(account, region, run)
+        key = (account, region, run)
+        with self._lock:
+            known = self._ports.get(key)
+            if known is not None and known[0] == credentials:
+                return known[1]
+            client = self._session().create_client(
+                "iotfleetwise",
+                region_name=region,
+                config=client_config(),
+                aws_access_key_id=credentials.access_key_id,
+                aws_secret_access_key=credentials.secret_access_key,
+                aws_session_token=credentials.session_token,
+            )
+            port = FleetWise(client=client)
+            live = {k for k in self._cache}
+            for stale in [k for k in self._ports if (k[0], k[2]) not in live]:
+                del self._ports[stale]
+            self._ports[key] = (credentials, port)
+            return port
+
+    def _client(self, region: str) -> Any:
+        if self._sts_client is not None:
+            return self._sts_client(region)
+        with self._lock:
+            if region not in self._sts:
+                self._sts[region] = self._session().create_client(
+                    "sts", region_name=region, config=sts_config()
+                )
+            return self._sts[region]
+
+    def _assume(self, account: str, region: str, run: str) -> Credentials:
+        arn = self.role_arn(account)
+        client = self._client(region)
+        with self._lock:
+            self.assumed += 1
+        try:
+            answer = client.assume_role(
+                RoleArn=arn, RoleSessionName=session_name(run), DurationSeconds=SESSION_SECONDS
+            )
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            code = str(details.get("Code") or "Unknown")
+            message = str(details.get("Message") or error)
+            if classify(code) in (ErrorClass.TRANSIENT, ErrorClass.CONFLICT):
+                raise FleetWiseTransientError(
+                    code, f"{message} (assuming {arn})", operation=OPERATION
+                ) from error
+            raise FleetWiseTerminalError(
+                code,
+                f"could not assume the member role {arn} of account {account}: {message}. "
+                f"Check that account {account} holds the role (member/template.yaml, rolled "
+                "out with StackSets) and that it trusts this stack's roles",
+                operation=OPERATION,
+            ) from error
+        except (BotocoreConnectionError, HTTPClientError) as error:
+            raise FleetWiseTransientError(
+                ENDPOINT_UNREACHABLE, str(error), operation=OPERATION
+            ) from error
+        given = answer["Credentials"]
+        return Credentials(
+            access_key_id=given["AccessKeyId"],
+            secret_access_key=given["SecretAccessKey"],
+            session_token=given["SessionToken"],
+            expiration=given["Expiration"],
+        )

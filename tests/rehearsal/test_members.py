@@ -1,0 +1,103 @@
+"""Member accounts in the rehearsal: the member template deployed into its own account, and
+AssumeRole as strict as AWS (moto alone hands out credentials for any role to anyone)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from botocore.exceptions import ClientError
+
+from fleetwise_rehearsal import clients
+from fleetwise_rehearsal.members import account_for_access_key
+from fleetwise_rehearsal.moto_patches import Invocation
+from fleetwise_rehearsal.rehearsal import Rehearsal
+
+pytestmark = pytest.mark.e2e
+
+MEMBER = "210987654321"
+MEMBER_ROLE = f"arn:aws:iam::{MEMBER}:role/FleetWiseReconcilerMember"
+
+
+@pytest.fixture(scope="module")
+def rehearsal() -> Iterator[Rehearsal]:
+    with Rehearsal(
+        {"ManageDefaultTarget": "false", "MemberAccountIds": MEMBER},
+        member_accounts={MEMBER: {}},
+    ) as running:
+        yield running
+
+
+def _as_function(rehearsal: Rehearsal, logical_id: str) -> Invocation:
+    """The driver's calls made as if from inside ``logical_id``'s invocation."""
+    role = rehearsal.stack.arn(f"{logical_id}Role")
+    return Invocation(
+        function_name=rehearsal.stack.function_name(logical_id),
+        request_id="test",
+        event={},
+        started_at=rehearsal.clock.now(),
+        role_arn=role,
+    )
+
+
+def test_the_member_role_lives_in_the_member_account_only(rehearsal: Rehearsal) -> None:
+    member_iam = clients.client("iam", "us-east-1", account=MEMBER)
+    role = member_iam.get_role(RoleName="FleetWiseReconcilerMember")["Role"]
+    assert role["Arn"] == MEMBER_ROLE
+    with pytest.raises(ClientError, match="NoSuchEntity"):
+        rehearsal.client("iam").get_role(RoleName="FleetWiseReconcilerMember")
+    # the hub's reconciler roles sit under the stack's path, which the member role trusts
+    hub_role = rehearsal.stack.arn("ObserveFunctionRole")
+    assert hub_role.startswith(
+        "arn:aws:iam::123456789012:role/fleetwise-reconciler/fleetwise-reconciler/"
+    )
+
+
+def test_a_hub_reconciler_role_gets_credentials_of_the_member_account(
+    rehearsal: Rehearsal,
+) -> None:
+    sts = rehearsal.client("sts")
+    rehearsal.invoker.current = _as_function(rehearsal, "PollFunction")
+    try:
+        answer = sts.assume_role(RoleArn=MEMBER_ROLE, RoleSessionName="run-1")
+    finally:
+        rehearsal.invoker.current = None
+    credentials = answer["Credentials"]
+    # the key reaches the member account's backends, for moto and the simulator alike
+    assert account_for_access_key("123456789012")(credentials["AccessKeyId"]) == MEMBER
+    assert account_for_access_key("123456789012")("testing") == "123456789012"
+    # the expiry follows the virtual clock (one hour, the default DurationSeconds)
+    expected = rehearsal.clock.now() + timedelta(hours=1)
+    assert abs((credentials["Expiration"] - expected).total_seconds()) < 1
+
+
+@pytest.mark.parametrize(
+    ("caller", "role"),
+    [
+        (None, MEMBER_ROLE),  # the driver: no hub reconciler role
+        ("RecordFunction", MEMBER_ROLE),  # a hub role outside the trusted path
+        ("ObserveFunction", "arn:aws:iam::310987654321:role/FleetWiseReconcilerMember"),
+    ],
+)
+def test_an_untrusted_caller_or_a_missing_role_is_refused_as_aws_refuses_it(
+    rehearsal: Rehearsal, caller: str | None, role: str
+) -> None:
+    sts = rehearsal.client("sts")
+    invocation = _as_function(rehearsal, caller) if caller else None
+    rehearsal.invoker.current = invocation
+    try:
+        with pytest.raises(ClientError) as raised:
+            sts.assume_role(RoleArn=role, RoleSessionName="run-1")
+    finally:
+        rehearsal.invoker.current = None
+    error = raised.value.response["Error"]
+    if invocation is None:
+        who = "arn:aws:iam::123456789012:user/moto"
+    else:
+        name = str(invocation.role_arn).rsplit("/", 1)[-1]
+        who = f"arn:aws:sts::123456789012:assumed-role/{name}/{invocation.function_name}"
+    assert (error["Code"], error["Message"]) == (
+        "AccessDenied",
+        f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {role}",
+    )

@@ -1,0 +1,290 @@
+"""Member accounts: AssumeRole of the member role, session names, the cache, the errors.
+
+STS is botocore's own client behind a Stubber, so every request is checked against STS's
+service model (RoleSessionName's pattern and length included)."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore.stub import Stubber
+
+from fleetwise_reconciler import clock, wiring
+from fleetwise_reconciler.errors import FleetWiseTerminalError, FleetWiseTransientError
+from fleetwise_reconciler.member import MemberRoles, session_name
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+MEMBER = "210987654321"
+ROLE = f"arn:aws:iam::{MEMBER}:role/FleetWiseReconcilerMember"
+EXECUTION = (
+    "arn:aws:states:us-east-1:123456789012:execution:ReconcileStateMachine:"
+    "c4ca4238a0b923820dcc509a6f75849b"
+)
+
+
+@pytest.fixture
+def frozen() -> Iterator[list[datetime]]:
+    moment = [NOW]
+    clock.set_source(lambda: moment[0])
+    yield moment
+    clock.set_source(None)
+
+
+class StubbedSts:
+    """One stubbed STS client per Region, with the Regions asked for recorded."""
+
+    def __init__(self) -> None:
+        self.session = botocore.session.get_session()
+        self.clients: dict[str, Any] = {}
+        self.stubbers: dict[str, Stubber] = {}
+
+    def __call__(self, region: str) -> Any:
+        if region not in self.clients:
+            client = self.session.create_client(
+                "sts",
+                region_name=region,
+                aws_access_key_id="hub",
+                aws_secret_access_key="hub",
+            )
+            self.clients[region] = client
+            self.stubbers[region] = Stubber(client)
+            self.stubbers[region].activate()
+        return self.clients[region]
+
+    def answer(
+        self, region: str, session: str, expires: datetime, key: str = "ASIAMEMBER0000001"
+    ) -> None:
+        self(region)
+        self.stubbers[region].add_response(
+            "assume_role",
+            {
+                "Credentials": {
+                    "AccessKeyId": key,
+                    "SecretAccessKey": "secret",
+                    "SessionToken": "token",
+                    "Expiration": expires,
+                }
+            },
+            {"RoleArn": ROLE, "RoleSessionName": session, "DurationSeconds": 3600},
+        )
+
+    def refuse(self, region: str, code: str, message: str, status: int) -> None:
+        self(region)
+        self.stubbers[region].add_client_error(
+            "assume_role", service_error_code=code, service_message=message, http_status_code=status
+        )
+
+    def done(self) -> None:
+        for stubber in self.stubbers.values():
+            stubber.assert_no_pending_responses()
+
+
+def roles(sts: StubbedSts) -> MemberRoles:
+    return MemberRoles("FleetWiseReconcilerMember", sts_client=sts)
+
+
+# --- session names -------------------------------------------------------------------------
+
+
+def test_the_session_name_is_the_execution_name() -> None:
+    assert session_name(EXECUTION) == "c4ca4238a0b923820dcc509a6f75849b"
+    assert session_name("drift-check-20261126T1200Z") == "drift-check-20261126T1200Z"
+
+
+def test_a_long_or_odd_execution_name_fits_sts_and_stays_distinct() -> None:
+    long_a = "x" * 70 + "a"
+    long_b = "x" * 70 + "b"
+    # STS allows [\w+=,.@-]{2,64}; an execution name may hold other characters (here ':' is
+    # the ARN's separator, so the name is only what follows the last one).
+    for name in (session_name(long_a), session_name(long_b), session_name("a b/c")):
+        assert 2 <= len(name) <= 64
+        assert all(c.isalnum() or c in "_+=,.@-" for c in name)
+    assert session_name(long_a) != session_name(long_b)
+    assert session_name("a b/c") == "a-b-c"
+    assert session_name("x") == "run-x"
+
+
+# --- credentials reused within a run ---------------------------------------------------------
+
+
+def test_one_assume_role_per_account_and_run_in_the_targets_region(
+    frozen: list[datetime],
+) -> None:
+    sts = StubbedSts()
+    sts.answer("eu-central-1", "c4ca4238a0b923820dcc509a6f75849b", NOW + timedelta(hours=1))
+    member = roles(sts)
+    first = member.credentials(MEMBER, "eu-central-1", EXECUTION)
+    # WHEN the run's later steps ask again (another Region of the account included)
+    again = member.credentials(MEMBER, "us-east-1", EXECUTION)
+    port = member.fleetwise(MEMBER, "eu-central-1", EXECUTION)
+    # THEN STS was asked once, in the first target's Region, and the port uses the role
+    assert again == first
+    assert member.assumed == 1
+    assert list(sts.clients) == ["eu-central-1"]
+    assert port.client.meta.region_name == "eu-central-1"
+    assert port.client._request_signer._credentials.access_key == "ASIAMEMBER0000001"
+    assert member.fleetwise(MEMBER, "eu-central-1", EXECUTION) is port
+    sts.done()
+
+
+def test_two_regions_of_one_account_at_once_share_one_assume_role(
+    frozen: list[datetime],
+) -> None:
+    # GIVEN an STS whose first answer waits for a second AssumeRole (it never comes unless
+    # two threads assume for the same account and run at once)
+    second_call = threading.Event()
+    calls: list[str] = []
+
+    class SlowSts:
+        def assume_role(self, **request: Any) -> dict[str, Any]:
+            calls.append(request["RoleSessionName"])
+            if len(calls) == 1:
+                second_call.wait(timeout=0.5)
+            else:
+                second_call.set()
+            return {
+                "Credentials": {
+                    "AccessKeyId": f"ASIA{len(calls)}",
+                    "SecretAccessKey": "secret",
+                    "SessionToken": "token",
+                    "Expiration": NOW + timedelta(hours=1),
+                }
+            }
+
+    sts = SlowSts()
+    member = MemberRoles("FleetWiseReconcilerMember", sts_client=lambda _region: sts)
+    # WHEN two threads (two Regions of one account, one drift tick) ask at once
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        got = list(
+            pool.map(
+                lambda region: member.credentials(MEMBER, region, "drift-check-1"),
+                ["us-east-1", "eu-central-1"],
+            )
+        )
+    # THEN STS was asked once, and both got those credentials
+    assert calls == ["drift-check-1"]
+    assert member.assumed == 1
+    assert got[0] == got[1]
+    assert got[0].access_key_id == "ASIA1"
+
+
+def test_another_run_assumes_again_with_its_own_session_name(frozen: list[datetime]) -> None:
+    sts = StubbedSts()
+    sts.answer("us-east-1", "c4ca4238a0b923820dcc509a6f75849b", NOW + timedelta(hours=1))
+    sts.answer(
+        "us-east-1", "drift-check-20261126T1200Z", NOW + timedelta(hours=1), "ASIATWO000000002"
+    )
+    member = roles(sts)
+    member.credentials(MEMBER, "us-east-1", EXECUTION)
+    second = member.credentials(MEMBER, "us-east-1", "drift-check-20261126T1200Z")
+    assert second.access_key_id == "ASIATWO000000002"
+    assert member.assumed == 2
+    sts.done()
+
+
+def test_credentials_near_their_expiry_are_renewed(frozen: list[datetime]) -> None:
+    sts = StubbedSts()
+    sts.answer("us-east-1", "c4ca4238a0b923820dcc509a6f75849b", NOW + timedelta(hours=1))
+    sts.answer(
+        "us-east-1",
+        "c4ca4238a0b923820dcc509a6f75849b",
+        NOW + timedelta(hours=2),
+        "ASIANEW000000003",
+    )
+    member = roles(sts)
+    first = member.credentials(MEMBER, "us-east-1", EXECUTION)
+    port = member.fleetwise(MEMBER, "us-east-1", EXECUTION)
+    # 54 minutes on: six minutes left, more than the five-minute margin: reused
+    frozen[0] = NOW + timedelta(minutes=54)
+    assert member.credentials(MEMBER, "us-east-1", EXECUTION) == first
+    # 56 minutes on: four minutes left: renewed, and the port with them
+    frozen[0] = NOW + timedelta(minutes=56)
+    renewed = member.credentials(MEMBER, "us-east-1", EXECUTION)
+    assert renewed.access_key_id == "ASIANEW000000003"
+    assert member.fleetwise(MEMBER, "us-east-1", EXECUTION) is not port
+    assert member.assumed == 2
+    sts.done()
+
+
+# --- errors, classified like FleetWise's ------------------------------------------------
+
+
+def test_an_untrusted_or_missing_member_role_is_terminal_and_names_role_and_account(
+    frozen: list[datetime],
+) -> None:
+    sts = StubbedSts()
+    denial = (
+        "User: arn:aws:sts::123456789012:assumed-role/hub-ObserveFunctionRole/c4ca is not "
+        f"authorized to perform: sts:AssumeRole on resource: {ROLE}"
+    )
+    sts.refuse("us-east-1", "AccessDenied", denial, 403)
+    with pytest.raises(FleetWiseTerminalError) as raised:
+        roles(sts).credentials(MEMBER, "us-east-1", EXECUTION)
+    error = raised.value
+    assert (error.code, error.operation, error.retryable) == ("AccessDenied", "AssumeRole", False)
+    assert error.message == (
+        f"could not assume the member role {ROLE} of account {MEMBER}: {denial}. Check that "
+        f"account {MEMBER} holds the role (member/template.yaml, rolled out with StackSets) "
+        "and that it trusts this stack's roles"
+    )
+
+
+def test_throttling_of_assume_role_is_transient(frozen: list[datetime]) -> None:
+    sts = StubbedSts()
+    sts.refuse("us-east-1", "Throttling", "Rate exceeded", 400)
+    member = roles(sts)
+    with pytest.raises(FleetWiseTransientError) as raised:
+        member.credentials(MEMBER, "us-east-1", EXECUTION)
+    assert type(raised.value) is FleetWiseTransientError
+    assert (raised.value.code, raised.value.operation) == ("Throttling", "AssumeRole")
+    assert raised.value.message == f"Rate exceeded (assuming {ROLE})"
+    # nothing was cached: the retry assumes again
+    sts.answer("us-east-1", "c4ca4238a0b923820dcc509a6f75849b", NOW + timedelta(hours=1))
+    assert member.credentials(MEMBER, "us-east-1", EXECUTION).access_key_id == "ASIAMEMBER0000001"
+    assert member.assumed == 2
+
+
+# --- wiring: which port a target gets ---------------------------------------------------
+
+
+def test_a_target_of_this_account_uses_the_functions_own_role(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ACCOUNT_ID", "123456789012")
+    monkeypatch.setenv("MEMBER_ACCOUNT_IDS", MEMBER)
+    wiring.reset()
+    try:
+        own = wiring.fleetwise_for("123456789012:eu-central-1", EXECUTION)
+        assert own is wiring.fleetwise("eu-central-1")
+        assert wiring.member_roles().assumed == 0
+        assert wiring.member_roles().role_arn(MEMBER) == ROLE
+    finally:
+        wiring.reset()
+
+
+def test_a_target_of_a_member_account_goes_through_its_member_role(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ACCOUNT_ID", "123456789012")
+    monkeypatch.setenv("MEMBER_ROLE_NAME", "OtherName")
+    wiring.reset()
+    asked: list[tuple[str, str, str]] = []
+
+    class Recording(MemberRoles):
+        def fleetwise(self, account: str, region: str, run: str) -> Any:
+            asked.append((account, region, run))
+            return "member port"
+
+    monkeypatch.setattr(wiring, "member_roles", functools.cache(lambda: Recording("OtherName")))
+    try:
+        assert wiring.fleetwise_for(f"{MEMBER}:ap-south-1", EXECUTION) == "member port"
+        assert asked == [(MEMBER, "ap-south-1", EXECUTION)]
+    finally:
+        wiring.reset()
