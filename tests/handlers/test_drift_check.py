@@ -26,6 +26,8 @@ HOLDER = "arn:aws:states:us-east-1:123456789012:execution:Reconcile:earlier"
 NAME = "drift-123456789012-us-east-1-20261126T1200Z"
 # One per tick, whatever the targets: the silent-checker alarm watches it.
 HEARTBEAT = {"target": None, "values": {"DriftChecks": [1.0]}, "dimensions": [["service"]]}
+# What a run records of a successful registration (the part a tick compares with its own).
+SEEN_REGISTERED = {"registered": True, "accountStatus": "REGISTRATION_SUCCESS"}
 
 
 def record_status(
@@ -78,7 +80,7 @@ def test_steady_state_costs_one_status_call_and_starts_nothing(
     client, arn = state_machine
     spec_repository.put({"target": TARGET})
     record_status(status_repository, now, TARGET, {"target": TARGET}, phase="Registered",
-                  reason="UpToDate")  # fmt: skip
+                  reason="UpToDate", observed=SEEN_REGISTERED)  # fmt: skip
     capsys.readouterr()
     stub.add_response("get_register_account_status", status_response("REGISTRATION_SUCCESS"), {})
     # WHEN the schedule fires
@@ -222,7 +224,13 @@ def test_invalid_and_paused_targets_are_reported_without_a_call(
     spec_repository.put(paused)
     record_status(status_repository, now, TARGET, invalid, phase="Invalid", reason="InvalidSpec")
     record_status(
-        status_repository, now, OTHER_REGION_TARGET, paused, phase="Paused", reason="Paused"
+        status_repository,
+        now,
+        OTHER_REGION_TARGET,
+        paused,
+        phase="Paused",
+        reason="Paused",
+        observed=SEEN_REGISTERED,
     )
     capsys.readouterr()
     # the paused target's Region is observed (one call): paused targets report their health

@@ -67,7 +67,7 @@ def run_check(
 
 def test_steady_state_reports_healthy_and_starts_nothing() -> None:
     # GIVEN a modern spec registered as declared, and a status that says so
-    status = recorded(MODERN, "Registered", "UpToDate")
+    status = recorded(MODERN, "Registered", "UpToDate", observed=observed())
     # WHEN the drift check looks at it
     found = run_check(MODERN, observed(), status)
     # THEN it is healthy, no drift, nothing started
@@ -76,7 +76,7 @@ def test_steady_state_reports_healthy_and_starts_nothing() -> None:
 
 
 def test_a_registered_status_counts_as_recorded_whatever_its_reason() -> None:
-    status = recorded(MODERN, "Registered", "Registered")
+    status = recorded(MODERN, "Registered", "Registered", observed=observed())
     assert run_check(MODERN, observed(), status).why == drift.Why.IN_SYNC
 
 
@@ -150,7 +150,9 @@ def test_observe_only_drift_is_recorded_once_then_reported_only() -> None:
         True,
     )
     # WHEN the run has recorded it (with the same differences)
-    status = recorded(raw, "Drifted", "DriftDetected", drift=list(first.drift))
+    status = recorded(
+        raw, "Drifted", "DriftDetected", drift=list(first.drift), observed=observation
+    )
     later = run_check(raw, observation, status)
     # THEN later ticks report it without starting anything
     assert (later.why, later.start, later.healthy, later.drift_detected) == (
@@ -217,7 +219,7 @@ def test_a_paused_target_is_reported_and_started_only_to_record_the_pause() -> N
     )
     assert run_check(raw, failure, None).why == drift.Why.STALE_STATUS
     # WHEN the pause is recorded with what was observed, later ticks only report it
-    paused = recorded(raw, "Paused", "Paused", drift=list(found.drift))
+    paused = recorded(raw, "Paused", "Paused", drift=list(found.drift), observed=failure)
     later = run_check(raw, failure, paused)
     assert (later.why, later.start, later.paused, later.healthy) == (
         drift.Why.PAUSED,
@@ -228,7 +230,7 @@ def test_a_paused_target_is_reported_and_started_only_to_record_the_pause() -> N
     # and a paused target whose registration changed meanwhile is recorded again
     healed = run_check(raw, observed(), paused)
     assert (healed.why, healed.start, healed.healthy) == (drift.Why.UNRECORDED, True, True)
-    quiet = run_check(raw, observed(), recorded(raw, "Paused", "Paused"))
+    quiet = run_check(raw, observed(), recorded(raw, "Paused", "Paused", observed=observed()))
     assert (quiet.why, quiet.paused, quiet.healthy, quiet.start) == (
         drift.Why.PAUSED,
         True,
@@ -262,6 +264,7 @@ def test_failure_budget_spent_is_reported_only() -> None:
         "RegistrationFailed",
         attempts={"specHash": spec_hash(MODERN), "count": 5},
         drift=["IoT FleetWise reports REGISTRATION_FAILURE"],
+        observed=failure,
     )
     found = run_check(MODERN, failure, status)
     assert (found.plan.action, found.why, found.start) == (
@@ -281,7 +284,13 @@ LEFT_BEHIND = (
 
 
 def test_drift_not_cured_is_reported_only() -> None:
-    status = recorded(MODERN, "Blocked", "DriftNotCured", drift=[LEFT_BEHIND])
+    status = recorded(
+        MODERN,
+        "Blocked",
+        "DriftNotCured",
+        drift=[LEFT_BEHIND],
+        observed=observed(timestream=TIMESTREAM),
+    )
     found = run_check(MODERN, observed(timestream=TIMESTREAM), status)
     assert (found.plan.action, found.why, found.drift_detected) == (
         Action.BLOCKED,
@@ -311,7 +320,12 @@ def test_a_block_covers_only_the_observation_that_caused_it() -> None:
 
 def test_migration_blocked_is_not_rechecked_by_ticks() -> None:
     status = recorded(
-        MODERN, "Blocked", "MigrationBlocked", message="campaigns: a, b", drift=[LEFT_BEHIND]
+        MODERN,
+        "Blocked",
+        "MigrationBlocked",
+        message="campaigns: a, b",
+        drift=[LEFT_BEHIND],
+        observed=observed(timestream=TIMESTREAM),
     )
     found = run_check(MODERN, observed(timestream=TIMESTREAM), status)
     assert (found.plan.action, found.plan.message, found.start) == (
@@ -559,7 +573,7 @@ def test_a_lease_without_an_expiry_is_never_active() -> None:
 
 
 def test_a_check_that_starts_nothing_ignores_the_lease() -> None:
-    status = recorded(MODERN, "Registered", "UpToDate")
+    status = recorded(MODERN, "Registered", "UpToDate", observed=observed())
     found = run_check(MODERN, observed(), status)
     lease = {"holder": "arn:x", "expiresAt": NOW + 60}
     assert drift.unless_running(found, lease, NOW) is found
@@ -581,3 +595,21 @@ def test_a_status_without_its_item_is_swept_unless_it_says_unmanaged(
 ) -> None:
     assert drift.without_item(phase, lease, 1000.0) == expected
     assert (expected in drift.STARTING) is (expected == drift.Why.ITEM_DELETED)
+
+
+def test_a_paused_target_whose_registration_settled_is_recorded_again() -> None:
+    # GIVEN a pause recorded while IoT FleetWise reported the registration pending (no
+    # difference from the spec either way)
+    raw = {**MODERN, "paused": True}
+    pending = observed("REGISTRATION_PENDING")
+    status = recorded(raw, "Paused", "Paused", observed=pending)
+    assert run_check(raw, pending, status).why == drift.Why.PAUSED
+    # WHEN the registration has since settled
+    found = run_check(raw, observed(), status)
+    # THEN a run records what the service reports now; once recorded, ticks only report it
+    assert (found.why, found.start, found.paused) == (drift.Why.UNRECORDED, True, True)
+    settled = recorded(raw, "Paused", "Paused", observed=observed())
+    assert run_check(raw, observed(), settled).why == drift.Why.PAUSED
+    # and a registration that disappeared counts as a change too
+    gone = run_check(raw, {"registered": False}, settled)
+    assert (gone.why, gone.start) == (drift.Why.UNRECORDED, True)

@@ -11,9 +11,10 @@ A run is started only when it would change something:
 - the status is stale for the spec (it reflects another spec version: an edit that outran the
   workflow's loop bound, a run that died, a spec never reconciled), whatever the spec says
   (paused and invalid specs included);
-- the status does not say what the observation shows (its phase, reason or differences: an
-  observe-only drift not yet recorded, a drift that healed by itself, a paused target whose
-  registration changed, a block whose cause changed);
+- the status does not say what the observation shows (its phase, reason, differences or the
+  account status IoT FleetWise reports: an observe-only drift not yet recorded, a drift that
+  healed by itself, a paused target whose registration changed or settled, a block whose
+  cause changed);
 - the spec item is gone but the status is not ``Unmanaged`` (``without_item``: the deletion's
   run stepped aside for a run that then died).
 
@@ -90,11 +91,18 @@ def lease_active(lease: dict[str, Any] | None, now_epoch: float) -> bool:
     return lease is not None and float(lease.get("expiresAt") or 0) > now_epoch
 
 
-def _recorded(status: dict[str, Any], decided: Plan) -> bool:
+def _recorded(status: dict[str, Any], decided: Plan, observation: dict[str, Any] | None) -> bool:
     """Does the status already say what this plan would record (same phase, reason and
-    differences)? Then a run would change nothing."""
+    differences) and what IoT FleetWise reports now? Then a run would change nothing."""
     if status.get("phase") != decided.phase:
         return False
+    if observation is not None:
+        # A registration that settled or changed without a difference from the spec (a paused
+        # target's PENDING that became SUCCESS): the status must not keep the old report.
+        seen = status.get("observed") or {}
+        reported = (bool(observation.get("registered")), observation.get("accountStatus"))
+        if (bool(seen.get("registered")), seen.get("accountStatus")) != reported:
+            return False
     if decided.action == Action.NO_CHANGE:
         return True  # "Registered" is "Registered", whatever the reason of the last run
     return status.get("reason") == decided.reason and tuple(status.get("drift") or ()) == (
@@ -147,7 +155,7 @@ def check(
         # Whatever the item holds (paused, invalid, a failure, a block included) is reflected
         # in the status by a run: an edit that outran a run's loop bound, or a run that died.
         return result(Why.STALE_STATUS)
-    if not _recorded(prev, decided):
+    if not _recorded(prev, decided, observation):
         return result(Why.UNRECORDED)
     if decided.action == Action.NO_CHANGE:
         return result(Why.IN_SYNC)
