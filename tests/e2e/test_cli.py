@@ -339,3 +339,31 @@ expect:
         ]
         assert external.count(REGISTER) == 1
         assert report["fleetwiseCalls"] == {GET: external.count(GET), REGISTER: 1}
+
+
+def test_the_demo_tells_the_story_a_deployed_stack_would() -> None:
+    # The newcomer's first command: every section runs, and the alarms it names are the ones a
+    # deployed stack would raise (the hour's regular drift check keeps the heartbeat alive).
+    out = io.StringIO()
+    assert cli.demo(out) == 0
+    text = out.getvalue()
+    headings = [line for line in text.splitlines() if line.startswith("== ")]
+    assert headings == [
+        "== 1. deploy from template.yaml ==",
+        "== 2. the desired spec, written as `sam deploy` writes it ==",
+        "== 3. registration: pending ~5 minutes, then success ==",
+        "== 4. an operator edits the item: a new reconcileToken, then a legacy switch ==",
+        "== 5. drift injected out of band, caught by a schedule tick and repaired ==",
+        "== 6. a failure: access denied on RegisterAccount ==",
+        "== final status ==",
+    ]
+    assert (
+        "  alarms in ALARM once the failure's period closed (15:05): RegistrationFailedAlarm\n"
+        in text
+    )
+    final = text[text.index("== final status ==") :]
+    assert f"  {TARGET}: phase Failed (AccessDeniedException)\n" in final
+    assert (
+        "  FleetWise calls: GetRegisterAccountStatus x44, ListCampaigns x1, RegisterAccount x5\n"
+        in final
+    )
