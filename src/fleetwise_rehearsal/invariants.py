@@ -197,17 +197,17 @@ class InvariantMonitor:
                 )
         return found
 
-    def _version_index(self, target: str, version: str, seen_at: float) -> int | None:
-        """Which of the target's writes (1-based) the status's version is: the last write of
+    def _version_indexes(self, target: str, version: str, seen_at: float) -> list[int]:
+        """Which of the target's writes (1-based) the status's version can be: the writes of
         that version made by the moment the run read the item (a revert writes one version
-        twice; the status is about the write its run saw)."""
-        latest = None
+        twice; writes at one virtual instant cannot be told apart by time)."""
+        found = []
         for number, write in enumerate(w for w in self._writes if w.target == target):
             if write.at > seen_at:
                 break
             if write.version == version:
-                latest = number + 1
-        return latest
+                found.append(number + 1)
+        return found
 
     def _no_going_back(self) -> list[Violation]:
         found: list[Violation] = []
@@ -221,10 +221,13 @@ class InvariantMonitor:
             # When the run read the item (Observe); a dead run's status has only its write.
             seen = status.get("lastReconcileStartedAt") or status.get("updatedAt")
             seen_at = parse(str(seen)).timestamp() if seen else self.rehearsal.clock.time()
-            index = self._version_index(target, str(version), seen_at)
-            if index is None:
+            candidates = self._version_indexes(target, str(version), seen_at)
+            if not candidates:
                 continue  # a version written outside the driver's knowledge
             before = self._claimed.get(target, 0)
+            # The earliest write that does not go back; only when every write of this version
+            # comes before the one already claimed has the status gone back.
+            index = min((c for c in candidates if c >= before), default=max(candidates))
             if index < before:
                 found.append(
                     Violation(

@@ -207,3 +207,43 @@ def test_a_status_that_goes_back_to_an_older_version_is_seen() -> None:
             f"the status claims write #1 ({spec_hash(first)}) after claiming write #2",
         )
     ]
+
+
+def test_writes_at_one_instant_are_read_as_the_earliest_that_does_not_go_back() -> None:
+    # GIVEN a pause, an edit, the same edit again and the pause again, all at one virtual
+    # instant (a revert writes one version twice; time cannot tell the writes apart)
+    rehearsal = FakeRehearsal([])
+    monitor = InvariantMonitor(rehearsal)  # type: ignore[arg-type]
+    paused, edited = {"target": T, "paused": True}, {"target": T}
+    read_at = "2026-11-26T12:00:00.000Z"
+    rehearsal.items[T] = paused
+    monitor.wrote(T)
+    rehearsal.statuses[T] = {"specHash": spec_hash(paused), "lastReconcileStartedAt": read_at}
+    assert monitor.check() == []
+    for item in (edited, edited, paused):
+        rehearsal.items[T] = item
+        monitor.wrote(T)
+        assert monitor.check() == []
+    # WHEN the status moves from the pause to the edit (the pause it showed was write #1)
+    rehearsal.statuses[T] = {"specHash": spec_hash(edited), "lastReconcileStartedAt": read_at}
+    # THEN nothing went back
+    assert monitor.check() == []
+    # AND going back to a version only ever written before the one claimed still counts
+    rehearsal.statuses[T] = {"specHash": spec_hash(paused), "lastReconcileStartedAt": read_at}
+    assert monitor.check() == []  # write #4 is the pause as well
+    only_first = {"target": T, "reconcileToken": "first"}
+    monitor2 = InvariantMonitor(rehearsal)  # type: ignore[arg-type]
+    rehearsal.items[T] = only_first
+    monitor2.wrote(T)
+    rehearsal.items[T] = edited
+    monitor2.wrote(T)
+    rehearsal.statuses[T] = {"specHash": spec_hash(edited), "lastReconcileStartedAt": read_at}
+    assert monitor2.check() == []
+    rehearsal.statuses[T] = {"specHash": spec_hash(only_first), "lastReconcileStartedAt": read_at}
+    assert monitor2.check() == [
+        Violation(
+            "NoStatusGoesBack",
+            T,
+            f"the status claims write #1 ({spec_hash(only_first)}) after claiming write #2",
+        )
+    ]
