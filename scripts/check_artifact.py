@@ -4,13 +4,15 @@ functions that hold the reconciler package and nothing else.
 Usage: python scripts/check_artifact.py LAYER_DIR FUNCTION_DIR [FUNCTION_DIR ...]
 
 Fails (exit 1) when the layer lacks a pinned runtime dependency or carries the package or
-anything that belongs to development only (the rehearsal, tests, moto, pytest, caches), or
+anything that belongs to development only (the rehearsal, tests, moto, pytest, caches) or
+other botocore service models than the functions use (src/lean_botocore.py), or
 when a function carries anything but the package. Prints every artifact's size. Standard
 library only, so it runs before any venv exists.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -26,6 +28,19 @@ FORBIDDEN = re.compile(
     r"^(fleetwise_rehearsal|fleetwise_cli|tests?|moto|pytest|_pytest|samtranslator|cfnlint"
     r"|mypy|ruff|__pycache__|.*\.egg-info)$"
 )
+
+
+def _kept_services() -> frozenset[str]:
+    """``SERVICES`` of src/lean_botocore.py, the botocore models the layer keeps."""
+    path = Path(__file__).resolve().parents[1] / "src" / "lean_botocore.py"
+    spec = importlib.util.spec_from_file_location("lean_botocore", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return frozenset(module.SERVICES)
+
+
 # Lambda's documented quota: a function and all its layers, unzipped, at most 250 MB.
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
 
@@ -52,6 +67,17 @@ def layer_problems(layer: Path) -> list[str]:
     found += _forbidden(packages)
     if PACKAGE in top:
         found.append(f"must not ship {PACKAGE} (the functions carry it)")
+    models = packages / "botocore" / "data"
+    if models.is_dir():
+        shipped = {entry.name for entry in models.iterdir() if entry.is_dir()}
+        kept = _kept_services()
+        found += [f"lacks the botocore model of {name}" for name in sorted(kept - shipped)]
+        extra = sorted(shipped - kept)
+        if extra:
+            found.append(
+                f"ships {len(extra)} botocore models the functions never use ({extra[0]}, ...):"
+                " src/lean_botocore.py trims them"
+            )
     return found
 
 

@@ -73,6 +73,10 @@ def test_the_layer_gets_lambda_wheels_under_python(tmp_path: Path) -> None:
     assert pip[pip.index("-r") + 1] == "requirements.txt"
     assert Path(pip[pip.index("--target") + 1]) == artifacts / "python"
     assert [c for c in commands if c[0] == "cp"] == []
+    # AND botocore's models are trimmed to the services the functions use, after the install
+    [trim] = [c for c in commands if c[1:2] == ["lean_botocore.py"]]
+    assert trim[2:] == [str(artifacts / "python")]
+    assert commands.index(trim) > commands.index(pip)
 
 
 def test_a_function_gets_the_package_only(tmp_path: Path) -> None:
@@ -106,8 +110,14 @@ def test_requirements_pin_what_pyproject_pins() -> None:
 # --- the artifact check -------------------------------------------------------------------
 
 
-def _fake_layer(root: Path, *entries: str) -> Path:
+KEPT_MODELS = ("dynamodb", "iotfleetwise", "stepfunctions", "sts")
+
+
+def _fake_layer(root: Path, *entries: str, models: tuple[str, ...] = KEPT_MODELS) -> Path:
     _fake_artifact(root / "python", *entries)
+    if "botocore" in entries:
+        for name in models:
+            (root / "python" / "botocore" / "data" / name).mkdir(parents=True)
     return root
 
 
@@ -164,6 +174,19 @@ def test_a_dependency_in_a_function_fails(tmp_path: Path) -> None:
 def test_a_missing_dependency_fails(tmp_path: Path) -> None:
     layer = _fake_layer(tmp_path, *(e for e in DEPENDENCIES if e != "pynamodb"))
     assert check_artifact.layer_problems(layer) == ["missing pynamodb"]
+
+
+def test_a_layer_with_every_botocore_model_fails(tmp_path: Path) -> None:
+    layer = _fake_layer(tmp_path, *DEPENDENCIES, models=(*KEPT_MODELS, "ec2", "s3"))
+    assert check_artifact.layer_problems(layer) == [
+        "ships 2 botocore models the functions never use (ec2, ...):"
+        " src/lean_botocore.py trims them"
+    ]
+
+
+def test_a_layer_without_a_model_the_functions_use_fails(tmp_path: Path) -> None:
+    layer = _fake_layer(tmp_path, *DEPENDENCIES, models=("dynamodb", "iotfleetwise", "sts"))
+    assert check_artifact.layer_problems(layer) == ["lacks the botocore model of stepfunctions"]
 
 
 def test_a_bytecode_cache_in_the_package_fails(tmp_path: Path) -> None:
