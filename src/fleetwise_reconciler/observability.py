@@ -28,7 +28,8 @@ COUNT = MetricUnit.Count
 SECONDS = MetricUnit.Seconds
 
 # Metric names (PascalCase nouns); dimensions: [service, target], plus [target, reason] for
-# RegistrationFailed.
+# RegistrationFailed. A target's own series exist only while it needs attention (the health
+# gauge is reported, 0, only while unhealthy: logic/health.py); Targets counts the fleet.
 REGISTRATION_HEALTHY = "RegistrationHealthy"
 REGISTRATION_SUCCEEDED = "RegistrationSucceeded"
 REGISTRATION_FAILED = "RegistrationFailed"
@@ -41,6 +42,28 @@ INVALID_SPEC = "InvalidSpec"
 TRIGGER_FAILED_RECORDS = "TriggerFailedRecords"
 # One per drift check that ran (dimension: service only): the heartbeat its alarm watches.
 DRIFT_CHECKS = "DriftChecks"
+# Per drift check, how many targets are in each state (dimensions: service, state).
+TARGETS = "Targets"
+
+
+def _resolve() -> None:
+    if not metrics.namespace:
+        # Lambda sets POWERTOOLS_* before import; a process that imported this module first
+        # (tests, the offline rehearsal) gets them resolved here, at the first metric.
+        metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", DEFAULT_NAMESPACE)
+        metrics.service = metrics.service or os.environ.get(
+            "POWERTOOLS_SERVICE_NAME", DEFAULT_SERVICE
+        )
+
+
+def publish_counts(name: str, dimension: str, counts: Mapping[str, float]) -> None:
+    """Emit ``name`` once per entry of ``counts``, under dimensions [service, ``dimension``]."""
+    for value, count in counts.items():
+        _resolve()
+        metrics.add_dimension(dimension, value)
+        metrics.add_metric(name=name, unit=COUNT, value=count)
+        metrics.set_timestamp(clock.now())
+        metrics.flush_metrics()
 
 
 def publish(
@@ -52,13 +75,7 @@ def publish(
     """Emit ``values`` as one EMF record stamped with the reconciler's clock."""
     if not values:
         return
-    if not metrics.namespace:
-        # Lambda sets POWERTOOLS_* before import; a process that imported this module first
-        # (tests, the offline rehearsal) gets them resolved here, at the first metric.
-        metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", DEFAULT_NAMESPACE)
-        metrics.service = metrics.service or os.environ.get(
-            "POWERTOOLS_SERVICE_NAME", DEFAULT_SERVICE
-        )
+    _resolve()
     if target is not None:
         metrics.add_dimension("target", target)
     for name, (unit, value) in values.items():

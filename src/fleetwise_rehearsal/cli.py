@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from fleetwise_rehearsal.narrate import Narrator, scenario_story
+from fleetwise_rehearsal.narrate import Narrator, alarms_line, scenario_story
 from fleetwise_rehearsal.rehearsal import Rehearsal
 from fleetwise_rehearsal.report import report
 from fleetwise_rehearsal.scenario import run_scenario
@@ -112,7 +112,9 @@ def rehearse(args: argparse.Namespace, out: TextIO) -> int:
     narrator.calls(result["fleetwiseCalls"])
     for execution in result["executions"]:
         narrator.line(f"  execution {execution['name']}: {execution['status']}")
-    narrator.line(f"  alarms in ALARM: {', '.join(result['alarms']) or 'none'}")
+    narrator.line(
+        f"  alarms in ALARM: {alarms_line(result['alarms'], result.get('alarmTargets', {}))}"
+    )
     return 0
 
 
@@ -212,20 +214,15 @@ def demo(out: TextIO) -> int:
         # Alarms evaluate complete periods: look once the failure's 5-minute period has closed.
         r.advance(300)
         closed_at = r.clock.now().strftime("%H:%M")
-        failed_alarms = r.alarms_in_alarm()
+        failed_alarms = alarms_line(r.alarms_in_alarm(), r.alarm_targets())
         n.line("  15 minutes later the drift schedule observes again: it reports, not retries")
         r.advance(600)
         r.tick()
         r.settle()
         n.scene_end(r, mark, [target])
-        n.line(
-            f"  alarms in ALARM once the failure's period closed ({closed_at}): "
-            + (", ".join(failed_alarms) or "none")
-        )
-        firing = r.alarms_in_alarm()
-        n.line(
-            f"  alarms that would fire now: {', '.join(firing) or 'none defined or none firing'}"
-        )
+        n.line(f"  alarms in ALARM once the failure's period closed ({closed_at}): {failed_alarms}")
+        firing = alarms_line(r.alarms_in_alarm(), r.alarm_targets())
+        n.line(f"  alarms that would fire now: {firing}")
 
         n.heading("final status")
         for each in r.targets():

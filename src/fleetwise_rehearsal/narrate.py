@@ -95,6 +95,12 @@ class Narrator:
             self.status(target, rehearsal.status(target))
 
 
+def alarms_line(alarms: list[str], targets: dict[str, list[str]]) -> str:
+    """The alarms in ALARM, each grouped by target followed by the targets it names."""
+    named = [f"{a} ({', '.join(targets[a])})" if targets.get(a) else a for a in alarms]
+    return ", ".join(named) or "none"
+
+
 def _duration(seconds: float) -> str:
     seconds = max(0.0, seconds)
     whole = int(seconds)
@@ -141,7 +147,9 @@ def scenario_story(narrator: Narrator, result: ScenarioResult) -> None:
                 + " > ".join(f"{p['phase']} ({p['reason']}) at {p['at'][11:19]}" for p in seen)
             )
     narrator.calls(report["fleetwiseCalls"])
-    narrator.line(f"  alarms in ALARM: {', '.join(report['alarms']) or 'none'}")
+    narrator.line(
+        f"  alarms in ALARM: {alarms_line(report['alarms'], report.get('alarmTargets', {}))}"
+    )
     for line in result.skipped:
         narrator.line(f"  {line}")
     narrator.heading("expectations")

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from fleetwise_reconciler.logic.health import FleetState
+
 READ_ON = date(2026, 12, 2)
 REGION = "us-east-1"
 # AWS's pricing pages and its calculator count a month as 730 hours.
@@ -56,6 +58,15 @@ PRICES: dict[str, Price] = {
         "10 alarm metrics a month",
         CLOUDWATCH,
         "https://c3x.dev/resources/aws/aws_cloudwatch_metric_alarm",
+    ),
+    # An alarm on a Metrics Insights query is charged per metric its query analyzes, as an
+    # alarm metric each (read on no page on READ_ON: to confirm on AWS's pricing page).
+    "insights_alarm_metric": Price(
+        0.10,
+        "metric analyzed by a Metrics Insights alarm, per month",
+        "shares the 10 free alarm metrics",
+        CLOUDWATCH,
+        UNCONFIRMED,
     ),
     "dashboard": Price(
         3.00,
@@ -130,6 +141,22 @@ def _resources(translated: Mapping[str, Any], kind: str) -> list[dict[str, Any]]
     return [r for r in translated.values() if r.get("Type") == kind]
 
 
+def _is_insights(alarm: Mapping[str, Any]) -> bool:
+    """Whether the alarm watches a Metrics Insights query (its expression, possibly a Fn::Sub
+    of the translated template, starts with SELECT)."""
+
+    def text(value: Any) -> str:
+        if isinstance(value, dict) and "Fn::Sub" in value:
+            sub = value["Fn::Sub"]
+            return str(sub[0] if isinstance(sub, list) else sub)
+        return str(value)
+
+    return any(
+        text(m.get("Expression", "")).lstrip().startswith("SELECT")
+        for m in alarm["Properties"].get("Metrics", [])
+    )
+
+
 def _default(template: Mapping[str, Any], name: str) -> str:
     return str(template["Parameters"][name]["Default"])
 
@@ -141,10 +168,13 @@ def fixed_parts(template: Mapping[str, Any], translated: Mapping[str, Any]) -> l
     depends on the account, and a rehearsal does not measure it."""
     p = PRICES
     alarms = _resources(translated, "AWS::CloudWatch::Alarm")
+    insights = [a for a in alarms if _is_insights(a)]
     alarm_metrics = sum(
         len([m for m in a["Properties"].get("Metrics", []) if "MetricStat" in m]) or 1
         for a in alarms
+        if not _is_insights(a)
     )
+    states = len(FleetState)
     dashboards = len(_resources(translated, "AWS::CloudWatch::Dashboard"))
     keys = len(_resources(translated, "AWS::KMS::Key"))
     rate = int(_default(template, "DriftCheckRateMinutes"))
@@ -168,11 +198,18 @@ def fixed_parts(template: Mapping[str, Any], translated: Mapping[str, Any]) -> l
             alarm_metrics * p["alarm_metric"].usd,
             "alarm_metric",
         ),
+        Part(
+            "CloudWatch alarms on Metrics Insights queries, grouped by target: the series they "
+            "read are those of targets that need attention, none while every target is healthy",
+            f"{len(insights)} alarms, 0 series",
+            0.0,
+            "insights_alarm_metric",
+        ),
         Part("dashboard", f"{dashboards} dashboard", dashboards * p["dashboard"].usd, "dashboard"),
         Part(
-            "`DriftChecks` heartbeat metric",
-            "1 metric",
-            p["custom_metric"].usd,
+            "`DriftChecks` heartbeat metric and the fleet's `Targets` count, one per state",
+            f"{1 + states} metrics",
+            (1 + states) * p["custom_metric"].usd,
             "custom_metric",
         ),
         Part(

@@ -915,6 +915,14 @@ class Rehearsal:
         """Logical ids of the template alarms that would be in ALARM now."""
         return [k for k, v in self.alarm_states().items() if v.state == alarm_eval.ALARM]
 
+    def alarm_targets(self) -> dict[str, list[str]]:
+        """For each alarm in ALARM that groups by target, the targets it names in ALARM."""
+        return {
+            k: v.in_alarm("target")
+            for k, v in self.alarm_states().items()
+            if v.state == alarm_eval.ALARM and v.contributors
+        }
+
     def timeline(self) -> list[Event]:
         """The rehearsal's events with virtual timestamps, in time order: driver actions,
         workflow states, FleetWise calls, backoff delays and metrics."""
@@ -952,6 +960,8 @@ class Rehearsal:
             ]
             at = datetime.fromtimestamp(float(meta.get("Timestamp", 0)) / 1000, UTC)
             text = ", ".join(f"{n}={doc.get(n)}" for n in names)
+            if doc.get("state"):  # the fleet's count of one state
+                text = f"{text} ({doc['state']})"
             events.append(Event(at, "metric", text, {"target": doc.get("target")}))
         # Within one virtual instant, causes before effects: the driver's action, a run
         # starting, its states, its FleetWise calls, the delay it then asks for, its metrics,

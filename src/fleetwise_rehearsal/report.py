@@ -55,6 +55,8 @@ def report(rehearsal: Rehearsal) -> dict[str, Any]:
             for e in rehearsal.executions()
         ],
         "alarms": rehearsal.alarms_in_alarm(),
+        # Alarms grouped by target: which targets each names in ALARM (its contributors).
+        "alarmTargets": rehearsal.alarm_targets(),
         "virtualTime": iso(rehearsal.clock.now()),
         "endpoint": "external" if rehearsal.external_endpoint else "simulator",
     }

@@ -46,15 +46,18 @@ class Expectations:
     ``messageContains``. ``calls``: FleetWise requests per operation, every attempt and every
     target counted (per target: ``calls`` counts the requests made in the target's own
     account and Region). ``executions``: executions per status (and ``total``). ``alarms``: the
-    exact set of template alarms (logical ids) in ALARM. ``invariants``: true to check the
-    running invariants (``invariants.InvariantMonitor``: one acting run per target, bounded
-    registrations, no status going back) after every step."""
+    exact set of template alarms (logical ids) in ALARM; an entry written as a mapping
+    ``{Alarm: [target, ...]}`` also names the exact targets in ALARM among the alarm's
+    contributors (an alarm on a Metrics Insights query grouped by target). ``invariants``:
+    true to check the running invariants (``invariants.InvariantMonitor``: one acting run per
+    target, bounded registrations, no status going back) after every step."""
 
     targets: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
     calls: Mapping[str, int] = field(default_factory=dict)
     executions: Mapping[str, int] = field(default_factory=dict)
     alarms: tuple[str, ...] | None = None
     invariants: bool = False
+    contributors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def parse_expectations(
@@ -116,9 +119,23 @@ def parse_expectations(
         f"an execution status ({', '.join(EXECUTION_STATUSES)}) or total",
     )
     alarms = raw.get("alarms")
+    contributors: dict[str, tuple[str, ...]] = {}
     if alarms is not None:
-        if not isinstance(alarms, list) or not all(isinstance(a, str) for a in alarms):
-            raise fail("expect.alarms", "a list of alarm logical ids (empty: none in ALARM)")
+        shape = "a list of alarm logical ids (empty: none in ALARM), each id or {id: [targets]}"
+        if not isinstance(alarms, list):
+            raise fail("expect.alarms", shape)
+        names = []
+        for entry in alarms:
+            alarm_id = entry
+            if isinstance(entry, dict) and len(entry) == 1:
+                [(alarm_id, listed)] = entry.items()
+                if not isinstance(listed, list) or not all(isinstance(t, str) for t in listed):
+                    raise fail(f"expect.alarms.{alarm_id}", "a list of the targets in ALARM")
+                contributors[str(alarm_id)] = tuple(sorted(listed))
+            if not isinstance(alarm_id, str):
+                raise fail("expect.alarms", shape)
+            names.append(alarm_id)
+        alarms = names
         for alarm in alarms:
             if alarm not in facts.alarms:
                 raise fail(
@@ -130,7 +147,7 @@ def parse_expectations(
     invariants = raw.get("invariants", False)
     if not isinstance(invariants, bool):
         raise fail("expect.invariants", f"true or false, not {invariants!r}")
-    return Expectations(targets, calls, executions, alarms, invariants)
+    return Expectations(targets, calls, executions, alarms, invariants, contributors)
 
 
 def _section(raw: Mapping[str, Any], key: str, fail: Any) -> dict[str, Any]:
@@ -206,6 +223,15 @@ def check_expectations(rehearsal: Rehearsal, expectations: Expectations) -> list
         wanted = list(expectations.alarms)
         if firing != wanted:
             failures.append(f"alarms: in ALARM {firing or 'none'}, expected {wanted or 'none'}")
+    if expectations.contributors:
+        states = rehearsal.alarm_states()
+        for alarm, targets in expectations.contributors.items():
+            named = sorted(states[alarm].in_alarm("target"))
+            if named != list(targets):
+                failures.append(
+                    f"alarms: {alarm} has {named or 'no'} target(s) in ALARM, "
+                    f"expected {list(targets) or 'none'}"
+                )
     return failures
 
 

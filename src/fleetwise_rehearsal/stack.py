@@ -655,6 +655,13 @@ class _Deployer:
         for key in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
             if key in args:
                 args[key] = int(args[key])
+        # A Ref to a Number parameter is a string; CloudFormation converts each query's period
+        # to PutMetricAlarm's integer as it does the alarm's own.
+        if "Metrics" in args:
+            args["Metrics"] = [
+                {**query, "Period": int(query["Period"])} if "Period" in query else query
+                for query in args["Metrics"]
+            ]
         if "Threshold" in args:
             args["Threshold"] = float(args["Threshold"])
         self.client("cloudwatch").put_metric_alarm(AlarmName=name, **args)

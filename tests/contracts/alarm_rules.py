@@ -13,7 +13,13 @@
 - ``TreatMissingData`` is ``breaching``, ``notBreaching``, ``ignore`` or ``missing``;
 - at most 30 dimensions; a dimension of an AWS namespace names a resource of the stack of the
   right type, and the reconciler's namespace is read with the dimension names the code emits;
-- every action is a topic of the stack.
+- every action is a topic of the stack;
+- an alarm on a Metrics Insights query (User Guide, "Create a CloudWatch alarm based on a
+  Metrics Insights query" and its "Limits") has one query, with its own ``Period``, that
+  returns the data; ``EvaluationPeriods`` x ``Period`` is at most 3 hours (the query sees no
+  older data); the query reads the stack's namespace, a metric the code emits, and only
+  dimensions the code emits, and is in the subset the rehearsal evaluates
+  (``fleetwise_rehearsal.alarms.parse_query``).
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from metric_rules import (
     statistic_findings,
 )
 from stack_values import Deployed
+
+from fleetwise_rehearsal.alarms import QUERY_WINDOW_SECONDS, UnsupportedAlarm, parse_query
 
 MISSING_DATA = frozenset({"breaching", "notBreaching", "ignore", "missing"})
 ONE_DAY = 86_400
@@ -51,13 +59,57 @@ def alarm_findings(stack: Deployed) -> list[str]:
 
 def _integers(props: dict[str, Any]) -> dict[str, Any]:
     # A Ref to a Number parameter is a string; CloudFormation converts it to the property's
-    # integer type before calling PutMetricAlarm.
-    return {
-        key: int(value)
-        if key in INTEGER_PROPERTIES and isinstance(value, str) and value.isdigit()
-        else value
-        for key, value in props.items()
-    }
+    # integer type before calling PutMetricAlarm (a query's Period included).
+    def whole(key: str, value: Any) -> Any:
+        if key in INTEGER_PROPERTIES and isinstance(value, str) and value.isdigit():
+            return int(value)
+        return value
+
+    out = {key: whole(key, value) for key, value in props.items()}
+    if isinstance(out.get("Metrics"), list):
+        out["Metrics"] = [
+            {k: whole(k, v) for k, v in q.items()} if isinstance(q, dict) else q
+            for q in out["Metrics"]
+        ]
+    return out
+
+
+def _is_insights(queries: Any) -> bool:
+    return isinstance(queries, list) and any(
+        isinstance(q, dict) and str(q.get("Expression", "")).lstrip().startswith("SELECT")
+        for q in queries
+    )
+
+
+def _insights_findings(
+    queries: list[Any], stack: Deployed, namespaces: dict[str, frozenset[str]]
+) -> list[str]:
+    if len(queries) != 1:
+        return [f"{len(queries)} queries beside a Metrics Insights query (it must be alone)"]
+    [query] = queries
+    at = f"Metrics[{query.get('Id')}]"
+    found = id_findings("Metrics", [query.get("Id")])
+    if not query.get("ReturnData", True):
+        found.append(f"{at}: the query must return the data the alarm watches")
+    if "Period" not in query:
+        found.append(f"{at}: a Metrics Insights query in an alarm needs its own Period")
+    else:
+        found += period_findings(at, query["Period"])
+    try:
+        parsed = parse_query(str(query.get("Expression")))
+    except UnsupportedAlarm as error:
+        return [*found, f"{at}: {error}"]
+    own = str(stack.parameters["MetricsNamespace"])
+    if parsed.namespace != own:
+        found.append(f"{at}: the query reads namespace {parsed.namespace!r}, not the stack's")
+    elif parsed.metric not in namespaces[own]:
+        found.append(f"{at}: {own} publishes no metric {parsed.metric!r}")
+    found += [
+        f"{at}: the query reads dimension {name!r}, which the code does not emit"
+        for name in sorted(parsed.schema)
+        if name not in CUSTOM_DIMENSIONS
+    ]
+    return found
 
 
 def _findings(
@@ -66,7 +118,13 @@ def _findings(
     props = _integers(props)
     single = [key for key in SINGLE_METRIC if key in props]
     found = []
-    if "Metrics" in props:
+    insights = _is_insights(props.get("Metrics"))
+    if insights:
+        if single:
+            found.append(f"Metrics and {single} together (one or the other)")
+        found += _insights_findings(props["Metrics"], stack, namespaces)
+        period = props["Metrics"][0].get("Period")
+    elif "Metrics" in props:
         if single:
             found.append(f"Metrics and {single} together (one or the other)")
         found += _metric_math_findings(props["Metrics"], stack, namespaces)
@@ -92,6 +150,11 @@ def _findings(
     evaluation = props.get("EvaluationPeriods")
     if not isinstance(evaluation, int) or evaluation < 1:
         found.append(f"EvaluationPeriods {evaluation!r} is not a positive integer")
+    elif insights and isinstance(period, int) and evaluation * period > QUERY_WINDOW_SECONDS:
+        found.append(
+            f"EvaluationPeriods x Period = {evaluation * period} s, more than the 3 hours "
+            f"({QUERY_WINDOW_SECONDS} s) a Metrics Insights alarm evaluates"
+        )
     elif isinstance(period, int) and evaluation * period > ONE_DAY:
         found.append(
             f"EvaluationPeriods x Period = {evaluation * period} s, more than one day ({ONE_DAY} s)"

@@ -75,7 +75,7 @@ AWS_METRICS: dict[str, frozenset[str]] = {
     ),
 }
 # The reconciler's own metrics (EMF): the dimension names Powertools and the code emit.
-CUSTOM_DIMENSIONS = frozenset({"service", "target", "reason"})
+CUSTOM_DIMENSIONS = frozenset({"service", "target", "reason", "state"})
 
 
 def emitted_metric_names() -> frozenset[str]:

@@ -18,11 +18,21 @@ def test_every_alarm_follows_put_metric_alarms_rules(parameter_set: str) -> None
 
 def test_the_longest_evaluation_the_parameters_allow_is_found() -> None:
     # HealthAlarmPeriodSeconds and UnhealthyEvaluationPeriods are each within their bounds,
-    # but together they pass CloudWatch's one-day limit: PutMetricAlarm would refuse it.
-    stack = deploy_with({"HealthAlarmPeriodSeconds": "21600", "UnhealthyEvaluationPeriods": "5"})
+    # but together they pass the 3 hours a Metrics Insights alarm can see (the template's
+    # Rules refuse the pair at deploy time: tests/template/test_rules.py).
+    stack = deploy_with({"HealthAlarmPeriodSeconds": "3600", "UnhealthyEvaluationPeriods": "5"})
     assert alarm_findings(stack) == [
-        "RegistrationUnhealthyAlarm: EvaluationPeriods x Period = 108000 s, more than one day "
-        "(86400 s)"
+        "RegistrationUnhealthyAlarm: EvaluationPeriods x Period = 18000 s, more than the 3 hours "
+        "(10800 s) a Metrics Insights alarm evaluates"
+    ]
+
+
+def test_a_single_metric_alarm_longer_than_a_day_is_found() -> None:
+    stack = copy.deepcopy(deployed("default"))
+    props = _props(stack, "DriftCheckSilentAlarm")
+    props["Period"], props["EvaluationPeriods"] = 21600, 5
+    assert alarm_findings(stack) == [
+        "DriftCheckSilentAlarm: EvaluationPeriods x Period = 108000 s, more than one day (86400 s)"
     ]
 
 
@@ -36,15 +46,33 @@ def _other_function(stack: Deployed) -> None:
 
 
 def _bad_period(stack: Deployed) -> None:
-    _props(stack, "RegistrationFailedAlarm")["Period"] = 90
+    _props(stack, "RegistrationFailedAlarm")["Metrics"][0]["Period"] = 90
+
+
+def _query(alarm: str, old: str, new: str) -> Callable[[Deployed], None]:
+    def breaks(stack: Deployed) -> None:
+        [query] = _props(stack, alarm)["Metrics"]
+        assert old in query["Expression"]
+        query["Expression"] = query["Expression"].replace(old, new)
+
+    return breaks
 
 
 def _unknown_dimension(stack: Deployed) -> None:
-    _props(stack, "InvalidSpecAlarm")["Dimensions"].append({"Name": "region", "Value": "x"})
+    dimensions = _props(stack, "TriggerFailedRecordsAlarm")["Dimensions"]
+    dimensions.append({"Name": "region", "Value": "x"})
 
 
 def _misspelt_metric(stack: Deployed) -> None:
-    _props(stack, "DriftPersistsAlarm")["MetricName"] = "DriftDetect"
+    _props(stack, "DriftCheckSilentAlarm")["MetricName"] = "DriftCheck"
+
+
+def _period_left_out(stack: Deployed) -> None:
+    del _props(stack, "InvalidSpecAlarm")["Metrics"][0]["Period"]
+
+
+def _second_query(stack: Deployed) -> None:
+    _props(stack, "InvalidSpecAlarm")["Metrics"].append(dict(SUM_OF))
 
 
 def _foreign_topic(stack: Deployed) -> None:
@@ -90,13 +118,46 @@ SUM_OF = {"Id": "total", "Expression": "SUM(METRICS())", "ReturnData": True}
         ),
         (
             _bad_period,
-            "RegistrationFailedAlarm: Period: period 90 is not a multiple of 60 "
-            "(standard-resolution metrics)",
+            "RegistrationFailedAlarm: Metrics[registrationFailed]: period 90 is not a multiple of "
+            "60 (standard-resolution metrics)",
         ),
-        (_unknown_dimension, "InvalidSpecAlarm: the metric: the code emits no dimension 'region'"),
+        (
+            _unknown_dimension,
+            "TriggerFailedRecordsAlarm: the metric: the code emits no dimension 'region'",
+        ),
         (
             _misspelt_metric,
-            "DriftPersistsAlarm: the metric: FleetWiseReconciler publishes no metric 'DriftDetect'",
+            "DriftCheckSilentAlarm: the metric: FleetWiseReconciler publishes no metric "
+            "'DriftCheck'",
+        ),
+        (
+            _query("DriftPersistsAlarm", "SUM(DriftDetected)", "SUM(DriftDetect)"),
+            "DriftPersistsAlarm: Metrics[driftDetected]: FleetWiseReconciler publishes no metric "
+            "'DriftDetect'",
+        ),
+        (
+            _query("InvalidSpecAlarm", "service, target)", "service, target, region)"),
+            "InvalidSpecAlarm: Metrics[invalidSpec]: the query reads dimension 'region', which "
+            "the code does not emit",
+        ),
+        (
+            _query("RegistrationUnhealthyAlarm", "GROUP BY target", "GROUP BY account"),
+            "RegistrationUnhealthyAlarm: Metrics[registrationHealthy]: 'account' is not a "
+            "dimension of the query's SCHEMA",
+        ),
+        (
+            _query("RegistrationFailedAlarm", '"FleetWiseReconciler"', '"Other"'),
+            "RegistrationFailedAlarm: Metrics[registrationFailed]: the query reads namespace "
+            "'Other', not the stack's",
+        ),
+        (
+            _period_left_out,
+            "InvalidSpecAlarm: Metrics[invalidSpec]: a Metrics Insights query in an alarm needs "
+            "its own Period",
+        ),
+        (
+            _second_query,
+            "InvalidSpecAlarm: 2 queries beside a Metrics Insights query (it must be alone)",
         ),
         (
             _foreign_topic,

@@ -28,7 +28,7 @@ def _widget(body: Body, title: str) -> dict[str, Any]:
     return widget
 
 
-HEALTH = "Registration health per target (Minimum; 1 = healthy)"
+HEALTH = "Which targets need attention (per target: health 0, drift, paused, invalid)"
 ERRORS = "Lambda errors"
 ALARMS = "Alarm states"
 
@@ -113,7 +113,7 @@ def _too_wide(body: Body) -> None:
         (_bad_search_statistic, "{health}: metrics[0]: 'Min' is not a CloudWatch statistic"),
         (
             _metric_math_reads_an_undefined_id,
-            "{health}: metrics[1]: the expression reads 'missing', which no metric "
+            "{health}: metrics[4]: the expression reads 'missing', which no metric "
             "or expression of it defines",
         ),
         (

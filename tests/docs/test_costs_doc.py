@@ -96,7 +96,10 @@ def test_the_runbook_drift_check_cost_is_that_of_a_rehearsed_tick(
     assert rows["Lambda invocations"] == ["1 (`DriftCheckFunction`)", "-"]
     assert rows["IoT FleetWise calls"][1].startswith("1 `GetRegisterAccountStatus`")
     assert rows["Step Functions executions, state transitions"] == ["0", "0"]
-    assert rows["EMF metric records"] == ["1 (`DriftChecks`)", "1 (`RegistrationHealthy`)"]
+    assert rows["EMF metric records"] == [
+        "7 (`DriftChecks`, `Targets` per state)",
+        "0 (1 `RegistrationHealthy` while unhealthy)",
+    ]
 
     # GIVEN two targets, registered as declared, their status current
     r = rehearse()
@@ -113,16 +116,18 @@ def test_the_runbook_drift_check_cost_is_that_of_a_rehearsed_tick(
     started = r.tick()
     r.settle()
 
-    # THEN one invocation, one status call per target's account and Region, no run, and one
-    # heartbeat record plus one health record per target
+    # THEN one invocation, one status call per target's account and Region, no run, one
+    # heartbeat record and the fleet's count per state, and no record of either target's own
     invoked = [i.function_name for i in r.invoker.invocations[before_invocations:]]
     assert invoked == [r.stack.function_name("DriftCheckFunction")]
     assert started == [] and len(r.executions()) == executions
     assert calls_since(r, before_calls) == {"GetRegisterAccountStatus": 2}
     records = r.metrics()[before_metrics:]
     names = sorted(name for doc in records for name in metric_names(doc))
-    assert names == ["DriftChecks", "RegistrationHealthy", "RegistrationHealthy"]
-    assert len(records) == 3
+    assert names == ["DriftChecks", *["Targets"] * 6]
+    counts = [doc.get("Targets") for doc in records]
+    assert counts == [[2.0], [0.0], [0.0], [0.0], [0.0], [0.0], None]  # both Healthy
+    assert len(records) == 7
 
 
 def metric_names(doc: dict[str, Any]) -> list[str]:

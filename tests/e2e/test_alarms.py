@@ -38,6 +38,9 @@ AWS_METRICS = {
     ("AWS/SQS", "ApproximateNumberOfMessagesVisible"): "QueueName",
     ("AWS/SQS", "ApproximateAgeOfOldestMessage"): "QueueName",
 }
+# The Metrics Insights function of each per-target alarm's query (gauge: MIN; counters: SUM).
+FUNCTIONS = {"RegistrationHealthy": "MIN", "RegistrationFailed": "SUM", "DriftDetected": "SUM",
+             "InvalidSpec": "SUM"}  # fmt: skip
 # The statistic that makes sense for each product metric (gauge: Minimum; counters: Sum).
 STATISTICS = {
     "RegistrationHealthy": "Minimum",
@@ -101,24 +104,33 @@ def test_every_product_alarm_matches_an_emitted_metric(
     everything_emitted: tuple[set[tuple[str, str, frozenset[str]]], dict[str, Any]],
 ) -> None:
     emitted, alarms = everything_emitted
-    product = {k: a for k, a in alarms.items() if not str(a["Namespace"]).startswith("AWS/")}
-    assert set(product) == {
+    product = {k: a for k, a in alarms.items() if not str(a.get("Namespace")).startswith("AWS/")}
+    # Every per-target alarm is on a Metrics Insights query grouped by target: it watches
+    # every target of the table, whenever it was added
+    per_target = {k: a for k, a in product.items() if "Metrics" in a}
+    assert set(per_target) == {
         "RegistrationUnhealthyAlarm",
         "RegistrationFailedAlarm",
         "DriftPersistsAlarm",
         "InvalidSpecAlarm",
-        "TriggerFailedRecordsAlarm",
-        "DriftCheckSilentAlarm",
     }
-    for logical_id, alarm in product.items():
+    for logical_id, alarm in per_target.items():
+        [entry] = alarm["Metrics"]
+        query = alarm_eval.parse_query(entry["Expression"])
+        assert (query.namespace, query.metric, query.schema) in emitted, logical_id
+        assert query.namespace == NAMESPACE
+        assert query.function == FUNCTIONS[query.metric], logical_id
+        assert query.where == (("service", "fleetwise-reconciler"),)
+        assert query.group_by == ("target",)
+    fleet_wide = {k: a for k, a in product.items() if "Metrics" not in a}
+    assert set(fleet_wide) == {"TriggerFailedRecordsAlarm", "DriftCheckSilentAlarm"}
+    for logical_id, alarm in fleet_wide.items():
         dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
         key = (alarm["Namespace"], alarm["MetricName"], frozenset(dimensions))
         assert key in emitted, logical_id
         assert alarm["Namespace"] == NAMESPACE
         assert alarm["Statistic"] == STATISTICS[alarm["MetricName"]], logical_id
-        assert dimensions["service"] == "fleetwise-reconciler"
-        if "target" in dimensions:
-            assert dimensions["target"] == TARGET
+        assert dimensions == {"service": "fleetwise-reconciler"}
 
 
 def test_every_product_metric_is_emitted_with_its_dimension_sets(
@@ -141,6 +153,7 @@ def test_every_product_metric_is_emitted_with_its_dimension_sets(
     assert (NAMESPACE, "RegistrationFailed", frozenset({"target", "reason"})) in emitted
     assert (NAMESPACE, "TriggerFailedRecords", frozenset({"service"})) in emitted
     assert (NAMESPACE, "DriftChecks", frozenset({"service"})) in emitted
+    assert (NAMESPACE, "Targets", frozenset({"service", "state"})) in emitted
 
 
 def test_every_aws_alarm_names_a_published_metric_of_a_stack_resource(
@@ -156,7 +169,9 @@ def test_every_aws_alarm_names_a_published_metric_of_a_stack_resource(
             str(res.attributes["QueueName"]) for res in r.stack.of_type("AWS::SQS::Queue").values()
         },
     }
-    aws_alarms = {k: a for k, a in r.stack.alarms.items() if str(a["Namespace"]).startswith("AWS/")}
+    aws_alarms = {
+        k: a for k, a in r.stack.alarms.items() if str(a.get("Namespace")).startswith("AWS/")
+    }
     assert len(aws_alarms) == 3 + 6 + 9 + 1 + 3
     for logical_id, alarm in aws_alarms.items():
         dimension = AWS_METRICS[(alarm["Namespace"], alarm["MetricName"])]
@@ -180,7 +195,7 @@ def test_every_aws_alarm_fires_on_injected_datapoints(rehearse: Callable[..., Re
     r = rehearse(parameters=operator_managed())
     now = r.clock.time()
     for logical_id, alarm in r.stack.alarms.items():
-        if str(alarm["Namespace"]).startswith("AWS/"):
+        if str(alarm.get("Namespace")).startswith("AWS/"):
             [dimension] = alarm["Dimensions"]
             point = alarm_eval.Datapoint(
                 alarm["Namespace"],
@@ -283,7 +298,8 @@ def test_every_alarm_has_a_runbook_entry_and_every_runbook_metric_exists(
     listed = re.findall(r"^\| `(\w+)` \|", section, re.M)
     product = {"RegistrationHealthy", "RegistrationSucceeded", "RegistrationFailed",
                "DriftDetected", "ReconcileDuration", "RegisterAccountCalls", "StatusPolls",
-               "TargetPaused", "InvalidSpec", "TriggerFailedRecords", "DriftChecks"}  # fmt: skip
+               "TargetPaused", "InvalidSpec", "TriggerFailedRecords", "DriftChecks",
+               "Targets"}  # fmt: skip
     aws = {metric for _, metric in AWS_METRICS}
     assert listed
     assert set(listed) <= product | aws

@@ -156,6 +156,7 @@ def test_scenario_json_report_exit_0(tmp_path: Path, capsys: pytest.CaptureFixtu
         "fleetwiseCalls",
         "executions",
         "alarms",
+        "alarmTargets",
         "virtualTime",
         "endpoint",
         "skipped",
@@ -358,8 +359,8 @@ def test_the_demo_tells_the_story_a_deployed_stack_would() -> None:
         "== final status ==",
     ]
     assert (
-        "  alarms in ALARM once the failure's period closed (15:05): RegistrationFailedAlarm\n"
-        in text
+        "  alarms in ALARM once the failure's period closed (15:05): RegistrationFailedAlarm"
+        " (123456789012:us-east-1)\n" in text
     )
     final = text[text.index("== final status ==") :]
     assert f"  {TARGET}: phase Failed (AccessDeniedException)\n" in final

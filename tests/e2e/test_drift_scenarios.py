@@ -65,6 +65,13 @@ def emitted_since(r: Rehearsal, count: int) -> list[dict[str, Any]]:
     ]
 
 
+def fleet(**counts: int) -> list[dict[str, Any]]:
+    """What ends every tick: the fleet's count in each state (zeros included), the heartbeat."""
+    states = ("Healthy", "Failing", "Drifted", "Paused", "Invalid", "Unobserved")
+    counted = [{"state": s, "Targets": [float(counts.get(s, 0))]} for s in states]
+    return [*counted, {"DriftChecks": [1.0]}]
+
+
 def drift_check_metrics(r: Rehearsal, count: int) -> list[dict[str, Any]]:
     names = {"RegistrationHealthy", "DriftDetected", "TargetPaused", "InvalidSpec"}
     return [m for m in emitted_since(r, count) if set(m) <= names]
@@ -81,14 +88,8 @@ def test_steady_state_tick_costs_one_status_call_and_no_execution(
     for _ in range(4):
         assert tick(r) == []
     assert calls_since(r, before) == {"GetRegisterAccountStatus": 4}
-    assert (
-        emitted_since(r, metrics_before)
-        == [
-            {"RegistrationHealthy": [1.0]},
-            {"DriftChecks": [1.0]},  # the heartbeat, once per tick
-        ]
-        * 4
-    )
+    # A healthy target keeps no series of its own: each tick counts it healthy and beats
+    assert emitted_since(r, metrics_before) == fleet(Healthy=1) * 4
     assert r.alarms_in_alarm() == []
 
 
@@ -252,9 +253,10 @@ def test_a_paused_target_is_reported_every_tick_and_never_acted_on(
     assert tick(r) == []
     assert emitted_since(r, metrics_before) == [
         {"RegistrationHealthy": [0.0], "DriftDetected": [1.0], "TargetPaused": [1.0]},
-        {"DriftChecks": [1.0]},
+        *fleet(Paused=1),
     ]
     assert {"RegistrationUnhealthyAlarm", "DriftPersistsAlarm"} <= set(r.alarms_in_alarm())
+    assert r.alarm_targets()["RegistrationUnhealthyAlarm"] == [r.default_target]
 
 
 def test_a_terminal_failure_is_observed_by_ticks_never_re_registered(

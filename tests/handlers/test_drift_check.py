@@ -26,6 +26,22 @@ HOLDER = "arn:aws:states:us-east-1:123456789012:execution:Reconcile:earlier"
 NAME = "drift-123456789012-us-east-1-20261126T1200Z"
 # One per tick, whatever the targets: the silent-checker alarm watches it.
 HEARTBEAT = {"target": None, "values": {"DriftChecks": [1.0]}, "dimensions": [["service"]]}
+STATES = ("Healthy", "Failing", "Drifted", "Paused", "Invalid", "Unobserved")
+
+
+def fleet(**counts: int) -> list[dict[str, Any]]:
+    """What ends every tick: the fleet's count in each state (zeros included), the heartbeat."""
+    return [
+        {
+            "target": None,
+            "state": state,
+            "values": {"Targets": [float(counts.get(state, 0))]},
+            "dimensions": [["service", "state"]],
+        }
+        for state in STATES
+    ] + [HEARTBEAT]
+
+
 # What a run records of a successful registration (the part a tick compares with its own).
 SEEN_REGISTERED = {"registered": True, "accountStatus": "REGISTRATION_SUCCESS"}
 
@@ -47,13 +63,14 @@ def emitted(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
             continue
         doc = json.loads(line)
         [directive] = doc["_aws"]["CloudWatchMetrics"]
-        out.append(
-            {
-                "target": doc.get("target"),
-                "values": {m["Name"]: doc[m["Name"]] for m in directive["Metrics"]},
-                "dimensions": [sorted(d) for d in directive["Dimensions"]],
-            }
-        )
+        found = {
+            "target": doc.get("target"),
+            "values": {m["Name"]: doc[m["Name"]] for m in directive["Metrics"]},
+            "dimensions": [sorted(d) for d in directive["Dimensions"]],
+        }
+        if "state" in doc:
+            found = {"target": found["target"], "state": doc["state"], **found}
+        out.append(found)
     return out
 
 
@@ -85,18 +102,12 @@ def test_steady_state_costs_one_status_call_and_starts_nothing(
     stub.add_response("get_register_account_status", status_response("REGISTRATION_SUCCESS"), {})
     # WHEN the schedule fires
     result = tick(spec_repository, status_repository, fleetwise, client)
-    # THEN exactly one GetRegisterAccountStatus (Stubber), no execution, one healthy gauge
+    # THEN exactly one GetRegisterAccountStatus (Stubber), no execution, and no series of
+    # the target's own: it is counted healthy in the fleet's counts
     assert result["started"] == []
     assert [t["why"] for t in result["targets"]] == ["InSync"]
     assert executions(client, arn) == []
-    assert emitted(capsys) == [
-        {
-            "target": TARGET,
-            "values": {"RegistrationHealthy": [1.0]},
-            "dimensions": [["service", "target"]],
-        },
-        HEARTBEAT,
-    ]
+    assert emitted(capsys) == fleet(Healthy=1)
 
 
 def test_enforced_drift_starts_one_named_run_and_reports_it(
@@ -128,7 +139,7 @@ def test_enforced_drift_starts_one_named_run_and_reports_it(
             "values": {"RegistrationHealthy": [0.0], "DriftDetected": [1.0]},
             "dimensions": [["service", "target"]],
         },
-        HEARTBEAT,
+        *fleet(Drifted=1),
     ]
     # AND the same tick delivered again within the minute starts no second run (Step
     # Functions answers a running execution's name and input idempotently)
@@ -203,7 +214,7 @@ def test_a_status_whose_item_is_gone_gets_a_run_unless_it_says_unmanaged_or_a_ru
     assert executions(client, arn) == [
         {"name": name, "input": {"target": died, "trigger": "schedule", "eventId": name}}
     ]
-    assert emitted(capsys) == [HEARTBEAT]
+    assert emitted(capsys) == fleet()
 
 
 def test_invalid_and_paused_targets_are_reported_without_a_call(
@@ -241,11 +252,13 @@ def test_invalid_and_paused_targets_are_reported_without_a_call(
         (OTHER_REGION_TARGET, "Paused"),
         (TARGET, "AlreadyRecorded"),
     ]
-    assert sorted((m["target"] or "", m["values"]) for m in emitted(capsys)) == [  # type: ignore[type-var]
-        ("", {"DriftChecks": [1.0]}),
-        (OTHER_REGION_TARGET, {"RegistrationHealthy": [1.0], "TargetPaused": [1.0]}),
-        (TARGET, {"RegistrationHealthy": [0.0], "InvalidSpec": [1.0]}),
-    ]
+    found = emitted(capsys)
+    assert len(found) == 2 + 7
+    assert {m["target"]: m["values"] for m in found[:-7]} == {
+        OTHER_REGION_TARGET: {"TargetPaused": [1.0]},
+        TARGET: {"RegistrationHealthy": [0.0], "InvalidSpec": [1.0]},
+    }
+    assert found[-7:] == fleet(Paused=1, Invalid=1)
 
 
 def test_targets_of_one_account_and_region_share_one_observation(
@@ -317,7 +330,7 @@ def test_a_target_that_cannot_be_observed_fails_the_tick_after_the_others(
             "values": {"RegistrationHealthy": [0.0]},
             "dimensions": [["service", "target"]],
         },
-        HEARTBEAT,
+        *fleet(Failing=1, Unobserved=1),
     ]
 
 

@@ -501,7 +501,17 @@ def test_a_json_file_is_read_as_json(tmp_path: Path) -> None:
         ),
         (
             "steps: []\nexpect: {alarms: none}",
-            "s.yaml: expect.alarms: a list of alarm logical ids (empty: none in ALARM)",
+            "s.yaml: expect.alarms: a list of alarm logical ids (empty: none in ALARM), each id"
+            " or {id: [targets]}",
+        ),
+        (
+            "steps: []\nexpect: {alarms: [{RegistrationFailedAlarm: 123456789012:us-east-1}]}",
+            "s.yaml: expect.alarms.RegistrationFailedAlarm: a list of the targets in ALARM",
+        ),
+        (
+            "steps: []\nexpect: {alarms: [{RegistrationFailedAlarms: []}]}",
+            "s.yaml: expect.alarms: 'RegistrationFailedAlarms' is not an alarm of template.yaml"
+            " (did you mean 'RegistrationFailedAlarm'?)",
         ),
         (
             "steps: []\nexpect: {invariants: yes-please}",

@@ -493,6 +493,7 @@ def test_a_check_as_logged_and_returned() -> None:
         "action": "Register",
         "phase": "Registering",
         "reason": "NotRegistered",
+        "state": "Drifted",
     }
     assert found.drift == ("the account is not registered with IoT FleetWise",)
 
@@ -512,6 +513,7 @@ def test_a_paused_invalid_check_as_returned() -> None:
         "action": "Invalid",
         "phase": "Invalid",
         "reason": "InvalidSpec",
+        "state": "Invalid",
     }
 
 

@@ -3,10 +3,12 @@
 For each item of the spec table: validate it, observe the registration (one
 GetRegisterAccountStatus per distinct account and Region, shared by the targets that name it),
 read the status, decide (``logic.drift.check``), emit the target's metrics, and start a
-reconcile execution only when one would change something (``logic.drift``). Every target gets
-its ``RegistrationHealthy`` gauge on every tick, and every tick emits one ``DriftChecks``
-heartbeat, whose alarm treats missing data as breaching: a checker that stops running alarms
-even when no target is left to report on.
+reconcile execution only when one would change something (``logic.drift``). A target
+reports its own ``RegistrationHealthy`` gauge (0) only while it is unhealthy, and its other
+metrics only while they are true (``logic.health``): a healthy fleet keeps no per-target
+series. Every tick counts the fleet (``Targets``, one series per state) and emits one
+``DriftChecks`` heartbeat, whose alarm treats missing data as breaching: a checker that stops
+running alarms even when no target is left to report on.
 
 Steady state per target: one GetRegisterAccountStatus (per account and Region), the spec
 table's Scan (shared) and one status read; no lease read, no execution. The observations are
@@ -23,6 +25,7 @@ the problem; the next tick observes again.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -35,6 +38,7 @@ from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.errors import ReconcileError
 from fleetwise_reconciler.logic import drift
 from fleetwise_reconciler.logic.compare import spec_hash
+from fleetwise_reconciler.logic.health import FleetState
 from fleetwise_reconciler.logic.validate import ValidationContext, validate
 from fleetwise_reconciler.observability import (
     COUNT,
@@ -43,8 +47,10 @@ from fleetwise_reconciler.observability import (
     INVALID_SPEC,
     REGISTRATION_HEALTHY,
     TARGET_PAUSED,
+    TARGETS,
     logger,
     publish,
+    publish_counts,
 )
 from fleetwise_reconciler.settings import get_settings
 from fleetwise_reconciler.workflow import start_reconcile
@@ -60,10 +66,11 @@ class DriftCheckIncomplete(Exception):
 
 
 def metrics_of(found: drift.Check) -> dict[str, tuple[MetricUnit, float]]:
-    """The target's metrics for one tick: the health gauge always, the others when true."""
-    values: dict[str, tuple[MetricUnit, float]] = {
-        REGISTRATION_HEALTHY: (COUNT, 1 if found.healthy else 0)
-    }
+    """The target's own metrics for one tick: each only while it is true (the health gauge,
+    0, only while unhealthy); nothing for a healthy target."""
+    values: dict[str, tuple[MetricUnit, float]] = {}
+    if not found.healthy:
+        values[REGISTRATION_HEALTHY] = (COUNT, 0)
     if found.drift_detected:
         values[DRIFT_DETECTED] = (COUNT, 1)
     if found.paused:
@@ -133,6 +140,7 @@ def handle(
     checks: list[dict[str, Any]] = []
     started: list[str] = []
     unobserved: list[str] = []
+    fleet: Counter[FleetState] = Counter()
 
     items = [(raw, validate(raw, validation_context)) for raw in specs.scan()]
     # Targets naming the same account and Region share one observation.
@@ -159,6 +167,7 @@ def handle(
                     detail=error.message,
                 )
                 unobserved.append(f"{target} ({error.code})")
+                fleet[FleetState.UNOBSERVED] += 1
                 continue
             observation = observed[key]
         found = drift.check(
@@ -172,6 +181,7 @@ def handle(
         if found.start:
             found = drift.unless_running(found, statuses.get_lease(target), now.timestamp())
         publish(target, metrics_of(found))
+        fleet[found.state] += 1
         name = drift.execution_name(target, stamp)
         if found.start and start_run(
             stepfunctions or wiring.stepfunctions(), settings.state_machine_arn, target, name
@@ -203,7 +213,9 @@ def handle(
             started.append(name)
         logger.info("status without a spec item", target=target, phase=phase, why=str(why))
 
-    # The heartbeat: this check ran (its alarm fires when ticks stop arriving).
+    # The fleet's counts (every state, zeros included: the dashboard's series stay whole),
+    # then the heartbeat: this check ran (its alarm fires when ticks stop arriving).
+    publish_counts(TARGETS, "state", {str(state): fleet[state] for state in FleetState})
     publish(None, {DRIFT_CHECKS: (COUNT, 1)})
     if unobserved:
         raise DriftCheckIncomplete(

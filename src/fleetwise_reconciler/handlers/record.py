@@ -124,10 +124,11 @@ def _metrics(
     healthy = outcome.phase == Phase.REGISTERED or (
         outcome.phase == Phase.PAUSED and not outcome.drift
     )
-    values: dict[str, tuple[MetricUnit, float]] = {
-        REGISTRATION_HEALTHY: (COUNT, 1 if healthy else 0),
-        RECONCILE_DURATION: (SECONDS, duration),
-    }
+    # The health gauge only while unhealthy (logic/health.py): a run that ends healthy adds
+    # no series of the target's own beyond its duration.
+    values: dict[str, tuple[MetricUnit, float]] = {RECONCILE_DURATION: (SECONDS, duration)}
+    if not healthy:
+        values[REGISTRATION_HEALTHY] = (COUNT, 0)
     prev = previous or {}
     # Drift: reality moved away from a spec that had been reconciled (not a new edit).
     if plan.get("drift") and prev.get("specHash") == plan.get("specHash"):

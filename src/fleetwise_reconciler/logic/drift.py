@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from fleetwise_reconciler.logic.health import FleetState, fleet_state
 from fleetwise_reconciler.logic.plan import Action, Phase, Plan, plan
 
 if TYPE_CHECKING:
@@ -71,6 +72,16 @@ class Check:
     def start(self) -> bool:
         return self.why in STARTING
 
+    @property
+    def state(self) -> FleetState:
+        """What the fleet's count takes this target as."""
+        return fleet_state(
+            healthy=self.healthy,
+            invalid=self.invalid,
+            paused=self.paused,
+            drift_detected=self.drift_detected,
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
@@ -83,6 +94,7 @@ class Check:
             "action": str(self.plan.action),
             "phase": str(self.plan.phase),
             "reason": self.plan.reason,
+            "state": str(self.state),
         }
 
 
