@@ -490,6 +490,33 @@ NOT_REGISTERED_TEXT = "the account is not registered with IoT FleetWise"
 FAILURE_TEXT = "IoT FleetWise reports REGISTRATION_FAILURE"
 
 
+def test_poll_observes_through_the_port_of_its_target_and_run(
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The run's name names the member role's session for a target in another account.
+    fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+    asked: list[tuple[str, str]] = []
+    real = poll.wiring.fleetwise_for
+
+    def spy(target: str, run: str, given: Any = None) -> FleetWise:
+        asked.append((target, run))
+        return real(target, run, given)
+
+    monkeypatch.setattr(poll.wiring, "fleetwise_for", spy)
+    stub.add_response("get_register_account_status", status_response("REGISTRATION_SUCCESS"), {})
+    assert (
+        poll.handle(poll_event(MODERN_SPEC), statuses=status_repository, fleetwise=fleetwise)[
+            "outcome"
+        ]
+        == "Registered"
+    )
+    assert asked == [(TARGET, EXEC)]
+
+
 @pytest.mark.parametrize("answer", ["pending", "not-yet-registered"])
 def test_poll_raises_pending_within_the_budget_and_renews_the_lease(
     polling: tuple[Any, Stubber],

@@ -710,8 +710,21 @@ LEGACY_VERSION = spec_hash(LEGACY)
                 TWO,
             ),
         ),
+        (
+            {},
+            {"specHash": LEGACY_VERSION, "phase": "Failed", "attempts": None},
+            Plan(
+                Action.FAILED,
+                Phase.FAILED,
+                "AttemptsExhausted",
+                "5 RegisterAccount calls for this spec did not get it registered "
+                "(MaxRegistrationAttempts); " + "; ".join(TWO) + "; change the spec or its "
+                "reconcileToken to try again",
+                TWO,
+            ),
+        ),
     ],
-    ids=["register", "observe-only", "not-cured"],
+    ids=["register", "observe-only", "not-cured", "attempts-spent"],
 )
 def test_several_differences_are_each_named(
     attributes: dict[str, Any], previous: dict[str, Any] | None, expected: Plan
@@ -721,6 +734,8 @@ def test_several_differences_are_each_named(
     raw = {**LEGACY, **attributes}
     if previous is not None:
         previous = {**previous, "specHash": spec_hash(raw)}
+        if "attempts" in previous:  # the whole budget spent on this version
+            previous["attempts"] = {"specHash": spec_hash(raw), "count": 5}
     assert decide(raw, OTHER_TABLES, previous=previous) == expected
 
 

@@ -983,3 +983,31 @@ def test_lease_times_are_instants_whatever_the_clocks_zone(
     assert status_repository.get_lease(TARGET)["expiresAt"] == NOW_EPOCH + 90
     status_repository.renew_lease(TARGET, RUN_A, now=naive, lease_seconds=120)
     assert status_repository.get_lease(TARGET)["expiresAt"] == NOW_EPOCH + 120
+
+
+def test_status_phases_reads_only_statuses_and_only_their_target_and_phase(
+    status_repository: StatusRepository,
+) -> None:
+    # GIVEN a status, a status whose phase is not text, and a target with a lease only
+    other, leased = "123456789012:eu-central-1", "123456789012:ap-south-1"
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    status_repository.put_status(TARGET, RUN_A, a_status("Failed", RUN_A))
+    status_repository.acquire_lease(other, RUN_A, now=NOW, lease_seconds=LEASE)
+    status_repository.put_status(other, RUN_A, {**a_status("Failed", RUN_A), "phase": 3})
+    status_repository.acquire_lease(leased, RUN_B, now=NOW, lease_seconds=LEASE)
+    requests: list[dict[str, Any]] = []
+    client = status_repository._status._get_connection().connection.client
+    client.meta.events.register(
+        "provide-client-params.dynamodb.Scan", lambda params, **_: requests.append(dict(params))
+    )
+    # WHEN the drift check's sweep reads them
+    found = sorted(status_repository.status_phases())
+    # THEN only the STATUS items, with their phase (None when it is not text)
+    assert found == [(other, None), (TARGET, "Failed")]
+    # AND the Scan asked for the statuses' target, kind and phase only
+    [request] = requests
+    names = request["ExpressionAttributeNames"]
+    projected = [names[name.strip()] for name in request["ProjectionExpression"].split(",")]
+    assert sorted(projected) == ["kind", "phase", "target"]
+    kind, value = request["FilterExpression"].split(" = ")
+    assert (names[kind], request["ExpressionAttributeValues"][value]) == ("kind", {"S": "STATUS"})

@@ -173,6 +173,38 @@ def test_timestream_names_at_the_limits_are_valid() -> None:
     assert validate(legacy(timestream=names), CONTEXT).valid
 
 
+@pytest.mark.parametrize(
+    ("timestream", "expected"),
+    [
+        # not a map at all (a String where DynamoDB should hold a Map)
+        ("fleet", ["timestream: must be a map of databaseName, tableName"]),
+        # each missing name is named, in the model's order, and the rest is still checked
+        ({"tableName": "s"}, [
+            "timestream.databaseName: is required",
+            "timestream.tableName: String should have at least 3 characters",
+        ]),
+        ({"region": "x"}, [
+            "timestream.databaseName: is required",
+            "timestream.tableName: is required",
+            "timestream.region: unknown field (allowed: databaseName, tableName)",
+        ]),
+        # a name that is not text (a DynamoDB Number)
+        ({"databaseName": 7, "tableName": "signals"}, [
+            "timestream.databaseName: must be text (a DynamoDB String), got 7",
+        ]),
+    ],
+    ids=["not-a-map", "one-missing", "both-missing", "a-number"],
+)  # fmt: skip
+def test_a_malformed_timestream_map_names_each_problem(
+    timestream: object, expected: list[str]
+) -> None:
+    assert problems(legacy(timestream=timestream)) == expected
+
+
+def test_a_target_that_is_not_text_is_named_with_its_value() -> None:
+    assert problems({"target": 123456789012}) == ["target: must be text, got 123456789012"]
+
+
 def test_timestream_unknown_member_is_invalid() -> None:
     names = {"databaseName": "fleet", "tableName": "signals", "region": "us-east-1"}
     assert problems(legacy(timestream=names)) == [

@@ -203,7 +203,8 @@ def _context_problems(raw: Mapping[str, Any], context: ValidationContext) -> lis
     problems = []
     # Equivalent mutants: with no target, "" and "None" both fail the pattern.
     target = TARGET.fullmatch(str(raw.get("target", "")))  # pragma: no mutate
-    account = None
+    # Equivalent mutants: role_patterns() reads no account ("" or None) as this stack's own.
+    account = None  # pragma: no mutate
     if target:
         account, region = target.group("account"), target.group("region")
         if account != context.account_id and account not in context.member_account_ids:
