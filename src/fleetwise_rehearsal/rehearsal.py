@@ -32,7 +32,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -953,16 +953,29 @@ class Rehearsal:
                 )
         for delay in self.clock.delays:
             events.append(Event(delay.requested_at, "delay", f"{delay.label} {delay.seconds:g}s"))
+        fleet: dict[datetime, list[str]] = {}
         for doc in self.metrics():
             meta = doc["_aws"]
             names = [
                 m["Name"] for d in meta.get("CloudWatchMetrics", []) for m in d.get("Metrics", [])
             ]
             at = datetime.fromtimestamp(float(meta.get("Timestamp", 0)) / 1000, UTC)
+            if doc.get("state"):
+                # The fleet's count of one state: a tick's counts read as one line.
+                if at not in fleet:
+                    fleet[at] = []
+                    events.append(Event(at, "metric", "", {"target": None}))
+                for name in names:
+                    fleet[at].append(f"{doc['state']} {float(doc[name][0]):g}")
+                continue
             text = ", ".join(f"{n}={doc.get(n)}" for n in names)
-            if doc.get("state"):  # the fleet's count of one state
-                text = f"{text} ({doc['state']})"
             events.append(Event(at, "metric", text, {"target": doc.get("target")}))
+        events = [
+            replace(e, text="Targets: " + ", ".join(fleet[e.at]))
+            if e.kind == "metric" and not e.text and e.at in fleet
+            else e
+            for e in events
+        ]
         # Within one virtual instant, causes before effects: the driver's action, a run
         # starting, its states, its FleetWise calls, the delay it then asks for, its metrics,
         # and last the run ending.
