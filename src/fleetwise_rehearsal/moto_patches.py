@@ -26,6 +26,7 @@ import json
 import os
 import sys
 import threading
+import time
 import traceback
 import types
 import uuid
@@ -180,6 +181,9 @@ class Invocation:
     execution_arn: str | None = None
     # The function's execution role: the principal of the calls its handler makes.
     role_arn: str | None = None
+    # Wall seconds the handler ran in-process (the lock already held): what the bench prices
+    # Lambda duration from. Not AWS's duration: no network latency, moto's own time included.
+    duration_seconds: float = 0.0
 
     @property
     def tag(self) -> str:
@@ -329,6 +333,7 @@ class LambdaInvoker:
             router.buffer_for = buffer
             sys.stdout = router
             caller, self.current = self.current, invocation
+            began = time.perf_counter()
             try:
                 invocation.result = _load_handler(handler)(event, context)
             except Exception as exc:  # noqa: BLE001 - every handler error becomes Lambda's error shape
@@ -341,6 +346,7 @@ class LambdaInvoker:
                     "stackTrace": traceback.format_tb(exc.__traceback__),
                 }
             finally:
+                invocation.duration_seconds = time.perf_counter() - began
                 self.current = caller
                 router.buffer_for = outer
                 sys.stdout = previous
