@@ -75,6 +75,9 @@ class Usage:
     executions: int = 0
     state_transitions: int = 0
     invocations: Counter[str] = field(default_factory=Counter)
+    # Invocations whose handler raised (the drift check raises when it could not observe
+    # some target), per function.
+    invocation_errors: Counter[str] = field(default_factory=Counter)
     # Lambda GB-seconds and billed milliseconds are computed from these per function.
     invocation_seconds: dict[str, float] = field(default_factory=dict)
     invocation_billed_ms: dict[str, int] = field(default_factory=dict)
@@ -256,6 +259,8 @@ class _Window:
         for invocation in invocations:
             name = self.functions.get(invocation.function_name, invocation.function_name)
             usage.invocations[name] += 1
+            if invocation.error_type is not None:
+                usage.invocation_errors[f"{name}: {invocation.error_type}"] += 1
             usage.invocation_seconds[name] = (
                 usage.invocation_seconds.get(name, 0.0) + invocation.duration_seconds
             )

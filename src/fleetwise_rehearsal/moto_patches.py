@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from fleetwise_reconciler import clock as product_clock
-from fleetwise_rehearsal import clients, members, strict, timeouts, warm
+from fleetwise_rehearsal import clients, fast_transactions, members, strict, timeouts, warm
 from fleetwise_rehearsal.patching import MotoInternalsChanged, Patcher, resolve_patch_point
 from fleetwise_rehearsal.vclock import VirtualClock
 
@@ -87,6 +87,7 @@ PATCH_POINTS: tuple[tuple[str, str, str], ...] = (
     *warm.PATCH_POINTS,
     *timeouts.PATCH_POINTS,
     *members.PATCH_POINTS,
+    *fast_transactions.PATCH_POINTS,
 )
 
 # The signatures the replacements are written against (parameter names, in order).
@@ -119,6 +120,7 @@ EXPECTED_SIGNATURES: dict[str, tuple[str, ...]] = {
     **warm.EXPECTED_SIGNATURES,
     **timeouts.EXPECTED_SIGNATURES,
     **members.EXPECTED_SIGNATURES,
+    **fast_transactions.EXPECTED_SIGNATURES,
 }
 
 
@@ -438,6 +440,7 @@ def patched(clock: VirtualClock, invoker: LambdaInvoker) -> Iterator[None]:
         _patch_stepfunctions(patcher, clock)
         _patch_dynamodb_streams(patcher)
         warm.apply(patcher)
+        fast_transactions.apply(patcher)
         strict.apply(patcher)
         members.apply(patcher, clock, _caller(invoker))
         with _product_clock(clock):
