@@ -38,7 +38,7 @@ SCHEDULER = "https://aws.amazon.com/eventbridge/pricing/"
 LAMBDA = "https://aws.amazon.com/lambda/pricing/"
 STEP_FUNCTIONS = "https://aws.amazon.com/step-functions/pricing/"
 SNS = "https://aws.amazon.com/sns/pricing/"
-STS = "https://docs.aws.amazon.com/STS/latest/APIReference/welcome.html"
+IAM = "https://aws.amazon.com/iam/pricing/"
 # A figure no page read on READ_ON carried: AWS's long-standing price, to confirm.
 UNCONFIRMED = f"not confirmed on {READ_ON.isoformat()}: check the AWS page"
 
@@ -169,8 +169,8 @@ PRICES: dict[str, Price] = {
         SNS,
         UNCONFIRMED,
     ),
-    # AWS STS is offered at no charge (its API reference).
-    "sts_request": Price(0.0, "request", "free", STS, UNCONFIRMED),
+    # IAM and AWS STS are offered at no additional charge.
+    "sts_request": Price(0.0, "request", "free", IAM, UNCONFIRMED),
 }
 
 
