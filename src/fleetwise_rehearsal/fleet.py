@@ -46,6 +46,14 @@ BATCH_WRITE_LIMIT = 25
 START_EXECUTION_BUCKET = {"us-east-1": 1300, "us-west-2": 1300, "eu-west-1": 1300}
 START_EXECUTION_REFILL = {"us-east-1": 300.0, "us-west-2": 300.0, "eu-west-1": 300.0}
 OTHER_REGION_BUCKET, OTHER_REGION_REFILL = 800, 150.0
+# DynamoDB Streams writes one stream record per item write that changes the item; a shard
+# takes at most two readers at once (more may be throttled: the DynamoDB Streams API's
+# LimitExceededException), and the trigger's event source mapping is one reader. Lambda reads
+# a shard in order and retries a failing batch until it succeeds, expires
+# (MaximumRecordAgeInSeconds) or runs out of retries (MaximumRetryAttempts): while it
+# retries, that shard is blocked. So the report counts the stream's records, its batches, the
+# batches that failed and the records sent to the on-failure queue: no failed batch, no shard
+# blocked.
 
 
 class FleetError(AssertionError):
