@@ -345,7 +345,7 @@ def rehearse_fleet(
     jitter_fraction: float | None = 0.5,
     hub_account: str = DEFAULT_ACCOUNT,
     hub_region: str = DEFAULT_REGION,
-    settle_timeout_wall: float = 600.0,
+    settle_timeout_wall: float = 3600.0,
 ) -> FleetReport:
     """Rehearse ``n`` targets over ``accounts`` accounts (the hub's included) and ``regions``,
     then ``hours`` of drift ticks; see the module docstring."""

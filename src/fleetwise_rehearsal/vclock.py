@@ -38,8 +38,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 # How often (wall seconds) an interruptible sleeper re-checks its interrupt condition when
-# nothing pokes the clock (``poke`` makes it check at once).
-_INTERRUPT_POLL_WALL = 0.5
+# nothing pokes the clock (``poke`` makes it check at once, and StopExecution pokes it): a
+# fallback only. Every check wakes a thread; with a thousand executions in a Wait, checks
+# twice a second kept the interpreter busy switching threads, and a fleet's wall time grew
+# with the square of its size.
+_INTERRUPT_POLL_WALL = 5.0
 
 
 class ClockStalled(RuntimeError):
@@ -213,11 +216,11 @@ class VirtualClock:
         """Block the calling thread until virtual time reaches now + ``seconds``.
 
         ``actor`` says whether the caller is a registered actor (an execution thread); a
-        driver thread passes False. ``interrupted`` is checked whenever the clock is poked or
-        notified, and at least every half second of wall time, while asleep (StopExecution
-        sets the execution's state); when it returns True the sleep ends early. ``wake_at``
-        (virtual epoch seconds) wakes the sleeper no later than that moment (an execution's
-        deadline); the delay recorded is still ``seconds``.
+        driver thread passes False. ``interrupted`` is checked whenever the clock is poked,
+        and at least every ``_INTERRUPT_POLL_WALL`` seconds of wall time, while asleep
+        (StopExecution sets the execution's state); when it returns True the sleep ends
+        early. ``wake_at`` (virtual epoch seconds) wakes the sleeper no later than that
+        moment (an execution's deadline); the delay recorded is still ``seconds``.
 
         Returns True when woken by time, False when interrupted.
         """
