@@ -112,10 +112,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     sizes: list[int] = sorted(args.sizes)
 
     idle = rehearse_fleet(0, 1, hours=args.hours)
-    reports: dict[int, FleetReport] = {}
-    for n in sizes:
-        reports[n] = rehearse_fleet(n, accounts_for(n), hours=args.hours)
-
     rate = idle.drift_rate_minutes
     print(
         f"Fleet rehearsal: targets over ceil(N/3) accounts x {len(FLEETWISE_REGIONS)} Regions, "
@@ -123,14 +119,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     print(f"  prices: us-east-1, read {READ_ON.isoformat()} (src/fleetwise_rehearsal/prices.py)")
     print(
-        f"  {'N':>5} {'accts':>5} {'Rgn':>3} {'deploy s':>8} {'rollout':>8} {'steady':>8} "
-        f"{'converge':>9} {'FW/target':>9} {'FW/t/tick':>8} {'SFN/tgt':>8} {'USD/tgt/mo':>10}"
-    )
-    for n in sizes:
-        print(row(reports[n], idle))
-    print(
         f"  idle stack (no target): ${fleet_cost.total(fleet_cost.report_cost(idle)):.2f} a month"
     )
+    print(
+        f"  {'N':>5} {'accts':>5} {'Rgn':>3} {'deploy s':>8} {'rollout':>8} {'steady':>8} "
+        f"{'converge':>9} {'FW/target':>9} {'FW/t/tick':>8} {'SFN/tgt':>8} {'USD/tgt/mo':>10}",
+        flush=True,
+    )
+    reports: dict[int, FleetReport] = {}
+    for n in sizes:
+        reports[n] = rehearse_fleet(n, accounts_for(n), hours=args.hours)
+        print(row(reports[n], idle), flush=True)
     print("  (wall: seconds; converge: virtual seconds from the write to the last run's end;")
     print("   FW: IoT FleetWise calls in the rollout, and per target per steady tick;")
     print("   SFN: state transitions per target in the rollout)")
