@@ -81,7 +81,9 @@ def apply(patcher: Patcher) -> None:
         streams: dict[int, tuple[Any, int]] = {}
         for entry in transact_items:
             op = next(iter(entry.values()), None)
-            table = self.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+            if not isinstance(op, dict):
+                continue
+            table = self.tables.get(op.get("TableName"))
             if table is None:
                 continue
             key = _key_of(table, op)
