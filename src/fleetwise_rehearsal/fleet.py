@@ -41,8 +41,9 @@ BATCH_WRITE_LIMIT = 25
 # tokens refilled at 300 per second in US East (N. Virginia), US West (Oregon) and Europe
 # (Ireland); 800 and 150 elsewhere (Step Functions developer guide, "Step Functions service
 # quotas", API action throttling). A refused call gets ThrottlingException; the product's
-# stream trigger makes it through the SDK's standard retries (3 attempts, jittered backoff),
+# stream trigger retries it with the SDK's standard retries (3 attempts, jittered backoff),
 # then reports the record as a batch item failure, which the event source mapping retries.
+# moto never refuses one: the report replays the calls' virtual times through this bucket.
 START_EXECUTION_BUCKET = {"us-east-1": 1300, "us-west-2": 1300, "eu-west-1": 1300}
 START_EXECUTION_REFILL = {"us-east-1": 300.0, "us-west-2": 300.0, "eu-west-1": 300.0}
 OTHER_REGION_BUCKET, OTHER_REGION_REFILL = 800, 150.0
