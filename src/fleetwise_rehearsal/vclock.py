@@ -38,11 +38,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 # How often (wall seconds) an interruptible sleeper re-checks its interrupt condition when
-# nothing pokes the clock (``poke`` makes it check at once, and StopExecution pokes it): a
-# fallback only. Every check wakes a thread; with a thousand executions in a Wait, checks
-# twice a second kept the interpreter busy switching threads, and a fleet's wall time grew
-# with the square of its size.
-_INTERRUPT_POLL_WALL = 5.0
+# nothing pokes the clock (``poke`` makes it check at once).
+_INTERRUPT_POLL_WALL = 0.5
 
 
 class ClockStalled(RuntimeError):
