@@ -41,11 +41,16 @@ $(MUTATION_STAMP): $(STAMP)
 mutation: $(MUTATION_STAMP)
 	$(BIN)/python scripts/mutation.py --jobs $(MUTATION_JOBS)
 
-# One rehearsed registration's wall time beside a bare moto write, and the poll schedule's
-# cost in polls and notice latency (no timed assertions anywhere: this only reports).
+# One rehearsed registration's wall time beside a bare moto write, the poll schedule's cost in
+# polls and notice latency, and fleets of 1 to 1,000 targets: wall and virtual times, calls
+# and cost per target (no timed assertions anywhere: this only reports). FLEET_SIZES and
+# FLEET_HOURS (of steady-state drift ticks) choose the fleets.
+FLEET_SIZES ?= 1 10 100 1000
+FLEET_HOURS ?= 2
 bench: $(STAMP)
 	$(BIN)/python bench/bench_rehearsal.py 2>/dev/null
 	$(BIN)/python bench/bench_imports.py
+	$(BIN)/python bench/bench_fleet.py $(FLEET_SIZES) --hours $(FLEET_HOURS) 2>/dev/null
 
 # `sam build` offline: the SAM CLI lives in its own venv (it pins its own boto3 and pydantic),
 # the layer and the functions are built by src/Makefile, and the artifacts are checked: the
@@ -87,7 +92,7 @@ lint: $(STAMP) $(CHECKOV) $(SAM)
 	$(BIN)/ruff check $(PY_SOURCES)
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy
-	$(BIN)/mypy --strict scripts bench/bench_imports.py
+	$(BIN)/mypy --strict scripts bench/bench_imports.py bench/bench_fleet.py
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(BIN)/cfn-lint member/template.yaml

@@ -26,6 +26,7 @@ import json
 import os
 import sys
 import threading
+import time
 import traceback
 import types
 import uuid
@@ -36,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from fleetwise_reconciler import clock as product_clock
-from fleetwise_rehearsal import clients, members, strict, timeouts, warm
+from fleetwise_rehearsal import clients, fast_transactions, members, strict, timeouts, warm
 from fleetwise_rehearsal.patching import MotoInternalsChanged, Patcher, resolve_patch_point
 from fleetwise_rehearsal.vclock import VirtualClock
 
@@ -86,6 +87,7 @@ PATCH_POINTS: tuple[tuple[str, str, str], ...] = (
     *warm.PATCH_POINTS,
     *timeouts.PATCH_POINTS,
     *members.PATCH_POINTS,
+    *fast_transactions.PATCH_POINTS,
 )
 
 # The signatures the replacements are written against (parameter names, in order).
@@ -118,6 +120,7 @@ EXPECTED_SIGNATURES: dict[str, tuple[str, ...]] = {
     **warm.EXPECTED_SIGNATURES,
     **timeouts.EXPECTED_SIGNATURES,
     **members.EXPECTED_SIGNATURES,
+    **fast_transactions.EXPECTED_SIGNATURES,
 }
 
 
@@ -180,6 +183,9 @@ class Invocation:
     execution_arn: str | None = None
     # The function's execution role: the principal of the calls its handler makes.
     role_arn: str | None = None
+    # Wall seconds the handler ran in-process (the lock already held): what the bench prices
+    # Lambda duration from. Not AWS's duration: no network latency, moto's own time included.
+    duration_seconds: float = 0.0
 
     @property
     def tag(self) -> str:
@@ -329,6 +335,7 @@ class LambdaInvoker:
             router.buffer_for = buffer
             sys.stdout = router
             caller, self.current = self.current, invocation
+            began = time.perf_counter()
             try:
                 invocation.result = _load_handler(handler)(event, context)
             except Exception as exc:  # noqa: BLE001 - every handler error becomes Lambda's error shape
@@ -341,6 +348,7 @@ class LambdaInvoker:
                     "stackTrace": traceback.format_tb(exc.__traceback__),
                 }
             finally:
+                invocation.duration_seconds = time.perf_counter() - began
                 self.current = caller
                 router.buffer_for = outer
                 sys.stdout = previous
@@ -432,6 +440,7 @@ def patched(clock: VirtualClock, invoker: LambdaInvoker) -> Iterator[None]:
         _patch_stepfunctions(patcher, clock)
         _patch_dynamodb_streams(patcher)
         warm.apply(patcher)
+        fast_transactions.apply(patcher)
         strict.apply(patcher)
         members.apply(patcher, clock, _caller(invoker))
         with _product_clock(clock):

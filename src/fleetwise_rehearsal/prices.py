@@ -38,6 +38,9 @@ DYNAMODB = "https://aws.amazon.com/dynamodb/pricing/on-demand/"
 XRAY = "https://aws.amazon.com/xray/pricing/"
 SCHEDULER = "https://aws.amazon.com/eventbridge/pricing/"
 LAMBDA = "https://aws.amazon.com/lambda/pricing/"
+STEP_FUNCTIONS = "https://aws.amazon.com/step-functions/pricing/"
+SNS = "https://aws.amazon.com/sns/pricing/"
+IAM = "https://aws.amazon.com/iam/pricing/"
 # A figure no page read on READ_ON carried: AWS's long-standing price, to confirm.
 UNCONFIRMED = f"not confirmed on {READ_ON.isoformat()}: check the AWS page"
 
@@ -124,6 +127,61 @@ PRICES: dict[str, Price] = {
         LAMBDA,
         "https://cloudchipr.com/blog/aws-lambda-pricing",
     ),
+    # The fleet bench (fleet_cost) prices these too.
+    "state_transition": Price(
+        0.025,
+        "thousand state transitions (Standard; retries count)",
+        "4,000 state transitions a month",
+        STEP_FUNCTIONS,
+        STEP_FUNCTIONS,
+    ),
+    "write_request": Price(
+        0.625,
+        "million write request units (on-demand)",
+        "none",
+        DYNAMODB,
+        "https://airbyte.com/data-engineering-resources/dynamodb-pricing",
+    ),
+    "dynamodb_storage": Price(
+        0.25,
+        "GB-month of table data (Standard table class)",
+        "25 GB a month",
+        DYNAMODB,
+        UNCONFIRMED,
+    ),
+    # CloudWatch's alarms page prices an alarm on a Metrics Insights query per metric the
+    # query analyzes, at the alarm-metric price; the free alarm metrics exclude such alarms
+    # (AWS's page, free tier). The per-metric figure was not read on the page itself.
+    "insights_alarm_metric": Price(
+        0.10,
+        "metric analyzed by a Metrics Insights alarm query, a month",
+        "none",
+        CLOUDWATCH,
+        UNCONFIRMED,
+    ),
+    "log_ingestion": Price(
+        0.50,
+        "GB ingested (Standard log class; Lambda's logs, first tier)",
+        "5 GB a month (ingestion, storage and scans together)",
+        CLOUDWATCH,
+        "https://c3x.dev/blog/cloudwatch-logs-cost-optimization",
+    ),
+    "log_storage": Price(
+        0.03,
+        "GB-month archived (compressed)",
+        "see log_ingestion",
+        CLOUDWATCH,
+        "https://c3x.dev/blog/cloudwatch-logs-cost-optimization",
+    ),
+    "sns_publish": Price(
+        0.50,
+        "million publishes",
+        "1 million publishes a month",
+        SNS,
+        UNCONFIRMED,
+    ),
+    # IAM and AWS STS are offered at no additional charge.
+    "sts_request": Price(0.0, "request", "free", IAM, UNCONFIRMED),
 }
 
 

@@ -63,6 +63,10 @@ class _Sleeper:
     interrupted: Callable[[], bool] | None = field(default=None, compare=False)
     woken: bool = field(default=False, compare=False)
     cancelled: bool = field(default=False, compare=False)
+    # Its own condition on the clock's lock: a wake-up wakes the sleepers due, not every
+    # sleeping thread (with a thousand executions asleep, waking them all at each of their
+    # wake-ups made a fleet's wall time grow with the square of its size).
+    ready: threading.Condition | None = field(default=None, compare=False)
 
 
 class VirtualClock:
@@ -81,7 +85,9 @@ class VirtualClock:
         if jitter_fraction is not None and not 0.0 <= jitter_fraction <= 1.0:
             raise ValueError("jitter_fraction must be within [0, 1]")
         self._now = start.astimezone(UTC).timestamp()
-        self._cv = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        # The driver's and starting executions' waits; each sleeper waits on its own condition.
+        self._cv = threading.Condition(self._lock)
         self._actors = 0
         self._sleeping_actors = 0
         self._holds = 0
@@ -207,11 +213,11 @@ class VirtualClock:
         """Block the calling thread until virtual time reaches now + ``seconds``.
 
         ``actor`` says whether the caller is a registered actor (an execution thread); a
-        driver thread passes False. ``interrupted`` is checked whenever the clock is poked or
-        notified, and at least every half second of wall time, while asleep (StopExecution
-        sets the execution's state); when it returns True the sleep ends early. ``wake_at``
-        (virtual epoch seconds) wakes the sleeper no later than that moment (an execution's
-        deadline); the delay recorded is still ``seconds``.
+        driver thread passes False. ``interrupted`` is checked whenever the clock is poked,
+        and at least every ``_INTERRUPT_POLL_WALL`` seconds of wall time, while asleep
+        (StopExecution sets the execution's state); when it returns True the sleep ends
+        early. ``wake_at`` (virtual epoch seconds) wakes the sleeper no later than that
+        moment (an execution's deadline); the delay recorded is still ``seconds``.
 
         Returns True when woken by time, False when interrupted.
         """
@@ -226,19 +232,22 @@ class VirtualClock:
                 seq=next(self._seq),
                 actor=actor,
                 interrupted=interrupted,
+                ready=threading.Condition(self._lock),
             )
             heapq.heappush(self._heap, sleeper)
             if actor:
                 self._sleeping_actors += 1
             self._maybe_auto_advance()
             self._cv.notify_all()
+            ready = sleeper.ready
+            assert ready is not None  # noqa: S101 - set just above
             while not sleeper.woken and not sleeper.cancelled:
                 if interrupted is not None:
-                    self._cv.wait(_INTERRUPT_POLL_WALL)
+                    ready.wait(_INTERRUPT_POLL_WALL)
                     if not sleeper.woken and not sleeper.cancelled and interrupted():
                         self._cancel(sleeper)
                 else:
-                    self._cv.wait()
+                    ready.wait()
             return sleeper.woken
 
     def poke(self) -> None:
@@ -339,6 +348,7 @@ class VirtualClock:
             if sleeper.cancelled:
                 continue
             sleeper.woken = True
+            _notify(sleeper)
             # Counted as runnable from this moment, before its thread even resumes, so the
             # clock cannot run ahead of it.
             if sleeper.actor:
@@ -354,6 +364,13 @@ class VirtualClock:
 
     def _cancel(self, sleeper: _Sleeper) -> None:
         sleeper.cancelled = True
+        _notify(sleeper)
         if sleeper.actor:
             self._sleeping_actors -= 1
         self._cv.notify_all()
+
+
+def _notify(sleeper: _Sleeper) -> None:
+    """Wake the sleeper's thread (call with the clock's lock held)."""
+    if sleeper.ready is not None:
+        sleeper.ready.notify()

@@ -41,15 +41,12 @@ def test_patch_point_exists_with_the_expected_shape(module: str, path: str, kind
 
 
 def test_every_module_that_patches_moto_lists_its_points_here() -> None:
-    from fleetwise_rehearsal import strict, timeouts, warm
+    from fleetwise_rehearsal import fast_transactions, strict, timeouts, warm
 
-    for points in (strict.PATCH_POINTS, timeouts.PATCH_POINTS, warm.PATCH_POINTS):
+    modules = (strict, timeouts, warm, fast_transactions)
+    for points in (m.PATCH_POINTS for m in modules):
         assert set(points) <= set(PATCH_POINTS)
-    for signatures in (
-        strict.EXPECTED_SIGNATURES,
-        timeouts.EXPECTED_SIGNATURES,
-        warm.EXPECTED_SIGNATURES,
-    ):
+    for signatures in (m.EXPECTED_SIGNATURES for m in modules):
         assert signatures.items() <= EXPECTED_SIGNATURES.items()
     kinds = {kind for _module, _path, kind in PATCH_POINTS}
     assert kinds <= {"module", "method", "staticmethod", "function", "class", "value"}
