@@ -62,15 +62,6 @@ PRICES: dict[str, Price] = {
         CLOUDWATCH,
         "https://c3x.dev/resources/aws/aws_cloudwatch_metric_alarm",
     ),
-    # An alarm on a Metrics Insights query is charged per metric its query analyzes, as an
-    # alarm metric each (read on no page on READ_ON: to confirm on AWS's pricing page).
-    "insights_alarm_metric": Price(
-        0.10,
-        "metric analyzed by a Metrics Insights alarm, per month",
-        "shares the 10 free alarm metrics",
-        CLOUDWATCH,
-        UNCONFIRMED,
-    ),
     "dashboard": Price(
         3.00,
         "dashboard-month",
