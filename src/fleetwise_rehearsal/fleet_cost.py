@@ -9,11 +9,11 @@ everything else in it). ``monthly_cost(0 targets)`` is the idle stack; the cost 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fleetwise_rehearsal.alarms import Query, parse_query
 from fleetwise_rehearsal.fleet import FleetReport, Series, Usage
 from fleetwise_rehearsal.prices import HOURS_PER_MONTH, PRICES, Price
 
@@ -24,11 +24,6 @@ FIRST_METRIC_TIER = 10_000
 ITEM_OVERHEAD_BYTES = 100
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 GB = 1e9
-_INSIGHTS = re.compile(
-    r"SELECT\s+\w+\(\s*\"?(?P<metric>[\w.-]+)\"?\s*\)\s+FROM\s+"
-    r"(?:SCHEMA\(\s*\"?(?P<schema>[^\")]+?)\"?\s*(?:,(?P<keys>[^)]*))?\)|\"?(?P<ns>[\w/.#:-]+)\"?)",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -57,29 +52,15 @@ def _usd(price: Price, quantity: float, per: float = 1.0) -> float:
     return quantity * price.usd / per
 
 
-def insights_query(expression: str) -> tuple[str, str, frozenset[str] | None] | None:
-    """(namespace, metric name, the SCHEMA's dimension keys or None) of a Metrics Insights
-    query, None for another expression."""
-    found = _INSIGHTS.search(expression)
-    if found is None:
-        return None
-    if found["schema"] is not None:
-        keys = frozenset(
-            k.strip().strip('"') for k in (found["keys"] or "").split(",") if k.strip()
-        )
-        return found["schema"].strip(), found["metric"], keys
-    return found["ns"], found["metric"], None
-
-
-def analyzed_metrics(query: tuple[str, str, frozenset[str] | None], usage: Usage) -> float:
-    """The series a Metrics Insights query analyzes, on average over the usage's hours."""
-    namespace, metric, keys = query
+def analyzed_metrics(query: Query, usage: Usage) -> float:
+    """The series a Metrics Insights query analyzes (its SCHEMA's exact dimensions, its WHERE
+    conditions), on average over the usage's hours."""
     hours = sum(
         active
         for series, active in usage.series_hours.items()
-        if series.namespace == namespace
-        and series.name == metric
-        and (keys is None or frozenset(k for k, _ in series.dimensions) == keys)
+        if (series.namespace, series.name) == (query.namespace, query.metric)
+        and frozenset(k for k, _ in series.dimensions) == query.schema
+        and set(query.where) <= set(series.dimensions)
     )
     return hours / usage.hours if usage.hours else 0.0
 
@@ -93,9 +74,9 @@ def alarm_metrics(alarms: Mapping[str, Mapping[str, Any]], usage: Usage) -> tupl
     for props in alarms.values():
         metrics = props.get("Metrics") or []
         queries = [
-            q
+            parse_query(str(m["Expression"]))
             for m in metrics
-            if "Expression" in m and (q := insights_query(str(m["Expression"]))) is not None
+            if str(m.get("Expression", "")).lstrip().startswith("SELECT")
         ]
         if queries:
             insights += sum(analyzed_metrics(q, usage) for q in queries)

@@ -132,7 +132,8 @@ STACK = fleet_cost.Stack(
                 {
                     "Id": "q",
                     "Expression": "SELECT MIN(RegistrationHealthy) FROM "
-                    'SCHEMA("FleetWiseReconciler", service, target) GROUP BY target',
+                    'SCHEMA("FleetWiseReconciler", service, target) '
+                    "WHERE service = 's' GROUP BY target",
                 }
             ]
         },
@@ -155,12 +156,11 @@ def test_a_metrics_insights_alarm_is_priced_per_series_its_query_analyzes() -> N
             ): 1.0,
             # another dimension set: not in the SCHEMA
             Series("FleetWiseReconciler", "RegistrationHealthy", (("service", "s"),)): 2.0,
+            # another service: left out by the query's WHERE
+            Series(
+                "FleetWiseReconciler", "RegistrationHealthy", (("service", "x"), ("target", "c"))
+            ): 2.0,
         }
-    )
-    assert fleet_cost.insights_query(STACK.alarms["Fleet"]["Metrics"][0]["Expression"]) == (
-        "FleetWiseReconciler",
-        "RegistrationHealthy",
-        frozenset({"service", "target"}),
     )
     # THEN one alarm metric + two listed metrics, and 1.5 series analyzed on average
     assert fleet_cost.alarm_metrics(STACK.alarms, usage) == (3, 1.5)
