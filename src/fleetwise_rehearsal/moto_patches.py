@@ -17,6 +17,7 @@ test fails loudly, naming it, when one moves.
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import datetime as datetime_module
 import importlib
@@ -264,6 +265,8 @@ class LambdaInvoker:
         self.extra_env: dict[str, str] = {"POWERTOOLS_TRACE_DISABLED": "true"}
         self.extra_env.update(extra_env or {})
         self.before_invoke = tuple(before_invoke)
+        # Asynchronous invocations asked for and not run yet (``drain`` runs them).
+        self.queued: collections.deque[Callable[[], Any]] = collections.deque()
         # One router for the invoker's lifetime: a logger created during an invocation keeps
         # writing to it, and so to whichever invocation runs next.
         self._router = _StdoutRouter(sys.stdout)
@@ -276,6 +279,14 @@ class LambdaInvoker:
             if function_name is None or inv.function_name == function_name
             for doc in inv.metrics()
         ]
+
+    def drain(self) -> None:
+        """Run the queued asynchronous invocations, and those they queue, in order: called
+        when an outermost invocation has returned (a handler takes no virtual time, so they
+        run at the instant Lambda's queue would hand them out at the earliest). Lambda's
+        retries of an asynchronous invocation that failed are not rehearsed."""
+        while self.queued:
+            self.queued.popleft()()
 
     def calls(self, function_name: str) -> list[Invocation]:
         return [inv for inv in self.invocations if inv.function_name == function_name]
@@ -477,6 +488,17 @@ def _product_clock(clock: VirtualClock) -> Iterator[None]:
 
 def _patch_lambda(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker) -> None:
     def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> str | bytes:
+        inv_type = request_headers.get("x-amz-invocation-type") or request_headers.get(
+            "X-Amz-Invocation-Type", "RequestResponse"
+        )
+        if inv_type == "Event":
+            # Lambda queues the event and answers 202 at once; the function runs later, here
+            # as soon as the invocation that asked has returned (``LambdaInvoker.drain``).
+            if len((body or "").encode()) > strict.LAMBDA_ASYNC_PAYLOAD_LIMIT_BYTES:
+                raise strict.LambdaRequestTooLarge(strict.LAMBDA_ASYNC_PAYLOAD_LIMIT_BYTES)
+            sync = {"x-amz-invocation-type": "RequestResponse"}
+            invoker.queued.append(lambda: invoke(self, body, sync, {}))
+            return ""
         if len((body or "").encode()) > strict.LAMBDA_PAYLOAD_LIMIT_BYTES:
             raise strict.LambdaRequestTooLarge()
         event = json.loads(body) if body else {}
@@ -502,9 +524,8 @@ def _patch_lambda(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker)
         if invocation.error_type is not None:
             # What the Python runtime answers for an uncaught exception.
             response_headers["x-amz-function-error"] = "Unhandled"
-        inv_type = request_headers.get("x-amz-invocation-type") or request_headers.get(
-            "X-Amz-Invocation-Type", "RequestResponse"
-        )
+        if invoker.current is None:
+            invoker.drain()
         if inv_type == "RequestResponse":
             tail = "\n".join(invocation.stdout[-50:])
             response_headers["x-amz-log-result"] = base64.b64encode(tail.encode()).decode()

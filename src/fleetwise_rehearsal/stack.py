@@ -529,6 +529,15 @@ class _Deployer:
         resource.physical_id = name
         resource.attributes.update(Arn=role["Arn"], RoleId=role["RoleId"])
 
+    def _create_AWS_IAM_RolePolicy(self, resource: Resource) -> None:
+        props = resource.properties
+        self.client("iam").put_role_policy(
+            RoleName=props["RoleName"],
+            PolicyName=props["PolicyName"],
+            PolicyDocument=json.dumps(props["PolicyDocument"]),
+        )
+        resource.physical_id = self.name_for(resource.logical_id)
+
     def _create_AWS_DynamoDB_Table(self, resource: Resource) -> None:
         props = resource.properties
         name = props.get("TableName") or self.name_for(resource.logical_id, 255)

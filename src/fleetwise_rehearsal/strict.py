@@ -76,6 +76,9 @@ PAYLOAD_LIMIT_BYTES: Final = 256 * 1024
 # 6 MiB. (Lambda's own message names 6,291,556 bytes for responses; moto 5.2.5 refuses any
 # response whose Python object exceeds 6,000,000 bytes, stricter than both.)
 LAMBDA_PAYLOAD_LIMIT_BYTES: Final = 6 * 1024 * 1024
+# Invoke's request quota for an asynchronous invocation (InvocationType Event), per the
+# Invoke API reference.
+LAMBDA_ASYNC_PAYLOAD_LIMIT_BYTES: Final = 1024 * 1024
 
 # What Invoke answers (a function error) when a handler returns more than that; the text is
 # Lambda's, which moto answers too.
@@ -88,15 +91,14 @@ RESPONSE_TOO_LARGE: Final[dict[str, str]] = {
 
 
 class LambdaRequestTooLarge(JsonRESTError):
-    """Invoke's answer to a request body past the synchronous quota (HTTP 413)."""
+    """Invoke's answer to a request body past the quota of its invocation type (HTTP 413)."""
 
     code = 413
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = LAMBDA_PAYLOAD_LIMIT_BYTES) -> None:
         super().__init__(
             "RequestTooLargeException",
-            f"Request must be smaller than {LAMBDA_PAYLOAD_LIMIT_BYTES} bytes for the "
-            "InvokeFunction operation",
+            f"Request must be smaller than {limit} bytes for the InvokeFunction operation",
         )
 
 
