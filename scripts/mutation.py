@@ -42,6 +42,10 @@ SCOPE = (
     "fleetwise_reconciler.handlers.poll.x_handle__mutmut_*",
     "fleetwise_reconciler.handlers.poll.x__result__mutmut_*",
     "fleetwise_reconciler.handlers.drift_check.x_metrics_of__mutmut_*",
+    "fleetwise_reconciler.handlers.drift_check.x_split__mutmut_*",
+    "fleetwise_reconciler.handlers.drift_check.x_hand_out__mutmut_*",
+    "fleetwise_reconciler.handlers.drift_check.x_tick_moment__mutmut_*",
+    "fleetwise_reconciler.handlers.drift_check.x_batch_of__mutmut_*",
 )
 THRESHOLD = 95.0
 

@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 # The botocore service names (data directories) of every client the Lambda package builds:
-# the tables (PynamoDB), IoT FleetWise, Step Functions (the stream trigger and the drift
-# check start runs) and STS (the member role of another account).
-SERVICES = frozenset({"dynamodb", "iotfleetwise", "stepfunctions", "sts"})
+# the tables (PynamoDB), IoT FleetWise, Lambda (the drift check hands a large fleet's batches
+# to invocations of itself), Step Functions (the stream trigger and the drift check start
+# runs) and STS (the member role of another account).
+SERVICES = frozenset({"dynamodb", "iotfleetwise", "lambda", "stepfunctions", "sts"})
 
 
 def endpoint_prefixes(data: Path) -> set[str]:

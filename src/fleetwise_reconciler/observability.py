@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import datetime
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -56,13 +57,16 @@ def _resolve() -> None:
         )
 
 
-def publish_counts(name: str, dimension: str, counts: Mapping[str, float]) -> None:
-    """Emit ``name`` once per entry of ``counts``, under dimensions [service, ``dimension``]."""
+def publish_counts(
+    name: str, dimension: str, counts: Mapping[str, float], *, at: datetime | None = None
+) -> None:
+    """Emit ``name`` once per entry of ``counts``, under dimensions [service, ``dimension``],
+    stamped ``at`` (the reconciler's clock by default)."""
     for value, count in counts.items():
         _resolve()
         metrics.add_dimension(dimension, value)
         metrics.add_metric(name=name, unit=COUNT, value=count)
-        metrics.set_timestamp(clock.now())
+        metrics.set_timestamp(at or clock.now())
         metrics.flush_metrics()
 
 
@@ -71,8 +75,9 @@ def publish(
     values: Mapping[str, tuple[MetricUnit, float]],
     *,
     reason: str | None = None,
+    at: datetime | None = None,
 ) -> None:
-    """Emit ``values`` as one EMF record stamped with the reconciler's clock."""
+    """Emit ``values`` as one EMF record stamped ``at`` (the reconciler's clock by default)."""
     if not values:
         return
     _resolve()
@@ -82,5 +87,5 @@ def publish(
         metrics.add_metric(name=name, unit=unit, value=value)
     if reason is not None and target is not None:
         metrics.add_dimensions(target=target, reason=reason)
-    metrics.set_timestamp(clock.now())
+    metrics.set_timestamp(at or clock.now())
     metrics.flush_metrics()

@@ -42,6 +42,8 @@ class Settings:
     max_loops: int = 5
     history_limit: int = 20
     history_days: int = 30
+    # Targets one drift check invocation checks itself; the rest go to other invocations.
+    drift_check_batch_size: int = 500
 
     @property
     def lease_seconds(self) -> int:
@@ -57,6 +59,7 @@ _INTEGERS = (
     ("MAX_LOOPS", "max_loops", 0),
     ("HISTORY_LIMIT", "history_limit", 1),
     ("HISTORY_DAYS", "history_days", 1),
+    ("DRIFT_CHECK_BATCH_SIZE", "drift_check_batch_size", 1),
 )
 
 

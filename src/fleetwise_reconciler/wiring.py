@@ -141,6 +141,16 @@ def stepfunctions() -> Any:
     )
 
 
+@functools.cache
+def lambda_client() -> Any:
+    """The drift check hands batches of a large fleet to other invocations of itself."""
+    return botocore_session().create_client(
+        "lambda",
+        region_name=get_settings().region,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 3}),
+    )
+
+
 def validation_context(settings: Settings | None = None) -> ValidationContext:
     """What the stack allows a spec, from ``settings`` (the process's by default; the
     operator's CLI passes the settings a deployed stack's parameters give its functions)."""
@@ -166,6 +176,7 @@ def reset() -> None:
         fleetwise,
         member_roles,
         stepfunctions,
+        lambda_client,
         get_settings,
     ):
         cached.cache_clear()

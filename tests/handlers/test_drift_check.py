@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 from handler_fakes import Clock, executions, status_response
 
@@ -210,7 +212,7 @@ def test_a_status_whose_item_is_gone_gets_a_run_unless_it_says_unmanaged_or_a_ru
     result = tick(spec_repository, status_repository, fleetwise, client)
     # THEN only the status that does not say Unmanaged, unheld, gets a run; no target metrics
     name = f"drift-{died.replace(':', '-')}-20261126T1200Z"
-    assert result == {"checked": 0, "started": [name], "targets": []}
+    assert result == {"checked": 0, "started": [name], "targets": [], "batches": 0}
     assert executions(client, arn) == [
         {"name": name, "input": {"target": died, "trigger": "schedule", "eventId": name}}
     ]
@@ -366,5 +368,239 @@ def test_the_scheduled_event_reaches_the_handler(
     # No spec item: the tick checks nothing, calls nothing, starts nothing.
     monkeypatch.setenv("SPEC_TABLE_NAME", spec_repository._model.Meta.table_name)
     result = drift_check.handle({}, specs=spec_repository, statuses=status_repository)
-    assert result == {"checked": 0, "started": [], "targets": []}
+    assert result == {"checked": 0, "started": [], "targets": [], "batches": 0}
     assert now() - now.moment == timedelta(0)
+
+
+# A fleet larger than one invocation's batch: the tick's invocation checks the first batch
+# and hands each further one to an asynchronous invocation of the same function.
+FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:stack-DriftCheckFunction-abc"
+FLEET = [
+    "123456789012:ap-south-1",
+    "123456789012:eu-central-1",
+    "123456789012:us-east-1",
+    "123456789013:eu-central-1",
+    "123456789013:us-east-1",
+]
+STAMP = "20261126T1200Z"
+TICK_MILLIS = 1795694400000  # 2026-11-26T12:00:00Z, the minute STAMP names
+
+
+@pytest.fixture
+def lambda_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Stubber]]:
+    """Batches of two targets, and a real Lambda client whose Invoke requests Stubber checks
+    against the service model."""
+    monkeypatch.setenv("DRIFT_CHECK_BATCH_SIZE", "2")
+    client = boto3.client("lambda", region_name=REGION)
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def hand_out_request(batch: int, batches: int, targets: list[str]) -> dict[str, Any]:
+    event = {"tick": STAMP, "batch": batch, "batches": batches, "targets": targets}
+    return {"FunctionName": FUNCTION, "InvocationType": "Event",
+            "Payload": json.dumps(event).encode()}  # fmt: skip
+
+
+def registered(
+    statuses: StatusRepository, specs: SpecRepository, now: Clock, *targets: str
+) -> None:
+    for target in targets:
+        specs.put({"target": target})
+        record_status(statuses, now, target, {"target": target}, phase="Registered",
+                      reason="UpToDate", observed=SEEN_REGISTERED)  # fmt: skip
+
+
+def stamps(capsys: pytest.CaptureFixture[str]) -> list[tuple[str, int]]:
+    """(metric name, EMF timestamp) of every EMF line printed."""
+    out = []
+    for line in capsys.readouterr().out.splitlines():
+        if '"_aws"' in line:
+            doc = json.loads(line)
+            [directive] = doc["_aws"]["CloudWatchMetrics"]
+            out += [(m["Name"], doc["_aws"]["Timestamp"]) for m in directive["Metrics"]]
+    return out
+
+
+def test_a_fleet_past_one_batch_is_handed_out_in_sorted_batches_and_the_first_checked_here(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    state_machine: tuple[Any, str],
+    lambda_stub: tuple[Any, Stubber],
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN five registered targets (written out of order) and batches of two
+    fleetwise, stub = stubbed
+    client, arn = state_machine
+    lam, lam_stub = lambda_stub
+    registered(status_repository, spec_repository, now, *reversed(FLEET))
+    capsys.readouterr()
+    # THEN the two later batches are handed out first, each once, asynchronously ...
+    lam_stub.add_response("invoke", {"StatusCode": 202}, hand_out_request(1, 2, FLEET[2:4]))
+    lam_stub.add_response("invoke", {"StatusCode": 202}, hand_out_request(2, 2, FLEET[4:]))
+    # ... and the first two targets are observed here, one call each
+    for _ in range(2):
+        stub.add_response(
+            "get_register_account_status", status_response("REGISTRATION_SUCCESS"), {}
+        )
+    result = drift_check.handle({}, specs=spec_repository, statuses=status_repository,
+                                fleetwise=lambda _r: fleetwise, stepfunctions=client,
+                                function=FUNCTION, lambda_client=lam)  # fmt: skip
+    assert result["batches"] == 2
+    assert [t["target"] for t in result["targets"]] == FLEET[:2]
+    assert [t["why"] for t in result["targets"]] == ["InSync", "InSync"]
+    assert executions(client, arn) == []
+    # AND this invocation counts only its own targets; the heartbeat is the tick's one
+    assert emitted(capsys) == fleet(Healthy=2)
+
+
+def test_a_batch_checks_its_targets_and_counts_them_at_the_ticks_minute_without_a_heartbeat(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    state_machine: tuple[Any, str],
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a batch of three targets handed out by the 12:00 tick, one of them drifted, one
+    # deleted since, and the batch running a minute and a half later
+    fleetwise, stub = stubbed
+    client, arn = state_machine
+    registered(status_repository, spec_repository, now, *FLEET[1:3])
+    gone = "123456789014:us-east-1"
+    now.advance(90)
+    capsys.readouterr()
+    stub.add_response("get_register_account_status", status_response("REGISTRATION_SUCCESS"), {})
+    stub.add_response("get_register_account_status", status_response("REGISTRATION_FAILURE"), {})
+    event = {"tick": STAMP, "batch": 1, "batches": 2, "targets": [*FLEET[1:3], gone]}
+    result = drift_check.handle(event, specs=spec_repository, statuses=status_repository,
+                                fleetwise=lambda _r: fleetwise, stepfunctions=client)  # fmt: skip
+    # THEN the drifted target's run is named after the tick, not the batch's own minute
+    name = f"drift-123456789012-us-east-1-{STAMP}"
+    assert result["batch"] == 1
+    assert result["started"] == [name]
+    assert [(t["target"], t["why"]) for t in result["targets"]] == [
+        (FLEET[1], "InSync"),
+        (FLEET[2], "PlanActs"),
+    ]
+    assert [e["name"] for e in executions(client, arn)] == [name]
+    printed = capsys.readouterr().out
+    lines = [json.loads(line) for line in printed.splitlines() if '"_aws"' in line]
+    # AND its counts carry the tick's minute (CloudWatch adds them to the tick's other
+    # invocations' counts), the drifted target's own series its own time, no heartbeat
+    assert [(d.get("state"), d["_aws"]["Timestamp"]) for d in lines if "Targets" in d] == [
+        (state, TICK_MILLIS) for state in STATES
+    ]
+    assert {d["state"]: d["Targets"] for d in lines if "Targets" in d} == {
+        "Healthy": [1.0], "Failing": [0.0], "Drifted": [1.0], "Paused": [0.0],
+        "Invalid": [0.0], "Unobserved": [0.0],
+    }  # fmt: skip
+    assert [d["_aws"]["Timestamp"] for d in lines if "DriftDetected" in d] == [TICK_MILLIS + 90_000]
+    assert not [d for d in lines if "DriftChecks" in d]
+
+
+def test_a_batch_that_could_not_be_handed_out_fails_the_tick_and_counts_unobserved(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    state_machine: tuple[Any, str],
+    lambda_stub: tuple[Any, Stubber],
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fleetwise, stub = stubbed
+    client, _arn = state_machine
+    lam, lam_stub = lambda_stub
+    registered(status_repository, spec_repository, now, *FLEET)
+    capsys.readouterr()
+    lam_stub.add_client_error("invoke", service_error_code="TooManyRequestsException",
+                              http_status_code=429,
+                              expected_params=hand_out_request(1, 2, FLEET[2:4]))  # fmt: skip
+    lam_stub.add_response("invoke", {"StatusCode": 202}, hand_out_request(2, 2, FLEET[4:]))
+    for _ in range(2):
+        stub.add_response(
+            "get_register_account_status", status_response("REGISTRATION_SUCCESS"), {}
+        )
+    with pytest.raises(
+        drift_check.DriftCheckIncomplete,
+        match=r"^could not observe the 2 targets of batch 1 \(TooManyRequestsException\); "
+        "the other targets were checked$",
+    ):
+        drift_check.handle({}, specs=spec_repository, statuses=status_repository,
+                           fleetwise=lambda _r: fleetwise, stepfunctions=client,
+                           function=FUNCTION, lambda_client=lam)  # fmt: skip
+    # the batch that was not handed out counts as unobserved; the tick still beat
+    assert emitted(capsys) == fleet(Healthy=2, Unobserved=2)
+
+
+@pytest.mark.parametrize(
+    ("event", "error", "message"),
+    [
+        ({"batch": 1, "targets": [TARGET]}, TypeError, "needs its tick's stamp, got None"),
+        ({"batch": 1, "tick": "12:00", "targets": [TARGET]}, ValueError, "does not match"),
+        ({"batch": 1, "tick": STAMP, "targets": TARGET}, TypeError, "needs a list of targets"),
+        ({"batch": 1, "tick": STAMP, "targets": [1]}, TypeError, r"got \[1\]"),
+    ],
+)
+def test_a_malformed_batch_fails_before_any_call(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    state_machine: tuple[Any, str],
+    event: dict[str, Any],
+    error: type[Exception],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fleetwise, _stub = stubbed  # no answer queued: any FleetWise call fails the test
+    client, arn = state_machine
+    spec_repository.put({"target": TARGET})
+    with pytest.raises(error, match=message):
+        drift_check.handle(event, specs=spec_repository, statuses=status_repository,
+                           fleetwise=lambda _r: fleetwise, stepfunctions=client)  # fmt: skip
+    assert executions(client, arn) == []
+    assert stamps(capsys) == []
+
+
+@pytest.mark.parametrize(
+    ("count", "size", "own", "batches"),
+    [
+        (5, 2, 2, [[2, 3], [4]]),
+        (4, 2, 2, [[2, 3]]),
+        (3, 3, 3, []),
+        (2, 500, 2, []),
+        (0, 1, 0, []),
+        (3, 1, 1, [[1], [2]]),
+    ],
+)
+def test_split_keeps_the_first_batch_and_hands_out_the_rest_in_order(
+    count: int, size: int, own: int, batches: list[list[int]]
+) -> None:
+    items = [{"target": f"t{i}", "other": i} for i in range(count)]
+    mine, rest = drift_check.split(items, size)
+    assert mine == items[:own]
+    assert rest == [[f"t{i}" for i in batch] for batch in batches]
+
+
+def test_a_batch_lost_on_the_way_counts_unobserved_with_the_sdks_error() -> None:
+    class Unreachable:
+        def invoke(self, **_request: Any) -> None:
+            raise EndpointConnectionError(endpoint_url="https://lambda.us-east-1.amazonaws.com")
+
+    tally = drift_check.Tally()
+    drift_check.hand_out([["a", "b"], ["c"]], tally, stamp=STAMP, function=FUNCTION,
+                         client=Unreachable())  # fmt: skip
+    assert tally.unobserved == [
+        "the 2 targets of batch 1 (EndpointConnectionError)",
+        "the 1 targets of batch 2 (EndpointConnectionError)",
+    ]
+    assert dict(tally.fleet) == {drift_check.FleetState.UNOBSERVED: 3}
+
+
+def test_the_ticks_minute_is_read_from_its_stamp() -> None:
+    assert drift_check.tick_moment(STAMP).timestamp() * 1000 == TICK_MILLIS
+    with pytest.raises(ValueError, match="does not match format"):
+        drift_check.tick_moment("2026-11-26T12:00Z")

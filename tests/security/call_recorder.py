@@ -60,8 +60,15 @@ _TRANSACT_ITEM_ACTIONS = {
 }
 
 
+# Operations authorised as an action of another name (Lambda's Service Authorization
+# Reference: Invoke is the action lambda:InvokeFunction).
+_RENAMED_ACTIONS = {"Invoke": "InvokeFunction"}
+
+
 def iam_actions(operation_name: str, api_params: Any) -> set[str]:
     """The IAM actions (without prefix) an API call is authorised as."""
+    if operation_name in _RENAMED_ACTIONS:
+        return {_RENAMED_ACTIONS[operation_name]}
     if operation_name in ("TransactWriteItems", "TransactGetItems"):
         return {
             _TRANSACT_ITEM_ACTIONS[kind]

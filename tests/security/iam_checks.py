@@ -88,7 +88,7 @@ def _unwrap(statement: Any) -> Iterator[dict[str, Any]]:
 
 def role_statements(cfn: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Every Allow/Deny statement that applies to each role: its inline policies and any
-    AWS::IAM::Policy / ManagedPolicy resource of the stack attached to it."""
+    AWS::IAM::Policy / ManagedPolicy / RolePolicy resource of the stack attached to it."""
     resources = cfn["Resources"]
     found: dict[str, list[dict[str, Any]]] = {
         name: [] for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"
@@ -104,6 +104,12 @@ def role_statements(cfn: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
                 role_name = role.get("Ref") if isinstance(role, dict) else role
                 for statement in as_list(props["PolicyDocument"]["Statement"]):
                     found.setdefault(role_name, []).extend(_unwrap(statement))
+        if resource["Type"] == "AWS::IAM::RolePolicy":
+            props = resource["Properties"]
+            role = props["RoleName"]
+            role_name = role.get("Ref") if isinstance(role, dict) else role
+            for statement in as_list(props["PolicyDocument"]["Statement"]):
+                found.setdefault(role_name, []).extend(_unwrap(statement))
     return found
 
 

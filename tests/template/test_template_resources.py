@@ -145,6 +145,8 @@ def test_no_resource_has_a_hard_coded_name(sam_template: dict[str, Any]) -> None
             continue  # its FunctionName is a reference, not a name
         if resource["Type"] in ("AWS::Lambda::Permission", "AWS::Lambda::EventInvokeConfig"):
             continue  # FunctionName names the function it configures
+        if resource["Type"] == "AWS::IAM::RolePolicy":
+            continue  # RoleName names the role it attaches to
         assert not name_properties & set(resource.get("Properties", {})), name
     for name, group in _resources(sam_template, "AWS::Logs::LogGroup").items():
         assert "${AWS::StackName}" in group["Properties"]["LogGroupName"]["Fn::Sub"], name
@@ -264,6 +266,27 @@ def test_no_managed_policies_anywhere(cfn_template: dict[str, Any]) -> None:
         assert "PermissionsBoundary" not in role["Properties"], name
     assert _resources(cfn_template, "AWS::IAM::ManagedPolicy") == {}
     assert _resources(cfn_template, "AWS::IAM::Policy") == {}
+
+
+def test_role_policies_are_inline_policies_of_the_stacks_own_roles(
+    cfn_template: dict[str, Any],
+) -> None:
+    # An AWS::IAM::RolePolicy is there only to grant what a role's own inline policies cannot
+    # name (the function created with the role): the drift check invoking itself.
+    roles = _resources(cfn_template, "AWS::IAM::Role")
+    policies = _resources(cfn_template, "AWS::IAM::RolePolicy")
+    assert sorted(policies) == ["DriftCheckHandOutPolicy"]
+    props = policies["DriftCheckHandOutPolicy"]["Properties"]
+    assert props["RoleName"] == {"Ref": "DriftCheckFunctionRole"}
+    assert "DriftCheckFunctionRole" in roles
+    assert props["PolicyDocument"]["Statement"] == [
+        {
+            "Sid": "HandOutBatches",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": {"Fn::GetAtt": ["DriftCheckFunction", "Arn"]},
+        }
+    ]
 
 
 def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
@@ -394,6 +417,7 @@ def test_the_member_role_grant_names_only_allowed_accounts(cfn_template: dict[st
             "DriftCheckFunction",
             {
                 "dynamodb:Scan": ["SpecTable", "StatusTable"],
+                "dynamodb:BatchGetItem": ["SpecTable"],
                 "dynamodb:GetItem": ["StatusTable"],
                 "iotfleetwise:GetRegisterAccountStatus": ["*"],
                 "states:StartExecution": [{"Ref": "ReconcileStateMachine"}],

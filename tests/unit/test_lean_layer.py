@@ -49,7 +49,7 @@ PROBE = f"""
 import json, botocore.session
 session = botocore.session.get_session()
 built = []
-for name in {sorted(SERVICES := ("dynamodb", "iotfleetwise", "stepfunctions", "sts"))!r}:
+for name in {sorted(SERVICES := ("dynamodb", "iotfleetwise", "lambda", "stepfunctions", "sts"))!r}:
     for region in {REGIONS!r}:
         client = session.create_client(name, region_name=region,
             aws_access_key_id="a", aws_secret_access_key="b")
@@ -91,6 +91,7 @@ def test_a_trimmed_copy_builds_every_client_as_the_full_botocore_does(tmp_path: 
     assert {key for p in endpoints["partitions"] for key in p["services"]} == {
         "dynamodb",
         "iotfleetwise",
+        "lambda",
         "states",
         "sts",
     }
@@ -111,7 +112,7 @@ def test_a_trimmed_copy_builds_every_client_as_the_full_botocore_does(tmp_path: 
 
 def test_a_trim_that_would_lose_a_model_in_use_removes_nothing(tmp_path: Path) -> None:
     data = tmp_path / "botocore" / "data"
-    for name in ("dynamodb", "iotfleetwise", "sts", "s3"):
+    for name in ("dynamodb", "iotfleetwise", "lambda", "sts", "s3"):
         (data / name).mkdir(parents=True)
     (data / "endpoints.json").write_text("{}")
     with pytest.raises(SystemExit, match="lacks the service models stepfunctions"):
@@ -120,6 +121,7 @@ def test_a_trim_that_would_lose_a_model_in_use_removes_nothing(tmp_path: Path) -
         "dynamodb",
         "endpoints.json",
         "iotfleetwise",
+        "lambda",
         "s3",
         "sts",
     ]
@@ -152,5 +154,6 @@ def test_the_command_trims_a_layer_in_place(
         "version": 3,
     }
     assert capsys.readouterr().out == (
-        "botocore models: kept dynamodb, iotfleetwise, stepfunctions, sts; removed 2 others\n"
+        "botocore models: kept dynamodb, iotfleetwise, lambda, stepfunctions, sts; "
+        "removed 2 others\n"
     )

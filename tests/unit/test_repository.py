@@ -179,6 +179,19 @@ def test_spec_scan_yields_every_item(spec_repository: SpecRepository) -> None:
     assert scanned == [{"target": t, "mode": "cloudwatch"} for t in targets]
 
 
+def test_spec_get_many_reads_the_items_that_exist_in_the_order_asked(
+    spec_repository: SpecRepository,
+) -> None:
+    # More than BatchGetItem's 100 keys a request, a duplicate and a target with no item
+    targets = [f"{100000000000 + i}:us-east-1" for i in range(130)]
+    for target in targets:
+        spec_repository.put({"target": target, "mode": "cloudwatch"})
+    asked = [*reversed(targets), targets[7], "999999999999:us-east-1"]
+    found = spec_repository.get_many(asked)
+    assert found == [{"target": t, "mode": "cloudwatch"} for t in reversed(targets)]
+    assert spec_repository.get_many([]) == []
+
+
 # -- lease ----------------------------------------------------------------------------------
 
 

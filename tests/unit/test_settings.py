@@ -24,6 +24,12 @@ def test_defaults_and_values(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.allowed_pass_role_arns == ("arn:aws:iam::1:role/a", "arn:aws:iam::1:role/b")
     assert settings.served_regions == ("us-east-1", "eu-central-1", "ap-south-1")
     assert settings.registration_budget_seconds == 900
+    assert settings.drift_check_batch_size == 500
+
+
+def test_the_drift_check_batch_size_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFT_CHECK_BATCH_SIZE", "1")
+    assert get_settings().drift_check_batch_size == 1
 
 
 @pytest.mark.parametrize(
@@ -40,6 +46,7 @@ def test_defaults_and_values(monkeypatch: pytest.MonkeyPatch) -> None:
             "EXECUTION_TIMEOUT_SECONDS must be at least 1, got 0",
         ),
         ("MAX_LOOPS", "-1", "MAX_LOOPS must be at least 0, got -1"),
+        ("DRIFT_CHECK_BATCH_SIZE", "0", "DRIFT_CHECK_BATCH_SIZE must be at least 1, got 0"),
     ],
 )
 def test_bad_values_name_the_variable(

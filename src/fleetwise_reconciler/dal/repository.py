@@ -17,7 +17,7 @@ protocol holds without read-modify-write races:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -124,6 +124,16 @@ class SpecRepository:
         """Every spec item (the drift schedule's worklist)."""
         for item in self._model.scan():
             yield {"target": item.target, **item.extra}
+
+    def get_many(self, targets: Iterable[str]) -> list[dict[str, Any]]:
+        """The items of ``targets`` that exist, in the order asked (consistent reads; PynamoDB
+        asks BatchGetItem for 100 keys at a time and again for any it left unprocessed)."""
+        wanted = list(dict.fromkeys(targets))
+        found = {
+            item.target: {"target": item.target, **item.extra}
+            for item in self._model.batch_get(wanted, consistent_read=True)
+        }
+        return [found[target] for target in wanted if target in found]
 
 
 class StatusRepository:

@@ -18,20 +18,33 @@ Then one Scan of the status table (target and phase only) finds statuses whose s
 gone: a deletion whose run stepped aside for a run that then died. Each gets a run (unless a
 run holds the target), which records ``Unmanaged``.
 
+A large fleet fans out, one level deep: the tick's invocation checks the first
+``DRIFT_CHECK_BATCH_SIZE`` targets (sorted, so an account's targets stay together) and hands
+each further batch of that size to an asynchronous invocation of this same function (Lambda's
+own queue, retries and on-failure destination), which reads its items, checks them and counts
+them. So one invocation's work is bounded by the batch size, whatever the fleet's. Every
+invocation stamps its part of the fleet's counts with the tick's minute, where CloudWatch adds
+them up beside the tick's single heartbeat.
+
 A target that cannot be observed (throttling, access denied) does not stop the others; the
-check then raises ``DriftCheckIncomplete`` at the end, so the function's Errors alarm names
+invocation then raises ``DriftCheckIncomplete`` at the end, so the function's Errors alarm names
 the problem; the next tick observes again.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
 from fleetwise_reconciler import clock, wiring
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
@@ -122,37 +135,40 @@ def observe_all(
     return observed, errors
 
 
-def handle(
-    event: dict[str, Any],
-    *,
-    specs: SpecRepository | None = None,
-    statuses: StatusRepository | None = None,
-    fleetwise: wiring.FleetWisePorts | None = None,
-    stepfunctions: Any | None = None,
-    context: ValidationContext | None = None,
-) -> dict[str, Any]:
-    specs = specs or wiring.spec_repository()
-    statuses = statuses or wiring.status_repository()
-    settings = get_settings()
-    validation_context = context or wiring.validation_context()
-    now = clock.now()
-    stamp = now.strftime(EXECUTION_STAMP)
-    checks: list[dict[str, Any]] = []
-    started: list[str] = []
-    unobserved: list[str] = []
-    fleet: Counter[FleetState] = Counter()
+@dataclass
+class Tally:
+    """What one invocation of a tick found: its checks, the runs it started, the targets it
+    could not observe, and the fleet's count in each state."""
 
-    items = [(raw, validate(raw, validation_context)) for raw in specs.scan()]
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)
+    unobserved: list[str] = field(default_factory=list)
+    fleet: Counter[FleetState] = field(default_factory=Counter)
+
+
+def check_items(
+    items: list[dict[str, Any]],
+    tally: Tally,
+    *,
+    stamp: str,
+    statuses: StatusRepository,
+    fleetwise: wiring.FleetWisePorts | None,
+    stepfunctions: Any | None,
+    context: ValidationContext,
+) -> None:
+    """Validate, observe and decide each item of ``items``; emit its metrics; start a run
+    where one would change something. Adds what it found to ``tally``."""
+    settings = get_settings()
+    now = clock.now()
+    validated = [(raw, validate(raw, context)) for raw in items]
     # Targets naming the same account and Region share one observation.
     observed, errors = observe_all(
-        {v.spec.target for _, v in items if v.valid and v.spec is not None},
+        {v.spec.target for _, v in validated if v.valid and v.spec is not None},
         run=f"drift-check-{stamp}",
         given=fleetwise,
     )
-    seen: set[str] = set()
-    for raw, validation in items:
+    for raw, validation in validated:
         target = str(raw.get("target"))
-        seen.add(target)
         version = spec_hash(raw)
         observation: dict[str, Any] | None = None
         if validation.valid and validation.spec is not None:
@@ -166,8 +182,8 @@ def handle(
                     operation=error.operation,
                     detail=error.message,
                 )
-                unobserved.append(f"{target} ({error.code})")
-                fleet[FleetState.UNOBSERVED] += 1
+                tally.unobserved.append(f"{target} ({error.code})")
+                tally.fleet[FleetState.UNOBSERVED] += 1
                 continue
             observation = observed[key]
         found = drift.check(
@@ -181,12 +197,12 @@ def handle(
         if found.start:
             found = drift.unless_running(found, statuses.get_lease(target), now.timestamp())
         publish(target, metrics_of(found))
-        fleet[found.state] += 1
+        tally.fleet[found.state] += 1
         name = drift.execution_name(target, stamp)
         if found.start and start_run(
             stepfunctions or wiring.stepfunctions(), settings.state_machine_arn, target, name
         ):
-            started.append(name)
+            tally.started.append(name)
         logger.info(
             "drift checked",
             target=target,
@@ -196,7 +212,129 @@ def handle(
             healthy=found.healthy,
             execution=name if found.start else None,
         )
-        checks.append(found.as_dict())
+        tally.checks.append(found.as_dict())
+
+
+def hand_out(
+    batches: list[list[str]], tally: Tally, *, stamp: str, function: str, client: Any
+) -> None:
+    """Invoke ``function`` asynchronously once per batch (Lambda queues each invocation and
+    runs them side by side). A batch that could not be handed out counts as unobserved."""
+    for number, targets in enumerate(batches, start=1):
+        event = {"tick": stamp, "batch": number, "batches": len(batches), "targets": targets}
+        try:
+            client.invoke(
+                FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode()
+            )
+        except (ClientError, BotoCoreError) as error:
+            code = (
+                error.response["Error"]["Code"]
+                if isinstance(error, ClientError)
+                else type(error).__name__
+            )
+            logger.error(
+                "drift check could not hand out a batch",
+                batch=number,
+                targets=len(targets),
+                code=code,
+                detail=str(error),
+            )
+            tally.unobserved.append(f"the {len(targets)} targets of batch {number} ({code})")
+            tally.fleet[FleetState.UNOBSERVED] += len(targets)
+
+
+def split(items: list[dict[str, Any]], size: int) -> tuple[list[dict[str, Any]], list[list[str]]]:
+    """The first ``size`` items (this invocation's), and the targets of the rest in batches of
+    ``size`` (the other invocations'), in order."""
+    rest = [str(raw.get("target")) for raw in items[size:]]
+    return items[:size], [rest[i : i + size] for i in range(0, len(rest), size)]
+
+
+def tick_moment(stamp: str) -> datetime:
+    """The minute a tick's stamp names: every invocation of the tick stamps its fleet counts
+    with it, so CloudWatch adds them into one datapoint beside the tick's heartbeat."""
+    return datetime.strptime(stamp, EXECUTION_STAMP).replace(tzinfo=UTC)
+
+
+def batch_of(event: dict[str, Any]) -> tuple[str, list[str]]:
+    """The tick's stamp and the targets of a batch event; TypeError or ValueError names what
+    is wrong (the invocation fails before any call, and Lambda's on-failure queue keeps it)."""
+    stamp, targets = event.get("tick"), event.get("targets")
+    if not isinstance(stamp, str):
+        raise TypeError(f"a drift check batch needs its tick's stamp, got {stamp!r}")
+    tick_moment(stamp)  # ValueError unless it is one
+    if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+        raise TypeError(f"a drift check batch needs a list of targets, got {targets!r}")
+    return stamp, targets
+
+
+def finish(tally: Tally, result: dict[str, Any]) -> dict[str, Any]:
+    """Raise ``DriftCheckIncomplete`` if a target went unobserved, else return ``result``."""
+    if tally.unobserved:
+        raise DriftCheckIncomplete(
+            f"could not observe {', '.join(tally.unobserved)}; the other targets were checked"
+        )
+    return {
+        "checked": len(tally.checks),
+        "started": tally.started,
+        "targets": tally.checks,
+        **result,
+    }
+
+
+def handle(
+    event: dict[str, Any],
+    *,
+    specs: SpecRepository | None = None,
+    statuses: StatusRepository | None = None,
+    fleetwise: wiring.FleetWisePorts | None = None,
+    stepfunctions: Any | None = None,
+    context: ValidationContext | None = None,
+    function: str | None = None,
+    lambda_client: Any | None = None,
+) -> dict[str, Any]:
+    """A tick (the schedule's event) or one batch of a tick (``{"tick", "batch", "batches",
+    "targets"}``, from the tick's own invocation)."""
+    specs = specs or wiring.spec_repository()
+    statuses = statuses or wiring.status_repository()
+    settings = get_settings()
+    validation_context = context or wiring.validation_context()
+    tally = Tally()
+
+    def check(items: list[dict[str, Any]], stamp: str) -> None:
+        check_items(items, tally, stamp=stamp, statuses=statuses, fleetwise=fleetwise,
+                    stepfunctions=stepfunctions, context=validation_context)  # fmt: skip
+
+    if "batch" in event:
+        # One batch of a large fleet: check it and count it. Never hands out further: the
+        # fan-out is one level deep.
+        stamp, targets = batch_of(event)
+        items = specs.get_many(targets)
+        if len(items) < len(targets):
+            logger.info("targets gone since the tick began", gone=len(targets) - len(items))
+        check(items, stamp)
+        publish_counts(TARGETS, "state", {str(s): tally.fleet[s] for s in FleetState},
+                       at=tick_moment(stamp))  # fmt: skip
+        return finish(tally, {"batch": event.get("batch")})
+
+    stamp = clock.now().strftime(EXECUTION_STAMP)
+    at = tick_moment(stamp)
+    # Sorted, so that an account's targets fall in the same batch and share its member role
+    # and observations.
+    items = sorted(specs.scan(), key=lambda raw: str(raw.get("target")))
+    own, batches = split(items, settings.drift_check_batch_size)
+    if batches:
+        # Handed out first, so that the other invocations check while this one does its own.
+        hand_out(
+            batches,
+            tally,
+            stamp=stamp,
+            function=function or os.environ["AWS_LAMBDA_FUNCTION_NAME"],
+            client=lambda_client or wiring.lambda_client(),
+        )
+    check(own, stamp)
+    seen = {str(raw.get("target")) for raw in items}
+    now = clock.now()
 
     # Statuses whose item is gone: no metrics (an Unmanaged target reports nothing), a run
     # when the status does not say Unmanaged yet.
@@ -210,20 +348,17 @@ def handle(
         if why in drift.STARTING and start_run(
             stepfunctions or wiring.stepfunctions(), settings.state_machine_arn, target, name
         ):
-            started.append(name)
+            tally.started.append(name)
         logger.info("status without a spec item", target=target, phase=phase, why=str(why))
 
-    # The fleet's counts (every state, zeros included: the dashboard's series stay whole),
-    # then the heartbeat: this check ran (its alarm fires when ticks stop arriving).
-    publish_counts(TARGETS, "state", {str(state): fleet[state] for state in FleetState})
-    publish(None, {DRIFT_CHECKS: (COUNT, 1)})
-    if unobserved:
-        raise DriftCheckIncomplete(
-            f"could not observe {', '.join(unobserved)}; the other targets were checked"
-        )
-    return {"checked": len(checks), "started": started, "targets": checks}
+    # This invocation's part of the fleet's counts (every state, zeros included: the
+    # dashboard's series stay whole; each batch adds its own at the same minute), then the
+    # heartbeat: this check ran (its alarm fires when ticks stop arriving).
+    publish_counts(TARGETS, "state", {str(s): tally.fleet[s] for s in FleetState}, at=at)
+    publish(None, {DRIFT_CHECKS: (COUNT, 1)}, at=at)
+    return finish(tally, {"batches": len(batches)})
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(event)
+    return handle(event, function=context.invoked_function_arn)

@@ -1,0 +1,112 @@
+"""A drift tick over more targets than one invocation checks: the scheduled invocation checks
+the first batch and hands the others to asynchronous invocations of the same function, through
+moto's Lambda API; every target is observed once and counted once, beside one heartbeat."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+
+from fleetwise_rehearsal.rehearsal import Rehearsal
+
+pytestmark = pytest.mark.e2e
+
+HUB, MEMBER = "123456789012", "210000000000"
+REGIONS = ("us-east-1", "eu-central-1", "ap-south-1")
+# Sorted as the tick sorts them: an account's targets stay together.
+TARGETS = sorted(f"{account}:{region}" for account in (HUB, MEMBER) for region in REGIONS)
+TICK = 900  # DriftCheckRateMinutes' default
+
+
+@pytest.fixture
+def fleet(rehearse: Callable[..., Rehearsal]) -> Rehearsal:
+    r = rehearse(
+        parameters={"ManageDefaultTarget": "false", "MemberAccountIds": MEMBER,
+                    "DriftCheckBatchSize": "2"},
+        member_accounts={MEMBER: {}},
+    )  # fmt: skip
+    for target in TARGETS:
+        r.write_spec({"target": target})
+    r.settle()
+    assert {t: (r.status(t) or {}).get("phase") for t in TARGETS} == dict.fromkeys(
+        TARGETS, "Registered"
+    )
+    return r
+
+
+def test_a_tick_hands_out_sorted_batches_and_each_target_is_observed_and_counted_once(
+    fleet: Rehearsal,
+) -> None:
+    r = fleet
+    r.advance(TICK)
+    function = r.stack.function_name("DriftCheckFunction")
+    invocations, metrics = len(r.invoker.invocations), len(r.metrics())
+    calls = r.fleetwise_calls()
+    started = r.tick()
+    r.settle()
+    # THEN three invocations of the drift check: the schedule's, then one per further batch
+    ran = r.invoker.invocations[invocations:]
+    assert [i.function_name for i in ran] == [function] * 3
+    assert [i.error_type for i in ran] == [None] * 3
+    stamp = r.clock.now().strftime("%Y%m%dT%H%MZ")
+    assert [i.event for i in ran[1:]] == [
+        {"tick": stamp, "batch": 1, "batches": 2, "targets": TARGETS[2:4]},
+        {"tick": stamp, "batch": 2, "batches": 2, "targets": TARGETS[4:]},
+    ]
+    assert [[t["target"] for t in i.result["targets"]] for i in ran] == [
+        TARGETS[:2], TARGETS[2:4], TARGETS[4:]
+    ]  # fmt: skip
+    # AND each account and Region observed once, nothing started
+    after = r.fleetwise_calls()
+    assert {k: after[k] - calls.get(k, 0) for k in after if after[k] != calls.get(k, 0)} == {
+        "GetRegisterAccountStatus": 6
+    }
+    assert started == []
+    # AND the fleet's counts, three invocations' worth, all at the tick's minute, add up to
+    # the fleet beside one heartbeat at that minute
+    docs = r.metrics()[metrics:]
+    counts: Counter[str] = Counter()
+    stamps: set[int] = set()
+    for doc in docs:
+        if "Targets" in doc:
+            counts[doc["state"]] += sum(doc["Targets"])
+            stamps.add(doc["_aws"]["Timestamp"])
+    beats = [doc["_aws"]["Timestamp"] for doc in docs if "DriftChecks" in doc]
+    assert +counts == {"Healthy": 6}
+    assert sum(1 for doc in docs if "Targets" in doc) == 3 * 6
+    assert len(beats) == 1
+    assert stamps == set(beats)
+    assert beats[0] % 60_000 == 0
+    assert r.alarms_in_alarm() == []
+
+
+def test_a_batch_that_cannot_observe_fails_its_own_invocation_and_the_others_still_count(
+    fleet: Rehearsal,
+) -> None:
+    # GIVEN IoT FleetWise throttling the member account in eu-central-1: a target of the last
+    # batch (sorted: 123456789012's three, then 210000000000's)
+    r = fleet
+    assert r.sim is not None
+    r.advance(TICK)
+    r.sim.fail_next("GetRegisterAccountStatus", "ThrottlingException",
+                    region="eu-central-1", account=MEMBER)  # fmt: skip
+    invocations, metrics = len(r.invoker.invocations), len(r.metrics())
+    r.tick()
+    r.settle()
+    # THEN only that batch's invocation fails, naming the target; the others checked theirs
+    ran = r.invoker.invocations[invocations:]
+    assert [i.error_type for i in ran] == [None, None, "DriftCheckIncomplete"]
+    assert ran[2].error_message == (
+        f"could not observe {MEMBER}:eu-central-1 (ThrottlingException); "
+        "the other targets were checked"
+    )
+    # AND the tick's counts still cover the fleet: five healthy, one unobserved
+    counts: Counter[str] = Counter()
+    for doc in r.metrics()[metrics:]:
+        if "Targets" in doc:
+            counts[doc["state"]] += sum(doc["Targets"])
+    assert +counts == {"Healthy": 5, "Unobserved": 1}
+    # AND the function's Errors alarm sees it
+    assert "DriftCheckFunctionErrorsAlarm" in r.alarms_in_alarm()
