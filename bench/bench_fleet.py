@@ -100,6 +100,13 @@ def print_details(report: FleetReport) -> None:
         f"    custom metric series: {series}, "
         f"{sum(steady.series_hours.values()) / steady.hours:,.1f} metric-months"
     )
+    ticks = steady.hours * 60 / report.drift_rate_minutes
+    checks = steady.invocations.get("DriftCheckFunction", 0)
+    print(
+        f"    drift check: {checks / ticks:,.1f} invocations per tick, at most "
+        f"{steady.drift_check_max_targets:,} targets and "
+        f"{steady.invocation_max_seconds.get('DriftCheckFunction', 0.0):.1f} s (in-process) each"
+    )
     if steady.invocation_errors:
         print(f"    handler errors: {dict(steady.invocation_errors)}")
 

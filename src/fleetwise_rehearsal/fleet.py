@@ -90,6 +90,10 @@ class Usage:
     # Lambda GB-seconds and billed milliseconds are computed from these per function.
     invocation_seconds: dict[str, float] = field(default_factory=dict)
     invocation_billed_ms: dict[str, int] = field(default_factory=dict)
+    # The longest invocation per function (in-process), and the most targets one drift check
+    # invocation checked: what bounds an invocation as the fleet grows.
+    invocation_max_seconds: dict[str, float] = field(default_factory=dict)
+    drift_check_max_targets: int = 0
     api: Counter[str] = field(default_factory=Counter)
     dynamodb: dict[str, tuple[float, float]] = field(default_factory=dict)
     start_execution_refused: int = 0
@@ -276,6 +280,13 @@ class _Window:
             usage.invocation_billed_ms[name] = usage.invocation_billed_ms.get(name, 0) + billed_ms(
                 invocation.duration_seconds
             )
+            usage.invocation_max_seconds[name] = max(
+                usage.invocation_max_seconds.get(name, 0.0), invocation.duration_seconds
+            )
+            if name == "DriftCheckFunction" and isinstance(invocation.result, dict):
+                checked = invocation.result.get("checked")
+                if isinstance(checked, int):
+                    usage.drift_check_max_targets = max(usage.drift_check_max_targets, checked)
         calls = self.meter.between(start, end)
         usage.api = operations(calls)
         usage.dynamodb = units_per_table(calls)

@@ -47,6 +47,8 @@ parameter_sets = st.fixed_dictionaries(
         "MaxLoops": st.sampled_from(["0", "1", "5"]),
         "MaxRegistrationAttempts": st.sampled_from(["1", "2", "5"]),
         "ExecutionTimeoutSeconds": st.sampled_from(["600", "3600"]),
+        # 1: every tick over both targets fans out (the second target is a batch of its own).
+        "DriftCheckBatchSize": st.sampled_from(["1", "500"]),
     }
 )
 
