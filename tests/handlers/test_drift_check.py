@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 from handler_fakes import Clock, executions, status_response
 
@@ -585,22 +585,45 @@ def test_split_keeps_the_first_batch_and_hands_out_the_rest_in_order(
     assert rest == [[f"t{i}" for i in batch] for batch in batches]
 
 
-def test_a_batch_lost_on_the_way_counts_unobserved_with_the_sdks_error() -> None:
+def test_a_batch_lost_on_the_way_counts_unobserved_with_the_sdks_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     class Unreachable:
+        def __init__(self) -> None:
+            self.errors: list[Exception] = [
+                EndpointConnectionError(endpoint_url="https://lambda.us-east-1.amazonaws.com"),
+                # A code the Lambda model does not declare: botocore raises a plain ClientError
+                ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "x"}}, "Invoke"),
+            ]
+
         def invoke(self, **_request: Any) -> None:
-            raise EndpointConnectionError(endpoint_url="https://lambda.us-east-1.amazonaws.com")
+            raise self.errors.pop(0)
 
     tally = drift_check.Tally()
     drift_check.hand_out([["a", "b"], ["c"]], tally, stamp=STAMP, function=FUNCTION,
                          client=Unreachable())  # fmt: skip
     assert tally.unobserved == [
         "the 2 targets of batch 1 (EndpointConnectionError)",
-        "the 1 targets of batch 2 (EndpointConnectionError)",
+        "the 1 targets of batch 2 (ServiceUnavailable)",
     ]
     assert dict(tally.fleet) == {drift_check.FleetState.UNOBSERVED: 3}
+    fields = ("batch", "targets", "code", "detail")
+    assert [
+        {"level": r.levelname, "message": r.getMessage()}
+        | {k: getattr(r, k, None) for k in fields}
+        for r in caplog.records
+    ] == [
+        {"level": "ERROR", "message": "drift check could not hand out a batch", "batch": 1,
+         "targets": 2, "code": "EndpointConnectionError",
+         "detail": 'Could not connect to the endpoint URL: "https://lambda.us-east-1.amazonaws.com"'},
+        {"level": "ERROR", "message": "drift check could not hand out a batch", "batch": 2,
+         "targets": 1, "code": "ServiceUnavailable",
+         "detail": "An error occurred (ServiceUnavailable) when calling the Invoke operation: x"},
+    ]  # fmt: skip
 
 
 def test_the_ticks_minute_is_read_from_its_stamp() -> None:
+    assert drift_check.tick_moment(STAMP) == datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     assert drift_check.tick_moment(STAMP).timestamp() * 1000 == TICK_MILLIS
     with pytest.raises(ValueError, match="does not match format"):
         drift_check.tick_moment("2026-11-26T12:00Z")

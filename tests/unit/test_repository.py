@@ -187,7 +187,21 @@ def test_spec_get_many_reads_the_items_that_exist_in_the_order_asked(
     for target in targets:
         spec_repository.put({"target": target, "mode": "cloudwatch"})
     asked = [*reversed(targets), targets[7], "999999999999:us-east-1"]
-    found = spec_repository.get_many(asked)
+    reads: list[dict[str, Any]] = []
+    model = spec_repository._model
+    original = model.batch_get
+
+    def spy(keys: Any, **options: Any) -> Any:
+        reads.append(options)
+        return original(keys, **options)
+
+    model.batch_get = spy  # type: ignore[method-assign]
+    try:
+        found = spec_repository.get_many(asked)
+    finally:
+        del model.batch_get
+    # consistent reads: a batch sees the items its tick's scan saw, or newer
+    assert reads == [{"consistent_read": True}]
     assert found == [{"target": t, "mode": "cloudwatch"} for t in reversed(targets)]
     assert spec_repository.get_many([]) == []
 
