@@ -130,25 +130,27 @@ def fleetwise_for(target: str, run: str, given: FleetWisePorts | None = None) ->
     return member_roles().fleetwise(account, region, run)
 
 
+def _control_client(service: str) -> Any:
+    """A client of the stack's own Region with the SDK's standard retries (3 attempts): for
+    calls that start work elsewhere, whose callers are not retried step by step."""
+    return botocore_session().create_client(
+        service,
+        region_name=get_settings().region,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 3}),
+    )
+
+
 @functools.cache
 def stepfunctions() -> Any:
     # One attempt per call would lose stream records to a blip; the SDK's standard retries are
     # fine here because the stream trigger is not itself retried by Step Functions.
-    return botocore_session().create_client(
-        "stepfunctions",
-        region_name=get_settings().region,
-        config=Config(retries={"mode": "standard", "total_max_attempts": 3}),
-    )
+    return _control_client("stepfunctions")
 
 
 @functools.cache
 def lambda_client() -> Any:
     """The drift check hands batches of a large fleet to other invocations of itself."""
-    return botocore_session().create_client(
-        "lambda",
-        region_name=get_settings().region,
-        config=Config(retries={"mode": "standard", "total_max_attempts": 3}),
-    )
+    return _control_client("lambda")
 
 
 def validation_context(settings: Settings | None = None) -> ValidationContext:

@@ -412,17 +412,6 @@ def registered(
                       reason="UpToDate", observed=SEEN_REGISTERED)  # fmt: skip
 
 
-def stamps(capsys: pytest.CaptureFixture[str]) -> list[tuple[str, int]]:
-    """(metric name, EMF timestamp) of every EMF line printed."""
-    out = []
-    for line in capsys.readouterr().out.splitlines():
-        if '"_aws"' in line:
-            doc = json.loads(line)
-            [directive] = doc["_aws"]["CloudWatchMetrics"]
-            out += [(m["Name"], doc["_aws"]["Timestamp"]) for m in directive["Metrics"]]
-    return out
-
-
 def test_a_fleet_past_one_batch_is_handed_out_in_sorted_batches_and_the_first_checked_here(
     spec_repository: SpecRepository,
     status_repository: StatusRepository,
@@ -562,7 +551,7 @@ def test_a_malformed_batch_fails_before_any_call(
         drift_check.handle(event, specs=spec_repository, statuses=status_repository,
                            fleetwise=lambda _r: fleetwise, stepfunctions=client)  # fmt: skip
     assert executions(client, arn) == []
-    assert stamps(capsys) == []
+    assert emitted(capsys) == []
 
 
 @pytest.mark.parametrize(
