@@ -493,11 +493,14 @@ def _patch_lambda(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker)
         )
         if inv_type == "Event":
             # Lambda queues the event and answers 202 at once; the function runs later, here
-            # as soon as the invocation that asked has returned (``LambdaInvoker.drain``).
+            # as soon as the invocation that asked has returned (``LambdaInvoker.drain``), or
+            # at once when no invocation asked (a driver or a test).
             if len((body or "").encode()) > strict.LAMBDA_ASYNC_PAYLOAD_LIMIT_BYTES:
                 raise strict.LambdaRequestTooLarge(strict.LAMBDA_ASYNC_PAYLOAD_LIMIT_BYTES)
             sync = {"x-amz-invocation-type": "RequestResponse"}
             invoker.queued.append(lambda: invoke(self, body, sync, {}))
+            if invoker.current is None:
+                invoker.drain()
             return ""
         if len((body or "").encode()) > strict.LAMBDA_PAYLOAD_LIMIT_BYTES:
             raise strict.LambdaRequestTooLarge()

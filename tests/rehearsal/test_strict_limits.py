@@ -2,7 +2,8 @@
 
 Step Functions: 256 KiB (262,144 bytes of UTF-8) for an execution's input, a state's output,
 a task's input after Parameters and a task's result; past it, States.DataLimitExceeded (or, for
-StartExecution, a ValidationException). Lambda: 6 MB for a synchronous request and response.
+StartExecution, a ValidationException). Lambda: 6 MB for a synchronous request and response,
+1 MB for an asynchronous request (Invoke API reference).
 """
 
 from __future__ import annotations
@@ -126,6 +127,25 @@ def test_a_lambda_request_past_six_mb_is_refused(machines: Machines) -> None:
     assert json.loads(answer["Payload"].read()) == {"s": "x"}
     with pytest.raises(ClientError) as refused:
         machines.lam.invoke(FunctionName="sized", Payload=at_limit + b" ")
+    error = refused.value.response
+    assert error["Error"]["Code"] == "RequestTooLargeException"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert len(machines.invoker.invocations) == 1
+
+
+def test_an_asynchronous_lambda_request_past_one_mb_is_refused(machines: Machines) -> None:
+    machines.function("sized", "strict_fixtures.sized")
+    limit = strict.LAMBDA_ASYNC_PAYLOAD_LIMIT_BYTES
+    at_limit = json.dumps({"n": 1, "pad": "x" * (limit - len('{"n": 1, "pad": ""}'))}).encode()
+    assert len(at_limit) == limit
+    # Accepted: 202, no payload, and the function ran once with the event
+    answer = machines.lam.invoke(FunctionName="sized", InvocationType="Event", Payload=at_limit)
+    assert answer["StatusCode"] == 202
+    assert answer["Payload"].read() == b""
+    [ran] = machines.invoker.invocations
+    assert (ran.event["n"], ran.error_type) == (1, None)
+    with pytest.raises(ClientError) as refused:
+        machines.lam.invoke(FunctionName="sized", InvocationType="Event", Payload=at_limit + b" ")
     error = refused.value.response
     assert error["Error"]["Code"] == "RequestTooLargeException"
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 413
