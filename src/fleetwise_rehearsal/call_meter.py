@@ -216,6 +216,21 @@ class CallMeter:
             size = items.size(table, params["Key"])
             consistent = bool(params.get("ConsistentRead"))
             return ((table, dynamo_units.read_units(size, consistent=consistent)),)
+        if operation == "BatchGetItem" and response is not None:
+            # Each key read is charged as a GetItem of its own; keys left unprocessed are not
+            # read (and not charged).
+            left = response.get("UnprocessedKeys") or {}
+            batch: dict[str, float] = {}
+            for table, request in params["RequestItems"].items():
+                skipped = (left.get(table) or {}).get("Keys") or []
+                consistent = bool(request.get("ConsistentRead"))
+                for key in request["Keys"]:
+                    if key not in skipped:
+                        size = items.size(table, key)
+                        batch[table] = batch.get(table, 0.0) + dynamo_units.read_units(
+                            size, consistent=consistent
+                        )
+            return tuple(sorted(batch.items()))
         if operation == "TransactGetItems":
             read: dict[str, float] = {}
             for entry in params["TransactItems"]:
