@@ -25,7 +25,7 @@ test: $(STAMP)
 # last line is `soak: <examples> examples, <steps> steps, <violations> violations`.
 SOAK_EXAMPLES ?= 1000
 soak: $(STAMP)
-	$(BIN)/python -m fleetwise_rehearsal.soak --examples $(SOAK_EXAMPLES) --workers 2
+	$(BIN)/python -m fleetwise_rehearsal.properties.soak --examples $(SOAK_EXAMPLES) --workers 2
 
 # Mutation testing (mutmut, the `mutation` extra, installed here only): would the unit and
 # handler tests notice a change in the decisions, the FleetWise adapter or the data layer?

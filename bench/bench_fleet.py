@@ -19,9 +19,9 @@ import argparse
 import math
 from collections.abc import Sequence
 
-from fleetwise_rehearsal import fleet_cost
-from fleetwise_rehearsal.fleet import FLEETWISE_REGIONS, FleetReport, rehearse_fleet
-from fleetwise_rehearsal.prices import READ_ON
+from fleetwise_rehearsal.fleet import cost as fleet_cost
+from fleetwise_rehearsal.fleet.driver import FLEETWISE_REGIONS, FleetReport, rehearse_fleet
+from fleetwise_rehearsal.fleet.prices import READ_ON
 
 SIZES = (1, 10, 100, 1000)
 HOURS = 2

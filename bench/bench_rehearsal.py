@@ -18,8 +18,8 @@ import time
 import boto3
 import moto
 
+from fleetwise_rehearsal.aws.stack import aws_environment
 from fleetwise_rehearsal.rehearsal import Rehearsal
-from fleetwise_rehearsal.stack import aws_environment
 
 SAMPLES = 20_000
 RUNS = 3

@@ -8,7 +8,7 @@
   translated template lists for its create, read, update and delete handlers (the schemas
   cfn-lint ships); the SAM CLI's own calls are listed below.
 - docs/cost.md: the stack's fixed monthly parts, from AWS's prices as
-  ``fleetwise_rehearsal.prices`` records them (with the day they were read) and the template.
+  ``fleetwise_rehearsal.fleet.prices`` records them (with the day they were read) and the template.
 
 Usage: python scripts/docs_reference.py [--check]
 
@@ -28,8 +28,8 @@ from typing import Any
 
 import cfnlint  # type: ignore[import-untyped]
 
-from fleetwise_rehearsal.prices import PRICES, READ_ON, REGION, fixed_parts
-from fleetwise_rehearsal.template import load_template, translate
+from fleetwise_rehearsal.aws.template import load_template, translate
+from fleetwise_rehearsal.fleet.prices import PRICES, READ_ON, REGION, fixed_parts
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
@@ -307,7 +307,7 @@ def cost_markdown(template_path: Path = TEMPLATE) -> str:
         "Regions, counts what the stack does in a steady state of drift checks (invocations and",
         "their durations, state transitions, DynamoDB request units by DynamoDB's rules, custom",
         "metric series and the hours they get data in, log bytes, AssumeRole calls) and prices",
-        "it with the table below (`fleetwise_rehearsal.fleet_cost`): the README's *Cost and",
+        "it with the table below (`fleetwise_rehearsal.fleet.cost`): the README's *Cost and",
         "scale* table gives its figures. Storage (a few KB per target) rounds to nothing.",
         "",
         "## The prices",

@@ -25,12 +25,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from fleetwise_rehearsal.narrate import Narrator, alarms_line, scenario_story
+from fleetwise_rehearsal.fleetwise.simulator import FAILURE, Outcome
 from fleetwise_rehearsal.rehearsal import Rehearsal
-from fleetwise_rehearsal.report import report
-from fleetwise_rehearsal.scenario import run_scenario
-from fleetwise_rehearsal.scenario_format import Scenario, ScenarioError
-from fleetwise_rehearsal.simulator import FAILURE, Outcome
+from fleetwise_rehearsal.scenarios.format import Scenario, ScenarioError
+from fleetwise_rehearsal.scenarios.narrate import Narrator, alarms_line, scenario_story
+from fleetwise_rehearsal.scenarios.report import report
+from fleetwise_rehearsal.scenarios.runner import run_scenario
 
 EXIT_EXPECTATION_FAILED = 1
 EXIT_BAD_INPUT = 2

@@ -35,7 +35,7 @@ from fleetwise_reconciler.logic.compare import spec_hash
 
 if TYPE_CHECKING:
     from fleetwise_rehearsal.rehearsal import Rehearsal
-    from fleetwise_rehearsal.scenario import ScenarioRunner
+    from fleetwise_rehearsal.scenarios.runner import ScenarioRunner
 
 # The steps of the workflow that call IoT FleetWise on behalf of a run (the drift check
 # observes too, but acts on nothing).

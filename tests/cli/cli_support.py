@@ -19,9 +19,9 @@ import boto3
 
 from fleetwise_cli import main as cli
 from fleetwise_cli.context import Context
+from fleetwise_rehearsal.aws.stack_endpoint import StackEndpoint
+from fleetwise_rehearsal.fleetwise.simulator import FleetWiseSimulator
 from fleetwise_rehearsal.rehearsal import Rehearsal
-from fleetwise_rehearsal.simulator import FleetWiseSimulator
-from fleetwise_rehearsal.stack_endpoint import StackEndpoint
 
 TARGET = "123456789012:us-east-1"
 OTHER = "123456789012:eu-central-1"

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from cli_support import JITTER, Operator
 
+from fleetwise_rehearsal.aws.stack_endpoint import StackEndpoint
 from fleetwise_rehearsal.rehearsal import Rehearsal
-from fleetwise_rehearsal.stack_endpoint import StackEndpoint
 
 
 def quiesce(r: Rehearsal) -> None:

@@ -19,7 +19,7 @@
   returns the data; ``EvaluationPeriods`` x ``Period`` is at most 3 hours (the query sees no
   older data); the query reads the stack's namespace, a metric the code emits, and only
   dimensions the code emits, and is in the subset the rehearsal evaluates
-  (``fleetwise_rehearsal.alarms.parse_query``).
+  (``fleetwise_rehearsal.aws.alarms.parse_query``).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from metric_rules import (
 )
 from stack_values import Deployed
 
-from fleetwise_rehearsal.alarms import QUERY_WINDOW_SECONDS, UnsupportedAlarm, parse_query
+from fleetwise_rehearsal.aws.alarms import QUERY_WINDOW_SECONDS, UnsupportedAlarm, parse_query
 
 MISSING_DATA = frozenset({"breaching", "notBreaching", "ignore", "missing"})
 ONE_DAY = 86_400

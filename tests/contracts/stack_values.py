@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fleetwise_rehearsal.stack import apply_definition_substitutions
-from fleetwise_rehearsal.template import Resolver, translate
+from fleetwise_rehearsal.aws.stack import apply_definition_substitutions
+from fleetwise_rehearsal.aws.template import Resolver, translate
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"

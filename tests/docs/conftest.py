@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from doc_support import JITTER, ROOT
 
+from fleetwise_rehearsal.aws.template import load_template
 from fleetwise_rehearsal.rehearsal import Rehearsal
-from fleetwise_rehearsal.template import load_template
 
 
 @pytest.fixture(scope="session")

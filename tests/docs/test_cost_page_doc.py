@@ -1,4 +1,4 @@
-"""docs/cost.md: generated from the prices (fleetwise_rehearsal.prices) and the template, so a
+"""docs/cost.md: generated from the prices (fleetwise_rehearsal.fleet.prices) and the template, so a
 changed default, alarm or price changes it; its quantities counted here again from the template
 independently of the generator."""
 
@@ -11,8 +11,8 @@ import pytest
 from doc_support import ROOT, flat, read
 from test_parameters_doc import docs_reference
 
-from fleetwise_rehearsal.prices import HOURS_PER_MONTH, PRICES, READ_ON, fixed_parts
-from fleetwise_rehearsal.template import translate
+from fleetwise_rehearsal.aws.template import translate
+from fleetwise_rehearsal.fleet.prices import HOURS_PER_MONTH, PRICES, READ_ON, fixed_parts
 
 COST = read("docs/cost.md")
 

@@ -16,8 +16,8 @@ import pytest
 from aws_cli_replay import Call, boto3_request, each_block, replay, run_block
 from doc_support import ROOT, TARGET
 
+from fleetwise_rehearsal.aws.stack_endpoint import StackEndpoint
 from fleetwise_rehearsal.rehearsal import Rehearsal
-from fleetwise_rehearsal.stack_endpoint import StackEndpoint
 
 pytestmark = pytest.mark.e2e
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from doc_support import TARGET, flat, read, table_rows
 
+from fleetwise_rehearsal.fleetwise.simulator import Outcome
 from fleetwise_rehearsal.rehearsal import Rehearsal
-from fleetwise_rehearsal.simulator import Outcome
 
 # Each fact, as every one of the three texts must state it (whitespace aside).
 FACTS = {

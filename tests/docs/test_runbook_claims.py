@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from doc_support import TARGET, flat, read, section
 
+from fleetwise_rehearsal.fleetwise.simulator import Outcome
 from fleetwise_rehearsal.rehearsal import Rehearsal
-from fleetwise_rehearsal.scenario import ScenarioRunner
-from fleetwise_rehearsal.simulator import Outcome
+from fleetwise_rehearsal.scenarios.runner import ScenarioRunner
 
 pytestmark = pytest.mark.e2e
 

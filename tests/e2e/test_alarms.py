@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from conftest import TARGET, operator_managed
-from fleetwise_rehearsal import alarms as alarm_eval
+from fleetwise_rehearsal.aws import alarms as alarm_eval
 from fleetwise_rehearsal.rehearsal import Rehearsal
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"

@@ -16,9 +16,9 @@ import pytest
 
 from conftest import TARGET
 from fleetwise_rehearsal import cli
+from fleetwise_rehearsal.aws.vclock import VirtualClock
+from fleetwise_rehearsal.fleetwise.simulator import FleetWiseSimulator
 from fleetwise_rehearsal.rehearsal import START
-from fleetwise_rehearsal.simulator import FleetWiseSimulator
-from fleetwise_rehearsal.vclock import VirtualClock
 
 pytestmark = pytest.mark.e2e
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from conftest import TARGET, operator_managed
+from fleetwise_rehearsal.fleetwise.simulator import Campaign
 from fleetwise_rehearsal.rehearsal import Rehearsal
-from fleetwise_rehearsal.simulator import Campaign
 
 ROLE = "arn:aws:iam::123456789012:role/FleetWiseTimestream"
 OTHER_ROLE = "arn:aws:iam::123456789012:role/SomeoneElsesRole"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from fleetwise_rehearsal import fleet_cost
-from fleetwise_rehearsal.fleet import FleetReport, Series, rehearse_fleet
+from fleetwise_rehearsal.fleet import cost as fleet_cost
+from fleetwise_rehearsal.fleet.driver import FleetReport, Series, rehearse_fleet
 
 pytestmark = pytest.mark.e2e
 

@@ -18,9 +18,9 @@ from conftest import (
     poll_delays,
     transient_delays,
 )
-from fleetwise_rehearsal import simulator
+from fleetwise_rehearsal.fleetwise import simulator
+from fleetwise_rehearsal.fleetwise.simulator import FAILURE, SUCCESS, Outcome
 from fleetwise_rehearsal.rehearsal import Rehearsal
-from fleetwise_rehearsal.simulator import FAILURE, SUCCESS, Outcome
 
 pytestmark = pytest.mark.e2e
 

@@ -20,9 +20,9 @@ from typing import Any
 import boto3
 import moto
 
-from fleetwise_rehearsal.moto_patches import LambdaInvoker, patched
-from fleetwise_rehearsal.stack import MOTO_CONFIG, aws_environment
-from fleetwise_rehearsal.vclock import VirtualClock
+from fleetwise_rehearsal.aws.moto_patches import LambdaInvoker, patched
+from fleetwise_rehearsal.aws.stack import MOTO_CONFIG, aws_environment
+from fleetwise_rehearsal.aws.vclock import VirtualClock
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 REGION = "us-east-1"

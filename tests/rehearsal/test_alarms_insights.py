@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from fleetwise_rehearsal import alarms as alarm_eval
-from fleetwise_rehearsal.alarms import ALARM, INSUFFICIENT_DATA, OK, Datapoint
+from fleetwise_rehearsal.aws import alarms as alarm_eval
+from fleetwise_rehearsal.aws.alarms import ALARM, INSUFFICIENT_DATA, OK, Datapoint
 
 NAMESPACE = "FleetWiseReconciler"
 SERVICE = ("service", "fleetwise-reconciler")

@@ -10,8 +10,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from fleetwise_rehearsal import fast_transactions
-from fleetwise_rehearsal.patching import Patcher
+from fleetwise_rehearsal.aws import fast_transactions
+from fleetwise_rehearsal.aws.patching import Patcher
 
 TABLE = "t"
 

@@ -8,8 +8,8 @@ import types
 
 import pytest
 
-from fleetwise_rehearsal import moto_patches
-from fleetwise_rehearsal.moto_patches import (
+from fleetwise_rehearsal.aws import moto_patches
+from fleetwise_rehearsal.aws.moto_patches import (
     EXPECTED_SIGNATURES,
     PATCH_POINTS,
     MotoInternalsChanged,
@@ -41,7 +41,7 @@ def test_patch_point_exists_with_the_expected_shape(module: str, path: str, kind
 
 
 def test_every_module_that_patches_moto_lists_its_points_here() -> None:
-    from fleetwise_rehearsal import fast_transactions, strict, timeouts, warm
+    from fleetwise_rehearsal.aws import fast_transactions, strict, timeouts, warm
 
     modules = (strict, timeouts, warm, fast_transactions)
     for points in (m.PATCH_POINTS for m in modules):
@@ -102,7 +102,7 @@ def test_invocation_environment_never_removes_a_key_while_executions_run() -> No
     # invocation restores earlier values but leaves the keys it added until the patches end.
     import os
 
-    from fleetwise_rehearsal import moto_patches
+    from fleetwise_rehearsal.aws import moto_patches
 
     name = "FLEETWISE_REHEARSAL_PROBE"
     os.environ.pop(name, None)

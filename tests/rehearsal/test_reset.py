@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from fleetwise_rehearsal.fleetwise.simulator import Outcome
 from fleetwise_rehearsal.rehearsal import Rehearsal
-from fleetwise_rehearsal.simulator import Outcome
 
 pytestmark = pytest.mark.e2e
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fleetwise_rehearsal.scenario import run_scenario
-from fleetwise_rehearsal.scenario_format import Scenario
+from fleetwise_rehearsal.scenarios.format import Scenario
+from fleetwise_rehearsal.scenarios.runner import run_scenario
 
 pytestmark = pytest.mark.e2e
 

@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from fleetwise_rehearsal.scenario_format import (
+from fleetwise_rehearsal.fleetwise.simulator import Campaign, Outcome
+from fleetwise_rehearsal.scenarios.format import (
     Expectations,
     Scenario,
     ScenarioError,
     parse_expectations,
     parse_step,
 )
-from fleetwise_rehearsal.scenario_simulator import Fault
-from fleetwise_rehearsal.simulator import Campaign, Outcome
+from fleetwise_rehearsal.scenarios.simulator_lines import Fault
 
 T = "123456789012:us-east-1"
 EU = "123456789012:eu-central-1"

@@ -16,13 +16,13 @@ from botocore.exceptions import ClientError
 
 from fleetwise_reconciler.logic.compare import spec_hash
 from fleetwise_rehearsal.rehearsal import START, Rehearsal
-from fleetwise_rehearsal.scenario import ScenarioRunner, check_expectations, run_scenario
-from fleetwise_rehearsal.scenario_format import (
+from fleetwise_rehearsal.scenarios.format import (
     Scenario,
     ScenarioError,
     parse_expectations,
     simulator_keeps_regions,
 )
+from fleetwise_rehearsal.scenarios.runner import ScenarioRunner, check_expectations, run_scenario
 
 pytestmark = pytest.mark.e2e
 

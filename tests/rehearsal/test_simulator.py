@@ -16,8 +16,8 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError
 
-from fleetwise_rehearsal.model_check import FieldError, ModelChecker
-from fleetwise_rehearsal.simulator import (
+from fleetwise_rehearsal.aws.model_check import FieldError, ModelChecker
+from fleetwise_rehearsal.fleetwise.simulator import (
     Call,
     Campaign,
     FleetWiseSimulator,

@@ -17,15 +17,15 @@ import boto3
 import moto
 import pytest
 
-from fleetwise_rehearsal.moto_patches import LambdaInvoker, StreamDelivery, patched
-from fleetwise_rehearsal.stack import (
+from fleetwise_rehearsal.aws.moto_patches import LambdaInvoker, StreamDelivery, patched
+from fleetwise_rehearsal.aws.stack import (
     MOTO_CONFIG,
     Stack,
     apply_definition_substitutions,
     aws_environment,
     deploy,
 )
-from fleetwise_rehearsal.vclock import VirtualClock
+from fleetwise_rehearsal.aws.vclock import VirtualClock
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

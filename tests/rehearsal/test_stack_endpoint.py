@@ -9,8 +9,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from fleetwise_rehearsal.aws.stack_endpoint import StackEndpoint, stack_outputs
 from fleetwise_rehearsal.rehearsal import Rehearsal
-from fleetwise_rehearsal.stack_endpoint import StackEndpoint, stack_outputs
 
 pytestmark = pytest.mark.e2e
 

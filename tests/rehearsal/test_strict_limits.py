@@ -16,9 +16,9 @@ import pytest
 from botocore.exceptions import ClientError
 from strict_fixtures import T0, Machines, running_machines
 
-from fleetwise_rehearsal import strict
-from fleetwise_rehearsal.moto_patches import EventSourceMappingSpec, StreamDelivery
-from fleetwise_rehearsal.vclock import VirtualClock
+from fleetwise_rehearsal.aws import strict
+from fleetwise_rehearsal.aws.moto_patches import EventSourceMappingSpec, StreamDelivery
+from fleetwise_rehearsal.aws.vclock import VirtualClock
 
 LIMIT = strict.PAYLOAD_LIMIT_BYTES
 # {"s":"<n x>"}: the compact JSON of a one-field object holding n characters.

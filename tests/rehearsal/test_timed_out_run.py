@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from fleetwise_rehearsal.fleetwise.simulator import Outcome
 from fleetwise_rehearsal.rehearsal import START, Rehearsal
-from fleetwise_rehearsal.simulator import Outcome
 
 pytestmark = pytest.mark.e2e
 

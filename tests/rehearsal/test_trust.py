@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fleetwise_rehearsal.trust import UnsupportedTrust, allows
+from fleetwise_rehearsal.aws.trust import UnsupportedTrust, allows
 
 ROLE = "arn:aws:iam::123456789012:role/path/hub-ObserveFunctionRole"
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fleetwise_rehearsal.vclock import ClockStalled, VirtualClock
+from fleetwise_rehearsal.aws.vclock import ClockStalled, VirtualClock
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

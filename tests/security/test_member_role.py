@@ -15,8 +15,8 @@ import pytest
 from cfnlint.api import lint
 from iam_checks import FLEETWISE_SERVICE, policy_findings
 
-from fleetwise_rehearsal import trust
-from fleetwise_rehearsal.template import Resolver, load_template
+from fleetwise_rehearsal.aws import trust
+from fleetwise_rehearsal.aws.template import Resolver, load_template
 
 MEMBER_TEMPLATE = Path(__file__).resolve().parents[2] / "member" / "template.yaml"
 HUB = "123456789012"

@@ -3,7 +3,7 @@
 Hypothesis drives the rehearsed stack with scenario steps (edits of two targets in two
 Regions, time passing with runs in flight, drift ticks, aborts, a scripted IoT FleetWise) and
 checks the invariants after every step and once the service settled
-(``fleetwise_rehearsal.interleavings``). A failure prints its shrunk reproduction as a
+(``fleetwise_rehearsal.properties.interleavings``). A failure prints its shrunk reproduction as a
 scenario file.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, settings
 
-from fleetwise_rehearsal.interleavings import ReconcilerMachine
+from fleetwise_rehearsal.properties.interleavings import ReconcilerMachine
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fleetwise_rehearsal.call_meter import CallMeter
+from fleetwise_rehearsal.fleet.call_meter import CallMeter
 
 SIZES = {("Spec", "a"): 100, ("Spec", "b"): 5000, ("Spec", "c"): 0, ("Status", "s"): 9000}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fleetwise_rehearsal.dynamo_units import (
+from fleetwise_rehearsal.aws.dynamo_units import (
     item_size,
     number_size,
     read_units,

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from fleetwise_rehearsal import fleet_cost
-from fleetwise_rehearsal.fleet import (
+from fleetwise_rehearsal.aws.moto_patches import Invocation
+from fleetwise_rehearsal.fleet import cost as fleet_cost
+from fleetwise_rehearsal.fleet.driver import (
     Series,
     Usage,
     fleet_targets,
@@ -19,7 +20,6 @@ from fleetwise_rehearsal.fleet import (
     state_transitions,
     token_bucket_refusals,
 )
-from fleetwise_rehearsal.moto_patches import Invocation
 
 HOUR = 3600.0
 

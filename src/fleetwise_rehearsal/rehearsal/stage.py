@@ -44,17 +44,16 @@ import moto
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from fleetwise_reconciler import wiring
-from fleetwise_rehearsal import alarms as alarm_eval
-from fleetwise_rehearsal import clients, members
-from fleetwise_rehearsal.moto_patches import (
+from fleetwise_rehearsal.aws import alarms as alarm_eval
+from fleetwise_rehearsal.aws import clients, members
+from fleetwise_rehearsal.aws.moto_patches import (
     LambdaInvoker,
     StreamDelivery,
     filter_matches,
     forget_executions,
     patched,
 )
-from fleetwise_rehearsal.simulator import FleetWiseSimulator
-from fleetwise_rehearsal.stack import (
+from fleetwise_rehearsal.aws.stack import (
     DEFAULT_ACCOUNT,
     DEFAULT_REGION,
     MOTO_CONFIG,
@@ -63,12 +62,13 @@ from fleetwise_rehearsal.stack import (
     aws_environment,
     deploy,
 )
-from fleetwise_rehearsal.stack import update as stack_update
-from fleetwise_rehearsal.vclock import ClockStalled, VirtualClock
+from fleetwise_rehearsal.aws.stack import update as stack_update
+from fleetwise_rehearsal.aws.vclock import ClockStalled, VirtualClock
+from fleetwise_rehearsal.fleetwise.simulator import FleetWiseSimulator
 
 ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_IOTFLEETWISE"
 START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+DEFAULT_TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
 FINISHED_BADLY = ("FAILED", "TIMED_OUT", "ABORTED")
 STATUS_CHANGE = "Step Functions Execution Status Change"
 # run_until(None) gives up when executions still run after this much virtual time.

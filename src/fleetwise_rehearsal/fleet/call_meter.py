@@ -22,7 +22,7 @@ from typing import Any
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
-from fleetwise_rehearsal import dynamo_units
+from fleetwise_rehearsal.aws import dynamo_units
 
 PRODUCT_PACKAGE = "fleetwise_reconciler."
 HANDLER_PACKAGE = "fleetwise_reconciler.handlers."

@@ -15,8 +15,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, Final
 
-from fleetwise_rehearsal import clients
-from fleetwise_rehearsal.patching import Patcher
+from fleetwise_rehearsal.aws import clients
+from fleetwise_rehearsal.aws.patching import Patcher
 
 _PARSER = "moto.stepfunctions.parser.asl.parse.asl_parser"
 _LAMBDA_EVAL = "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils"

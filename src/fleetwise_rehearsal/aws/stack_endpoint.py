@@ -33,9 +33,9 @@ from xml.sax.saxutils import escape
 import botocore.session
 from botocore.model import ListShape, OperationModel, Shape, StructureShape
 
-from fleetwise_rehearsal.model_check import ModelChecker
-from fleetwise_rehearsal.stack import Stack
-from fleetwise_rehearsal.template import Resolver, UnsupportedIntrinsic
+from fleetwise_rehearsal.aws.model_check import ModelChecker
+from fleetwise_rehearsal.aws.stack import Stack
+from fleetwise_rehearsal.aws.template import Resolver, UnsupportedIntrinsic
 
 API_VERSION = "2010-05-15"
 XMLNS = f"http://cloudformation.amazonaws.com/doc/{API_VERSION}/"

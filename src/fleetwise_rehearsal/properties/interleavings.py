@@ -12,7 +12,7 @@ and checks the quiet state. A failure is reported with the shrunk sequence writt
 scenario file, ready to be saved under ``scenarios/`` as a regression test.
 
 ``make test`` runs a short profile (``tests/stateful``); ``make soak`` runs at least 1,000
-examples (``python -m fleetwise_rehearsal.soak``).
+examples (``python -m fleetwise_rehearsal.properties.soak``).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from fleetwise_rehearsal.invariants import InvariantMonitor, Violation
 from fleetwise_rehearsal.rehearsal import Rehearsal
-from fleetwise_rehearsal.scenario import ScenarioRunner
-from fleetwise_rehearsal.scenario_format import Scenario
+from fleetwise_rehearsal.scenarios.format import Scenario
+from fleetwise_rehearsal.scenarios.runner import ScenarioRunner
 
 ACCOUNT = "123456789012"
 HOME = f"{ACCOUNT}:us-east-1"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fleetwise_rehearsal.template import load_template
+from fleetwise_rehearsal.aws.template import load_template
 
 TARGET_PATTERN = re.compile(r"\d{12}:[a-z]{2}(-[a-z]+)+-\d+")
 

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fleetwise_rehearsal.alarms import Query, parse_query
-from fleetwise_rehearsal.fleet import FleetReport, Series, Usage
-from fleetwise_rehearsal.prices import HOURS_PER_MONTH, PRICES, Price
+from fleetwise_rehearsal.aws.alarms import Query, parse_query
+from fleetwise_rehearsal.fleet.driver import FleetReport, Series, Usage
+from fleetwise_rehearsal.fleet.prices import HOURS_PER_MONTH, PRICES, Price
 
 # CloudWatch's first tier covers the first 10,000 custom metrics; the lower prices beyond it
 # are not modelled.

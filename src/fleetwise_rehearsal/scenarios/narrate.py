@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from fleetwise_rehearsal.rehearsal import Event, Execution, Rehearsal
 
 if TYPE_CHECKING:
-    from fleetwise_rehearsal.scenario import ScenarioResult
+    from fleetwise_rehearsal.scenarios.runner import ScenarioResult
 
 _COLOURS = {"heading": "1", "fleetwise": "36", "delay": "33", "metric": "35", "error": "31"}
 

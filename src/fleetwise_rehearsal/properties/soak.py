@@ -1,6 +1,6 @@
 """``make soak``: the generated interleavings (``interleavings.py``) at length.
 
-    python -m fleetwise_rehearsal.soak --examples 1000 --workers 2
+    python -m fleetwise_rehearsal.properties.soak --examples 1000 --workers 2
 
 Each worker process runs the state machine for its share of the examples (its own random
 stream; no example database, so a run never replays another's). A failure is shrunk by
@@ -40,7 +40,7 @@ def run_share(examples: int, steps_per_example: int = STEPS_PER_EXAMPLE) -> Shar
     from hypothesis import HealthCheck, settings  # noqa: PLC0415 - only the workers need it
     from hypothesis.stateful import run_state_machine_as_test  # noqa: PLC0415
 
-    from fleetwise_rehearsal.interleavings import ReconcilerMachine  # noqa: PLC0415
+    from fleetwise_rehearsal.properties.interleavings import ReconcilerMachine  # noqa: PLC0415
 
     failure = None
     try:
@@ -66,7 +66,7 @@ def _worker(args: tuple[int, int]) -> Share:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m fleetwise_rehearsal.soak",
+        prog="python -m fleetwise_rehearsal.properties.soak",
         description="Run the generated interleavings at length; the last line sums it up.",
     )
     parser.add_argument("--examples", type=int, default=1000, help="examples in all (1000)")

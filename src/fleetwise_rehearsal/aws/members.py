@@ -29,14 +29,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote
 
-from fleetwise_rehearsal import trust
-from fleetwise_rehearsal.patching import Patcher, resolve_patch_point
-from fleetwise_rehearsal.vclock import VirtualClock
+from fleetwise_rehearsal.aws import trust
+from fleetwise_rehearsal.aws.patching import Patcher, resolve_patch_point
+from fleetwise_rehearsal.aws.vclock import VirtualClock
 
 if TYPE_CHECKING:
-    from fleetwise_rehearsal.stack import Stack
+    from fleetwise_rehearsal.aws.stack import Stack
 
-MEMBER_TEMPLATE = Path(__file__).resolve().parents[2] / "member" / "template.yaml"
+MEMBER_TEMPLATE = Path(__file__).resolve().parents[3] / "member" / "template.yaml"
 MEMBER_STACK_NAME = "fleetwise-reconciler-member"
 
 _STS = "moto.sts.models"
@@ -176,7 +176,7 @@ def deploy_member(
 ) -> Stack:
     """``member/template.yaml`` in ``account_id``, trusting the hub stack unless
     ``parameters`` say otherwise (inside the running mock)."""
-    from fleetwise_rehearsal.stack import deploy  # noqa: PLC0415 - stack imports moto_patches
+    from fleetwise_rehearsal.aws.stack import deploy  # noqa: PLC0415 - stack imports moto_patches
 
     values = {"HubAccountId": hub_account_id, "HubStackName": hub_stack_name}
     values.update(parameters or {})

@@ -27,9 +27,9 @@ from typing import Any
 
 from moto.dynamodb.models import dynamodb_backends
 
-from fleetwise_rehearsal import clients
-from fleetwise_rehearsal.moto_patches import EventSourceMappingSpec
-from fleetwise_rehearsal.template import Resolver, Translated, UnsupportedIntrinsic, translate
+from fleetwise_rehearsal.aws import clients
+from fleetwise_rehearsal.aws.moto_patches import EventSourceMappingSpec
+from fleetwise_rehearsal.aws.template import Resolver, Translated, UnsupportedIntrinsic, translate
 
 # moto.mock_aws(config=MOTO_CONFIG): run state machines for real, never try Docker.
 MOTO_CONFIG: dict[str, Any] = {

@@ -22,8 +22,8 @@ from typing import Any, Final
 from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 
-from fleetwise_rehearsal.patching import Patcher
-from fleetwise_rehearsal.vclock import VirtualClock
+from fleetwise_rehearsal.aws.patching import Patcher
+from fleetwise_rehearsal.aws.vclock import VirtualClock
 
 TIMEOUT_ERROR: Final = "States.Timeout"
 

@@ -38,9 +38,9 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from fleetwise_reconciler import clock as product_clock
-from fleetwise_rehearsal import clients, fast_transactions, members, strict, timeouts, warm
-from fleetwise_rehearsal.patching import MotoInternalsChanged, Patcher, resolve_patch_point
-from fleetwise_rehearsal.vclock import VirtualClock
+from fleetwise_rehearsal.aws import clients, fast_transactions, members, strict, timeouts, warm
+from fleetwise_rehearsal.aws.patching import MotoInternalsChanged, Patcher, resolve_patch_point
+from fleetwise_rehearsal.aws.vclock import VirtualClock
 
 # (module, attribute path, kind) of every moto internal this module replaces or reads.
 PATCH_POINTS: tuple[tuple[str, str, str], ...] = (

@@ -17,7 +17,7 @@ import types
 from collections.abc import Callable
 from typing import Any, Final
 
-from fleetwise_rehearsal.patching import Patcher
+from fleetwise_rehearsal.aws.patching import Patcher
 
 _MODELS = "moto.dynamodb.models"
 

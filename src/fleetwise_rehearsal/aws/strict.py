@@ -67,7 +67,7 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 from moto.stepfunctions.parser.asl.utils.json_path import NoSuchJsonPathError
 
-from fleetwise_rehearsal.patching import Patcher
+from fleetwise_rehearsal.aws.patching import Patcher
 
 # The Step Functions quota on state, task and execution data, in UTF-8 bytes.
 PAYLOAD_LIMIT_BYTES: Final = 256 * 1024

@@ -12,7 +12,15 @@ from typing import Any
 import botocore.session
 from botocore.model import ServiceModel
 
-from fleetwise_rehearsal.scenario_values import (
+from fleetwise_rehearsal.fleetwise.simulator import (
+    FAILURE,
+    PENDING,
+    SUCCESS,
+    Campaign,
+    FleetWiseSimulator,
+    Outcome,
+)
+from fleetwise_rehearsal.scenarios.values import (
     Problem,
     check_mapping,
     check_number,
@@ -20,14 +28,6 @@ from fleetwise_rehearsal.scenario_values import (
     check_text,
     optional_text,
     suggest,
-)
-from fleetwise_rehearsal.simulator import (
-    FAILURE,
-    PENDING,
-    SUCCESS,
-    Campaign,
-    FleetWiseSimulator,
-    Outcome,
 )
 
 SIMULATOR_VERBS = (

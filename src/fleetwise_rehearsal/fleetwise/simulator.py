@@ -44,7 +44,7 @@ from typing import Any, Final, Literal, Self
 import botocore.session
 from botocore.model import OperationModel, ServiceModel
 
-from fleetwise_rehearsal.model_check import FieldError, ModelChecker
+from fleetwise_rehearsal.aws.model_check import FieldError, ModelChecker
 
 TARGET_PREFIX: Final = "IoTAutobahnControlPlane"
 CONTENT_TYPE: Final = "application/x-amz-json-1.0"

@@ -25,11 +25,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleetwise_rehearsal.call_meter import ApiCall, CallMeter, operations, units_per_table
-from fleetwise_rehearsal.dynamo_units import item_size, write_units
-from fleetwise_rehearsal.moto_patches import Invocation
+from fleetwise_rehearsal.aws.dynamo_units import item_size, write_units
+from fleetwise_rehearsal.aws.moto_patches import Invocation
+from fleetwise_rehearsal.aws.stack import DEFAULT_ACCOUNT, DEFAULT_REGION
+from fleetwise_rehearsal.fleet.call_meter import ApiCall, CallMeter, operations, units_per_table
 from fleetwise_rehearsal.rehearsal import Rehearsal
-from fleetwise_rehearsal.stack import DEFAULT_ACCOUNT, DEFAULT_REGION
 
 # The Regions IoT FleetWise serves (ap-south-1 is gated: opt-in, but served), as the
 # template's SERVED_REGIONS lists them and the simulator accepts them.

@@ -11,8 +11,8 @@ from boto3.dynamodb.types import TypeDeserializer
 from fleetwise_reconciler.logic.compare import spec_hash
 from fleetwise_reconciler.logic.plan import Phase
 from fleetwise_rehearsal.rehearsal import Rehearsal
-from fleetwise_rehearsal.scenario_simulator import fleetwise_model
-from fleetwise_rehearsal.scenario_values import (
+from fleetwise_rehearsal.scenarios.simulator_lines import fleetwise_model
+from fleetwise_rehearsal.scenarios.values import (
     Problem,
     ScenarioError,
     TemplateFacts,

@@ -32,6 +32,8 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from fleetwise_rehearsal.aws.stack import DEFAULT_ACCOUNT, DEFAULT_REGION, UnsupportedUpdate
+from fleetwise_rehearsal.fleetwise.simulator import SimulatorUsageError
 from fleetwise_rehearsal.invariants import InvariantMonitor
 from fleetwise_rehearsal.rehearsal import (
     ENDPOINT_VARIABLE,
@@ -40,9 +42,8 @@ from fleetwise_rehearsal.rehearsal import (
     Rehearsal,
     template_path,
 )
-from fleetwise_rehearsal.report import iso, report
-from fleetwise_rehearsal.scenario_expect import check_expectations
-from fleetwise_rehearsal.scenario_format import (
+from fleetwise_rehearsal.scenarios.expect import check_expectations
+from fleetwise_rehearsal.scenarios.format import (
     RUNNING,
     Scenario,
     ScenarioError,
@@ -52,14 +53,13 @@ from fleetwise_rehearsal.scenario_format import (
     parse_step,
     template_facts,
 )
-from fleetwise_rehearsal.scenario_simulator import (
+from fleetwise_rehearsal.scenarios.report import iso, report
+from fleetwise_rehearsal.scenarios.simulator_lines import (
     ONE_REGION,
     apply_simulator_line,
     describe,
     simulator_keeps_regions,
 )
-from fleetwise_rehearsal.simulator import SimulatorUsageError
-from fleetwise_rehearsal.stack import DEFAULT_ACCOUNT, DEFAULT_REGION, UnsupportedUpdate
 
 _deserializer = TypeDeserializer()
 
