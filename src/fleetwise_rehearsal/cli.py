@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from fleetwise_rehearsal.fleetwise.simulator import FAILURE, Outcome
+from fleetwise_rehearsal.fleetwise import FAILURE, Outcome
 from fleetwise_rehearsal.rehearsal import Rehearsal
 from fleetwise_rehearsal.scenarios.format import Scenario, ScenarioError
 from fleetwise_rehearsal.scenarios.narrate import Narrator, alarms_line, scenario_story

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,10 @@ from fleetwise_reconciler.logic.compare import spec_hash
 
 if TYPE_CHECKING:
     from fleetwise_rehearsal.rehearsal import Rehearsal
-    from fleetwise_rehearsal.scenarios.runner import ScenarioRunner
+
+# Applies one scenario step ("tick", "settle", {"advance": seconds}): a ScenarioRunner's
+# ``apply``, passed in so that the invariants never depend on the scenario language.
+StepApplier = Callable[[Any], object]
 
 # The steps of the workflow that call IoT FleetWise on behalf of a run (the drift check
 # observes too, but acts on nothing).
@@ -243,10 +246,10 @@ class InvariantMonitor:
     # -- quiescence ---------------------------------------------------------------------------
 
     def settle_and_check(
-        self, runner: ScenarioRunner, *, tick_seconds: float = 900, max_ticks: int = 24
+        self, apply: StepApplier, *, tick_seconds: float = 900, max_ticks: int = 24
     ) -> list[Violation]:
         """Stop editing, let everything finish and the drift schedule tick (every
-        ``tick_seconds``, through ``runner`` so runs, stream records and the execution-status
+        ``tick_seconds``, through ``apply`` so runs, stream records and the execution-status
         rule all follow virtual time) until a tick starts nothing, at most ``max_ticks``;
         then check the state a quiet system must be in, and that one more tick starts
         nothing."""
@@ -259,16 +262,16 @@ class InvariantMonitor:
             (the service refused; that is no evidence of a quiet system)."""
             before = {e.arn for e in r.executions()}
             earlier = len(r.invoker.calls(checker))
-            runner.apply({"advance": tick_seconds})
-            runner.apply("tick")
-            runner.apply("settle")
+            apply({"advance": tick_seconds})
+            apply("tick")
+            apply("settle")
             # The tick's invocations: the scheduled one and, past DriftCheckBatchSize
             # targets, one per batch it handed out.
             if any(c.error_type is not None for c in r.invoker.calls(checker)[earlier:]):
                 return None
             return [e.name for e in r.executions() if e.arn not in before]
 
-        runner.apply("settle")
+        apply("settle")
         quiet = False
         for _ in range(max_ticks):
             if tick() == []:

@@ -20,7 +20,7 @@ import boto3
 from fleetwise_cli import main as cli
 from fleetwise_cli.context import Context
 from fleetwise_rehearsal.aws.stack_endpoint import StackEndpoint
-from fleetwise_rehearsal.fleetwise.simulator import FleetWiseSimulator
+from fleetwise_rehearsal.fleetwise import FleetWiseSimulator
 from fleetwise_rehearsal.rehearsal import Rehearsal
 
 TARGET = "123456789012:us-east-1"

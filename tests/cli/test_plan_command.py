@@ -18,7 +18,7 @@ from moto import mock_aws
 from fleetwise_cli import main as cli
 from fleetwise_cli.context import Context
 from fleetwise_rehearsal.aws.vclock import VirtualClock
-from fleetwise_rehearsal.fleetwise.simulator import SUCCESS, FleetWiseSimulator
+from fleetwise_rehearsal.fleetwise import SUCCESS, FleetWiseSimulator
 from fleetwise_rehearsal.rehearsal import START
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ import pytest
 from cli_support import OTHER, STACK, TARGET, Operator
 
 from fleetwise_cli.context import Context, colour_wanted
-from fleetwise_rehearsal.fleetwise.simulator import FAILURE
+from fleetwise_rehearsal.fleetwise import FAILURE
 
 pytestmark = pytest.mark.e2e
 

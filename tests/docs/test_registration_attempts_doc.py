@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from doc_support import TARGET, flat, read, table_rows
 
-from fleetwise_rehearsal.fleetwise.simulator import Outcome
+from fleetwise_rehearsal.fleetwise import Outcome
 from fleetwise_rehearsal.rehearsal import Rehearsal
 
 # Each fact, as every one of the three texts must state it (whitespace aside).

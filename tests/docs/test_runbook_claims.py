@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from doc_support import TARGET, flat, read, section
 
-from fleetwise_rehearsal.fleetwise.simulator import Outcome
+from fleetwise_rehearsal.fleetwise import Outcome
 from fleetwise_rehearsal.rehearsal import Rehearsal
 from fleetwise_rehearsal.scenarios.runner import ScenarioRunner
 

@@ -17,7 +17,7 @@ import pytest
 from conftest import TARGET
 from fleetwise_rehearsal import cli
 from fleetwise_rehearsal.aws.vclock import VirtualClock
-from fleetwise_rehearsal.fleetwise.simulator import FleetWiseSimulator
+from fleetwise_rehearsal.fleetwise import FleetWiseSimulator
 from fleetwise_rehearsal.rehearsal import START
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from conftest import TARGET, operator_managed
-from fleetwise_rehearsal.fleetwise.simulator import Campaign
+from fleetwise_rehearsal.fleetwise import Campaign
 from fleetwise_rehearsal.rehearsal import Rehearsal
 
 ROLE = "arn:aws:iam::123456789012:role/FleetWiseTimestream"

@@ -18,8 +18,8 @@ from conftest import (
     poll_delays,
     transient_delays,
 )
-from fleetwise_rehearsal.fleetwise import simulator
-from fleetwise_rehearsal.fleetwise.simulator import FAILURE, SUCCESS, Outcome
+from fleetwise_rehearsal.fleetwise import FAILURE, SUCCESS, Outcome
+from fleetwise_rehearsal.fleetwise.wire import ApiError
 from fleetwise_rehearsal.rehearsal import Rehearsal
 
 pytestmark = pytest.mark.e2e
@@ -197,7 +197,7 @@ def test_conflict_reobserves_and_waits(rehearse: Callable[..., Rehearsal]) -> No
     def conflicting(body: dict[str, Any]) -> dict[str, Any]:
         original(body)
         sim.handle_register_account = original  # type: ignore[method-assign]
-        raise simulator._ApiError(
+        raise ApiError(
             "ConflictException",
             "A registration is in progress.",
             resource=sim.account_id,

@@ -20,7 +20,8 @@ from typing import Any
 import boto3
 import moto
 
-from fleetwise_rehearsal.aws.moto_patches import LambdaInvoker, patched
+from fleetwise_rehearsal.aws.lambda_runtime import LambdaInvoker
+from fleetwise_rehearsal.aws.moto_patches import patched
 from fleetwise_rehearsal.aws.stack import MOTO_CONFIG, aws_environment
 from fleetwise_rehearsal.aws.vclock import VirtualClock
 

@@ -10,8 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from fleetwise_rehearsal.aws import clients
+from fleetwise_rehearsal.aws.lambda_runtime import Invocation
 from fleetwise_rehearsal.aws.members import account_for_access_key
-from fleetwise_rehearsal.aws.moto_patches import Invocation
 from fleetwise_rehearsal.rehearsal import Rehearsal
 
 pytestmark = pytest.mark.e2e

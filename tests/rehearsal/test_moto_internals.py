@@ -19,7 +19,7 @@ from fleetwise_rehearsal.aws.moto_patches import (
 
 
 def test_moto_is_the_pinned_version() -> None:
-    assert importlib.metadata.version("moto") == "5.2.5", "moto_patches.py is written for 5.2.5"
+    assert importlib.metadata.version("moto") == "5.2.5", "the patches are written for 5.2.5"
 
 
 @pytest.mark.parametrize(("module", "path", "kind"), PATCH_POINTS, ids=[p[1] for p in PATCH_POINTS])
@@ -41,9 +41,27 @@ def test_patch_point_exists_with_the_expected_shape(module: str, path: str, kind
 
 
 def test_every_module_that_patches_moto_lists_its_points_here() -> None:
-    from fleetwise_rehearsal.aws import fast_transactions, strict, timeouts, warm
+    from fleetwise_rehearsal.aws import (
+        fast_transactions,
+        lambda_runtime,
+        members,
+        stepfunctions,
+        streams,
+        strict,
+        timeouts,
+        warm,
+    )
 
-    modules = (strict, timeouts, warm, fast_transactions)
+    modules = (
+        lambda_runtime,
+        stepfunctions,
+        streams,
+        strict,
+        timeouts,
+        warm,
+        members,
+        fast_transactions,
+    )
     for points in (m.PATCH_POINTS for m in modules):
         assert set(points) <= set(PATCH_POINTS)
     for signatures in (m.EXPECTED_SIGNATURES for m in modules):
@@ -102,13 +120,13 @@ def test_invocation_environment_never_removes_a_key_while_executions_run() -> No
     # invocation restores earlier values but leaves the keys it added until the patches end.
     import os
 
-    from fleetwise_rehearsal.aws import moto_patches
+    from fleetwise_rehearsal.aws import lambda_runtime
 
     name = "FLEETWISE_REHEARSAL_PROBE"
     os.environ.pop(name, None)
     os.environ["FLEETWISE_REHEARSAL_KEPT"] = "before"
     try:
-        with moto_patches._environment({name: "inside", "FLEETWISE_REHEARSAL_KEPT": "inside"}):
+        with lambda_runtime._environment({name: "inside", "FLEETWISE_REHEARSAL_KEPT": "inside"}):
             assert os.environ[name] == "inside"
         assert os.environ[name] == "inside"
         assert os.environ["FLEETWISE_REHEARSAL_KEPT"] == "before"

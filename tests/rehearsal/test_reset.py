@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from fleetwise_rehearsal.fleetwise.simulator import Outcome
+from fleetwise_rehearsal.fleetwise import Outcome
 from fleetwise_rehearsal.rehearsal import Rehearsal
 
 pytestmark = pytest.mark.e2e

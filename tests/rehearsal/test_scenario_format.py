@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fleetwise_rehearsal.fleetwise.simulator import Campaign, Outcome
+from fleetwise_rehearsal.fleetwise import Campaign, Outcome
 from fleetwise_rehearsal.scenarios.format import (
     Expectations,
     Scenario,

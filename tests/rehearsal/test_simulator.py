@@ -17,7 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError
 
 from fleetwise_rehearsal.aws.model_check import FieldError, ModelChecker
-from fleetwise_rehearsal.fleetwise.simulator import (
+from fleetwise_rehearsal.fleetwise import (
     Call,
     Campaign,
     FleetWiseSimulator,

@@ -11,7 +11,7 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from fleetwise_rehearsal.fleetwise.simulator import Campaign, FleetWiseSimulator, Outcome
+from fleetwise_rehearsal.fleetwise import Campaign, FleetWiseSimulator, Outcome
 
 START = 1_767_225_600.0
 HOME = "123456789012"

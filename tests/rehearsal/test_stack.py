@@ -17,7 +17,8 @@ import boto3
 import moto
 import pytest
 
-from fleetwise_rehearsal.aws.moto_patches import LambdaInvoker, StreamDelivery, patched
+from fleetwise_rehearsal.aws.lambda_runtime import LambdaInvoker
+from fleetwise_rehearsal.aws.moto_patches import patched
 from fleetwise_rehearsal.aws.stack import (
     MOTO_CONFIG,
     Stack,
@@ -25,6 +26,7 @@ from fleetwise_rehearsal.aws.stack import (
     aws_environment,
     deploy,
 )
+from fleetwise_rehearsal.aws.streams import StreamDelivery
 from fleetwise_rehearsal.aws.vclock import VirtualClock
 
 REPO = Path(__file__).resolve().parents[2]

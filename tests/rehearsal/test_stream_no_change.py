@@ -1,4 +1,4 @@
-"""DynamoDB Streams writes no record for a write that changes nothing (moto_patches)."""
+"""DynamoDB Streams writes no record for a write that changes nothing (aws/streams.py)."""
 
 from __future__ import annotations
 

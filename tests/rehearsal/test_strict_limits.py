@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from strict_fixtures import T0, Machines, running_machines
 
 from fleetwise_rehearsal.aws import strict
-from fleetwise_rehearsal.aws.moto_patches import EventSourceMappingSpec, StreamDelivery
+from fleetwise_rehearsal.aws.streams import EventSourceMappingSpec, StreamDelivery
 from fleetwise_rehearsal.aws.vclock import VirtualClock
 
 LIMIT = strict.PAYLOAD_LIMIT_BYTES

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from fleetwise_rehearsal.fleetwise.simulator import Outcome
+from fleetwise_rehearsal.fleetwise import Outcome
 from fleetwise_rehearsal.rehearsal import START, Rehearsal
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from fleetwise_rehearsal.aws.moto_patches import Invocation
+from fleetwise_rehearsal.aws.lambda_runtime import Invocation
 from fleetwise_rehearsal.fleet import cost as fleet_cost
 from fleetwise_rehearsal.fleet.driver import (
     Series,

@@ -9,9 +9,6 @@ credentials reaches that account's backends, as in AWS.
 
 What the rehearsal adds:
 
-- ``deploy_member``: ``member/template.yaml`` deployed into a member account as StackSets
-  would (each request carries moto's ``x-moto-account-id`` header, which moto ranks above the
-  access key);
 - ``apply``: AssumeRole as strict as AWS, where moto hands out credentials for any role ARN
   to anyone: the role must exist in its account and its trust policy must allow the calling
   principal (``trust.allows``), else ``AccessDenied`` worded as AWS words it; the expiry of
@@ -24,20 +21,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable
+from typing import Any, Final
 from urllib.parse import unquote
 
 from fleetwise_rehearsal.aws import trust
 from fleetwise_rehearsal.aws.patching import Patcher, resolve_patch_point
 from fleetwise_rehearsal.aws.vclock import VirtualClock
-
-if TYPE_CHECKING:
-    from fleetwise_rehearsal.aws.stack import Stack
-
-MEMBER_TEMPLATE = Path(__file__).resolve().parents[3] / "member" / "template.yaml"
-MEMBER_STACK_NAME = "fleetwise-reconciler-member"
 
 _STS = "moto.sts.models"
 _IAM = "moto.iam.models"
@@ -163,23 +153,3 @@ def account_for_access_key(default: str) -> Callable[[str], str]:
         return default
 
     return lookup
-
-
-def deploy_member(
-    account_id: str,
-    *,
-    hub_account_id: str,
-    hub_stack_name: str,
-    region: str,
-    parameters: Mapping[str, str] | None = None,
-    template: Path = MEMBER_TEMPLATE,
-) -> Stack:
-    """``member/template.yaml`` in ``account_id``, trusting the hub stack unless
-    ``parameters`` say otherwise (inside the running mock)."""
-    from fleetwise_rehearsal.aws.stack import deploy  # noqa: PLC0415 - stack imports moto_patches
-
-    values = {"HubAccountId": hub_account_id, "HubStackName": hub_stack_name}
-    values.update(parameters or {})
-    return deploy(
-        template, values, account_id=account_id, region=region, stack_name=MEMBER_STACK_NAME
-    )

@@ -28,7 +28,7 @@ from typing import Any
 from moto.dynamodb.models import dynamodb_backends
 
 from fleetwise_rehearsal.aws import clients
-from fleetwise_rehearsal.aws.moto_patches import EventSourceMappingSpec
+from fleetwise_rehearsal.aws.streams import EventSourceMappingSpec
 from fleetwise_rehearsal.aws.template import Resolver, Translated, UnsupportedIntrinsic, translate
 
 # moto.mock_aws(config=MOTO_CONFIG): run state machines for real, never try Docker.
@@ -38,6 +38,9 @@ MOTO_CONFIG: dict[str, Any] = {
 }
 
 DEFAULT_ACCOUNT = "123456789012"
+# member/template.yaml: what StackSets roll out to the member accounts (``deploy_member``).
+MEMBER_TEMPLATE = Path(__file__).resolve().parents[3] / "member" / "template.yaml"
+MEMBER_STACK_NAME = "fleetwise-reconciler-member"
 DEFAULT_REGION = "us-east-1"
 
 
@@ -186,17 +189,17 @@ def deploy(
 ) -> Stack:
     """Create every resource of the SAM template in the active moto mock; return the Stack."""
     path = Path(template_path)
-    translated = _translate_once(path, parameters or {}, region=region, account_id=account_id)
+    translated = translate_once(path, parameters or {}, region=region, account_id=account_id)
     cfn = translated.template
     resolver = Resolver(
-        parameters=_parameter_values(cfn, translated.parameters),
+        parameters=parameter_values(cfn, translated.parameters),
         conditions=cfn.get("Conditions") or {},
         account_id=account_id,
         region=region,
         stack_name=stack_name,
     )
     stack = Stack(name=stack_name, account_id=account_id, region=region, translated=translated)
-    deployer = _Deployer(stack, resolver)
+    deployer = Deployer(stack, resolver)
     for logical_id in _creation_order(cfn["Resources"]):
         spec = cfn["Resources"][logical_id]
         condition = spec.get("Condition")
@@ -211,7 +214,25 @@ _TRANSLATED: dict[tuple[Any, ...], Translated] = {}
 _DEFINITION_URI = re.compile(r"^\s*DefinitionUri:\s*['\"]?([^'\"\s#]+)", re.MULTILINE)
 
 
-def _translate_once(
+def deploy_member(
+    account_id: str,
+    *,
+    hub_account_id: str,
+    hub_stack_name: str,
+    region: str,
+    parameters: Mapping[str, str] | None = None,
+    template: Path = MEMBER_TEMPLATE,
+) -> Stack:
+    """``member/template.yaml`` in ``account_id``, trusting the hub stack unless
+    ``parameters`` say otherwise (inside the running mock)."""
+    values = {"HubAccountId": hub_account_id, "HubStackName": hub_stack_name}
+    values.update(parameters or {})
+    return deploy(
+        template, values, account_id=account_id, region=region, stack_name=MEMBER_STACK_NAME
+    )
+
+
+def translate_once(
     path: Path, parameters: Mapping[str, Any], *, region: str, account_id: str
 ) -> Translated:
     """``translate``, done once per template text, ASL texts, parameters, Region and account
@@ -236,146 +257,7 @@ def _translate_once(
     return copy.deepcopy(_TRANSLATED[key])
 
 
-class UnsupportedUpdate(ValueError):
-    """A stack update that changes what the rehearsal cannot change in place."""
-
-
-@dataclass(frozen=True)
-class StackUpdate:
-    """What ``update`` changed, by logical id.
-
-    ``custom_resources`` maps each custom resource whose properties changed to its
-    ``(old, new)`` properties: CloudFormation then sends it an Update request, which is the
-    caller's to send (the rehearsal answers custom resources itself)."""
-
-    functions: tuple[str, ...] = ()
-    state_machines: tuple[str, ...] = ()
-    custom_resources: dict[str, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
-    others: tuple[str, ...] = ()
-
-    @property
-    def changed(self) -> tuple[str, ...]:
-        return (*self.functions, *self.state_machines, *self.custom_resources, *self.others)
-
-
-# Resources the rehearsal created in moto with state of their own (items, messages, stream
-# positions): how CloudFormation updates them is not modelled, so a change to one is refused.
-_NOT_UPDATABLE = (
-    "AWS::DynamoDB::Table",
-    "AWS::SQS::Queue",
-    "AWS::SNS::Topic",
-    "AWS::Lambda::EventSourceMapping",
-)
-
-
-def update(
-    stack: Stack, template_path: Path | str, parameters: Mapping[str, Any] | None = None
-) -> StackUpdate:
-    """A stack update with new ``parameters``: re-resolve the template against the deployed
-    resources and apply what changed, in the active moto mock.
-
-    Functions get their new configuration (environment, timeout, memory) and the state
-    machine its new definition; alarms are put again; the properties of resources kept as
-    data (rules, schedules, log groups, roles, custom resources) are replaced. Step
-    Functions documents that running executions keep the definition they started with
-    (UpdateStateMachine: "Running executions will continue to use the previous definition
-    and roleArn"), and moto snapshots the definition when an execution starts, so only runs
-    started afterwards see the new one. An update that would add or remove a resource, or
-    change a stateful one (a table, a queue, a topic, the stream's event source mapping),
-    raises UnsupportedUpdate before anything is changed."""
-    translated = _translate_once(
-        Path(template_path), parameters or {}, region=stack.region, account_id=stack.account_id
-    )
-    cfn = translated.template
-    resolver = Resolver(
-        parameters=_parameter_values(cfn, translated.parameters),
-        conditions=cfn.get("Conditions") or {},
-        account_id=stack.account_id,
-        region=stack.region,
-        stack_name=stack.name,
-    )
-    for resource in stack.resources.values():
-        if resource.physical_id is not None:
-            resolver.refs[resource.logical_id] = resource.physical_id
-        for name, value in resource.attributes.items():
-            resolver.attributes[(resource.logical_id, name)] = value
-    wanted = [
-        logical_id
-        for logical_id, spec in cfn["Resources"].items()
-        if spec.get("Condition") is None or resolver.condition(spec["Condition"])
-    ]
-    added = sorted(set(wanted) - set(stack.resources))
-    removed = sorted(set(stack.resources) - set(wanted))
-    if added or removed:
-        raise UnsupportedUpdate(
-            "the new parameters add or remove resources, which the rehearsal cannot update "
-            f"in place (added: {', '.join(added) or 'none'}; removed: "
-            f"{', '.join(removed) or 'none'})"
-        )
-    changes: dict[str, dict[str, Any]] = {}
-    for logical_id in wanted:
-        resource = stack.resources[logical_id]
-        new = resolver.resolve(cfn["Resources"][logical_id].get("Properties") or {})
-        if resource.type == "AWS::Lambda::Function":
-            env = (new.get("Environment") or {}).get("Variables")
-            if env:
-                new["Environment"] = {"Variables": {k: str(v) for k, v in env.items()}}
-        if new != resource.properties:
-            changes[logical_id] = new
-    stateful = [
-        f"{k} ({stack.resources[k].type})"
-        for k in changes
-        if stack.resources[k].type in _NOT_UPDATABLE
-    ]
-    if stateful:
-        raise UnsupportedUpdate(
-            "the new parameters change resources the rehearsal cannot update in place: "
-            + ", ".join(stateful)
-        )
-    stack.translated = translated
-    deployer = _Deployer(stack, resolver)
-    functions: list[str] = []
-    machines: list[str] = []
-    customs: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-    others: list[str] = []
-    for logical_id, new in changes.items():
-        resource = stack.resources[logical_id]
-        old, resource.properties = resource.properties, new
-        if resource.type == "AWS::Lambda::Function":
-            deployer.client("lambda").update_function_configuration(
-                FunctionName=resource.physical_id,
-                Environment=new.get("Environment") or {"Variables": {}},
-                Timeout=int(new.get("Timeout", 3)),
-                MemorySize=int(new.get("MemorySize", 128)),
-            )
-            functions.append(logical_id)
-        elif resource.type == "AWS::StepFunctions::StateMachine":
-            definition = deployer.definition(resource)
-            if definition != stack.state_machine_definitions.get(logical_id):
-                deployer.client("stepfunctions").update_state_machine(
-                    stateMachineArn=resource.physical_id, definition=definition
-                )
-                stack.state_machine_definitions[logical_id] = definition
-            machines.append(logical_id)
-        elif resource.type.startswith("Custom::"):
-            customs[logical_id] = (old, new)
-        else:
-            if resource.type == "AWS::CloudWatch::Alarm":
-                deployer._create_AWS_CloudWatch_Alarm(resource)  # PutMetricAlarm replaces it
-            elif resource.type == "AWS::IAM::Role":
-                # moto does not evaluate policies; the new documents are stored all the same.
-                for policy in new.get("Policies") or []:
-                    document = {"Version": "2012-10-17", **policy["PolicyDocument"]}
-                    deployer.client("iam").put_role_policy(
-                        RoleName=resource.physical_id,
-                        PolicyName=policy["PolicyName"],
-                        PolicyDocument=json.dumps(document),
-                    )
-            others.append(logical_id)
-    return StackUpdate(tuple(functions), tuple(machines), customs, tuple(others))
-
-
-def _parameter_values(cfn: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+def parameter_values(cfn: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, spec in (cfn.get("Parameters") or {}).items():
         if name not in values:
@@ -448,7 +330,7 @@ def _dummy_zip() -> bytes:
     return buffer.getvalue()
 
 
-class _Deployer:
+class Deployer:
     def __init__(self, stack: Stack, resolver: Resolver) -> None:
         self.stack = stack
         self.resolver = resolver

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleetwise_rehearsal.aws.dynamo_units import item_size, write_units
-from fleetwise_rehearsal.aws.moto_patches import Invocation
+from fleetwise_rehearsal.aws.lambda_runtime import Invocation
 from fleetwise_rehearsal.aws.stack import DEFAULT_ACCOUNT, DEFAULT_REGION
 from fleetwise_rehearsal.fleet.call_meter import ApiCall, CallMeter, operations, units_per_table
 from fleetwise_rehearsal.rehearsal import Rehearsal

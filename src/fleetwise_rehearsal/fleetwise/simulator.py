@@ -25,36 +25,55 @@ Behaviour the public documentation does not settle is marked ``ASSUMPTION:`` in 
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import json
-import re
-import socket
 import threading
 import time
-import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Final, Literal, Self
+from typing import Any, Final, Self
 
 import botocore.session
 from botocore.model import OperationModel, ServiceModel
 
-from fleetwise_rehearsal.aws.model_check import FieldError, ModelChecker
-
-TARGET_PREFIX: Final = "IoTAutobahnControlPlane"
-CONTENT_TYPE: Final = "application/x-amz-json-1.0"
-SIGNING_NAME: Final = "iotfleetwise"
-SERVICE_LINKED_ROLE_NAME: Final = "AWSServiceRoleForIoTFleetWise"
-
-PENDING: Final = "REGISTRATION_PENDING"
-SUCCESS: Final = "REGISTRATION_SUCCESS"
-FAILURE: Final = "REGISTRATION_FAILURE"
-RegistrationStatus = Literal["REGISTRATION_PENDING", "REGISTRATION_SUCCESS", "REGISTRATION_FAILURE"]
+from fleetwise_rehearsal.aws.model_check import ModelChecker
+from fleetwise_rehearsal.fleetwise.state import (
+    FAILURE,
+    PENDING,
+    SERVICE_LINKED_ROLE_NAME,
+    SUCCESS,
+    AccountState,
+    Call,
+    Campaign,
+    Fault,
+    ModelViolationError,
+    Outcome,
+    Registration,
+    RegistrationStatus,
+    SimulatorUsageError,
+    View,
+    service_linked_role_arn,
+)
+from fleetwise_rehearsal.fleetwise.wire import (
+    CONTENT_TYPE,
+    CREDENTIAL_SCOPE,
+    ERROR_STATUS,
+    SIGNING_NAME,
+    TARGET_PREFIX,
+    ApiError,
+    Reply,
+    RequestHandler,
+    Server,
+    decode_token,
+    describe,
+    encode_token,
+    parse_json,
+    put,
+    required_filler,
+    validation_reply,
+    wire_time,
+)
 
 # Handler method per operation; looked up by name on every request so a test can replace one
 # on the instance (monkeypatch.setattr(sim, "handle_get_campaign", ...)).
@@ -65,20 +84,6 @@ _HANDLERS: Final = {
     "GetCampaign": "handle_get_campaign",
 }
 
-# HTTP status per error, from the httpError traits of the service's public Smithy model
-# (botocore's JSON copy drops them; botocore reads the code from __type, whatever the status).
-_ERROR_STATUS: Final = {
-    "AccessDeniedException": 403,
-    "ConflictException": 409,
-    "InternalServerException": 500,
-    "LimitExceededException": 400,
-    "ResourceNotFoundException": 404,
-    "ThrottlingException": 429,
-    "ValidationException": 400,
-}
-
-# SigV4: Credential=<access key>/<date>/<region>/<service>/aws4_request
-_CREDENTIAL_SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
 
 _DEFAULT_PAGE_SIZE: Final = 100
 _DEFAULT_FAILURE_MESSAGE: Final = (
@@ -92,135 +97,6 @@ _ROLE_DELETED_MESSAGE: Final = (
     f"The service-linked role {SERVICE_LINKED_ROLE_NAME} does not exist. "
     "Register the account again to re-create it."
 )
-
-
-class ModelViolationError(AssertionError):
-    """The simulator answered with something the service model forbids: a simulator bug."""
-
-
-class SimulatorUsageError(RuntimeError):
-    """A scripting call that makes no sense in the simulator's current state."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one RegisterAccount call plays out.
-
-    ``pending_seconds`` of virtual time in REGISTRATION_PENDING, then ``result``. A FAILURE
-    puts ``iam_error`` on the IAM sub-status (a default message when neither error is given)
-    and ``timestream_error`` on the Timestream one (legacy registrations only).
-    """
-
-    pending_seconds: float = 300.0
-    result: Literal["SUCCESS", "FAILURE"] = "SUCCESS"
-    iam_error: str | None = None
-    timestream_error: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.result not in ("SUCCESS", "FAILURE"):
-            raise ValueError(f"result must be SUCCESS or FAILURE, not {self.result!r}")
-        if self.pending_seconds < 0:
-            raise ValueError("pending_seconds must not be negative")
-
-
-@dataclass(frozen=True)
-class Campaign:
-    """A campaign as ListCampaigns and GetCampaign report it.
-
-    ``data_destination_configs`` holds wire-shaped items (``{"s3Config": {...}}``,
-    ``{"timestreamConfig": {...}}``, ``{"mqttTopicConfig": {...}}``); empty means the campaign
-    sends its data to the Timestream table stored with the account's registration.
-    ``arn`` defaults to the campaign's ARN in the simulator's account and Region; times default
-    to the clock at ``set_campaigns``.
-    """
-
-    name: str
-    status: Literal["CREATING", "WAITING_FOR_APPROVAL", "RUNNING", "SUSPENDED"] = "RUNNING"
-    data_destination_configs: tuple[Mapping[str, Any], ...] = ()
-    arn: str | None = None
-    description: str | None = None
-    signal_catalog_arn: str | None = None
-    target_arn: str | None = None
-    creation_time: float | None = None
-    last_modification_time: float | None = None
-
-
-@dataclass(frozen=True)
-class Call:
-    """One request the simulator received and what it answered.
-
-    ``region`` is the Region the request was signed for (its SigV4 credential scope) and
-    ``account`` the account its credentials belong to; ``tag`` is what the simulator's
-    ``tagger`` said was running when it arrived (in the rehearsal: the Lambda invocation,
-    "<function name> <execution ARN>")."""
-
-    operation: str
-    input: dict[str, Any]
-    at: float
-    status: int
-    error_type: str | None
-    output: dict[str, Any]
-    region: str = ""
-    account: str = ""
-    tag: str | None = None
-
-
-@dataclass
-class _Fault:
-    code: str
-    message: str
-    retry_after: int | None
-    remaining: int
-
-
-@dataclass
-class _Registration:
-    created: float
-    modified: float
-    settles_at: float
-    outcome: Outcome
-    role_arn: str
-    timestream: tuple[str, str] | None
-    # An out-of-band status (set_account_status, delete_service_linked_role) replacing what the
-    # outcome would report: (account, iam, iam error, timestream, timestream error).
-    forced: tuple[str, str, str | None, str, str | None] | None = None
-    role_deleted: bool = False
-
-
-@dataclass
-class _Account:
-    """Everything the service keeps for one account in one Region."""
-
-    registration: _Registration | None = None
-    script: deque[Outcome] = field(default_factory=deque)
-    faults: dict[str | None, deque[_Fault]] = field(default_factory=dict)
-    campaigns: list[Campaign] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class _View:
-    """A registration as GetRegisterAccountStatus reports it at one moment."""
-
-    account: str
-    iam: str
-    iam_error: str | None
-    timestream: str
-    timestream_error: str | None
-    modified: float
-
-
-class _ApiError(Exception):
-    def __init__(self, code: str, message: str, **members: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.body: dict[str, Any] = {"__type": code, "message": message, **members}
-
-
-@dataclass
-class _Reply:
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 class FleetWiseSimulator:
@@ -262,12 +138,12 @@ class FleetWiseSimulator:
             name: self._model.operation_model(name) for name in _HANDLERS
         }
         self._lock = threading.RLock()
-        self._accounts: dict[tuple[str, str], _Account] = {}
+        self._accounts: dict[tuple[str, str], AccountState] = {}
         # (account, Region) of the request being answered (set under the lock).
         self._here: tuple[str, str] = (account_id, region)
         self._calls: list[Call] = []
         self._violations: list[str] = []
-        self._server: _Server | None = None
+        self._server: Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -276,8 +152,8 @@ class FleetWiseSimulator:
         """Serve on 127.0.0.1 in a background thread (idempotent)."""
         if self._server is not None:
             return
-        server = _Server(("127.0.0.1", self._port), _RequestHandler)
-        server.simulator = self
+        server = Server(("127.0.0.1", self._port), RequestHandler)
+        server.dispatch = self._dispatch
         self._server = server
         # A short poll interval keeps shutdown (and so every test using the simulator) quick.
         self._thread = threading.Thread(
@@ -360,10 +236,10 @@ class FleetWiseSimulator:
         """How many ``operation`` requests were received (answered with an error or not)."""
         return len(self.calls(operation, region=region, account=account))
 
-    def _state(self, region: str | None, account: str | None) -> _Account:
+    def _state(self, region: str | None, account: str | None) -> AccountState:
         """The state of one account in one Region (call with the lock held)."""
         key = (account or self.account_id, region or self.region)
-        return self._accounts.setdefault(key, _Account())
+        return self._accounts.setdefault(key, AccountState())
 
     @property
     def model_violations(self) -> list[str]:
@@ -408,7 +284,7 @@ class FleetWiseSimulator:
                 raise ValueError(f"{name} cannot raise {code} (model: {', '.join(sorted(shapes))})")
             if retry_after is not None and "retryAfterSeconds" not in shapes[code].members:
                 raise ValueError(f"{code} has no retryAfterSeconds member")
-        fault = _Fault(code, message or f"Simulated {code}.", retry_after, times)
+        fault = Fault(code, message or f"Simulated {code}.", retry_after, times)
         with self._lock:
             self._state(region, account).faults.setdefault(operation, deque()).append(fault)
 
@@ -546,8 +422,8 @@ class FleetWiseSimulator:
                 return None
             return self._view(registration, self.clock()).account
 
-    def _settled_registration(self, now: float, account: str | None) -> _Registration:
-        return _Registration(
+    def _settled_registration(self, now: float, account: str | None) -> Registration:
+        return Registration(
             created=now,
             modified=now,
             settles_at=now,
@@ -558,24 +434,24 @@ class FleetWiseSimulator:
 
     # -- the registration's state --------------------------------------------------------------
 
-    def _view(self, registration: _Registration, now: float) -> _View:
+    def _view(self, registration: Registration, now: float) -> View:
         if registration.forced is not None:
             account, iam, iam_error, ts, ts_error = registration.forced
-            return _View(account, iam, iam_error, ts, ts_error, registration.modified)
+            return View(account, iam, iam_error, ts, ts_error, registration.modified)
         if now < registration.settles_at:
-            return _View(PENDING, PENDING, None, PENDING, None, registration.modified)
+            return View(PENDING, PENDING, None, PENDING, None, registration.modified)
         # ASSUMPTION: the service stamps lastModificationTime when the registration settles.
         modified = max(registration.modified, registration.settles_at)
         outcome = registration.outcome
         if registration.role_deleted:
-            return _View(FAILURE, FAILURE, _ROLE_DELETED_MESSAGE, SUCCESS, None, modified)
+            return View(FAILURE, FAILURE, _ROLE_DELETED_MESSAGE, SUCCESS, None, modified)
         if outcome.result == "SUCCESS":
-            return _View(SUCCESS, SUCCESS, None, SUCCESS, None, modified)
+            return View(SUCCESS, SUCCESS, None, SUCCESS, None, modified)
         iam_error = outcome.iam_error
         if iam_error is None and outcome.timestream_error is None:
             iam_error = _DEFAULT_FAILURE_MESSAGE
         # ASSUMPTION: a failed registration reports FAILURE only on the part that failed.
-        return _View(
+        return View(
             FAILURE,
             FAILURE if iam_error is not None else SUCCESS,
             iam_error,
@@ -594,7 +470,7 @@ class FleetWiseSimulator:
         if registration is not None and self._view(registration, now).account == PENDING:
             # ASSUMPTION: a registration in flight makes a second one a conflict (the model
             # lists ConflictException for RegisterAccount only; the documentation is silent).
-            raise _ApiError(
+            raise ApiError(
                 "ConflictException",
                 "A registration is already in progress for this account. Wait until "
                 "GetRegisterAccountStatus no longer reports REGISTRATION_PENDING.",
@@ -606,7 +482,7 @@ class FleetWiseSimulator:
         if (timestream is None) != (iam is None):
             # ASSUMPTION: the legacy parameters only make sense together (the role is what
             # lets the service write to the table); the model makes each optional.
-            raise _ApiError(
+            raise ApiError(
                 "ValidationException",
                 "timestreamResources and iamResources must be given together.",
                 reason="other",
@@ -617,7 +493,7 @@ class FleetWiseSimulator:
                 # ASSUMPTION: the documentation says these campaigns must be deleted before
                 # Timestream metadata can be removed; the service refusing the registration
                 # and naming them is our reading of it.
-                raise _ApiError(
+                raise ApiError(
                     "ValidationException",
                     "Cannot remove the registered Timestream resources while campaigns send "
                     "data to them. Delete these campaigns first: " + ", ".join(blockers) + ".",
@@ -627,7 +503,7 @@ class FleetWiseSimulator:
         role_arn = iam["roleArn"] if iam is not None else service_linked_role_arn(account)
         # ASSUMPTION: re-registering keeps the account's first creationTime.
         created = registration.created if registration is not None else now
-        state.registration = _Registration(
+        state.registration = Registration(
             created=created,
             modified=now,
             settles_at=now + outcome.pending_seconds,
@@ -644,8 +520,8 @@ class FleetWiseSimulator:
         response: dict[str, Any] = {
             "registerAccountStatus": PENDING,
             "iamResources": {"roleArn": role_arn},
-            "creationTime": _wire_time(created),
-            "lastModificationTime": _wire_time(now),
+            "creationTime": wire_time(created),
+            "lastModificationTime": wire_time(now),
         }
         if timestream is not None:
             response["timestreamResources"] = dict(timestream)
@@ -657,7 +533,7 @@ class FleetWiseSimulator:
         if registration is None:
             # ASSUMPTION: resourceId is the account ID and resourceType "Account"; the model
             # requires both and the documentation does not show them.
-            raise _ApiError(
+            raise ApiError(
                 "ResourceNotFoundException",
                 f"Account {account} is not registered with AWS IoT FleetWise.",
                 resourceId=account,
@@ -671,8 +547,8 @@ class FleetWiseSimulator:
             "customerAccountId": account,
             "accountStatus": view.account,
             "iamRegistrationResponse": iam,
-            "creationTime": _wire_time(registration.created),
-            "lastModificationTime": _wire_time(view.modified),
+            "creationTime": wire_time(registration.created),
+            "lastModificationTime": wire_time(view.modified),
         }
         if registration.timestream is not None:
             database, table = registration.timestream
@@ -698,7 +574,7 @@ class FleetWiseSimulator:
             for c in self._state(region, account).campaigns
             if body.get("status") in (None, c.status)
         ]
-        start = _decode_token(body.get("nextToken"), len(campaigns))
+        start = decode_token(body.get("nextToken"), len(campaigns))
         size = int(body.get("maxResults", _DEFAULT_PAGE_SIZE))
         page = campaigns[start : start + size]
         metadata_only = body.get("listResponseScope") == "METADATA_ONLY"
@@ -707,18 +583,18 @@ class FleetWiseSimulator:
             summary: dict[str, Any] = {
                 "arn": campaign.arn,
                 "name": campaign.name,
-                "creationTime": _wire_time(campaign.creation_time or 0.0),
-                "lastModificationTime": _wire_time(campaign.last_modification_time or 0.0),
+                "creationTime": wire_time(campaign.creation_time or 0.0),
+                "lastModificationTime": wire_time(campaign.last_modification_time or 0.0),
             }
             if not metadata_only:
                 summary["status"] = campaign.status
-                _put(summary, "description", campaign.description)
-                _put(summary, "signalCatalogArn", campaign.signal_catalog_arn)
-                _put(summary, "targetArn", campaign.target_arn)
+                put(summary, "description", campaign.description)
+                put(summary, "signalCatalogArn", campaign.signal_catalog_arn)
+                put(summary, "targetArn", campaign.target_arn)
             summaries.append(summary)
         response: dict[str, Any] = {"campaignSummaries": summaries}
         if start + size < len(campaigns):
-            response["nextToken"] = _encode_token(start + size)
+            response["nextToken"] = encode_token(start + size)
         return response
 
     def handle_get_campaign(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -726,7 +602,7 @@ class FleetWiseSimulator:
         account, region = self._here
         campaign = next((c for c in self._state(region, account).campaigns if c.name == name), None)
         if campaign is None:
-            raise _ApiError(
+            raise ApiError(
                 "ResourceNotFoundException",
                 f"Campaign {name} not found.",
                 resourceId=name,
@@ -736,12 +612,12 @@ class FleetWiseSimulator:
             "name": campaign.name,
             "arn": campaign.arn,
             "status": campaign.status,
-            "creationTime": _wire_time(campaign.creation_time or 0.0),
-            "lastModificationTime": _wire_time(campaign.last_modification_time or 0.0),
+            "creationTime": wire_time(campaign.creation_time or 0.0),
+            "lastModificationTime": wire_time(campaign.last_modification_time or 0.0),
         }
-        _put(response, "description", campaign.description)
-        _put(response, "signalCatalogArn", campaign.signal_catalog_arn)
-        _put(response, "targetArn", campaign.target_arn)
+        put(response, "description", campaign.description)
+        put(response, "signalCatalogArn", campaign.signal_catalog_arn)
+        put(response, "targetArn", campaign.target_arn)
         if campaign.data_destination_configs:
             # ASSUMPTION: a campaign without destinations omits the member (the model forbids
             # an empty list: DataDestinationConfigs has min 1).
@@ -752,12 +628,12 @@ class FleetWiseSimulator:
 
     # -- the wire ------------------------------------------------------------------------------
 
-    def _dispatch(self, path: str, headers: Message, raw: bytes) -> _Reply:
+    def _dispatch(self, path: str, headers: Message, raw: bytes) -> Reply:
         """Answer one HTTP request (already read) and record it."""
         target = headers.get("X-Amz-Target") or ""
         operation = target.removeprefix(f"{TARGET_PREFIX}.") if target else ""
         # Parsed outside the lock; an unparseable body is logged as {} and refused below.
-        parsed = _parse_json(raw)
+        parsed = parse_json(raw)
         body: dict[str, Any] = parsed if parsed is not None else {}
         tag = self.tagger() if self.tagger is not None else None
         with self._lock:
@@ -789,29 +665,29 @@ class FleetWiseSimulator:
 
     def _caller(self, headers: Message) -> tuple[str, str]:
         """(account, Region) of a request: its credentials' account, its signing Region."""
-        scope = _CREDENTIAL_SCOPE.search(headers.get("Authorization") or "")
+        scope = CREDENTIAL_SCOPE.search(headers.get("Authorization") or "")
         if scope is None:
             return (self.account_id, self.region)
         access_key, region = scope.group(1), scope.group(2)
         hook = self.account_for_access_key
         return (hook(access_key) if hook is not None else self.account_id, region)
 
-    def _reject_transport(self, path: str, headers: Message, target: str) -> _Reply | None:
+    def _reject_transport(self, path: str, headers: Message, target: str) -> Reply | None:
         """Refuse what never reaches the service itself: bad signing scope, route, operation."""
         authorization = headers.get("Authorization")
         if not authorization:
-            return _Reply(
+            return Reply(
                 403,
                 {
                     "__type": "MissingAuthenticationTokenException",
                     "message": "Missing Authentication Token",
                 },
             )
-        scope = _CREDENTIAL_SCOPE.search(authorization)
+        scope = CREDENTIAL_SCOPE.search(authorization)
         if scope is None or scope.group(3) != SIGNING_NAME:
             # Signatures are not checked (any credentials work), only that the request was
             # signed for this service, which is what a wrong endpoint override would break.
-            return _Reply(
+            return Reply(
                 403,
                 {
                     "__type": "InvalidSignatureException",
@@ -824,7 +700,7 @@ class FleetWiseSimulator:
             or not target.startswith(f"{TARGET_PREFIX}.")
             or (operation not in self._operations)
         ):
-            return _Reply(
+            return Reply(
                 400,
                 {"__type": "UnknownOperationException", "message": f"Unknown operation {target}"},
             )
@@ -837,14 +713,14 @@ class FleetWiseSimulator:
             )
         return None
 
-    def _answer(self, operation: OperationModel, body: dict[str, Any]) -> _Reply:
+    def _answer(self, operation: OperationModel, body: dict[str, Any]) -> Reply:
         # ASSUMPTION: scripted faults (throttling, access denied...) come from the service's
         # front door, before the input is validated.
         fault = self._take_fault(operation.name)
         if fault is not None:
             members = {} if fault.retry_after is None else {"retryAfterSeconds": fault.retry_after}
             reply = self._error(
-                fault.code, fault.message, **_required_filler(fault.code, self._here[0])
+                fault.code, fault.message, **required_filler(fault.code, self._here[0])
             )
             reply.body.update(members)
             return self._checked_error(operation, reply)
@@ -852,34 +728,34 @@ class FleetWiseSimulator:
         if problems:
             # ASSUMPTION: AWS documents no wire-level case; a request the model rejects gets
             # the modelled ValidationException with the fields at fault.
-            return self._checked_error(operation, _validation_reply(problems))
+            return self._checked_error(operation, validation_reply(problems))
         try:
             output = getattr(self, _HANDLERS[operation.name])(body)
-        except _ApiError as error:
-            return self._checked_error(operation, _Reply(_ERROR_STATUS[error.code], error.body))
+        except ApiError as error:
+            return self._checked_error(operation, Reply(ERROR_STATUS[error.code], error.body))
         except Exception as error:  # noqa: BLE001 - any crash in a handler is a simulator bug
             return self._violation(operation.name, f"handler crashed: {error!r}")
         problems = self._checker.check_output(operation, output)
         if problems:
-            return self._violation(operation.name, _describe(problems))
-        return _Reply(200, output)
+            return self._violation(operation.name, describe(problems))
+        return Reply(200, output)
 
-    def _checked_error(self, operation: OperationModel, reply: _Reply) -> _Reply:
+    def _checked_error(self, operation: OperationModel, reply: Reply) -> Reply:
         problems = self._checker.check_error(operation, reply.body)
         if problems:
-            return self._violation(operation.name, _describe(problems))
+            return self._violation(operation.name, describe(problems))
         return reply
 
-    def _violation(self, operation: str, description: str) -> _Reply:
+    def _violation(self, operation: str, description: str) -> Reply:
         message = f"{operation}: {description}"
         self._violations.append(message)
         # The client sees a server fault, so nothing downstream mistakes the bug for an answer.
-        return _Reply(
+        return Reply(
             500,
             {"__type": "InternalServerException", "message": f"Simulator bug: {message}"},
         )
 
-    def _take_fault(self, operation: str) -> _Fault | None:
+    def _take_fault(self, operation: str) -> Fault | None:
         account, region = self._here
         faults = self._state(region, account).faults
         for key in (operation, None):
@@ -893,143 +769,5 @@ class FleetWiseSimulator:
         return None
 
     @staticmethod
-    def _error(code: str, message: str, **members: Any) -> _Reply:
-        return _Reply(_ERROR_STATUS[code], {"__type": code, "message": message, **members})
-
-
-def service_linked_role_arn(account: str) -> str:
-    """``AWSServiceRoleForIoTFleetWise`` in ``account``."""
-    return (
-        f"arn:aws:iam::{account}:role/aws-service-role/"
-        f"iotfleetwise.amazonaws.com/{SERVICE_LINKED_ROLE_NAME}"
-    )
-
-
-def _required_filler(code: str, account: str) -> dict[str, str]:
-    """Members some errors require, for a scripted fault that names only a code."""
-    if code in ("ResourceNotFoundException", "LimitExceededException"):
-        return {"resourceId": account, "resourceType": "Account"}
-    if code == "ConflictException":
-        return {"resource": account, "resourceType": "Account"}
-    if code == "ValidationException":
-        return {"reason": "other"}
-    return {}
-
-
-def _validation_reply(problems: list[FieldError]) -> _Reply:
-    return _Reply(
-        400,
-        {
-            "__type": "ValidationException",
-            "message": "1 validation error detected: " + _describe(problems[:1])
-            if len(problems) == 1
-            else f"{len(problems)} validation errors detected: " + _describe(problems),
-            "reason": "fieldValidationFailed",
-            "fieldList": [
-                {"name": problem.path or "(body)", "message": problem.message}
-                for problem in problems
-            ],
-        },
-    )
-
-
-def _describe(problems: list[FieldError]) -> str:
-    return "; ".join(f"{p.path or '(body)'}: {p.message}" for p in problems)
-
-
-def _parse_json(raw: bytes) -> dict[str, Any] | None:
-    # botocore sends "{}" for an operation without input; an empty body is read the same way.
-    if not raw.strip():
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _wire_time(epoch_seconds: float) -> float:
-    # awsJson timestamps are epoch seconds; the service reports milliseconds.
-    return round(epoch_seconds, 3)
-
-
-def _put(target: dict[str, Any], key: str, value: Any) -> None:
-    if value is not None:
-        target[key] = value
-
-
-def _encode_token(offset: int) -> str:
-    # ASSUMPTION: page tokens are opaque; ours encodes the offset of the next page.
-    return base64.urlsafe_b64encode(f"campaigns:{offset}".encode()).decode()
-
-
-def _decode_token(token: str | None, total: int) -> int:
-    if token is None:
-        return 0
-    try:
-        prefix, _, offset = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        start = int(offset) if prefix == "campaigns" else -1
-    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors too
-        start = -1
-    if not 0 <= start <= total:
-        raise _ApiError("ValidationException", "The nextToken is not valid.", reason="other")
-    return start
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    simulator: FleetWiseSimulator
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(address, handler)
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-
-    def track(self, connection: socket.socket, *, open_: bool) -> None:
-        with self._open_lock:
-            if open_:
-                self._open.add(connection)
-            else:
-                self._open.discard(connection)
-
-    def close_connections(self) -> None:
-        # Keep-alive handler threads outlive shutdown(); without this a client holding a
-        # pooled connection would still be answered by a stopped simulator.
-        with self._open_lock:
-            connections, self._open = self._open, set()
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    # Keep-alive (HTTP/1.1) and no Nagle: botocore reuses its connection, and the small
-    # header and body writes would otherwise wait on delayed ACKs, tens of ms per call.
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, open_=True)
-
-    def finish(self) -> None:
-        self.server.track(self.connection, open_=False)
-        super().finish()
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        reply = self.server.simulator._dispatch(self.path, self.headers, raw)
-        payload = json.dumps(reply.body, separators=(",", ":")).encode()
-        self.send_response(reply.status)
-        self.send_header("Content-Type", CONTENT_TYPE)
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence per-request logging; the call log is the record."""
+    def _error(code: str, message: str, **members: Any) -> Reply:
+        return Reply(ERROR_STATUS[code], {"__type": code, "message": message, **members})

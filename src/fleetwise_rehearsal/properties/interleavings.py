@@ -150,7 +150,9 @@ class ReconcilerMachine(RuleBasedStateMachine):
             return
         try:
             if not self.failed:
-                self._assert_none(monitor.settle_and_check(runner), "once the service settled")
+                self._assert_none(
+                    monitor.settle_and_check(runner.apply), "once the service settled"
+                )
         finally:
             rehearsal.__exit__(None, None, None)
             self.rehearsal = None

@@ -1,10 +1,22 @@
 """TODO"""
 
-from fleetwise_rehearsal.rehearsal.stage import *  # noqa: F403
-from fleetwise_rehearsal.rehearsal.stage import (  # noqa: F401  # noqa: F401
+from fleetwise_rehearsal.rehearsal.core import (
     ENDPOINT_VARIABLE,
     START,
-    _aware,
-    _item,
-    _stamp,
+    Event,
+    Execution,
+    plain,
+    template_path,
 )
+from fleetwise_rehearsal.rehearsal.stage import Rehearsal, rehearsal
+
+__all__ = [
+    "ENDPOINT_VARIABLE",
+    "START",
+    "Event",
+    "Execution",
+    "Rehearsal",
+    "plain",
+    "rehearsal",
+    "template_path",
+]

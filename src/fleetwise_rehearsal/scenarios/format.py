@@ -467,7 +467,7 @@ def check_members(values: Any) -> dict[str, dict[str, str]]:
     hub's account and stack name by default), checked as CloudFormation checks them."""
     if not isinstance(values, dict):
         raise Problem("a mapping of member account ids to member template parameters ({})")
-    from fleetwise_rehearsal.aws.members import MEMBER_TEMPLATE  # noqa: PLC0415 - moto's weight
+    from fleetwise_rehearsal.aws.stack import MEMBER_TEMPLATE  # noqa: PLC0415 - moto's weight
 
     facts = template_facts(MEMBER_TEMPLATE)
     out: dict[str, dict[str, str]] = {}

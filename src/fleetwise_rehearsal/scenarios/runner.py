@@ -32,8 +32,9 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from fleetwise_rehearsal.aws.stack import DEFAULT_ACCOUNT, DEFAULT_REGION, UnsupportedUpdate
-from fleetwise_rehearsal.fleetwise.simulator import SimulatorUsageError
+from fleetwise_rehearsal.aws.stack import DEFAULT_ACCOUNT, DEFAULT_REGION
+from fleetwise_rehearsal.aws.stack_update import UnsupportedUpdate
+from fleetwise_rehearsal.fleetwise import SimulatorUsageError
 from fleetwise_rehearsal.invariants import InvariantMonitor
 from fleetwise_rehearsal.rehearsal import (
     ENDPOINT_VARIABLE,

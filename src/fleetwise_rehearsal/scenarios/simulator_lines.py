@@ -12,7 +12,7 @@ from typing import Any
 import botocore.session
 from botocore.model import ServiceModel
 
-from fleetwise_rehearsal.fleetwise.simulator import (
+from fleetwise_rehearsal.fleetwise import (
     FAILURE,
     PENDING,
     SUCCESS,

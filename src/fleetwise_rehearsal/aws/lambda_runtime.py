@@ -1,0 +1,389 @@
+"""Lambda, in-process: what the rehearsal runs instead of Lambda's containers.
+
+``LambdaFunction.invoke`` runs the function's ``Handler`` in this process (``LambdaInvoker``:
+the function's environment, a context object, its stdout captured as CloudWatch Logs would
+keep it) instead of in Docker; the no-Docker backend's echoing ``invoke`` is routed to it, and
+an ``Event`` invocation is queued and answered 202 as Lambda does. Applied by
+``moto_patches.patched``.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import contextlib
+import importlib
+import io
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final, TextIO
+
+from fleetwise_rehearsal.aws import strict, timeouts
+from fleetwise_rehearsal.aws.patching import Patcher, resolve_patch_point
+from fleetwise_rehearsal.aws.vclock import VirtualClock
+
+_LAMBDA_EVAL = "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils"
+# The execution whose Task is invoking a function in this thread (set around moto's
+# Lambda integration, read by the in-process invoke).
+_invoking_execution = threading.local()
+
+# (module, attribute path, kind) of every moto internal this module replaces or reads.
+PATCH_POINTS: Final[tuple[tuple[str, str, str], ...]] = (
+    ("moto.awslambda.models", "LambdaFunction.invoke", "method"),
+    ("moto.awslambda.models", "LambdaBackend.invoke", "method"),
+    ("moto.awslambda_simple.models", "LambdaSimpleBackend.invoke", "method"),
+    (_LAMBDA_EVAL, "execute_lambda_function_integration", "function"),
+)
+
+# The signatures the replacements are written against (parameter names, in order).
+EXPECTED_SIGNATURES: Final[dict[str, tuple[str, ...]]] = {
+    "LambdaFunction.invoke": ("self", "body", "request_headers", "response_headers"),
+    "LambdaBackend.invoke": (
+        "self",
+        "function_name",
+        "qualifier",
+        "body",
+        "headers",
+        "response_headers",
+    ),
+    "LambdaSimpleBackend.invoke": (
+        "self",
+        "function_name",
+        "qualifier",
+        "body",
+        "headers",
+        "response_headers",
+    ),
+    "execute_lambda_function_integration": ("env", "parameters", "region", "state_credentials"),
+}
+
+# -- Lambda in-process ------------------------------------------------------------------------
+
+
+@dataclass
+class LambdaContext:
+    """The part of Lambda's context object the handlers (and Powertools) read."""
+
+    function_name: str
+    invoked_function_arn: str
+    aws_request_id: str
+    memory_limit_in_mb: int = 128
+    function_version: str = "$LATEST"
+    timeout_seconds: float = 3.0
+    log_group_name: str = ""
+    log_stream_name: str = "rehearsal"
+
+    def get_remaining_time_in_millis(self) -> int:
+        # Handlers run to completion in-process: the whole timeout is always left.
+        return int(self.timeout_seconds * 1000)
+
+
+@dataclass
+class Invocation:
+    """One in-process run of a function's handler."""
+
+    function_name: str
+    request_id: str
+    event: Any
+    started_at: datetime
+    result: Any = None
+    error_type: str | None = None
+    error_message: str | None = None
+    stdout: list[str] = field(default_factory=list)
+    # The Step Functions execution whose Task made this invocation (None: another caller).
+    execution_arn: str | None = None
+    # The function's execution role: the principal of the calls its handler makes.
+    role_arn: str | None = None
+    # Wall seconds the handler ran in-process (the lock already held): what the bench prices
+    # Lambda duration from. Not AWS's duration: no network latency, moto's own time included.
+    duration_seconds: float = 0.0
+
+    @property
+    def tag(self) -> str:
+        """``"<function name> <execution ARN>"``, or the function name alone."""
+        if self.execution_arn is None:
+            return self.function_name
+        return f"{self.function_name} {self.execution_arn}"
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        """The stdout lines that are JSON objects (Powertools logs and EMF metrics)."""
+        out: list[dict[str, Any]] = []
+        for line in self.stdout:
+            with contextlib.suppress(ValueError):
+                value = json.loads(line)
+                if isinstance(value, dict):
+                    out.append(value)
+        return out
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """The EMF documents this invocation emitted."""
+        return [doc for doc in self.json_lines() if "_aws" in doc]
+
+
+class _StdoutRouter(io.TextIOBase):
+    """sys.stdout during an invocation: writes go to the running invocation's buffer.
+
+    Powertools' Logger binds ``sys.stdout`` when it is created (when a handler module is first
+    imported, inside an invocation), so it keeps this router; between invocations the router
+    passes writes on to the stdout it last replaced."""
+
+    def __init__(self, fallback: TextIO) -> None:
+        self.fallback = fallback
+        self.buffer_for: io.StringIO | None = None
+
+    def write(self, text: str) -> int:
+        target = self.buffer_for
+        if target is not None:
+            return target.write(text)
+        return self.fallback.write(text)
+
+    def flush(self) -> None:
+        if self.buffer_for is None:
+            self.fallback.flush()
+
+    def writable(self) -> bool:
+        return True
+
+
+def _reset_product_caches() -> None:
+    """Settings are cached per process; each function has its own environment."""
+    settings = sys.modules.get("fleetwise_reconciler.settings")
+    if settings is not None:
+        settings.get_settings.cache_clear()
+
+
+class LambdaInvoker:
+    """Runs functions' handlers in-process, one at a time.
+
+    One global lock serialises invocations, so concurrent executions never mix environment
+    variables or Powertools' process-wide metric state. Every invocation is recorded with its
+    stdout (logs and EMF metrics)."""
+
+    def __init__(
+        self,
+        *,
+        extra_env: Mapping[str, str] | None = None,
+        before_invoke: Sequence[Callable[[], None]] = (_reset_product_caches,),
+    ) -> None:
+        self.lock = threading.RLock()
+        self.invocations: list[Invocation] = []
+        # The invocation whose handler runs now (invocations are serialised by ``lock``), so
+        # a service the handler calls can tell whose request it is serving.
+        self.current: Invocation | None = None
+        # X-Ray is not rehearsed; without this, a Tracer that sees a Lambda environment
+        # would try to reach a daemon.
+        self.extra_env: dict[str, str] = {"POWERTOOLS_TRACE_DISABLED": "true"}
+        self.extra_env.update(extra_env or {})
+        self.before_invoke = tuple(before_invoke)
+        # Asynchronous invocations asked for and not run yet (``drain`` runs them).
+        self.queued: collections.deque[Callable[[], Any]] = collections.deque()
+        # One router for the invoker's lifetime: a logger created during an invocation keeps
+        # writing to it, and so to whichever invocation runs next.
+        self._router = _StdoutRouter(sys.stdout)
+
+    def metrics(self, function_name: str | None = None) -> list[dict[str, Any]]:
+        """Every EMF document emitted so far (optionally by one function), in order."""
+        return [
+            doc
+            for inv in self.invocations
+            if function_name is None or inv.function_name == function_name
+            for doc in inv.metrics()
+        ]
+
+    def drain(self) -> None:
+        """Run the queued asynchronous invocations, and those they queue, in order: called
+        when an outermost invocation has returned (a handler takes no virtual time, so they
+        run at the instant Lambda's queue would hand them out at the earliest). Lambda's
+        retries of an asynchronous invocation that failed are not rehearsed."""
+        while self.queued:
+            self.queued.popleft()()
+
+    def calls(self, function_name: str) -> list[Invocation]:
+        return [inv for inv in self.invocations if inv.function_name == function_name]
+
+    def run(
+        self,
+        *,
+        function_name: str,
+        function_arn: str,
+        handler: str,
+        environment: Mapping[str, str],
+        region: str,
+        timeout_seconds: float,
+        memory_mb: int,
+        event: Any,
+        started_at: datetime,
+        execution_arn: str | None = None,
+        role_arn: str | None = None,
+    ) -> Invocation:
+        """Call ``handler`` with ``event``; exceptions become the recorded error."""
+        request_id = str(uuid.uuid4())
+        invocation = Invocation(
+            function_name=function_name,
+            request_id=request_id,
+            event=event,
+            started_at=started_at,
+            execution_arn=execution_arn,
+            role_arn=role_arn,
+        )
+        context = LambdaContext(
+            function_name=function_name,
+            invoked_function_arn=function_arn,
+            aws_request_id=request_id,
+            memory_limit_in_mb=memory_mb,
+            timeout_seconds=timeout_seconds,
+            log_group_name=f"/aws/lambda/{function_name}",
+        )
+        env = {
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_LAMBDA_FUNCTION_NAME": function_name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "_HANDLER": handler,
+            **self.extra_env,
+            **environment,
+        }
+        buffer = io.StringIO()
+        with self.lock, _environment(env):
+            for hook in self.before_invoke:
+                hook()
+            router = self._router
+            previous = sys.stdout
+            if previous is not router:
+                router.fallback = previous
+            outer = router.buffer_for
+            router.buffer_for = buffer
+            sys.stdout = router
+            caller, self.current = self.current, invocation
+            began = time.perf_counter()
+            try:
+                invocation.result = _load_handler(handler)(event, context)
+            except Exception as exc:  # noqa: BLE001 - every handler error becomes Lambda's error shape
+                invocation.error_type = type(exc).__name__
+                invocation.error_message = str(exc)
+                invocation.result = {
+                    "errorType": type(exc).__name__,
+                    "errorMessage": str(exc),
+                    "requestId": request_id,
+                    "stackTrace": traceback.format_tb(exc.__traceback__),
+                }
+            finally:
+                invocation.duration_seconds = time.perf_counter() - began
+                self.current = caller
+                router.buffer_for = outer
+                sys.stdout = previous
+        invocation.stdout = buffer.getvalue().splitlines()
+        self.invocations.append(invocation)
+        return invocation
+
+
+def _load_handler(handler: str) -> Callable[[Any, Any], Any]:
+    module_name, _, attribute = handler.rpartition(".")
+    if not module_name:
+        raise ValueError(f"Handler {handler!r} is not 'module.function'")
+    module = importlib.import_module(module_name)
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise TypeError(f"Handler {handler!r}: {module_name} has no callable {attribute}")
+    return function  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Apply a function's variables for one invocation (callers hold the invoker's lock).
+
+    Values set before the call are put back afterwards, but a variable the call added is left
+    in place rather than removed: Step Functions worker threads run outside the lock, and one
+    that iterates ``os.environ`` (botocore does) while a key is deleted fails with KeyError.
+    Every invocation sets all of its own function's variables, so a handler never reads
+    another function's value for a variable it defines.
+    """
+    saved = {name: os.environ[name] for name in values if name in os.environ}
+    os.environ.update({name: str(value) for name, value in values.items()})
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def apply(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker) -> None:
+    def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> str | bytes:
+        inv_type = request_headers.get("x-amz-invocation-type") or request_headers.get(
+            "X-Amz-Invocation-Type", "RequestResponse"
+        )
+        if inv_type == "Event":
+            # Lambda queues the event and answers 202 at once; the function runs later, here
+            # as soon as the invocation that asked has returned (``LambdaInvoker.drain``), or
+            # at once when no invocation asked (a driver or a test).
+            if len((body or "").encode()) > strict.LAMBDA_ASYNC_PAYLOAD_LIMIT_BYTES:
+                raise strict.LambdaRequestTooLarge(strict.LAMBDA_ASYNC_PAYLOAD_LIMIT_BYTES)
+            sync = {"x-amz-invocation-type": "RequestResponse"}
+            invoker.queued.append(lambda: invoke(self, body, sync, {}))
+            if invoker.current is None:
+                invoker.drain()
+            return ""
+        if len((body or "").encode()) > strict.LAMBDA_PAYLOAD_LIMIT_BYTES:
+            raise strict.LambdaRequestTooLarge()
+        event = json.loads(body) if body else {}
+        invocation = invoker.run(
+            function_name=self.function_name,
+            function_arn=self.function_arn,
+            handler=self.handler,
+            environment=dict(self.environment_vars or {}),
+            region=self.region,
+            timeout_seconds=float(self.timeout or 3),
+            memory_mb=int(self.memory_size or 128),
+            event=event,
+            started_at=clock.now(),
+            execution_arn=getattr(_invoking_execution, "arn", None),
+            role_arn=str(self.role) if getattr(self, "role", None) else None,
+        )
+        payload = json.dumps(invocation.result)
+        if len(payload.encode()) > strict.LAMBDA_PAYLOAD_LIMIT_BYTES:
+            invocation.error_type = strict.RESPONSE_TOO_LARGE["errorType"]
+            invocation.error_message = strict.RESPONSE_TOO_LARGE["errorMessage"]
+            invocation.result = dict(strict.RESPONSE_TOO_LARGE)
+            payload = json.dumps(invocation.result)
+        if invocation.error_type is not None:
+            # What the Python runtime answers for an uncaught exception.
+            response_headers["x-amz-function-error"] = "Unhandled"
+        if invoker.current is None:
+            invoker.drain()
+        if inv_type == "RequestResponse":
+            tail = "\n".join(invocation.stdout[-50:])
+            response_headers["x-amz-log-result"] = base64.b64encode(tail.encode()).decode()
+            return payload.encode("utf-8")
+        return payload
+
+    patcher.replace("moto.awslambda.models", "LambdaFunction.invoke", invoke)
+
+    original_integration = patcher.original(_LAMBDA_EVAL, "execute_lambda_function_integration")
+
+    def lambda_integration(env: Any, parameters: Any, region: Any, state_credentials: Any) -> None:
+        # The Invoke call below happens in this thread: tell the in-process invoke whose
+        # Task it serves.
+        outer = getattr(_invoking_execution, "arn", None)
+        _invoking_execution.arn = timeouts.execution_id(env)
+        try:
+            original_integration(env, parameters, region, state_credentials)
+        finally:
+            _invoking_execution.arn = outer
+
+    patcher.replace(_LAMBDA_EVAL, "execute_lambda_function_integration", lambda_integration)
+
+    # With {"lambda": {"use_docker": False}} the Invoke API is served by the "simple" backend,
+    # which echoes the payload without calling the function: route it to the real backend's
+    # invoke (and so to the patched LambdaFunction.invoke).
+    real_backend_invoke = resolve_patch_point("moto.awslambda.models", "LambdaBackend.invoke")[2]
+    patcher.replace(
+        "moto.awslambda_simple.models", "LambdaSimpleBackend.invoke", real_backend_invoke
+    )
