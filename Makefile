@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all lint build bench deploy clean iam-calls result-shapes soak mutation docs
+.PHONY: install demo test test-all lint build bench deploy clean iam-calls result-shapes soak mutation docs base-install
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,20 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The base install alone (no extra) in an empty venv: the operator CLI must run without the
+# rehearsal's dependencies (moto, Hypothesis, the SAM translator). .ci/run runs it.
+BASE_VENV := .venv-base
+base-install:
+	rm -rf $(BASE_VENV)
+	$(PYTHON) -m venv $(BASE_VENV)
+	$(BASE_VENV)/bin/pip install --quiet --upgrade pip
+	$(BASE_VENV)/bin/pip install --quiet .
+	$(BASE_VENV)/bin/fleetwise-reconciler status --help >/dev/null
+	$(BASE_VENV)/bin/fleetwise-reconciler plan --help >/dev/null
+	@if $(BASE_VENV)/bin/python -c "import moto" 2>/dev/null; then \
+		echo "base-install: moto is importable from the base install" >&2; exit 1; fi
+	@echo "base-install: the CLI runs without the rehearsal extra"
 
 demo: $(STAMP)
 	$(BIN)/fleetwise-reconciler demo
@@ -120,4 +134,4 @@ result-shapes: $(STAMP)
 		--record-results=tests/handlers/result_shapes.json tests/handlers
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) mutants .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(BASE_VENV) mutants .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -6,7 +6,7 @@ on the virtual clock (every target Registered with exactly one RegisterAccount, 
 fails), then HOURS of drift ticks at the template's rate with nothing changing. Printed: the
 wall times, the virtual time to converge, IoT FleetWise calls and state transitions per
 target, the cost per target per month (what N targets add to the idle stack, the steady state
-scaled to 730 hours, priced from prices.py), the idle stack's monthly cost, the wall-time
+scaled to 730 hours, priced from fleet/prices.py), the idle stack's monthly cost, the wall-time
 growth, the quotas checked, and which series dominate the cost. Nothing here is asserted on
 timing.
 
@@ -124,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"Fleet rehearsal: targets over ceil(N/3) accounts x {len(FLEETWISE_REGIONS)} Regions, "
         f"written at once; then {args.hours} h of drift ticks every {rate} min, scaled to 730 h"
     )
-    print(f"  prices: us-east-1, read {READ_ON.isoformat()} (src/fleetwise_rehearsal/prices.py)")
+    source = "src/fleetwise_rehearsal/fleet/prices.py"
+    print(f"  prices: us-east-1, read {READ_ON.isoformat()} ({source})")
     print(
         f"  idle stack (no target): ${fleet_cost.total(fleet_cost.report_cost(idle)):.2f} a month"
     )

@@ -228,8 +228,17 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 def main(argv: Sequence[str] | None = None, *, ctx: Context | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments and arguments[0] in REHEARSAL_COMMANDS:
-        # The rehearsal loads moto and the template translator: only when asked for.
-        from fleetwise_rehearsal import cli as rehearsal_cli  # noqa: PLC0415
+        # The rehearsal loads moto and the template translator: only when asked for, and only
+        # installed with the `rehearsal` extra.
+        try:
+            from fleetwise_rehearsal import cli as rehearsal_cli  # noqa: PLC0415
+        except ModuleNotFoundError as missing:
+            sys.stderr.write(
+                f"fleetwise-reconciler: {arguments[0]} runs the offline rehearsal, which is not "
+                f"installed ({missing.name} is missing): "
+                "pip install 'fleetwise-reconciler[rehearsal]'\n"
+            )
+            return EXIT_ERROR
 
         return rehearsal_cli.main(arguments, out=ctx.out if ctx is not None else None)
     args = build_parser().parse_args(arguments)

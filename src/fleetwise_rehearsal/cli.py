@@ -12,6 +12,9 @@
 
 Both use the FleetWise endpoint in ``AWS_ENDPOINT_URL_IOTFLEETWISE`` when it is set (still on
 the virtual clock), the embedded simulator otherwise.
+
+May import: ``fleetwise_rehearsal.scenarios``, ``fleetwise_rehearsal.rehearsal``,
+``fleetwise_rehearsal.fleetwise``.
 """
 
 from __future__ import annotations

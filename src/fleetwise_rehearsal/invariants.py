@@ -20,6 +20,10 @@ drift tick starts no run.
 Everything is computed from what the rehearsal logged (the simulator's calls, each tagged with
 the Lambda invocation that made it, and the invocations themselves), so a check can be
 repeated and never changes what it checks.
+
+May import: ``fleetwise_rehearsal.rehearsal``, ``fleetwise_reconciler``. The scenarios and the
+generated interleavings check with it, so it knows neither (``settle_and_check`` is handed the
+step applier).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Payload quotas, enforced in the rehearsal as AWS enforces them (strict.py).
+"""Payload quotas, enforced in the rehearsal as AWS enforces them (aws/strict.py).
 
 Step Functions: 256 KiB (262,144 bytes of UTF-8) for an execution's input, a state's output,
 a task's input after Parameters and a task's result; past it, States.DataLimitExceeded (or, for

@@ -1,4 +1,4 @@
-"""Paths that select nothing fail the execution as Step Functions does (strict.py).
+"""Paths that select nothing fail the execution as Step Functions does (aws/strict.py).
 
 Each case is a small state machine run twice: with the field missing it ends FAILED with the
 error and cause Step Functions reports; with the field present the same definition succeeds.

@@ -1,4 +1,4 @@
-"""An execution's TimeoutSeconds runs on the virtual clock (timeouts.py)."""
+"""An execution's TimeoutSeconds runs on the virtual clock (aws/timeouts.py)."""
 
 from __future__ import annotations
 

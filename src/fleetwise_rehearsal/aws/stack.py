@@ -9,6 +9,10 @@ definitions and the custom resources.
 
 Call ``deploy`` inside an active ``moto.mock_aws`` (see ``MOTO_CONFIG``) with
 ``AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled`` in the environment (``aws_environment`` sets it).
+
+Why one module: the deployer creates every resource type of the translated template through
+the services' APIs in one dependency-ordered pass; its per-type methods share the resolver,
+the naming rules and the stack they fill, and ``stack_update`` reuses them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """CloudFormation's ``DescribeStacks`` for the rehearsed stack, served on loopback.
 
 Operator tools find a stack's tables the way the AWS CLI does: ``DescribeStacks`` and its
-``Outputs``. moto's own CloudFormation cannot hold the rehearsed stack (``stack.py`` says why)
+``Outputs``. moto's own CloudFormation cannot hold the rehearsed stack (``stack`` says why)
 and loading it pulls every moto backend and extras the project does not install, so the
 rehearsal answers that one operation itself, in CloudFormation's wire protocol (awsQuery: a
 form-encoded POST, an XML answer), from the deployed template's ``Outputs`` and parameter

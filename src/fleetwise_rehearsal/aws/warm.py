@@ -24,7 +24,7 @@ _LAMBDA_EVAL = "moto.stepfunctions.parser.asl.component.state.exec.state_task.la
 PATCH_POINTS: Final[tuple[tuple[str, str, str], ...]] = (
     (_PARSER, "AmazonStateLanguageParser.parse", "staticmethod"),
     (_LAMBDA_EVAL, "boto_client_for", "function"),
-    # Not moto's, but replaced the same way: the handlers' SDK sessions (see clients.py).
+    # Not moto's, but replaced the same way: the handlers' SDK sessions (see ``clients``).
     ("boto3", "DEFAULT_SESSION", "value"),
     ("fleetwise_reconciler.wiring", "botocore_session", "function"),
     # The handlers point PynamoDB at their session themselves (``dal.models``); the rehearsal

@@ -6,9 +6,9 @@ and Region (``state``) and scripting for what a test or scenario needs the servi
 (``simulator``): how long a registration stays pending, failures, throttling, access denied,
 out-of-band changes. Its clock is whatever it is given (the rehearsal's virtual clock).
 
-May import: ``fleetwise_rehearsal.aws.model_check`` (the model checking it shares with the AWS
-emulation), botocore and the standard library. Nothing else of the rehearsal: the simulator
-runs alone (``FleetWiseSimulator()`` as an endpoint for any client).
+May import: ``fleetwise_rehearsal.aws``. Only its model checking, which the simulator shares
+with the AWS emulation; the simulator runs alone too (``FleetWiseSimulator()`` is an endpoint
+for any client).
 """
 
 from fleetwise_rehearsal.fleetwise.simulator import FleetWiseSimulator

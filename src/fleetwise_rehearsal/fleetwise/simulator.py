@@ -21,6 +21,10 @@ the client gets HTTP 500, the violation is kept in ``model_violations``, and lea
 ``with`` block raises ``ModelViolationError`` (unless ``strict=False``).
 
 Behaviour the public documentation does not settle is marked ``ASSUMPTION:`` in the code.
+
+Why one module: the four operations and the scripting methods read and write the same
+per-account state under one lock, and each scripted behaviour is best read beside the
+operation it changes; the state (``state``) and the wire (``wire``) are already apart.
 """
 
 from __future__ import annotations

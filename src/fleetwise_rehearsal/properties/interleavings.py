@@ -1,5 +1,5 @@
 """Generated interleavings: a Hypothesis state machine that drives the rehearsal with scenario
-steps and checks the invariants (``invariants.py``) after every one.
+steps and checks the invariants (``fleetwise_rehearsal.invariants``) after every one.
 
 Each example deploys the stack with generated parameters, then applies a generated sequence
 of steps through ``ScenarioRunner`` (the same steps a scenario file holds): edits of two

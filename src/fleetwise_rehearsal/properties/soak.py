@@ -1,4 +1,4 @@
-"""``make soak``: the generated interleavings (``interleavings.py``) at length.
+"""``make soak``: the generated interleavings (``interleavings``) at length.
 
     python -m fleetwise_rehearsal.properties.soak --examples 1000 --workers 2
 

@@ -2,7 +2,7 @@
 
 A scenario is YAML (or JSON, for a file whose name ends in ``.json``); the README's "The
 offline rehearsal" section documents the format with a full example. This module parses and
-validates; ``scenario.py`` runs. Everything is checked before anything starts, and a problem
+validates; ``runner`` runs. Everything is checked before anything starts, and a problem
 raises ``ScenarioError`` whose message names the file, the step (its 1-based index, its kind
 and, from a file, its line) and what is wrong::
 
@@ -11,6 +11,9 @@ and, from a file, its line) and what is wrong::
 ``Scenario.from_file``/``from_text``/``from_dict`` parse, ``Scenario(steps=[...])`` builds one
 in code (validated the same way), ``to_yaml`` writes it back; ``parse_step`` validates one
 step on its own (``ScenarioRunner.apply`` uses it).
+
+Why one module: it is the scenario language's grammar, one verb after another, read top to
+bottom as its specification; its values, expectations and simulator lines are already apart.
 """
 
 from __future__ import annotations

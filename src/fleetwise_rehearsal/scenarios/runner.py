@@ -1,4 +1,4 @@
-"""Running scenarios (``scenario_format``) on the rehearsal: a whole file, or one step at a time.
+"""Running scenarios (``format``) on the rehearsal: a whole file, or one step at a time.
 
 ``run_scenario`` deploys the stack (its custom resource runs as ``sam deploy`` runs it),
 applies every step, settles, checks the expectations and returns a ``ScenarioResult``::
