@@ -75,8 +75,17 @@ def test_apply_a_list_then_the_runs_register(
     path = spec_file(
         tmp_path, f"- target: '{TARGET}'\n- target: '{OTHER}'\n  policy: observe-only\n"
     )
-    result = op.run("apply", "-f", path)
-    assert (result.code, result.err) == (0, "")
+    # (two items: without a terminal to ask on, --yes says go)
+    refused = op.run("apply", "-f", path)
+    assert (refused.code, refused.errors) == (
+        1,
+        [
+            "fleetwise-reconciler: apply would write 2 spec items (123456789012:us-east-1, 123456789012:eu-central-1); with no terminal to ask on, pass --yes"
+        ],
+    )
+    assert specs(op) == {}
+    result = op.run("apply", "-f", path, "--yes")
+    assert (result.code, result.errors) == (0, [])
     written = specs(op)
     assert written == {
         TARGET: {"target": TARGET},
@@ -94,7 +103,7 @@ def test_apply_a_list_then_the_runs_register(
     assert op.r.fleetwise_calls()["RegisterAccount"] == 1
     # AND applying the same file again writes nothing and starts nothing
     runs = len(op.r.executions())
-    again = op.run("apply", "-f", path)
+    again = op.run("apply", "-f", path, "--yes")
     assert again.code == 0
     assert [re.sub(r"version \w+", "version V", line) for line in again.lines] == [
         "123456789012:us-east-1: unchanged (spec version V): nothing written",
@@ -111,7 +120,13 @@ def test_apply_wait_follows_the_run_and_exits_by_outcome(
     path = spec_file(tmp_path, json.dumps({"target": TARGET}), "spec.json")
     result = op.run("apply", "-f", path, "--wait", "--json")
     assert result.code == 0
-    [outcome] = json.loads(result.out)
+    data = json.loads(result.out)
+    assert (data["stack"], data["region"], data["errors"]) == (
+        "fleetwise-reconciler",
+        "us-east-1",
+        [],
+    )
+    [outcome] = data["results"]
     status = op.r.status(TARGET)
     assert status is not None
     assert outcome == {
@@ -121,8 +136,11 @@ def test_apply_wait_follows_the_run_and_exits_by_outcome(
         "plan": {
             "target": TARGET,
             "action": "Register",
+            "phase": "Registering",
             "reason": "NotRegistered",
             "message": "registering: the account is not registered with IoT FleetWise",
+            "drift": ["the account is not registered with IoT FleetWise"],
+            "specHash": status["specHash"],
         },
         "outcome": {
             "phase": "Registered",
@@ -260,20 +278,17 @@ def test_set_refuses_what_would_be_invalid_and_what_is_not_there(
     op = registered(operator)
     result = op.run("set", TARGET, "--mode", "timestream", "--timestream-database", "fleet")
     assert result.code == 1
-    assert (
-        result.errors
-        == [
-            "fleetwise-reconciler: 123456789012:us-east-1: invalid spec: iamRoleArn: is required when mode is 'timestream'",
-            "fleetwise-reconciler: 123456789012:us-east-1: invalid spec: timestream.tableName: is required",
-        ]
-        or result.errors
-    )
+    # THEN each problem is said once
+    assert result.errors == [
+        "fleetwise-reconciler: 123456789012:us-east-1: invalid spec: iamRoleArn: is required when mode is 'timestream'",
+        "fleetwise-reconciler: 123456789012:us-east-1: invalid spec: timestream.tableName: is required",
+    ]
     assert specs(op)[TARGET] == {"target": TARGET}
     assert op.run("set", TARGET).errors == [
         "fleetwise-reconciler: set: nothing to change: give --mode, --policy, --timestream-database and --timestream-table, or --iam-role-arn"
     ]
     assert op.run("set", OTHER, "--policy", "enforce").errors == [
-        "fleetwise-reconciler: no target 123456789012:eu-central-1 in stack 'fleetwise-reconciler' (its targets: 123456789012:us-east-1)"
+        "fleetwise-reconciler: no target 123456789012:eu-central-1 in stack 'fleetwise-reconciler': did you mean 123456789012:us-east-1?"
     ]
 
 
@@ -392,7 +407,9 @@ def test_wait_on_a_terminal_redraws_one_line(operator: Callable[..., Operator]) 
     op = registered(operator)
     result = op.run("pause", TARGET, "--wait", err_terminal=True)
     assert result.code == 0
-    assert result.err == "\r\033[K123456789012:us-east-1: waiting for a run to start (0s)\r\033[K"
+    [where, progress] = result.err.split("\n", 1)
+    assert result.where == [where]
+    assert progress == "\r\033[K123456789012:us-east-1: waiting for a run to start (0s)\r\033[K"
 
 
 # -- delete ---------------------------------------------------------------------------------
@@ -406,7 +423,7 @@ def test_delete_asks_first(operator: Callable[..., Operator]) -> None:
     ])  # fmt: skip
     declined = op.run("delete", TARGET, stdin="n\n")
     assert declined.code == 1
-    assert declined.err == (
+    assert "\n".join(declined.errors) + "\n" == (
         "Delete the spec item of 123456789012:us-east-1? IoT FleetWise has no deregistration: "
         "the account stays registered as it is, and the reconciler stops managing the target "
         "(no more runs or drift repairs for it). [y/N] "

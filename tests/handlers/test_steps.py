@@ -108,8 +108,8 @@ def test_observe_makes_no_call_for_an_invalid_spec(
     assert result["observation"] is None
     assert result["message"] == (
         "the spec is invalid, nothing was called: colour: unknown field (allowed: target, mode, "
-        "policy, paused, reconcileToken, timestream, iamRoleArn, onExisting); timestream: is required when "
-        "mode is 'timestream'; iamRoleArn: is required when mode is 'timestream'"
+        "policy, paused, reconcileToken, timestream, iamRoleArn, onExisting); timestream: is "
+        "required when mode is 'timestream'; iamRoleArn: is required when mode is 'timestream'"
     )
 
 
