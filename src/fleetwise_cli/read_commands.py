@@ -344,7 +344,7 @@ def _show(
 def field_changes(
     before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
 ) -> list[dict[str, Any]]:
-    """Field by field (maps by their keys, ``timestream.tableName``), in field order:
+    """Field by field (maps by their keys, ``timestream.tableName``), by field name:
     ``{"field", "from", "to"}``, None for an absent field."""
     changes: list[dict[str, Any]] = []
 
@@ -352,9 +352,15 @@ def field_changes(
         for key in sorted(set(old) | set(new)):
             name = f"{prefix}{key}"
             a, b = old.get(key), new.get(key)
-            if isinstance(a, Mapping) and isinstance(b, Mapping):
-                walk(f"{name}.", a, b)
-            elif a != b:
+            maps = isinstance(a, Mapping) or isinstance(b, Mapping)
+            if (
+                maps
+                and not isinstance(a, str | int | float)
+                and not isinstance(b, str | int | float)
+            ):
+                walk(f"{name}.", a or {}, b or {})
+                continue
+            if a != b:
                 changes.append({"field": name, "from": a, "to": b})
 
     walk("", before or {}, after or {})

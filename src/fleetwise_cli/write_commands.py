@@ -371,7 +371,11 @@ def _pausing(ctx: Context, args: argparse.Namespace, *, paused: bool) -> int:
         return _single(editor, change, args.target)
     # --all: every target with a spec item that the selectors let through.
     edits: list[Edit] = []
-    for state in chosen(editor.tables, args):
+    for listed in chosen(editor.tables, args):
+        if listed.spec is None:
+            continue
+        # Read again, item by item: each write is conditional on the item as read here.
+        state = editor.tables.state(listed.target)
         if state.spec is None:
             continue
         asked = change(dict(state.spec))

@@ -84,9 +84,7 @@ def managed_before(status: dict[str, Any] | None) -> bool:
     return int((prev.get("attempts") or {}).get("count") or 0) > 0
 
 
-def _awaiting_adoption(
-    spec: Spec, observed: dict[str, Any], drift: tuple[str, ...]
-) -> Plan | None:
+def _awaiting_adoption(spec: Spec, observed: dict[str, Any], drift: tuple[str, ...]) -> Plan | None:
     """Blocked when a registration someone else made would be changed by registering the
     spec: its Timestream metadata or role differ (whatever its account status: re-registering
     a failed one would drop them too). None when nothing it holds would change."""
@@ -202,11 +200,7 @@ def plan(
         )
 
     # A registration someone else made is not overwritten until an operator says so.
-    if (
-        observed.get("registered")
-        and not spec.replaces_existing
-        and not managed_before(previous)
-    ):
+    if observed.get("registered") and not spec.replaces_existing and not managed_before(previous):
         waiting = _awaiting_adoption(spec, observed, drift)
         if waiting is not None:
             return waiting
