@@ -459,3 +459,89 @@ def test_pause_after_another_reconcile_is_a_conflict(operator: Callable[..., Ope
     result = op.run("pause", TARGET, session=session)
     assert result.code == 3
     assert specs(op)[TARGET] == {"target": TARGET, "reconcileToken": "theirs"}
+
+
+# -- several targets at once -------------------------------------------------------------------
+
+
+def test_apply_says_exactly_what_was_written_when_a_write_fails(
+    operator: Callable[..., Operator], tmp_path: Path
+) -> None:
+    # GIVEN three new targets, the second created by another writer between our read and write
+    op = operator()
+    third = "123456789012:ap-south-1"
+    session = boto3.Session(region_name="us-east-1")
+
+    def create(params: dict[str, Any], **_: Any) -> None:
+        if params["Item"]["target"] == {"S": OTHER}:
+            op.r.client("dynamodb").put_item(
+                TableName=op.r.stack.physical_id("SpecTable"),
+                Item={"target": {"S": OTHER}, "policy": {"S": "observe-only"}},
+            )
+
+    session.events.register("before-parameter-build.dynamodb.PutItem", create)
+    path = spec_file(tmp_path, f"- target: '{TARGET}'\n- target: '{OTHER}'\n- target: '{third}'\n")
+    # WHEN applied
+    result = op.run("apply", "-f", path, "--yes", "-o", "json", session=session)
+    # THEN the others are still written, the failure is named, and the summary says exactly
+    # what was written; the exit code says some failed
+    assert result.code == 6
+    assert specs(op) == {
+        TARGET: {"target": TARGET},
+        OTHER: {"target": OTHER, "policy": "observe-only"},
+        third: {"target": third},
+    }
+    data = json.loads(result.out)
+    assert [(r["target"], r["written"]) for r in data["results"]] == [
+        (TARGET, True),
+        (OTHER, False),
+        (third, True),
+    ]
+    assert data["errors"] == [{"target": OTHER, "error": "conflict"}]
+    assert result.errors[-1] == (
+        "fleetwise-reconciler: written: 123456789012:us-east-1, 123456789012:ap-south-1; "
+        "not written: 123456789012:eu-central-1"
+    )
+
+
+def test_apply_waits_for_every_target_with_one_live_summary(
+    operator: Callable[..., Operator], tmp_path: Path
+) -> None:
+    # GIVEN two targets applied with --wait on a terminal
+    op = operator()
+    op.r.clock.auto_advance = False  # time moves only when the CLI sleeps
+
+    def sleep(seconds: float) -> None:
+        op.r.run_until(op.r.clock.now() + timedelta(seconds=seconds))
+
+    path = spec_file(tmp_path, f"- target: '{TARGET}'\n- target: '{OTHER}'\n  paused: true\n")
+    result = op.run(
+        "apply", "-f", path, "--yes", "--wait", "--interval", "30", err_terminal=True, sleep=sleep
+    )
+    # THEN both are followed at once: one line redrawn with the counts by phase, then each
+    # outcome as it comes
+    assert result.code == 0
+    progress = result.err.split("\n", 1)[1]
+    assert progress.startswith("\r\033[K2 targets: 2 waiting for a run (0s)")
+    assert "2 targets: 1 Paused, 1 running (" in progress
+    assert [line.split(":")[-2].split()[-2] for line in result.lines[-2:]] == [
+        "Paused",
+        "Registered",
+    ]
+
+
+def test_pause_all_asks_on_a_terminal(operator: Callable[..., Operator]) -> None:
+    op = registered(operator)
+    op.r.write_spec({"target": OTHER})
+    op.r.settle()
+    declined = op.run("pause", "--all", stdin="n\n")
+    assert declined.code == 1
+    assert declined.errors[-1] == (
+        "pause: write 2 spec items (123456789012:eu-central-1, 123456789012:us-east-1)? [y/N] "
+        "fleetwise-reconciler: pause: nothing written"
+    )
+    assert "paused" not in specs(op)[TARGET]
+    accepted = op.run("pause", "--all", "--phase", "Registered", stdin="y\n")
+    assert accepted.code == 0
+    assert {t: s.get("paused") for t, s in specs(op).items()} == {TARGET: True, OTHER: True}
+    assert op.run("pause", TARGET, "--all").code == 1
