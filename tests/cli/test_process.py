@@ -435,7 +435,7 @@ def test_ctrl_c_while_waiting_says_the_run_goes_on(stack: Served, workdir: Path)
     put_spec(stack, {"target": TARGET})
     assert PROG is not None
     waiting = subprocess.Popen(  # noqa: S603 - the project's own console script
-        [PROG, "reconcile", TARGET, "--wait", "--interval", "1"],
+        [PROG, "reconcile", TARGET, "--wait", "--interval", "1", "--timeout", "60"],
         cwd=workdir,
         env=stack.env(),
         stdout=subprocess.PIPE,
