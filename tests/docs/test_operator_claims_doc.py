@@ -309,3 +309,15 @@ def test_the_aws_commands_and_options_named_in_prose_exist() -> None:
         "stop-execution",
     ):
         assert command in text, command
+
+
+def test_the_endpoint_variables_named_are_the_sdks_for_the_services_the_cli_calls() -> None:
+    session = botocore.session.get_session()
+    ids = {
+        session.get_service_model(name).service_id.upper().replace(" ", "_")
+        for name in ("cloudformation", "dynamodb", "stepfunctions", "iotfleetwise", "sts")
+    }
+    endpoints = flat(CLI)[flat(CLI).index("**The endpoints**") :]
+    listed = endpoints[endpoints.index("The CLI calls") : endpoints.index("(the service part")]
+    assert set(re.findall(r"`([A-Z_]+)`", listed)) == ids
+    assert "`AWS_ENDPOINT_URL_SFN`" in endpoints
