@@ -6,6 +6,7 @@ against the rehearsal (moto and the FleetWise simulator) with a clock and a slee
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -15,6 +16,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 import boto3
+import yaml
 from botocore.config import Config
 
 from fleetwise_reconciler import clock
@@ -36,7 +38,23 @@ EXIT_WOULD_ACT = 2
 EXIT_CONFLICT = 3
 EXIT_UNHEALTHY = 4
 EXIT_TIMED_OUT = 5
+EXIT_PARTIAL = 6
 EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class Where:
+    """The resolved stack and Region, and where each came from (for the operator to see)."""
+
+    stack: str
+    stack_source: str
+    region: str | None
+    region_source: str
+    profile: str | None
+
+    def describe(self) -> str:
+        region = self.region or "no Region"
+        return f"stack {self.stack} ({self.stack_source}), Region {region} ({self.region_source})"
 
 
 class CliError(Exception):
@@ -75,7 +93,10 @@ class Context:
     """The command's environment. ``session`` carries the Region and credentials."""
 
     session: boto3.Session = field(default_factory=boto3.Session)
+    # The words for people (stdout; stderr with -o json|yaml, when ``data`` is stdout).
     out: TextIO = field(default_factory=lambda: sys.stdout)
+    # Where -o json|yaml writes the command's data (``emit``).
+    data: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
     stdin: TextIO = field(default_factory=lambda: sys.stdin)
     now: Callable[[], datetime] = clock.now
@@ -88,6 +109,9 @@ class Context:
     # reached through the member role of that name (the stack's MemberRoleName).
     home_account: str | None = None
     member_role_name: str = DEFAULT_MEMBER_ROLE_NAME
+    # The stack and Region the command resolved (config.resolve), and the output asked for.
+    where: Where | None = None
+    output: str = "table"
     _clients: dict[tuple[str, str | None], Any] = field(default_factory=dict)
     _members: MemberRoles | None = None
 
@@ -105,8 +129,23 @@ class Context:
     def region(self) -> str:
         region = self.session.region_name
         if not region:
-            raise CliError("no AWS Region: pass --region or set AWS_REGION (or a profile's region)")
+            raise CliError(
+                "no AWS Region: pass --region, set AWS_REGION (or AWS_DEFAULT_REGION), or give "
+                "the profile or samconfig.toml's environment a region"
+            )
         return str(region)
+
+    @property
+    def machine(self) -> bool:
+        """-o json or yaml: the data goes to ``data``, the words for people to stderr."""
+        return self.output != "table"
+
+    def emit(self, data: Any) -> None:
+        """The command's result for scripts, in the asked format (the shapes: docs/cli.md)."""
+        if self.output == "yaml":
+            self.data.write(yaml.safe_dump(_plain(data), sort_keys=False, allow_unicode=True))
+        else:
+            self.data.write(json.dumps(data, indent=2, default=str) + "\n")
 
     def client(self, service: str, region: str | None = None) -> Any:
         """A client of ``service`` in ``region`` (the session's by default), built once."""
@@ -141,3 +180,8 @@ class Context:
 
     def warn(self, text: str) -> None:
         self.err.write(f"fleetwise-reconciler: {text}\n")
+
+
+def _plain(value: Any) -> Any:
+    """JSON's view of ``value`` (what ``default=str`` would print), for YAML to dump."""
+    return json.loads(json.dumps(value, default=str))

@@ -3,7 +3,6 @@ parameters (or, with no stack, from ``--param`` and the template's defaults)."""
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +15,6 @@ from fleetwise_cli.awserrors import code_of, message_of, translated
 from fleetwise_cli.context import CliError, Context
 from fleetwise_reconciler.settings import DEFAULT_MEMBER_ROLE_NAME, Settings
 
-DEFAULT_STACK = "fleetwise-reconciler"
-SAMCONFIG = Path("samconfig.toml")
 TEMPLATE = Path("template.yaml")
 # The checkout's template, for a CLI run from another directory.
 CHECKOUT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -39,25 +36,6 @@ class Deployment:
     @property
     def settings(self) -> Settings:
         return settings_for(self.parameters, account_id=self.account_id, region=self.region)
-
-
-def default_stack_name(config_env: str = "default", path: Path = SAMCONFIG) -> str:
-    """``stack_name`` of ``samconfig.toml``'s environment (``sam deploy``'s own default),
-    or ``fleetwise-reconciler`` without one."""
-    if not path.is_file():
-        return DEFAULT_STACK
-    try:
-        config = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise CliError(f"{path}: not valid TOML: {error}") from None
-    environment = config.get(config_env)
-    if not isinstance(environment, dict):
-        raise CliError(f"{path} has no environment {config_env!r} (--config-env)")
-    for command in ("global", "deploy"):
-        name = ((environment.get(command) or {}).get("parameters") or {}).get("stack_name")
-        if isinstance(name, str) and name:
-            return name
-    return DEFAULT_STACK
 
 
 def discover(ctx: Context, name: str) -> Deployment:

@@ -13,7 +13,9 @@ Invalid anyway).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import difflib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -87,15 +89,37 @@ class Tables:
         # The spec items as last read (wire values, None: absent): each write is
         # conditional on them.
         self._read: dict[str, dict[str, Any] | None] = {}
+        # The LEASE items as last read (wire values): ``delete_lease`` is conditional on them.
+        self._leases: dict[str, dict[str, Any]] = {}
 
     @property
     def _ddb(self) -> Any:
         return self.ctx.client("dynamodb")
 
+    @contextlib.contextmanager
+    def _on(self, table: str, what: str) -> Iterator[None]:
+        """AWS errors of a call on ``table`` as messages; a table that does not exist named,
+        with the output of the stack it came from."""
+        with translated(what, "dynamodb"):
+            try:
+                yield
+            except ClientError as error:
+                if code_of(error) != "ResourceNotFoundException":
+                    raise
+                output = (
+                    "SpecTableName" if table == self.deployment.spec_table else "StatusTableName"
+                )
+                raise CliError(
+                    f"{what}: table {table} (output {output} of stack "
+                    f"{self.deployment.name!r}) does not exist in {self.deployment.region}: "
+                    "was it deleted outside CloudFormation, or is the stack being removed? "
+                    "Check the stack's status and resources in CloudFormation"
+                ) from None
+
     # -- reading ---------------------------------------------------------------------------------
 
     def spec(self, target: str) -> dict[str, Any] | None:
-        with translated(f"reading the spec of {target}", "dynamodb"):
+        with self._on(self.deployment.spec_table, f"reading the spec of {target}"):
             answer = self._ddb.get_item(
                 TableName=self.deployment.spec_table,
                 Key={"target": {"S": target}},
@@ -108,7 +132,7 @@ class Tables:
     def state(self, target: str) -> TargetState:
         """The spec item, the STATUS item and the LEASE item of ``target``."""
         spec = self.spec(target)
-        with translated(f"reading the status of {target}", "dynamodb"):
+        with self._on(self.deployment.status_table, f"reading the status of {target}"):
             answer = self._ddb.query(
                 TableName=self.deployment.status_table,
                 KeyConditionExpression="#t = :t",
@@ -116,7 +140,10 @@ class Tables:
                 ExpressionAttributeValues={":t": {"S": target}},
                 ConsistentRead=True,
             )
-        kinds = {str(i["kind"]["S"]): _item(i) for i in answer.get("Items", [])}
+        raw = {str(i["kind"]["S"]): i for i in answer.get("Items", [])}
+        if LEASE_KIND in raw:
+            self._leases[target] = raw[LEASE_KIND]
+        kinds = {kind: _item(item) for kind, item in raw.items()}
         return TargetState(
             target, spec, _without_keys(kinds.get(STATUS_KIND)), kinds.get(LEASE_KIND)
         )
@@ -139,7 +166,7 @@ class Tables:
     def _scan(self, table: str, what: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
-        with translated(f"reading {what} table", "dynamodb"):
+        with self._on(table, f"reading {what} table"):
             while True:
                 page = self._ddb.scan(**kwargs)
                 items.extend(_item(i) for i in page.get("Items", []))
@@ -195,13 +222,37 @@ class Tables:
         request["ExpressionAttributeNames"] = names
         if values:
             request["ExpressionAttributeValues"] = values
-        with translated(f"writing the spec of {target}", "dynamodb"):
+        with self._on(self.deployment.spec_table, f"writing the spec of {target}"):
             try:
                 getattr(self._ddb, operation)(**request)
             except ClientError as error:
                 if code_of(error) == "ConditionalCheckFailedException":
                     raise Conflict(target) from None
                 raise
+
+    def delete_lease(self, target: str) -> bool:
+        """Delete the target's LEASE item only while it is exactly the lease last read
+        (``state``): the same holder and the same expiry (each renewal moves it, so it is the
+        lease's version). False: it changed meanwhile (renewed, taken over or released), and
+        nothing was deleted."""
+        read = self._leases.get(target)
+        if read is None or "holder" not in read or "expiresAt" not in read:
+            raise RuntimeError(f"the lease of {target} is deleted only after it was read")
+        values = {":holder": read["holder"], ":expires": read["expiresAt"]}
+        with self._on(self.deployment.status_table, f"releasing the lease of {target}"):
+            try:
+                self._ddb.delete_item(
+                    TableName=self.deployment.status_table,
+                    Key={"target": {"S": target}, "kind": {"S": LEASE_KIND}},
+                    ConditionExpression="#h = :holder AND #e = :expires",
+                    ExpressionAttributeNames={"#h": "holder", "#e": "expiresAt"},
+                    ExpressionAttributeValues=values,
+                )
+            except ClientError as error:
+                if code_of(error) == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
 
 
 def as_read(read: Mapping[str, Any] | None) -> tuple[str, dict[str, str], dict[str, Any]]:
@@ -231,9 +282,14 @@ def _without_keys(item: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def require(state: TargetState, deployment: Deployment, known: Sequence[str]) -> None:
-    """Refuse a target the stack knows nothing of (neither a spec item nor a status)."""
+    """Refuse a target the stack knows nothing of (neither a spec item nor a status),
+    suggesting the closest known ones rather than listing them all."""
     if state.spec is None and state.status is None:
-        listed = ", ".join(known) or "none"
-        raise CliError(
-            f"no target {state.target} in stack {deployment.name!r} (its targets: {listed})"
-        )
+        close = difflib.get_close_matches(state.target, known, n=3, cutoff=0.6)
+        if close:
+            hint = f"did you mean {' or '.join(close)}?"
+        elif known:
+            hint = f"it has {len(known)} target(s): fleetwise-reconciler status lists them"
+        else:
+            hint = "its spec table is empty"
+        raise CliError(f"no target {state.target} in stack {deployment.name!r}: {hint}")

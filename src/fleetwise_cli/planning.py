@@ -49,10 +49,13 @@ class Planned:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "target": self.target,
+            "target": self.target or None,
             "action": self.action,
+            "phase": self.phase,
             "reason": self.reason,
             "message": self.message,
+            "drift": list(self.drift),
+            "specHash": self.spec_hash,
         }
 
 
@@ -100,7 +103,16 @@ def plan_item(
             decided = planning.blocked_by_campaigns(decided, planning.blocking_campaigns(campaigns))
     except ReconcileError as error:
         if error.operation == "AssumeRole":
-            raise CliError(f"planning {target}: {error.message}") from None
+            # The member's own hint ("it trusts this stack's roles") is the workflow's; an
+            # operator is trusted through the member stack's OperatorPrincipalArns.
+            said = error.message.split(". Check that", 1)[0]
+            raise CliError(
+                f"planning {target}: {said}. The member role trusts the hub's reconciler roles "
+                "and, of the operators, only the principals in the member stack's "
+                "OperatorPrincipalArns parameter (member/template.yaml): add your role's ARN "
+                "there (update the StackSet's instances), or run the command as a principal "
+                "it lists"
+            ) from None
         if error.code == "AccessDeniedException":
             raise CliError(
                 f"permission denied: planning {target} needs iotfleetwise:{error.operation}: "

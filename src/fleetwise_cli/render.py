@@ -29,6 +29,8 @@ FINAL_PHASES = frozenset(
 )
 HEALTHY_PHASES = frozenset({"Registered", "Paused", "Unmanaged"})
 NOTHING_YET = "none"
+# What ``--phase`` selects: a recorded phase, or ``None`` for a target with nothing recorded.
+PHASES = (*PHASE_COLOURS, "None")
 
 
 def paint(text: str, code: str | None, *, colour: bool) -> str:
@@ -102,8 +104,26 @@ def execution_name(arn: str | None) -> str:
     return arn.rsplit(":", 1)[-1] if arn else "-"
 
 
+def selected(
+    state: TargetState,
+    *,
+    phases: Sequence[str] | None,
+    accounts: Sequence[str] | None,
+    regions: Sequence[str] | None,
+) -> bool:
+    """Whether ``state`` passes the selectors (each given one must match; within one, any
+    value)."""
+    account, _, region = state.target.partition(":")
+    phase = (state.status or {}).get("phase") if recorded(state.status) else None
+    return (
+        (not phases or str(phase) in phases)
+        and (not accounts or account in accounts)
+        and (not regions or region in regions)
+    )
+
+
 def summary(state: TargetState, now: datetime) -> dict[str, Any]:
-    """One target, for ``status --json`` and the table."""
+    """One target, for ``status -o json`` and the table."""
     status = state.status or {}
     run = running(state, now)
     return {

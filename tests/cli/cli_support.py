@@ -11,6 +11,7 @@ operator's real endpoints would be. Time is the rehearsal's virtual clock: the C
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ TARGET = "123456789012:us-east-1"
 OTHER = "123456789012:eu-central-1"
 STACK = "fleetwise-reconciler"
 JITTER = 0.5
+WHERE = re.compile(r"fleetwise-reconciler: (stack \S+ \(.*\)|no stack \(--spec\)), Region ")
 
 
 @dataclass
@@ -40,8 +42,14 @@ class Result:
         return self.out.splitlines()
 
     @property
+    def where(self) -> list[str]:
+        """The line saying which stack and Region the command used (stderr, table output)."""
+        return [line for line in self.err.splitlines() if WHERE.match(line)]
+
+    @property
     def errors(self) -> list[str]:
-        return self.err.splitlines()
+        """stderr without that line (its own tests read it from ``where``)."""
+        return [line for line in self.err.splitlines() if not WHERE.match(line)]
 
 
 @dataclass

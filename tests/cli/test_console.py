@@ -14,6 +14,9 @@ from cli_support import Operator
 
 pytestmark = pytest.mark.e2e
 
+COMMANDS = ("status", "plan", "diff", "apply", "set", "reconcile", "pause", "resume", "adopt",
+            "unlock", "history", "delete", "completion", "demo", "rehearse")  # fmt: skip
+
 
 def console(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     script = shutil.which("fleetwise-reconciler", path=str(Path(sys.executable).parent))
@@ -31,15 +34,18 @@ def console(*argv: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def test_help_lists_every_command_and_the_exit_codes() -> None:
     done = console("--help")
     assert done.returncode == 0
-    for command in ("status", "plan", "apply", "set", "reconcile", "pause", "resume", "history",
-                    "delete", "demo", "rehearse"):  # fmt: skip
+    for command in COMMANDS:
         assert f"    {command}" in done.stdout
-    assert "  3  conflict: the item changed after it was read; nothing was written" in done.stdout
-    for command in ("status", "plan", "apply", "set", "reconcile", "pause", "resume", "history",
-                    "delete"):  # fmt: skip
+    assert "  3  conflict: an item changed after it was read; it was not written" in done.stdout
+    # AND every command's own help has an example (demo's too: the rehearsal's is its own)
+    for command in [c for c in COMMANDS if c not in ("rehearse", "completion")]:
         helped = console(command, "--help")
-        assert helped.returncode == 0
-        assert f"example:\n  fleetwise-reconciler {command}" in helped.stdout
+        assert helped.returncode == 0, command
+        assert f"example:\n  fleetwise-reconciler {command}" in helped.stdout, command
+    completion = console("completion", "--help")
+    assert 'example:\n  eval "$(fleetwise-reconciler completion bash)"' in completion.stdout
+    rehearse = console("rehearse", "--help")
+    assert "examples:\n  fleetwise-reconciler rehearse" in rehearse.stdout
 
 
 def test_a_usage_error_exits_1_so_that_2_means_would_act() -> None:
@@ -59,6 +65,8 @@ def test_a_missing_stack_through_the_installed_command(
     done = console("status", "--stack", "fleetwise-reconciler-prod", env=env)
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr == (
+        "fleetwise-reconciler: stack fleetwise-reconciler-prod (--stack), Region us-east-1 "
+        "(AWS_REGION)\n"
         "fleetwise-reconciler: stack 'fleetwise-reconciler-prod' not found in us-east-1: "
         "deploy it with 'sam deploy', or name another with --stack (and --region)\n"
     )

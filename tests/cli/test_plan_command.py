@@ -17,6 +17,7 @@ from moto import mock_aws
 
 from fleetwise_cli import main as cli
 from fleetwise_cli.context import Context
+from fleetwise_reconciler.logic.compare import spec_hash
 from fleetwise_rehearsal.aws.vclock import VirtualClock
 from fleetwise_rehearsal.fleetwise import SUCCESS, FleetWiseSimulator
 from fleetwise_rehearsal.rehearsal import START
@@ -50,11 +51,21 @@ def test_plan_says_what_the_next_run_then_does(operator: Callable[..., Operator]
     op.r.settle()
     [run] = op.r.executions()
     assert "Register" in run.path
-    assert json.loads(op.run("plan", TARGET, "--json").out) == {
-        "target": TARGET,
-        "action": "NoChange",
-        "reason": "UpToDate",
-        "message": "the account is registered as the spec declares",
+    assert json.loads(op.run("plan", TARGET, "-o", "json").out) == {
+        "stack": "fleetwise-reconciler",
+        "region": "us-east-1",
+        "plans": [
+            {
+                "target": TARGET,
+                "action": "NoChange",
+                "phase": "Registered",
+                "reason": "UpToDate",
+                "message": "the account is registered as the spec declares",
+                "drift": [],
+                "specHash": spec_hash({"target": TARGET}),
+            }
+        ],
+        "errors": [],
     }
     assert op.run("plan", TARGET).code == 0
 
@@ -69,7 +80,7 @@ def test_plan_every_target_and_the_exit_code_of_the_whole(
     op.sim.forget_registration()
     result = op.run("plan", "--json")
     assert result.code == 2
-    assert [(p["target"], p["action"]) for p in json.loads(result.out)] == [
+    assert [(p["target"], p["action"]) for p in json.loads(result.out)["plans"]] == [
         (OTHER, "Paused"),
         (TARGET, "Register"),
     ]
@@ -84,12 +95,12 @@ def test_plan_of_an_invalid_item_calls_nothing(operator: Callable[..., Operator]
     result = op.run("plan", TARGET)
     assert result.code == 1
     assert result.errors == [
-        "fleetwise-reconciler: 123456789012:us-east-1: invalid spec: colour: unknown field (allowed: target, mode, policy, paused, reconcileToken, timestream, iamRoleArn)",
+        "fleetwise-reconciler: 123456789012:us-east-1: invalid spec: colour: unknown field (allowed: target, mode, policy, paused, reconcileToken, timestream, iamRoleArn, onExisting)",
         "fleetwise-reconciler: 123456789012:us-east-1: invalid spec: timestream: is required when mode is 'timestream'",
         "fleetwise-reconciler: 123456789012:us-east-1: invalid spec: iamRoleArn: is required when mode is 'timestream'",
     ]
     assert result.lines == [
-        "123456789012:us-east-1: Invalid (InvalidSpec): the spec is invalid, nothing was called: colour: unknown field (allowed: target, mode, policy, paused, reconcileToken, timestream, iamRoleArn); timestream: is required when mode is 'timestream'; iamRoleArn: is required when mode is 'timestream'"
+        "123456789012:us-east-1: Invalid (InvalidSpec): the spec is invalid, nothing was called: colour: unknown field (allowed: target, mode, policy, paused, reconcileToken, timestream, iamRoleArn, onExisting); timestream: is required when mode is 'timestream'; iamRoleArn: is required when mode is 'timestream'"
     ]
     assert op.r.fleetwise_calls() == {}
 
@@ -99,7 +110,7 @@ def test_plan_of_an_unknown_target_and_of_a_denied_call(operator: Callable[..., 
     op.r.write_spec({"target": TARGET})
     op.r.settle()
     assert op.run("plan", OTHER).errors == [
-        "fleetwise-reconciler: no target 123456789012:eu-central-1 in stack 'fleetwise-reconciler' (its targets: 123456789012:us-east-1)"
+        "fleetwise-reconciler: no target 123456789012:eu-central-1 in stack 'fleetwise-reconciler': did you mean 123456789012:us-east-1?"
     ]
     op.sim.fail_next(GET, "AccessDeniedException", "not authorized to GetRegisterAccountStatus")
     result = op.run("plan", TARGET)
@@ -124,7 +135,7 @@ def test_plan_uses_the_stacks_own_limits(operator: Callable[..., Operator]) -> N
     )
     result = op.run("plan", TARGET, "--json")
     assert result.code == 1
-    assert json.loads(result.out)["action"] == "Invalid"
+    assert json.loads(result.out)["plans"][0]["action"] == "Invalid"
     assert result.errors == [
         "fleetwise-reconciler: 123456789012:us-east-1: invalid spec: iamRoleArn: arn:aws:iam::123456789012:role/Other is not a role this stack may pass to IoT FleetWise; redeploy the stack with parameter AllowedPassRoleArns including it"
     ]
@@ -144,7 +155,8 @@ def external(monkeypatch: pytest.MonkeyPatch) -> Iterator[FleetWiseSimulator]:
 
 
 def plan_spec(tmp_path: Path, spec: Any, *extra: str) -> tuple[int, str, str, list[str]]:
-    """Run ``plan --spec FILE --json``; also return every AWS call the CLI made."""
+    """Run ``plan --spec FILE --json``; also return every AWS call the CLI made. (With -o
+    json the Region used is in the JSON, not on stderr.)"""
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
     session = boto3.Session(region_name="us-east-1")
@@ -166,10 +178,20 @@ def test_plan_spec_never_registered_would_register(
     code, out, err, calls = plan_spec(tmp_path, {"mode": "cloudwatch"})
     assert (code, err) == (2, "")
     assert json.loads(out) == {
-        "target": TARGET,  # the caller's account, the session's Region
-        "action": "Register",
-        "reason": "NotRegistered",
-        "message": "registering: the account is not registered with IoT FleetWise",
+        "stack": None,  # --spec: no stack
+        "region": "us-east-1",
+        "plans": [
+            {
+                "target": TARGET,  # the caller's account, the session's Region
+                "action": "Register",
+                "phase": "Registering",
+                "reason": "NotRegistered",
+                "message": "registering: the account is not registered with IoT FleetWise",
+                "drift": ["the account is not registered with IoT FleetWise"],
+                "specHash": spec_hash({"mode": "cloudwatch", "target": TARGET}),
+            }
+        ],
+        "errors": [],
     }
     assert calls == ["GetCallerIdentity", GET]
     assert [c.operation for c in external.calls()] == [GET]
@@ -181,7 +203,7 @@ def test_plan_spec_registered_and_matching_is_no_change(
     external.set_account_status(SUCCESS)
     code, out, err, _ = plan_spec(tmp_path, {"target": TARGET, "policy": "enforce"})
     assert (code, err) == (0, "")
-    assert json.loads(out)["action"] == "NoChange"
+    assert json.loads(out)["plans"][0]["action"] == "NoChange"
     assert external.count("RegisterAccount") == 0
 
 
@@ -190,7 +212,7 @@ def test_plan_spec_invalid_makes_no_call_at_all(
 ) -> None:
     code, out, err, calls = plan_spec(tmp_path, {"target": TARGET, "policy": "sometimes"})
     assert code == 1
-    assert json.loads(out)["action"] == "Invalid"
+    assert json.loads(out)["plans"][0]["action"] == "Invalid"
     assert err.splitlines() == [
         f"fleetwise-reconciler: {tmp_path / 'spec.json'}: invalid spec: policy: must be one of 'enforce' or 'observe-only', got 'sometimes'"
     ]
@@ -258,7 +280,10 @@ def test_plan_spec_refuses_a_malformed_file(
     out, err = io_pair()
     code = cli.main(["plan", "--spec", str(path)], ctx=Context(out=out, err=err))
     assert (code, out.getvalue()) == (1, "")
-    assert err.getvalue() == f"fleetwise-reconciler: {message.replace('<tmp>', str(tmp_path))}\n"
+    assert err.getvalue() == (
+        "fleetwise-reconciler: no stack (--spec), Region us-east-1 (AWS_REGION)\n"
+        f"fleetwise-reconciler: {message.replace('<tmp>', str(tmp_path))}\n"
+    )
     assert external.calls() == []
 
 
@@ -300,6 +325,53 @@ def test_plan_through_a_member_role_that_does_not_trust_the_operator(
     # THEN it says which role of which account refused, and IoT FleetWise was not called
     assert (result.code, result.out) == (1, "")
     assert result.errors == [
-        "fleetwise-reconciler: planning 210987654321:eu-central-1: could not assume the member role arn:aws:iam::210987654321:role/FleetWiseReconcilerMember of account 210987654321: User: arn:aws:iam::123456789012:user/moto is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::210987654321:role/FleetWiseReconcilerMember. Check that account 210987654321 holds the role (member/template.yaml, rolled out with StackSets) and that it trusts this stack's roles"
+        "fleetwise-reconciler: planning 210987654321:eu-central-1: could not assume the member role arn:aws:iam::210987654321:role/FleetWiseReconcilerMember of account 210987654321: User: arn:aws:iam::123456789012:user/moto is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::210987654321:role/FleetWiseReconcilerMember. The member role trusts the hub's reconciler roles and, of the operators, only the principals in the member stack's OperatorPrincipalArns parameter (member/template.yaml): add your role's ARN there (update the StackSet's instances), or run the command as a principal it lists"
     ]
     assert op.sim.calls(GET) == []
+
+
+def test_plan_of_every_target_goes_on_past_a_member_it_cannot_assume_into(
+    operator: Callable[..., Operator],
+) -> None:
+    # GIVEN the stack's own target and a member target whose role does not trust the operator
+    op = operator(MemberAccountIds=MEMBER)
+    op.r.deploy_member(MEMBER)
+    for target in (TARGET, MEMBER_TARGET):
+        op.r.client("dynamodb").put_item(
+            TableName=op.r.stack.physical_id("SpecTable"), Item={"target": {"S": target}}
+        )
+    # WHEN the operator plans every target, for a script
+    result = op.run("plan", "-o", "json")
+    # THEN the member target's failure is its own entry, the other target is still planned,
+    # and the exit code says some failed (6)
+    data = json.loads(result.out)
+    assert result.code == 6
+    assert [(p["target"], p["action"]) for p in data["plans"]] == [(TARGET, "Register")]
+    [error] = data["errors"]
+    assert error["target"] == MEMBER_TARGET
+    assert "OperatorPrincipalArns" in error["error"]
+    assert result.errors == [f"fleetwise-reconciler: {MEMBER_TARGET}: {error['error']}"]
+    # AND for people: the plan on stdout, the failure on stderr, the same exit code
+    table = op.run("plan")
+    assert table.code == 6
+    assert table.lines == [
+        "123456789012:us-east-1: Register (NotRegistered): registering: the account is not registered with IoT FleetWise"
+    ]
+
+
+def test_plan_selects_targets_by_account_and_region(operator: Callable[..., Operator]) -> None:
+    op = operator()
+    for target in (TARGET, OTHER):
+        op.r.client("dynamodb").put_item(
+            TableName=op.r.stack.physical_id("SpecTable"), Item={"target": {"S": target}}
+        )
+    chosen = json.loads(op.run("plan", "-o", "json", "--target-region", "eu-central-1").out)
+    assert [p["target"] for p in chosen["plans"]] == [OTHER]
+    assert json.loads(op.run("plan", "-o", "json", "--account", "999999999999").out)["plans"] == []
+    refused = op.run("plan", TARGET, "--account", "123456789012")
+    assert (refused.code, refused.errors) == (
+        1,
+        [
+            "fleetwise-reconciler: --phase, --account and --target-region choose among all targets: give them without TARGET"
+        ],
+    )

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 
 import pytest
+import yaml
 from cli_support import OTHER, STACK, TARGET, Operator
 
 from fleetwise_cli.context import Context, colour_wanted
@@ -69,7 +70,7 @@ def test_the_default_stack_name_comes_from_samconfig(
     result = op.run("status", "--config-env", "prod")
     assert "stack 'fleetwise-reconciler-prod' not found in us-east-1" in result.err
     assert op.run("status", "--config-env", "test").errors == [
-        "fleetwise-reconciler: samconfig.toml has no environment 'test' (--config-env)"
+        "fleetwise-reconciler: samconfig.toml has no environment 'test' (--config-env); its environments: default, prod"
     ]
 
 
@@ -111,24 +112,38 @@ def test_status_json_for_scripts(operator: Callable[..., Operator]) -> None:
     op = registered(operator)
     status = op.r.status(TARGET)
     assert status is not None
-    data = json.loads(op.run("status", "--json").out)
+    data = json.loads(op.run("status", "-o", "json").out)
+    summary = {
+        "target": TARGET,
+        "phase": "Registered",
+        "reason": "Registered",
+        "message": "registered as declared",
+        "fleetwise": "REGISTRATION_SUCCESS",
+        "current": "yes",
+        "specHash": status["specHash"],
+        "statusSpecHash": status["specHash"],
+        "running": None,
+        "updatedAt": "2026-11-26T12:05:02.500Z",
+    }
     assert data == {
         "stack": STACK,
+        "region": "us-east-1",
         "targets": [
             {
-                "target": TARGET,
-                "phase": "Registered",
-                "reason": "Registered",
-                "message": "registered as declared",
-                "fleetwise": "REGISTRATION_SUCCESS",
-                "current": "yes",
-                "specHash": status["specHash"],
-                "statusSpecHash": status["specHash"],
-                "running": None,
-                "updatedAt": "2026-11-26T12:05:02.500Z",
+                **summary,
+                "spec": {"target": TARGET},
+                "status": {k: v for k, v in status.items() if k not in ("target", "kind")},
+                "lease": None,
+                "lastExecution": None,
             }
         ],
     }
+    # AND one target: the same shape, with its last execution described
+    [one] = json.loads(op.run("status", TARGET, "--json").out)["targets"]
+    assert {**one, "lastExecution": None} == data["targets"][0]
+    assert one["lastExecution"]["status"] == "SUCCEEDED"
+    # AND as YAML, the same data
+    assert yaml.safe_load(op.run("status", "-o", "yaml").out) == data
 
 
 def test_status_of_one_target_in_full(operator: Callable[..., Operator]) -> None:
@@ -188,7 +203,7 @@ def test_status_of_an_unknown_target(operator: Callable[..., Operator]) -> None:
     result = op.run("status", OTHER)
     assert (result.code, result.out) == (1, "")
     assert result.errors == [
-        "fleetwise-reconciler: no target 123456789012:eu-central-1 in stack 'fleetwise-reconciler' (its targets: 123456789012:us-east-1)"
+        "fleetwise-reconciler: no target 123456789012:eu-central-1 in stack 'fleetwise-reconciler': did you mean 123456789012:us-east-1?"
     ]
 
 
@@ -289,7 +304,12 @@ def test_history_newest_first(operator: Callable[..., Operator]) -> None:
     assert [e["phase"] for e in entries] == ["Registered", "Registered"]
     assert result.lines[1].split()[-1] == "drift-123456789012-us-east-1-20261126T1206Z"
     data = json.loads(op.run("history", TARGET, "--json", "--limit", "1").out)
-    assert data == {"target": TARGET, "history": entries[:1]}
+    assert data == {
+        "stack": STACK,
+        "region": "us-east-1",
+        "target": TARGET,
+        "history": entries[:1],
+    }
 
 
 def test_history_of_a_target_without_one(operator: Callable[..., Operator]) -> None:

@@ -75,8 +75,17 @@ def test_apply_a_list_then_the_runs_register(
     path = spec_file(
         tmp_path, f"- target: '{TARGET}'\n- target: '{OTHER}'\n  policy: observe-only\n"
     )
-    result = op.run("apply", "-f", path)
-    assert (result.code, result.err) == (0, "")
+    # (two items: without a terminal to ask on, --yes says go)
+    refused = op.run("apply", "-f", path)
+    assert (refused.code, refused.errors) == (
+        1,
+        [
+            "fleetwise-reconciler: apply would write 2 spec items (123456789012:us-east-1, 123456789012:eu-central-1); with no terminal to ask on, pass --yes"
+        ],
+    )
+    assert specs(op) == {}
+    result = op.run("apply", "-f", path, "--yes")
+    assert (result.code, result.errors) == (0, [])
     written = specs(op)
     assert written == {
         TARGET: {"target": TARGET},
@@ -94,7 +103,7 @@ def test_apply_a_list_then_the_runs_register(
     assert op.r.fleetwise_calls()["RegisterAccount"] == 1
     # AND applying the same file again writes nothing and starts nothing
     runs = len(op.r.executions())
-    again = op.run("apply", "-f", path)
+    again = op.run("apply", "-f", path, "--yes")
     assert again.code == 0
     assert [re.sub(r"version \w+", "version V", line) for line in again.lines] == [
         "123456789012:us-east-1: unchanged (spec version V): nothing written",
@@ -111,7 +120,13 @@ def test_apply_wait_follows_the_run_and_exits_by_outcome(
     path = spec_file(tmp_path, json.dumps({"target": TARGET}), "spec.json")
     result = op.run("apply", "-f", path, "--wait", "--json")
     assert result.code == 0
-    [outcome] = json.loads(result.out)
+    data = json.loads(result.out)
+    assert (data["stack"], data["region"], data["errors"]) == (
+        "fleetwise-reconciler",
+        "us-east-1",
+        [],
+    )
+    [outcome] = data["results"]
     status = op.r.status(TARGET)
     assert status is not None
     assert outcome == {
@@ -121,8 +136,11 @@ def test_apply_wait_follows_the_run_and_exits_by_outcome(
         "plan": {
             "target": TARGET,
             "action": "Register",
+            "phase": "Registering",
             "reason": "NotRegistered",
             "message": "registering: the account is not registered with IoT FleetWise",
+            "drift": ["the account is not registered with IoT FleetWise"],
+            "specHash": status["specHash"],
         },
         "outcome": {
             "phase": "Registered",
@@ -260,20 +278,17 @@ def test_set_refuses_what_would_be_invalid_and_what_is_not_there(
     op = registered(operator)
     result = op.run("set", TARGET, "--mode", "timestream", "--timestream-database", "fleet")
     assert result.code == 1
-    assert (
-        result.errors
-        == [
-            "fleetwise-reconciler: 123456789012:us-east-1: invalid spec: iamRoleArn: is required when mode is 'timestream'",
-            "fleetwise-reconciler: 123456789012:us-east-1: invalid spec: timestream.tableName: is required",
-        ]
-        or result.errors
-    )
+    # THEN each problem is said once
+    assert result.errors == [
+        "fleetwise-reconciler: 123456789012:us-east-1: invalid spec: iamRoleArn: is required when mode is 'timestream'",
+        "fleetwise-reconciler: 123456789012:us-east-1: invalid spec: timestream.tableName: is required",
+    ]
     assert specs(op)[TARGET] == {"target": TARGET}
     assert op.run("set", TARGET).errors == [
         "fleetwise-reconciler: set: nothing to change: give --mode, --policy, --timestream-database and --timestream-table, or --iam-role-arn"
     ]
     assert op.run("set", OTHER, "--policy", "enforce").errors == [
-        "fleetwise-reconciler: no target 123456789012:eu-central-1 in stack 'fleetwise-reconciler' (its targets: 123456789012:us-east-1)"
+        "fleetwise-reconciler: no target 123456789012:eu-central-1 in stack 'fleetwise-reconciler': did you mean 123456789012:us-east-1?"
     ]
 
 
@@ -392,7 +407,9 @@ def test_wait_on_a_terminal_redraws_one_line(operator: Callable[..., Operator]) 
     op = registered(operator)
     result = op.run("pause", TARGET, "--wait", err_terminal=True)
     assert result.code == 0
-    assert result.err == "\r\033[K123456789012:us-east-1: waiting for a run to start (0s)\r\033[K"
+    [where, progress] = result.err.split("\n", 1)
+    assert result.where == [where]
+    assert progress == "\r\033[K123456789012:us-east-1: waiting for a run to start (0s)\r\033[K"
 
 
 # -- delete ---------------------------------------------------------------------------------
@@ -406,7 +423,7 @@ def test_delete_asks_first(operator: Callable[..., Operator]) -> None:
     ])  # fmt: skip
     declined = op.run("delete", TARGET, stdin="n\n")
     assert declined.code == 1
-    assert declined.err == (
+    assert "\n".join(declined.errors) + "\n" == (
         "Delete the spec item of 123456789012:us-east-1? IoT FleetWise has no deregistration: "
         "the account stays registered as it is, and the reconciler stops managing the target "
         "(no more runs or drift repairs for it). [y/N] "
@@ -442,3 +459,89 @@ def test_pause_after_another_reconcile_is_a_conflict(operator: Callable[..., Ope
     result = op.run("pause", TARGET, session=session)
     assert result.code == 3
     assert specs(op)[TARGET] == {"target": TARGET, "reconcileToken": "theirs"}
+
+
+# -- several targets at once -------------------------------------------------------------------
+
+
+def test_apply_says_exactly_what_was_written_when_a_write_fails(
+    operator: Callable[..., Operator], tmp_path: Path
+) -> None:
+    # GIVEN three new targets, the second created by another writer between our read and write
+    op = operator()
+    third = "123456789012:ap-south-1"
+    session = boto3.Session(region_name="us-east-1")
+
+    def create(params: dict[str, Any], **_: Any) -> None:
+        if params["Item"]["target"] == {"S": OTHER}:
+            op.r.client("dynamodb").put_item(
+                TableName=op.r.stack.physical_id("SpecTable"),
+                Item={"target": {"S": OTHER}, "policy": {"S": "observe-only"}},
+            )
+
+    session.events.register("before-parameter-build.dynamodb.PutItem", create)
+    path = spec_file(tmp_path, f"- target: '{TARGET}'\n- target: '{OTHER}'\n- target: '{third}'\n")
+    # WHEN applied
+    result = op.run("apply", "-f", path, "--yes", "-o", "json", session=session)
+    # THEN the others are still written, the failure is named, and the summary says exactly
+    # what was written; the exit code says some failed
+    assert result.code == 6
+    assert specs(op) == {
+        TARGET: {"target": TARGET},
+        OTHER: {"target": OTHER, "policy": "observe-only"},
+        third: {"target": third},
+    }
+    data = json.loads(result.out)
+    assert [(r["target"], r["written"]) for r in data["results"]] == [
+        (TARGET, True),
+        (OTHER, False),
+        (third, True),
+    ]
+    assert data["errors"] == [{"target": OTHER, "error": "conflict"}]
+    assert result.errors[-1] == (
+        "fleetwise-reconciler: written: 123456789012:us-east-1, 123456789012:ap-south-1; "
+        "not written: 123456789012:eu-central-1"
+    )
+
+
+def test_apply_waits_for_every_target_with_one_live_summary(
+    operator: Callable[..., Operator], tmp_path: Path
+) -> None:
+    # GIVEN two targets applied with --wait on a terminal
+    op = operator()
+    op.r.clock.auto_advance = False  # time moves only when the CLI sleeps
+
+    def sleep(seconds: float) -> None:
+        op.r.run_until(op.r.clock.now() + timedelta(seconds=seconds))
+
+    path = spec_file(tmp_path, f"- target: '{TARGET}'\n- target: '{OTHER}'\n  paused: true\n")
+    result = op.run(
+        "apply", "-f", path, "--yes", "--wait", "--interval", "30", err_terminal=True, sleep=sleep
+    )
+    # THEN both are followed at once: one line redrawn with the counts by phase, then each
+    # outcome as it comes
+    assert result.code == 0
+    progress = result.err.split("\n", 1)[1]
+    assert progress.startswith("\r\033[K2 targets: 2 waiting for a run (0s)")
+    assert "2 targets: 1 Paused, 1 running (" in progress
+    assert [line.split(":")[-2].split()[-2] for line in result.lines[-2:]] == [
+        "Paused",
+        "Registered",
+    ]
+
+
+def test_pause_all_asks_on_a_terminal(operator: Callable[..., Operator]) -> None:
+    op = registered(operator)
+    op.r.write_spec({"target": OTHER})
+    op.r.settle()
+    declined = op.run("pause", "--all", stdin="n\n")
+    assert declined.code == 1
+    assert declined.errors[-1] == (
+        "pause: write 2 spec items (123456789012:eu-central-1, 123456789012:us-east-1)? [y/N] "
+        "fleetwise-reconciler: pause: nothing written"
+    )
+    assert "paused" not in specs(op)[TARGET]
+    accepted = op.run("pause", "--all", "--phase", "Registered", stdin="y\n")
+    assert accepted.code == 0
+    assert {t: s.get("paused") for t, s in specs(op).items()} == {TARGET: True, OTHER: True}
+    assert op.run("pause", TARGET, "--all").code == 1

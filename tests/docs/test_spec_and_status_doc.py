@@ -13,7 +13,7 @@ import pytest
 from doc_support import TARGET, flat, read, section, table_rows
 
 from fleetwise_reconciler.logic.compare import MAX_SPEC_BYTES
-from fleetwise_reconciler.logic.plan import Phase
+from fleetwise_reconciler.logic.plan import AWAITING_ADOPTION, Phase
 from fleetwise_reconciler.logic.status import CONDITION_TYPES
 from fleetwise_reconciler.logic.validate import ValidationContext, validate
 from fleetwise_reconciler.models.spec import (
@@ -199,7 +199,7 @@ def test_the_readme_status_fields_are_written(written_statuses: list[dict[str, A
     assert named <= written, sorted(named - written)
     values = set(re.findall(r"`([A-Z]\w+)`", text))
     known = {str(p) for p in Phase} | set(CONDITION_TYPES) | {"DriftCheckSilent"}
-    known |= {"MaxRegistrationAttempts"}
+    known |= {"MaxRegistrationAttempts", AWAITING_ADOPTION}
     assert values <= known, sorted(values - known)
     assert {str(p) for p in Phase} <= values
 

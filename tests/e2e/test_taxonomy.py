@@ -97,6 +97,31 @@ def test_success_matching_records_registered_without_registering(
     assert status is not None and status["phase"] == "Registered"
 
 
+def test_success_not_matching_made_by_someone_else_awaits_adoption(
+    rehearse: Callable[..., Rehearsal],
+) -> None:
+    # GIVEN an account registered modern by someone else, and a legacy spec saying nothing of
+    # what to do with an existing registration
+    r = rehearse(parameters=operator_managed())
+    assert r.sim is not None
+    r.sim.set_account_status(SUCCESS)
+    r.write_spec(
+        {
+            "target": TARGET,
+            "mode": "timestream",
+            "timestream": {"databaseName": "fleet", "tableName": "signals"},
+            "iamRoleArn": ROLE,
+        }
+    )
+    r.settle()
+    # THEN it is observed and left as it is, awaiting the operator
+    assert r.fleetwise_operations() == [GET]
+    status = r.status(TARGET)
+    assert status is not None
+    assert (status["phase"], status["reason"]) == ("Blocked", "AwaitingAdoption")
+    assert "managedSince" not in status
+
+
 @pytest.mark.parametrize(
     ("policy", "expected_ops", "phase"),
     [
@@ -108,6 +133,7 @@ def test_success_not_matching_is_drift(
     rehearse: Callable[..., Rehearsal], policy: str, expected_ops: list[str], phase: str
 ) -> None:
     # GIVEN an account registered modern, and a spec asking for the legacy Timestream mode
+    # that lets the stack register over a registration it did not make
     r = rehearse(parameters=operator_managed())
     assert r.sim is not None
     r.sim.set_account_status(SUCCESS)
@@ -117,6 +143,7 @@ def test_success_not_matching_is_drift(
         "policy": policy,
         "timestream": {"databaseName": "fleet", "tableName": "signals"},
         "iamRoleArn": ROLE,
+        "onExisting": "replace",
     }
     r.write_spec(spec)
     r.settle()

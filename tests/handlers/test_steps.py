@@ -108,8 +108,8 @@ def test_observe_makes_no_call_for_an_invalid_spec(
     assert result["observation"] is None
     assert result["message"] == (
         "the spec is invalid, nothing was called: colour: unknown field (allowed: target, mode, "
-        "policy, paused, reconcileToken, timestream, iamRoleArn); timestream: is required when "
-        "mode is 'timestream'; iamRoleArn: is required when mode is 'timestream'"
+        "policy, paused, reconcileToken, timestream, iamRoleArn, onExisting); timestream: is "
+        "required when mode is 'timestream'; iamRoleArn: is required when mode is 'timestream'"
     )
 
 
@@ -990,6 +990,8 @@ def test_record_writes_the_registered_status_and_releases(
         "drift": [],
         # Registered: the failure budget of this spec version starts afresh
         "attempts": {"specHash": version, "count": 0},
+        # and from now on the stack manages the registration (a later difference is drift)
+        "managedSince": finished,
         "lastExecutionArn": EXEC,
         "lastReconcileStartedAt": "2026-11-26T12:00:00.000Z",
         "lastReconcileFinishedAt": finished,
@@ -1209,3 +1211,100 @@ def test_at_the_loop_bound_the_lease_is_released_for_good(
     # THEN it stops looping and leaves no lease behind (the drift check picks the edit up)
     assert result == {"again": False, "loop": 5, "phase": "Registered", "leaseLost": False}
     assert status_repository.get_lease(TARGET) is None
+
+
+# -- a registration this stack did not make (adoption) ------------------------------------------
+
+BY_HAND = {"databaseName": "fleet", "tableName": "signals"}
+
+
+def test_observe_leaves_a_registration_made_by_hand_until_it_is_adopted(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+) -> None:
+    # GIVEN an account registered by hand in Timestream mode, a modern spec, no status yet
+    hold_lease(status_repository, now)
+    fleetwise, stub = stubbed
+    spec_repository.put({"target": TARGET})
+    stub.add_response(
+        "get_register_account_status",
+        status_response("REGISTRATION_SUCCESS", timestream=BY_HAND),
+        {},
+    )
+    # WHEN Observe plans
+    result = observe_with(spec_repository, status_repository, fleetwise)
+    # THEN only GetRegisterAccountStatus was called (no campaigns read: nothing is
+    # registered), and the plan is Blocked awaiting adoption, naming what would change
+    stub.assert_no_pending_responses()
+    assert (result["action"], result["phase"], result["reason"]) == (
+        "Blocked",
+        "Blocked",
+        "AwaitingAdoption",
+    )
+    assert result["drift"] == [
+        "Timestream metadata is still registered (database 'fleet', table 'signals') but the "
+        "spec's mode is 'cloudwatch'"
+    ]
+    assert "fleetwise-reconciler adopt 123456789012:us-east-1" in result["message"]
+
+
+def test_observe_replaces_it_when_the_spec_says_so(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+) -> None:
+    hold_lease(status_repository, now)
+    fleetwise, stub = stubbed
+    spec_repository.put({"target": TARGET, "onExisting": "replace"})
+    stub.add_response(
+        "get_register_account_status",
+        status_response("REGISTRATION_SUCCESS", timestream=BY_HAND),
+        {},
+    )
+    # (re-registering over Timestream metadata: the campaigns that could block it are read)
+    stub.add_response("list_campaigns", {"campaignSummaries": []}, {})
+    result = observe_with(spec_repository, status_repository, fleetwise)
+    stub.assert_no_pending_responses()
+    assert (result["action"], result["reason"]) == ("Register", "DriftDetected")
+    assert result["spec"]["onExisting"] == "replace"
+
+
+def test_record_of_awaiting_adoption_alarms_as_unhealthy_not_as_drift(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a run that found the registration awaiting adoption, twice for the same version
+    raw = {"target": TARGET}
+    spec_repository.put(raw)
+    drift = ["Timestream metadata is still registered (database 'fleet', table 'signals')"]
+    plan = planned(
+        raw,
+        action="Blocked",
+        phase="Blocked",
+        reason="AwaitingAdoption",
+        message="the account is already registered ...",
+        drift=drift,
+    )
+    for _ in range(2):
+        hold_lease(status_repository, now)
+        record.handle(record_event(plan), specs=spec_repository, statuses=status_repository)
+        now.advance(60)
+    # THEN the status says Blocked (AwaitingAdoption), and the stack does not claim the
+    # registration (no managedSince: nothing of it is the stack's yet)
+    status = status_repository.get_status(TARGET)
+    assert (status["phase"], status["reason"], status["drift"]) == (
+        "Blocked",
+        "AwaitingAdoption",
+        drift,
+    )
+    assert "managedSince" not in status
+    # AND each run reported the target unhealthy (RegistrationUnhealthy) and never as drift
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "{" in line]
+    metrics = [line for line in lines if "_aws" in line]
+    assert [line.get("RegistrationHealthy") for line in metrics] == [[0.0], [0.0]]
+    assert not any("DriftDetected" in line for line in metrics)

@@ -24,6 +24,7 @@ MOMENTS = {
     "lastExecutionArn",
     "execution",
     "expiresAt",
+    "managedSince",
 }
 
 

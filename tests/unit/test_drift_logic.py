@@ -45,8 +45,15 @@ def observed(
 
 
 def recorded(raw: dict[str, Any], phase: str, reason: str, **more: Any) -> dict[str, Any]:
-    """A status item recorded for ``raw``'s spec version."""
-    return {"specHash": spec_hash(raw), "phase": phase, "reason": reason, **more}
+    """A status item recorded for ``raw``'s spec version, by a stack that manages the
+    registration (it registered it or saw it as declared: ``managedSince``)."""
+    return {
+        "specHash": spec_hash(raw),
+        "phase": phase,
+        "reason": reason,
+        "managedSince": "2026-11-26T12:00:00.000Z",
+        **more,
+    }
 
 
 def run_check(
@@ -378,11 +385,12 @@ def test_the_attempt_count_is_the_durable_one_of_this_spec_version() -> None:
 
 
 def _plan(raw: dict[str, Any], observation: dict[str, Any]) -> Any:
+    """A stream run's plan for a stack that manages the registration (``managedSince``)."""
     return plan(
         validate(raw, CONTEXT),
         observation,
         spec_hash=spec_hash(raw),
-        previous=None,
+        previous={"managedSince": "2026-11-26T12:00:00.000Z"},
         trigger="stream",
         max_attempts=5,
     )
@@ -615,3 +623,46 @@ def test_a_paused_target_whose_registration_settled_is_recorded_again() -> None:
     # and a registration that disappeared counts as a change too
     gone = run_check(raw, {"registered": False}, settled)
     assert (gone.why, gone.start) == (drift.Why.UNRECORDED, True)
+
+
+# -- a registration awaiting adoption ----------------------------------------------------------
+
+
+def test_awaiting_adoption_is_reported_as_failing_and_starts_nothing_once_recorded() -> None:
+    # GIVEN an account registered by hand in Timestream mode, a modern spec, and a status
+    # that already says the registration awaits adoption (the stack never managed it)
+    by_hand = observed(timestream=TIMESTREAM)
+    first = run_check(MODERN, by_hand, None)
+    status = {
+        "specHash": spec_hash(MODERN),
+        "phase": "Blocked",
+        "reason": "AwaitingAdoption",
+        "drift": list(first.plan.drift),
+        "observed": by_hand,
+    }
+    # WHEN the drift check looks at it
+    found = run_check(MODERN, by_hand, status)
+    # THEN it is unhealthy (counted Failing: the RegistrationUnhealthy alarm), not "drift" (the
+    # stack never reconciled it), and no run is started: nothing changed since it was recorded
+    assert (found.plan.reason, found.why, found.start) == (
+        "AwaitingAdoption",
+        drift.Why.REPORT_ONLY,
+        False,
+    )
+    assert (found.healthy, found.drift_detected, str(found.state)) == (False, False, "Failing")
+    # AND before it was recorded, a run is started to record it (and only to record it)
+    assert (first.plan.action, first.why) == (Action.BLOCKED, drift.Why.STALE_STATUS)
+
+
+def test_an_adoption_the_registration_meets_is_recorded_by_a_run() -> None:
+    # GIVEN a status awaiting adoption, and the account since registered as the spec declares
+    status = {
+        "specHash": spec_hash(MODERN),
+        "phase": "Blocked",
+        "reason": "AwaitingAdoption",
+        "drift": ["..."],
+        "observed": observed(timestream=TIMESTREAM),
+    }
+    found = run_check(MODERN, observed(), status)
+    # THEN a run records Registered (which makes the registration the stack's from then on)
+    assert (found.plan.action, found.why) == (Action.NO_CHANGE, drift.Why.UNRECORDED)

@@ -24,19 +24,28 @@ def observed(
     }
 
 
+# A status of a stack that registered the target before (or saw it as declared): the
+# registration IoT FleetWise holds is the stack's own, and a difference is drift.
+MANAGED = {"managedSince": "2026-11-26T12:00:00.000Z"}
+
+
 def decide(
     raw: dict[str, Any],
     observation: dict[str, Any] | None,
     *,
     previous: dict[str, Any] | None = None,
     trigger: str = "stream",
+    managed: bool = True,
     **overrides: Any,
 ) -> Any:
+    """``managed``: the previous status is of a stack that manages the registration (with
+    ``previous`` None: that status and nothing else)."""
+    before = {**MANAGED, **(previous or {})} if managed else previous
     return plan(
         validate({**raw, **overrides}, CONTEXT),
         observation,
         spec_hash=spec_hash({**raw, **overrides}),
-        previous=previous,
+        previous=before,
         trigger=trigger,
         max_attempts=5,
     )
@@ -792,3 +801,122 @@ def test_the_attempts_budget_bounds_every_registration_of_a_spec_version(
     version = spec_hash(MODERN)
     previous = {"specHash": version, "attempts": {"specHash": version, "count": made}}
     assert decide(MODERN, observation, previous=previous, trigger="schedule") == expected
+
+
+# -- a registration this stack did not make (adoption) ------------------------------------------
+
+BY_HAND = {"databaseName": "fleet", "tableName": "signals"}
+DROPPED = (
+    "Timestream metadata is still registered (database 'fleet', table 'signals') but the "
+    "spec's mode is 'cloudwatch'"
+)
+
+
+def test_a_registration_made_by_someone_else_awaits_adoption() -> None:
+    # GIVEN an account registered by hand in Timestream mode, and a modern spec from a stack
+    # that never registered it (no status at all)
+    by_hand = observed("REGISTRATION_SUCCESS", timestream=BY_HAND, role=ROLE)
+    # WHEN a run plans
+    decided = decide(MODERN, by_hand, managed=False)
+    # THEN it does not register: Blocked, saying what a registration would change and how
+    # the operator says so
+    assert (decided.action, decided.phase, decided.reason, decided.drift) == (
+        Action.BLOCKED,
+        Phase.BLOCKED,
+        "AwaitingAdoption",
+        (DROPPED,),
+    )
+    assert decided.message == (
+        "the account is already registered (REGISTRATION_SUCCESS) differently from the spec, "
+        "and this stack has never registered it: it is not re-registered until an operator "
+        f"says so. Registering the spec would change: {DROPPED}. To take it over as it is: "
+        f"fleetwise-reconciler adopt {TARGET} (writes the spec to match); to register the "
+        "spec over it: set the spec's onExisting to 'replace' (fleetwise-reconciler adopt "
+        f"{TARGET} --replace)"
+    )
+
+
+def test_on_existing_replace_registers_over_it() -> None:
+    by_hand = observed("REGISTRATION_SUCCESS", timestream=BY_HAND, role=ROLE)
+    decided = decide(MODERN, by_hand, managed=False, onExisting="replace")
+    assert (decided.action, decided.reason, decided.drift) == (
+        Action.REGISTER,
+        "DriftDetected",
+        (DROPPED,),
+    )
+
+
+def test_on_existing_keep_is_the_default_said_aloud() -> None:
+    by_hand = observed("REGISTRATION_SUCCESS", timestream=BY_HAND, role=ROLE)
+    assert decide(MODERN, by_hand, managed=False, onExisting="keep").reason == "AwaitingAdoption"
+
+
+@pytest.mark.parametrize(
+    ("observation", "action"),
+    [
+        # never registered: nothing of anyone's to lose
+        (NOT_REGISTERED, Action.REGISTER),
+        # registered as the spec declares: taken over as it is
+        (observed("REGISTRATION_SUCCESS"), Action.NO_CHANGE),
+        # a failed modern registration: re-registering changes nothing it holds
+        (observed("REGISTRATION_FAILURE"), Action.REGISTER),
+        # a failed registration holding Timestream metadata: re-registering would drop it
+        (observed("REGISTRATION_FAILURE", timestream=BY_HAND, role=ROLE), Action.BLOCKED),
+        # pending: awaited, whoever started it
+        (observed("REGISTRATION_PENDING", timestream=BY_HAND), Action.AWAIT),
+    ],
+    ids=["not-registered", "as-declared", "failed-modern", "failed-legacy", "pending"],
+)
+def test_only_what_a_registration_would_change_waits(
+    observation: dict[str, Any], action: Action
+) -> None:
+    assert decide(MODERN, observation, managed=False).action == action
+
+
+def test_a_legacy_spec_over_another_legacy_registration_awaits_adoption() -> None:
+    other = observed(
+        "REGISTRATION_SUCCESS",
+        timestream={"databaseName": "other", "tableName": "signals"},
+        role=ROLE,
+    )
+    decided = decide(LEGACY, other, managed=False)
+    assert (decided.action, decided.reason) == (Action.BLOCKED, "AwaitingAdoption")
+    assert "Timestream database is 'other', the spec says 'fleet'" in decided.message
+
+
+@pytest.mark.parametrize(
+    "previous",
+    [
+        {"managedSince": "2026-11-26T12:00:00.000Z"},
+        # statuses written before managedSince existed: what shows the stack managed it
+        {"phase": "Registered"},
+        {"phase": "Drifted", "history": [{"phase": "Failed"}, {"phase": "Registered"}]},
+        {"phase": "Failed", "attempts": {"specHash": "x", "count": 2}},
+    ],
+    ids=["managed-since", "registered", "registered-in-history", "calls-counted"],
+)
+def test_a_registration_the_stack_managed_is_drift_repaired(previous: dict[str, Any]) -> None:
+    by_hand = observed("REGISTRATION_SUCCESS", timestream=BY_HAND, role=ROLE)
+    assert decide(MODERN, by_hand, previous=previous, managed=False).action == Action.REGISTER
+
+
+@pytest.mark.parametrize(
+    "previous",
+    [
+        None,
+        {"phase": "Blocked", "reason": "AwaitingAdoption", "attempts": {"count": 0}},
+        {"phase": "Invalid", "history": [{"phase": "Invalid"}]},
+    ],
+    ids=["no-status", "awaiting", "invalid-before"],
+)
+def test_a_status_that_shows_no_management_keeps_waiting(previous: dict[str, Any] | None) -> None:
+    by_hand = observed("REGISTRATION_SUCCESS", timestream=BY_HAND, role=ROLE)
+    assert decide(MODERN, by_hand, previous=previous, managed=False).reason == "AwaitingAdoption"
+
+
+def test_observe_only_and_paused_only_report_an_unadopted_registration() -> None:
+    by_hand = observed("REGISTRATION_SUCCESS", timestream=BY_HAND, role=ROLE)
+    assert decide(MODERN, by_hand, managed=False, policy="observe-only").action == (
+        Action.OBSERVE_ONLY
+    )
+    assert decide(MODERN, by_hand, managed=False, paused=True).action == Action.PAUSED

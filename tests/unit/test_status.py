@@ -151,6 +151,8 @@ def test_build_status_records_error_attempts_and_history_once_per_change() -> No
             "at": stamp,
         },
         "attempts": {"specHash": "h1", "count": 1},
+        # the run called RegisterAccount: from now on the stack manages the registration
+        "managedSince": stamp,
         "lastExecutionArn": "arn:exec:1",
         "lastReconcileStartedAt": stamp,
         "lastReconcileFinishedAt": stamp,
@@ -173,6 +175,7 @@ def test_build_status_records_error_attempts_and_history_once_per_change() -> No
     assert again["lastTransitionTime"] == stamp
     assert again["updatedAt"] == "2026-11-26T12:15:00.000Z"
     assert [c["lastTransitionTime"] for c in again["conditions"]] == [stamp] * 3
+    assert again["managedSince"] == stamp  # kept, never moved
 
 
 def test_build_status_keeps_the_previous_attempts_when_given_none() -> None:
@@ -403,3 +406,38 @@ def test_a_status_without_an_observation_keeps_the_last_one_and_the_history_boun
         },
         *entries[:2],
     ]
+
+
+@pytest.mark.parametrize(
+    ("phase", "acted", "count", "managed"),
+    [
+        (Phase.REGISTERED, False, 0, True),  # seen registered as declared
+        (Phase.FAILED, True, 0, True),  # this run called RegisterAccount
+        (Phase.FAILED, False, 2, True),  # an earlier run of this version called it
+        (Phase.BLOCKED, False, 0, False),  # awaiting adoption: nothing of the stack's yet
+        (Phase.INVALID, False, 0, False),
+    ],
+)
+def test_managed_since_is_set_by_the_first_registration_or_call(
+    phase: Phase, acted: bool, count: int, managed: bool
+) -> None:
+    # GIVEN a target with no status yet
+    outcome = Outcome(phase, "R", "m")
+    # WHEN a run records an outcome
+    status = build_status(
+        None,
+        outcome,
+        spec={"target": "123456789012:us-east-1"},
+        spec_hash="h1",
+        observation=None,
+        attempts={"specHash": "h1", "count": count},
+        execution="arn:exec:1",
+        started_at=T0,
+        now=T0,
+        history_limit=20,
+        history_days=30,
+        acted=acted,
+    )
+    # THEN the stack manages the registration from then on only if it registered it or saw
+    # it as declared
+    assert status.get("managedSince") == ("2026-11-26T12:00:00.000Z" if managed else None)

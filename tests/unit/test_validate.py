@@ -132,9 +132,9 @@ def test_bad_values_name_their_field(field: str, value: object, message: str) ->
 def test_unknown_fields_are_invalid_and_named() -> None:
     assert problems({"target": TARGET, "Mode": "cloudwatch", "pause": True}) == [
         "Mode: unknown field (allowed: target, mode, policy, paused, reconcileToken, "
-        "timestream, iamRoleArn)",
+        "timestream, iamRoleArn, onExisting)",
         "pause: unknown field (allowed: target, mode, policy, paused, reconcileToken, "
-        "timestream, iamRoleArn)",
+        "timestream, iamRoleArn, onExisting)",
     ]
 
 
@@ -265,14 +265,16 @@ def test_all_problems_are_reported_at_once() -> None:
     raw = {"target": f"{ACCOUNT}:us-west-2", "policy": "always", "extra": 1}
     assert problems(raw) == [
         "extra: unknown field (allowed: target, mode, policy, paused, reconcileToken, "
-        "timestream, iamRoleArn)",
+        "timestream, iamRoleArn, onExisting)",
         "policy: must be one of 'enforce' or 'observe-only', got 'always'",
         "target: IoT FleetWise is not offered in us-west-2 "
         "(served: us-east-1, eu-central-1, ap-south-1)",
     ]
 
 
-ALLOWED = "allowed: target, mode, policy, paused, reconcileToken, timestream, iamRoleArn"
+ALLOWED = (
+    "allowed: target, mode, policy, paused, reconcileToken, timestream, iamRoleArn, onExisting"
+)
 
 
 def test_legacy_fields_without_a_mode_are_named() -> None:
@@ -363,3 +365,25 @@ def test_the_size_limit_is_inclusive() -> None:
         "spec: the item is 4,097 bytes as JSON; a spec item may hold at most 4,096 bytes "
         "(remove what does not belong in it)"
     ]
+
+
+@pytest.mark.parametrize("value", ["keep", "replace"])
+def test_on_existing_takes_keep_or_replace(value: str) -> None:
+    # GIVEN a spec saying what to do with a registration the stack did not make
+    result = validate({"target": TARGET, "onExisting": value}, CONTEXT)
+    # THEN it is valid, and the normalised spec carries it
+    assert result.valid
+    assert result.spec is not None
+    assert result.spec.as_dict()["onExisting"] == value
+    assert result.spec.replaces_existing is (value == "replace")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("adopt", "onExisting: must be one of 'keep' or 'replace', got 'adopt'"),
+        (True, "onExisting: must be one of 'keep' or 'replace', got True"),
+    ],
+)
+def test_on_existing_refuses_anything_else(value: object, message: str) -> None:
+    assert problems({"target": TARGET, "onExisting": value}) == [message]

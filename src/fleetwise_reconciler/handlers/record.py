@@ -18,7 +18,7 @@ from fleetwise_reconciler import clock, wiring
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.errors import LeaseLost, parse_cause
 from fleetwise_reconciler.logic.compare import spec_hash, within_size_limit
-from fleetwise_reconciler.logic.plan import Action, Phase, attempts_for
+from fleetwise_reconciler.logic.plan import AWAITING_ADOPTION, Action, Phase, attempts_for
 from fleetwise_reconciler.logic.status import Outcome, build_status
 from fleetwise_reconciler.observability import (
     COUNT,
@@ -130,8 +130,13 @@ def _metrics(
     if not healthy:
         values[REGISTRATION_HEALTHY] = (COUNT, 0)
     prev = previous or {}
-    # Drift: reality moved away from a spec that had been reconciled (not a new edit).
-    if plan.get("drift") and prev.get("specHash") == plan.get("specHash"):
+    # Drift: reality moved away from a spec that had been reconciled (not a new edit, nor a
+    # registration awaiting adoption, which the stack never reconciled).
+    if (
+        plan.get("drift")
+        and prev.get("specHash") == plan.get("specHash")
+        and plan.get("reason") != AWAITING_ADOPTION
+    ):
         values[DRIFT_DETECTED] = (COUNT, 1)
     if (event.get("poll") or {}).get("outcome") == "Registered":
         values[REGISTRATION_SUCCEEDED] = (COUNT, 1)

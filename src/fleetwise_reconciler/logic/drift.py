@@ -30,7 +30,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from fleetwise_reconciler.logic.health import FleetState, fleet_state
-from fleetwise_reconciler.logic.plan import Action, Phase, Plan, plan
+from fleetwise_reconciler.logic.plan import AWAITING_ADOPTION, Action, Phase, Plan, plan
 
 if TYPE_CHECKING:
     from fleetwise_reconciler.logic.validate import ValidationResult
@@ -146,8 +146,11 @@ def check(
     paused = decided.action == Action.PAUSED
     invalid = decided.action == Action.INVALID
     healthy = decided.action == Action.NO_CHANGE or (paused and not decided.drift)
-    # Drift: reality moved away from a spec that had been reconciled (not a fresh edit).
-    drift_detected = bool(decided.drift) and current and not invalid
+    # Drift: reality moved away from a spec that had been reconciled (not a fresh edit, nor a
+    # registration someone else made that waits for adoption: never reconciled at all).
+    drift_detected = (
+        bool(decided.drift) and current and not invalid and decided.reason != AWAITING_ADOPTION
+    )
 
     def result(why: Why) -> Check:
         return Check(

@@ -62,6 +62,47 @@ class Plan:
 MIGRATION_BLOCKED = "MigrationBlocked"
 ATTEMPTS_EXHAUSTED = "AttemptsExhausted"
 DRIFT_NOT_CURED = "DriftNotCured"
+AWAITING_ADOPTION = "AwaitingAdoption"
+
+
+def managed_before(status: dict[str, Any] | None) -> bool:
+    """Has this stack registered the target, or seen it registered as declared?
+
+    The status's durable ``managedSince`` says so (the Record step sets it at the first
+    Registered outcome or RegisterAccount call). A status written before that attribute
+    existed counts as managed when it shows the same: a Registered phase, a Registered
+    history entry, or RegisterAccount calls counted. Without any of these the registration
+    IoT FleetWise holds was made by someone else, and is adopted only when an operator says
+    so (``AwaitingAdoption``)."""
+    prev = status or {}
+    if prev.get("managedSince"):
+        return True
+    if prev.get("phase") == Phase.REGISTERED:
+        return True
+    if any(entry.get("phase") == Phase.REGISTERED for entry in prev.get("history") or []):
+        return True
+    return int((prev.get("attempts") or {}).get("count") or 0) > 0
+
+
+def _awaiting_adoption(spec: Spec, observed: dict[str, Any], drift: tuple[str, ...]) -> Plan | None:
+    """Blocked when a registration someone else made would be changed by registering the
+    spec: its Timestream metadata or role differ (whatever its account status: re-registering
+    a failed one would drop them too). None when nothing it holds would change."""
+    changes = differences(spec, observed)
+    if not changes:
+        return None
+    return Plan(
+        Action.BLOCKED,
+        Phase.BLOCKED,
+        AWAITING_ADOPTION,
+        f"the account is already registered ({observed.get('accountStatus')}) differently "
+        "from the spec, and this stack has never registered it: it is not re-registered "
+        f"until an operator says so. Registering the spec would change: {'; '.join(changes)}. "
+        f"To take it over as it is: fleetwise-reconciler adopt {spec.target} (writes the "
+        "spec to match); to register the spec over it: set the spec's onExisting to "
+        f"'replace' (fleetwise-reconciler adopt {spec.target} --replace)",
+        drift,
+    )
 
 
 def attempts_for(status: dict[str, Any] | None, spec_hash: str) -> int:
@@ -157,6 +198,12 @@ def plan(
             f"observe-only: not acting; {'; '.join(drift)}",
             drift,
         )
+
+    # A registration someone else made is not overwritten until an operator says so.
+    if observed.get("registered") and not spec.replaces_existing and not managed_before(previous):
+        waiting = _awaiting_adoption(spec, observed, drift)
+        if waiting is not None:
+            return waiting
 
     terminal = _terminal_error_for(previous, spec_hash)
     if terminal is not None and trigger == "schedule":

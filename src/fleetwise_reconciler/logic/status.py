@@ -148,6 +148,16 @@ def build_status(
             limit=history_limit,
             max_age_days=history_days,
         )
+    kept_attempts = attempts if attempts is not None else prev.get("attempts")
+    # Since when the stack manages the registration (logic.plan.managed_before): the first
+    # Registered outcome or RegisterAccount call; kept ever after.
+    managed_since = prev.get("managedSince") or (
+        stamp
+        if outcome.phase == Phase.REGISTERED
+        or acted
+        or int((kept_attempts or {}).get("count") or 0) > 0
+        else None
+    )
     status: dict[str, Any] = {
         "phase": str(outcome.phase),
         "reason": outcome.reason,
@@ -159,7 +169,8 @@ def build_status(
         # What the reconciler found different; a Blocked status covers exactly these.
         "drift": list(outcome.drift),
         "lastError": dict(outcome.error, at=stamp) if outcome.error else None,
-        "attempts": attempts if attempts is not None else prev.get("attempts"),
+        "attempts": kept_attempts,
+        "managedSince": managed_since,
         "lastExecutionArn": execution,
         "lastReconcileStartedAt": isoformat(started_at) if started_at else None,
         "lastReconcileFinishedAt": stamp,

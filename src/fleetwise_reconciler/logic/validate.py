@@ -14,6 +14,7 @@ from typing import Any
 from fleetwise_reconciler.logic.compare import MAX_SPEC_BYTES, spec_size
 from fleetwise_reconciler.models.spec import (
     MODES,
+    ON_EXISTING,
     POLICIES,
     RECONCILE_TOKEN_LENGTH,
     ROLE_ARN,
@@ -149,7 +150,7 @@ def _field_problems(raw: Mapping[str, Any]) -> list[Problem]:
                 "must be '<12-digit account id>:<region>', e.g. '123456789012:us-east-1'",
             )
         )
-    for name, choices in (("mode", MODES), ("policy", POLICIES)):
+    for name, choices in (("mode", MODES), ("policy", POLICIES), ("onExisting", ON_EXISTING)):
         problem = _one_of(raw[name], choices) if name in raw else None
         if problem is not None:
             problems.append(Problem(name, problem))

@@ -26,7 +26,20 @@ RECONCILE_TOKEN_LENGTH = (1, 256)
 
 MODES = ("cloudwatch", "timestream")
 POLICIES = ("enforce", "observe-only")
-SPEC_FIELDS = ("target", "mode", "policy", "paused", "reconcileToken", "timestream", "iamRoleArn")
+# What to do with a registration that exists, differs from the spec, and that this stack
+# never made nor saw as declared: keep it until an operator says otherwise (the default), or
+# replace it with the spec's (Terraform's import and ACK's adoption both ask first).
+ON_EXISTING = ("keep", "replace")
+SPEC_FIELDS = (
+    "target",
+    "mode",
+    "policy",
+    "paused",
+    "reconcileToken",
+    "timestream",
+    "iamRoleArn",
+    "onExisting",
+)
 TIMESTREAM_FIELDS = ("databaseName", "tableName")
 
 
@@ -47,6 +60,7 @@ class Spec:
     reconcileToken: str | None = None
     timestream: TimestreamSpec | None = None
     iamRoleArn: str | None = None
+    onExisting: str | None = None
 
     @classmethod
     def from_dict(cls, fields: Mapping[str, Any]) -> Spec:
@@ -75,6 +89,8 @@ class Spec:
             }
         if self.iamRoleArn is not None:
             out["iamRoleArn"] = self.iamRoleArn
+        if self.onExisting is not None:
+            out["onExisting"] = self.onExisting
         return out
 
     @property
@@ -88,3 +104,8 @@ class Spec:
     @property
     def legacy(self) -> bool:
         return self.mode == "timestream"
+
+    @property
+    def replaces_existing(self) -> bool:
+        """The operator allowed registering over a registration this stack did not make."""
+        return self.onExisting == "replace"
