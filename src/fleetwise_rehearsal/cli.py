@@ -20,16 +20,22 @@ May import: ``fleetwise_rehearsal.scenarios``, ``fleetwise_rehearsal.rehearsal``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import os
+import shlex
+import signal
 import sys
+import threading
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from fleetwise_rehearsal.fleetwise import FAILURE, Outcome
 from fleetwise_rehearsal.rehearsal import Rehearsal
+from fleetwise_rehearsal.rehearsal.serve import ExecutionLog, Served, schedule_seconds
 from fleetwise_rehearsal.scenarios.format import Scenario, ScenarioError
 from fleetwise_rehearsal.scenarios.narrate import Narrator, alarms_line, scenario_story
 from fleetwise_rehearsal.scenarios.report import report
@@ -37,6 +43,8 @@ from fleetwise_rehearsal.scenarios.runner import run_scenario
 
 EXIT_EXPECTATION_FAILED = 1
 EXIT_BAD_INPUT = 2
+# rehearse --serve: virtual seconds per wall second (a 300 s registration in 30 s).
+SERVE_SPEED = 10.0
 
 
 class BadInput(ValueError):
@@ -92,6 +100,8 @@ def rehearse(args: argparse.Namespace, out: TextIO) -> int:
     if spec is not None:
         # The operator writes the item: the deploy must not write the default target too.
         params.setdefault("ManageDefaultTarget", "false")
+    if args.serve:
+        return serve(params, spec, args, out)
     with Rehearsal(params) as rehearsal:
         if spec is None:
             if rehearsal.stack.custom_resources:
@@ -118,6 +128,57 @@ def rehearse(args: argparse.Namespace, out: TextIO) -> int:
     narrator.line(
         f"  alarms in ALARM: {alarms_line(result['alarms'], result.get('alarmTargets', {}))}"
     )
+    return 0
+
+
+def serve(
+    params: dict[str, str], spec: dict[str, Any] | None, args: argparse.Namespace, out: TextIO
+) -> int:
+    """``rehearse --serve``: deploy, write the spec, then serve the stack until stopped."""
+    if args.json:
+        raise BadInput("--serve prints the variables to export, not a JSON report: drop --json")
+    stop = threading.Event()
+    # SIGTERM (a test harness, a process manager) stops the stack as Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        with (
+            Rehearsal(params, start=now) as rehearsal,
+            Served(rehearsal, speed=args.speed, port=args.port) as served,
+        ):
+            if spec is None:
+                if rehearsal.stack.custom_resources:
+                    rehearsal.deploy_spec()
+            else:
+                rehearsal.write_spec(spec)
+            exports = "".join(
+                f"export {name}={shlex.quote(value)}\n"
+                for name, value in sorted(served.environment().items())
+            )
+            if args.env_file:
+                Path(args.env_file).write_text(exports, encoding="utf-8")
+            period = schedule_seconds(rehearsal)
+            out.write(
+                f"# stack {rehearsal.stack.name} served on loopback in {rehearsal.region}; "
+                f"virtual clock from {now:%Y-%m-%dT%H:%M:%SZ} at {args.speed:g}x"
+                + (f", drift check every {period / 60:g} virtual minutes" if period else "")
+                + "\n# export these in another shell (or source --env-file), then run "
+                "fleetwise-reconciler or aws there; Ctrl-C here stops the stack\n" + exports
+            )
+            out.flush()
+
+            def log(line: str) -> None:
+                out.write(line + "\n")
+                out.flush()
+
+            with contextlib.suppress(KeyboardInterrupt):
+                served.run(stop, on_step=ExecutionLog(rehearsal, log))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if args.env_file:
+            with contextlib.suppress(FileNotFoundError):
+                Path(args.env_file).unlink()
+    out.write("# stopped: the served stack is gone\n")
     return 0
 
 
@@ -257,9 +318,12 @@ examples:
   fleetwise-reconciler rehearse --spec my-spec.json --param MaxRegistrationAttempts=3
   fleetwise-reconciler rehearse --scenario scenarios/aborted-run.yaml
   fleetwise-reconciler rehearse --scenario scenarios/throttling-storm.yaml --json
+  fleetwise-reconciler rehearse --serve --env-file served.env   # then, in another shell:
+      . ./served.env && fleetwise-reconciler status
 
 exit codes:
-  0  the rehearsal ran (with --scenario: and every expectation held, or there were none)
+  0  the rehearsal ran (with --scenario: and every expectation held, or there were none;
+     with --serve: it was stopped with Ctrl-C or SIGTERM)
   1  --scenario only: an expectation failed (each failure on stderr, one per line)
   2  bad input: a file that cannot be read or is not valid, a bad --param, a scenario step
      that cannot be applied; nothing is started for a file that is not valid
@@ -267,6 +331,26 @@ exit codes:
 Set AWS_ENDPOINT_URL_IOTFLEETWISE to drive another IoT FleetWise endpoint instead of the
 built-in simulator (a scenario's simulator lines are then skipped and listed as skipped).
 """
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (0 < value < math.inf):  # NaN compares False both ways
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -293,6 +377,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="a scenario file (YAML, or JSON): a timeline of steps and expectations",
     )
     rehearse_cmd.add_argument("--json", action="store_true", help="print one JSON object")
+    serve = rehearse_cmd.add_argument_group(
+        "serving",
+        "--serve keeps the rehearsed stack running on loopback endpoints until Ctrl-C, for the "
+        "operator CLI, the AWS CLI or any SDK in other shells (the variables to export are "
+        "printed, and written to --env-file)",
+    )
+    serve.add_argument("--serve", action="store_true", help="serve the stack until stopped")
+    serve.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=SERVE_SPEED,
+        help=f"virtual seconds per wall second while serving (default {SERVE_SPEED:g})",
+    )
+    serve.add_argument("--port", type=_port, default=0, help="moto's port (default: any free port)")
+    serve.add_argument(
+        "--env-file", metavar="FILE", help="also write the variables to export to FILE (sh)"
+    )
     rehearse_cmd.add_argument(
         "--param",
         action="append",
