@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -173,6 +175,45 @@ def test_two_regions_of_one_account_at_once_share_one_assume_role(
     assert member.assumed == 1
     assert got[0] == got[1]
     assert got[0].access_key_id == "ASIA1"
+
+
+def test_many_accounts_and_regions_at_once_assume_each_account_once(
+    frozen: list[datetime],
+) -> None:
+    # GIVEN an STS that takes a moment to answer, and a drift tick's observations: 120 member
+    # accounts in three Regions each, an account's Regions side by side (the targets are
+    # sorted), on as many threads as the drift check uses
+    accounts = [f"2109876{n:05d}" for n in range(120)]
+    lock = threading.Lock()
+    calls: Counter[str] = Counter()
+
+    class SlowSts:
+        def assume_role(self, **request: Any) -> dict[str, Any]:
+            account = request["RoleArn"].split(":")[4]
+            with lock:
+                calls[account] += 1
+            time.sleep(0.002)
+            return {
+                "Credentials": {
+                    "AccessKeyId": f"ASIA{account}",
+                    "SecretAccessKey": "secret",
+                    "SessionToken": "token",
+                    "Expiration": NOW + timedelta(hours=1),
+                }
+            }
+
+    sts = SlowSts()
+    member = MemberRoles("FleetWiseReconcilerMember", sts_client=lambda _region: sts)
+    keys = [(a, r) for a in accounts for r in ("ap-south-1", "eu-central-1", "us-east-1")]
+    # WHEN every account and Region asks for the tick's credentials at once
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        got = list(pool.map(lambda key: member.credentials(*key, "drift-check"), keys))
+    # THEN each account was assumed exactly once, and its Regions share the credentials
+    assert calls == Counter(dict.fromkeys(accounts, 1))
+    assert member.assumed == len(accounts)
+    assert [c.access_key_id for c in got] == [f"ASIA{a}" for a, _r in keys]
+    # AND no lock is left behind for an account nobody is assuming
+    assert member._gates == {}
 
 
 def test_another_run_assumes_again_with_its_own_session_name(frozen: list[datetime]) -> None:
