@@ -229,8 +229,8 @@ def test_a_batch_reads_only_the_items_its_event_could_not_carry(
     items = [odd, {"target": targets[1]}, {"target": targets[2]}]
     carried = {"tick": "20261126T1200Z", "batch": 1, "batches": 1, "targets": targets,
                "items": [items[1]]}  # fmt: skip
-    # room for that event (and the two bytes a separator would take), not for the third item
-    monkeypatch.setattr(drift_check, "HAND_OUT_BYTES", len(json.dumps(carried)) + 2)
+    # room for that event, not for the third item
+    monkeypatch.setattr(drift_check, "HAND_OUT_BYTES", len(json.dumps(carried)))
     event = json.loads(drift_check.batch_event("20261126T1200Z", 1, 1, items))
     assert event["targets"] == targets
     assert event["items"] == [{"target": targets[1]}]
@@ -312,3 +312,20 @@ def test_one_summary_line_per_invocation_and_a_line_only_for_targets_in_trouble(
          "targets": {"Healthy": 3, "Invalid": 1}, "started": 1, "executions": [name],
          "unobserved": 0, "batches": 0},
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("spare", [0, -1])
+def test_a_batch_event_carries_items_up_to_its_size_exactly(
+    monkeypatch: pytest.MonkeyPatch, spare: int
+) -> None:
+    # GIVEN three items, and room for the event with the first two (or one byte less)
+    items = [{"target": f"12345678901{n}:us-east-1", "paused": n == 1} for n in range(3)]
+    two = {"tick": "20261126T1200Z", "batch": 2, "batches": 3,
+           "targets": [raw["target"] for raw in items], "items": items[:2]}  # fmt: skip
+    monkeypatch.setattr(drift_check, "HAND_OUT_BYTES", len(json.dumps(two)) + spare)
+    # WHEN the event is made
+    payload = drift_check.batch_event("20261126T1200Z", 2, 3, items)
+    # THEN it is within the size, with as many whole items as fit, in order
+    event = json.loads(payload)
+    assert len(payload) <= drift_check.HAND_OUT_BYTES
+    assert event == dict(two, items=items[: 2 if spare == 0 else 1])

@@ -19,6 +19,7 @@ import pytest
 from botocore.stub import Stubber
 
 from fleetwise_reconciler import clock, wiring
+from fleetwise_reconciler import member as member_module
 from fleetwise_reconciler.errors import FleetWiseTerminalError, FleetWiseTransientError
 from fleetwise_reconciler.member import MemberRoles, session_name
 
@@ -252,6 +253,71 @@ def test_credentials_near_their_expiry_are_renewed(frozen: list[datetime]) -> No
     assert member.fleetwise(MEMBER, "us-east-1", EXECUTION) is not port
     assert member.assumed == 2
     sts.done()
+
+
+def test_credentials_are_renewed_once_five_minutes_or_less_are_left(
+    frozen: list[datetime],
+) -> None:
+    sts = CountingSts()
+    member = MemberRoles("FleetWiseReconcilerMember", sts_client=lambda _region: sts)
+    first = member.credentials(MEMBER, "us-east-1", "drift-check")
+    # exactly five minutes before they expire: no longer handed out
+    frozen[0] = NOW + timedelta(minutes=55)
+    renewed = member.credentials(MEMBER, "us-east-1", "drift-check")
+    assert (first.access_key_id, renewed.access_key_id) == ("ASIA1", "ASIA2")
+    assert member.assumed == 2
+
+
+def test_past_the_cache_limit_the_least_recently_used_credentials_go_first(
+    frozen: list[datetime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN room for two accounts' credentials
+    monkeypatch.setattr(member_module, "CACHE_LIMIT", 2)
+    sts = CountingSts()
+    member = MemberRoles("FleetWiseReconcilerMember", sts_client=lambda _region: sts)
+    first, second, third = "210987654321", "210987654322", "210987654323"
+    member.credentials(first, "us-east-1", "drift-check")
+    member.credentials(second, "us-east-1", "drift-check")
+    # WHEN the first is used again, then a third account's are assumed
+    member.credentials(first, "us-east-1", "drift-check")
+    member.credentials(third, "us-east-1", "drift-check")
+    # THEN the second account's went (used longest ago): the first and third are still cached
+    assert list(member._cache) == [(first, "drift-check"), (third, "drift-check")]
+    member.credentials(first, "us-east-1", "drift-check")
+    member.credentials(third, "us-east-1", "drift-check")
+    assert sts.accounts == [first, second, third]
+    member.credentials(second, "us-east-1", "drift-check")
+    assert sts.accounts == [first, second, third, second]
+
+
+def test_expired_credentials_leave_the_cache_when_others_are_assumed(
+    frozen: list[datetime],
+) -> None:
+    sts = CountingSts()
+    member = MemberRoles("FleetWiseReconcilerMember", sts_client=lambda _region: sts)
+    member.credentials("210987654321", "us-east-1", "run-1")
+    frozen[0] = NOW + timedelta(hours=1)
+    member.credentials("210987654322", "us-east-1", "run-2")
+    assert list(member._cache) == [("210987654322", "run-2")]
+
+
+class CountingSts:
+    """An STS that answers every AssumeRole with new credentials valid for an hour from the
+    moment asked, and records the accounts asked for."""
+
+    def __init__(self) -> None:
+        self.accounts: list[str] = []
+
+    def assume_role(self, **request: Any) -> dict[str, Any]:
+        self.accounts.append(request["RoleArn"].split(":")[4])
+        return {
+            "Credentials": {
+                "AccessKeyId": f"ASIA{len(self.accounts)}",
+                "SecretAccessKey": "secret",
+                "SessionToken": "token",
+                "Expiration": clock.now() + timedelta(hours=1),
+            }
+        }
 
 
 # --- errors, classified like FleetWise's ------------------------------------------------

@@ -270,7 +270,8 @@ def batch_event(stamp: str, number: int, batches: int, items: list[dict[str, Any
     for raw in items:
         if not _exactly_json(raw):
             continue
-        added = len(json.dumps(raw)) + 2  # the item and its separator
+        # The item, and the ", " before it unless it is the first.
+        added = len(json.dumps(raw)) + (2 if event["items"] else 0)
         if size + added > HAND_OUT_BYTES:
             break
         event["items"].append(raw)
