@@ -544,17 +544,17 @@ def test_a_batch_that_could_not_be_handed_out_fails_the_tick_and_counts_unobserv
                 "items": [{"target": OTHER_REGION_TARGET}],
             },
             TypeError,
-            "items must be items of its targets",
+            "^a drift check batch's items must be items of its targets$",
         ),
         (
             {"batch": 1, "tick": STAMP, "targets": [TARGET], "items": {"target": TARGET}},
             TypeError,
-            "items must be items of its targets",
+            "^a drift check batch's items must be items of its targets$",
         ),
         (
             {"batch": 1, "tick": STAMP, "targets": [TARGET], "items": [[TARGET]]},
             TypeError,
-            "items must be items of its targets",
+            "^a drift check batch's items must be items of its targets$",
         ),
     ],
 )

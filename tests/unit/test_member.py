@@ -255,6 +255,38 @@ def test_credentials_near_their_expiry_are_renewed(frozen: list[datetime]) -> No
     sts.done()
 
 
+def test_threads_waiting_for_one_account_share_its_gate_until_the_last_leaves(
+    frozen: list[datetime],
+) -> None:
+    # GIVEN an STS that answers only when told, and three threads asking for one account
+    answer = threading.Event()
+
+    class HeldSts(CountingSts):
+        def assume_role(self, **request: Any) -> dict[str, Any]:
+            answer.wait(timeout=10)
+            return super().assume_role(**request)
+
+    sts = HeldSts()
+    member = MemberRoles("FleetWiseReconcilerMember", sts_client=lambda _region: sts)
+    key = (MEMBER, "drift-check")
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        asked = [
+            pool.submit(member.credentials, MEMBER, region, "drift-check")
+            for region in ("us-east-1", "eu-central-1", "ap-south-1")
+        ]
+        # THEN while the first assumes, the gate counts all three (one holds, two wait) ...
+        deadline = time.monotonic() + 10
+        while (gate := member._gates.get(key)) is None or gate.users < 3:
+            assert time.monotonic() < deadline, "the three threads never shared one gate"
+            time.sleep(0.001)
+        answer.set()
+        got = [future.result(timeout=10) for future in asked]
+    # ... one AssumeRole served them all, and the gate went with the last of them
+    assert sts.accounts == [MEMBER]
+    assert {c.access_key_id for c in got} == {"ASIA1"}
+    assert member._gates == {}
+
+
 def test_credentials_are_renewed_once_five_minutes_or_less_are_left(
     frozen: list[datetime],
 ) -> None:
