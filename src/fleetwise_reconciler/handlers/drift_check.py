@@ -325,14 +325,18 @@ def split(
     than ``size`` targets."""
     batches: list[list[dict[str, Any]]] = []
     start = 0
-    while start < len(items):
+    # At most one batch per item: the loop is bounded even if a batch came out empty.
+    for _ in items:
+        if start >= len(items):
+            break
         end = min(start + size, len(items))
         if end < len(items):
-            account = _account(items[end])
-            cut = end
-            while cut > start and _account(items[cut - 1]) == account:
-                cut -= 1
-            end = cut if cut > start else end
+            # Back to the first target of the account the batch would split, unless that
+            # account began the batch.
+            first = end
+            while first > start and _account(items[first - 1]) == _account(items[end]):
+                first -= 1
+            end = first if first > start else end
         batches.append(items[start:end])
         start = end
     return (batches[0] if batches else []), batches[1:]
