@@ -333,8 +333,9 @@ def split(
         if end < len(items):
             # Back to the first target of the account the batch would split, unless that
             # account began the batch.
-            first = end
-            while first > start and _account(items[first - 1]) == _account(items[end]):
+            first, account = end, _account(items[end])
+            # Equivalent mutant (>=): a first below start is refused just below.
+            while first > start and _account(items[first - 1]) == account:  # pragma: no mutate
                 first -= 1
             end = first if first > start else end
         batches.append(items[start:end])
