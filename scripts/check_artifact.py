@@ -4,14 +4,20 @@ functions that hold the reconciler package and nothing else.
 Usage: python scripts/check_artifact.py LAYER_DIR FUNCTION_DIR [FUNCTION_DIR ...]
 
 Fails (exit 1) when the layer lacks a pinned runtime dependency or carries the package or
-anything that belongs to development only (the rehearsal, tests, moto, pytest, caches) or
+anything that belongs to development only (the rehearsal, tests, moto, pytest) or
 other botocore service models than the functions use (src/lean_botocore.py), or
-when a function carries anything but the package. Prints every artifact's size. Standard
-library only, so it runs before any venv exists.
+when a function carries anything but the package, or when the bytecode is not what the
+Lambda runtime will use as it is (src/Makefile): every ``.py`` of the layer and of the
+package needs its ``__pycache__/<name>.cpython-313.pyc``, unchecked hash-based (PEP 552),
+whose recorded hash is that of the source beside it; a stale one, a timestamp-based or
+checked one, one of another Python version or optimisation level, or one without a source
+fails. Prints every artifact's size and bytecode count. Standard library only, so it runs
+before any venv exists.
 """
 
 from __future__ import annotations
 
+import _imp
 import importlib.util
 import re
 import sys
@@ -26,8 +32,15 @@ DEPENDENCIES = (
 )
 FORBIDDEN = re.compile(
     r"^(fleetwise_rehearsal|fleetwise_cli|tests?|moto|pytest|_pytest|samtranslator|cfnlint"
-    r"|mypy|ruff|__pycache__|.*\.egg-info)$"
+    r"|mypy|ruff|.*\.egg-info)$"
 )
+
+# The Lambda runtime's CPython: its cache tag, and the magic number that starts its .pyc
+# (fixed for every 3.13 release: importlib.util.MAGIC_NUMBER on 3.13).
+CACHE_TAG = "cpython-313"
+MAGIC_313 = (3571).to_bytes(2, "little") + b"\r\n"
+# PEP 552 flags: bit 0 hash-based, bit 1 check the source. Unchecked hash-based: 0b01.
+UNCHECKED_HASH = 0b01
 
 
 def _kept_services() -> frozenset[str]:
@@ -47,6 +60,44 @@ MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
 
 def size(artifact: Path) -> int:
     return sum(p.stat().st_size for p in artifact.rglob("*") if p.is_file())
+
+
+def source_hash(source: bytes) -> bytes:
+    """The hash CPython 3.13 records for ``source`` in a hash-based .pyc: SipHash keyed with
+    its magic number (``importlib.util.source_hash`` run by 3.13; ``_imp.source_hash`` takes
+    the key, so any CPython from 3.7 computes 3.13's)."""
+    return _imp.source_hash(int.from_bytes(MAGIC_313, "little"), source)
+
+
+def bytecode_problems(root: Path, base: Path) -> tuple[list[str], int]:
+    """What is wrong with the bytecode under ``root`` (paths shown from ``base``), and how
+    many sources carry the right .pyc."""
+    found: list[str] = []
+    good = 0
+    expected: set[Path] = set()
+    for source in sorted(root.rglob("*.py")):
+        pyc = source.parent / "__pycache__" / f"{source.stem}.{CACHE_TAG}.pyc"
+        expected.add(pyc)
+        shown = source.relative_to(base)
+        if not pyc.is_file():
+            found.append(f"{shown} has no {CACHE_TAG} bytecode")
+            continue
+        header = pyc.read_bytes()[:16]
+        flags = int.from_bytes(header[4:8], "little")
+        if header[:4] != MAGIC_313:
+            found.append(f"{pyc.relative_to(base)} is not CPython 3.13's bytecode")
+        elif flags != UNCHECKED_HASH:
+            found.append(f"{pyc.relative_to(base)} is not unchecked hash-based (flags {flags})")
+        elif header[8:16] != source_hash(source.read_bytes()):
+            found.append(f"{pyc.relative_to(base)} is stale (compiled from another {shown})")
+        else:
+            good += 1
+    found += [
+        f"must not ship {pyc.relative_to(base)} (no source of this name, or another Python)"
+        for pyc in sorted(root.rglob("*.pyc"))
+        if pyc not in expected
+    ]
+    return found, good
 
 
 def _forbidden(root: Path) -> list[str]:
@@ -78,6 +129,7 @@ def layer_problems(layer: Path) -> list[str]:
                 f"ships {len(extra)} botocore models the functions never use ({extra[0]}, ...):"
                 " src/lean_botocore.py trims them"
             )
+    found += bytecode_problems(packages, layer)[0]
     return found
 
 
@@ -96,8 +148,9 @@ def function_problems(artifact: Path) -> list[str]:
     found += [
         f"must not ship {path.relative_to(artifact)}"
         for path in (artifact / PACKAGE).rglob("*")
-        if path.name == "__pycache__" or path.name.startswith("test_")
+        if path.name.startswith("test_")
     ]
+    found += bytecode_problems(artifact / PACKAGE, artifact)[0]
     return found
 
 
@@ -123,7 +176,12 @@ def main(argv: list[str]) -> int:
             failed = True
         else:
             kind = "layer" if artifact == layer else "function"
-            print(f"{artifact}: ok, {kind}, {size(artifact) / 1024 / 1024:.2f} MiB unzipped")
+            root = artifact / "python" if artifact == layer else artifact / PACKAGE
+            modules = bytecode_problems(root, artifact)[1]
+            print(
+                f"{artifact}: ok, {kind}, {size(artifact) / 1024 / 1024:.2f} MiB unzipped,"
+                f" {modules} modules with {CACHE_TAG} unchecked hash-based bytecode"
+            )
     return 1 if failed else 0
 
 

@@ -46,6 +46,12 @@ SCOPE = (
     "fleetwise_reconciler.handlers.drift_check.x_hand_out__mutmut_*",
     "fleetwise_reconciler.handlers.drift_check.x_tick_moment__mutmut_*",
     "fleetwise_reconciler.handlers.drift_check.x_batch_of__mutmut_*",
+    "fleetwise_reconciler.handlers.drift_check.x_batch_event__mutmut_*",
+    "fleetwise_reconciler.handlers.drift_check.x__exactly_json__mutmut_*",
+    "fleetwise_reconciler.handlers.drift_check.x__account__mutmut_*",
+    # The member roles' cache and its gates (one AssumeRole per account and run at a time).
+    "fleetwise_reconciler.member.xǁMemberRolesǁcredentials__mutmut_*",
+    "fleetwise_reconciler.member.xǁMemberRolesǁ_cached_or_assumed__mutmut_*",
 )
 THRESHOLD = 95.0
 

@@ -1,12 +1,15 @@
-"""Other accounts through their member role: AssumeRole, credentials reused within a run.
+"""Other accounts through their member role: AssumeRole, credentials reused while they last.
 
 A target in another account is reached through the role that account holds for the hub
 (``member/template.yaml``, rolled out with StackSets). Each run assumes it once per account,
 with a session name that names the run (CloudTrail in the member account then shows which run
-acted), and keeps the credentials in a process-wide cache keyed by account and run until
-shortly before they expire: every Poll of a run and every target of one drift check in that
-account reuse them (Observe, Register and Poll are separate functions, each in its own
-processes: each assumes the role once per run).
+acted), and keeps the credentials, and the IoT FleetWise client of each Region made with them,
+in a process-wide cache keyed by account and run until shortly before they expire: every Poll
+of a run reuses them (Observe, Register and Poll are separate functions, each in its own
+processes: each assumes the role once per run). The drift check, which only reads, names one
+session for every tick (``drift_check.DRIFT_SESSION``): the targets of an account share it,
+and so do the next ticks of a warm environment. Threads asking at once for one account and
+run wait for one AssumeRole.
 
 AWS STS facts relied on (AWS STS API reference, AssumeRole; IAM User Guide, "Manage AWS STS
 in an AWS Region"):
@@ -35,7 +38,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,6 +78,14 @@ def session_name(run: str) -> str:
 
 def role_arn(account: str, role_name: str, partition: str = "aws") -> str:
     return f"arn:{partition}:iam::{account}:role/{role_name}"
+
+
+@dataclass
+class _Gate:
+    """One account's and run's AssumeRole lock, and how many threads hold or await it."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0
 
 
 @dataclass(frozen=True)
@@ -117,7 +128,10 @@ class MemberRoles:
         self._lock = threading.Lock()
         self._sts: dict[str, Any] = {}
         self._cache: OrderedDict[tuple[str, str], Credentials] = OrderedDict()
-        self._gates: dict[tuple[str, str], threading.Lock] = {}
+        # The gate of each account and run some thread is assuming or waiting for, with the
+        # number of such threads: a gate lives exactly as long as it is in use, so no thread
+        # can drop the gate another one holds (and a third assume the same role again).
+        self._gates: dict[tuple[str, str], _Gate] = {}
         self._ports: dict[tuple[str, str, str], tuple[Credentials, FleetWise]] = {}
         self.assumed = 0  # AssumeRole calls made (answered or not)
 
@@ -130,25 +144,37 @@ class MemberRoles:
         with self._lock:
             # One AssumeRole at a time per account and run: the drift check's threads for
             # two Regions of one account wait for the first one's credentials.
-            gate = self._gates.setdefault(key, threading.Lock())
-        with gate:
-            now = clock.now()
+            gate = self._gates.get(key)
+            if gate is None:
+                gate = self._gates[key] = _Gate()
+            gate.users += 1
+        try:
+            with gate.lock:
+                return self._cached_or_assumed(key, region)
+        finally:
             with self._lock:
-                cached = self._cache.get(key)
-                if cached is not None and cached.expiration - REFRESH_MARGIN > now:
-                    self._cache.move_to_end(key)
-                    return cached
-            fresh = self._assume(account, region, run)
-            with self._lock:
-                self._cache[key] = fresh
+                gate.users -= 1
+                if gate.users == 0:
+                    del self._gates[key]
+
+    def _cached_or_assumed(self, key: tuple[str, str], region: str) -> Credentials:
+        """The credentials of ``key`` (account, run), assumed now unless cached and fresh;
+        called by one thread at a time per key."""
+        now = clock.now()
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None and cached.expiration - REFRESH_MARGIN > now:
                 self._cache.move_to_end(key)
-                for old in [k for k, c in self._cache.items() if c.expiration <= now]:
-                    del self._cache[old]
-                while len(self._cache) > CACHE_LIMIT:
-                    self._cache.popitem(last=False)
-                for gone in [k for k in self._gates if k not in self._cache and k != key]:
-                    del self._gates[gone]
-            return fresh
+                return cached
+        fresh = self._assume(*key, region=region)
+        with self._lock:
+            self._cache[key] = fresh
+            self._cache.move_to_end(key)
+            for old in [k for k, c in self._cache.items() if c.expiration <= now]:
+                del self._cache[old]
+            while len(self._cache) > CACHE_LIMIT:
+                self._cache.popitem(last=False)
+        return fresh
 
     def fleetwise(self, account: str, region: str, run: str) -> FleetWise:
         """The IoT FleetWise port of ``account`` in ``region`` for ``run``."""
@@ -183,7 +209,7 @@ class MemberRoles:
                 )
             return self._sts[region]
 
-    def _assume(self, account: str, region: str, run: str) -> Credentials:
+    def _assume(self, account: str, run: str, *, region: str) -> Credentials:
         arn = self.role_arn(account)
         client = self._client(region)
         with self._lock:

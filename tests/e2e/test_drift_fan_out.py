@@ -13,19 +13,19 @@ from fleetwise_rehearsal.rehearsal import Rehearsal
 
 pytestmark = pytest.mark.e2e
 
-HUB, MEMBER = "123456789012", "210000000000"
+HUB, MEMBER, OTHER = "123456789012", "210000000000", "210000000001"
 REGIONS = ("us-east-1", "eu-central-1", "ap-south-1")
 # Sorted as the tick sorts them: an account's targets stay together.
-TARGETS = sorted(f"{account}:{region}" for account in (HUB, MEMBER) for region in REGIONS)
+TARGETS = sorted(f"{a}:{region}" for a in (HUB, MEMBER, OTHER) for region in REGIONS)
 TICK = 900  # DriftCheckRateMinutes' default
 
 
 @pytest.fixture
 def fleet(rehearse: Callable[..., Rehearsal]) -> Rehearsal:
     r = rehearse(
-        parameters={"ManageDefaultTarget": "false", "MemberAccountIds": MEMBER,
-                    "DriftCheckBatchSize": "2"},
-        member_accounts={MEMBER: {}},
+        parameters={"ManageDefaultTarget": "false", "MemberAccountIds": f"{MEMBER},{OTHER}",
+                    "DriftCheckBatchSize": "4"},
+        member_accounts={MEMBER: {}, OTHER: {}},
     )  # fmt: skip
     for target in TARGETS:
         r.write_spec({"target": target})
@@ -46,22 +46,26 @@ def test_a_tick_hands_out_sorted_batches_and_each_target_is_observed_and_counted
     calls = r.fleetwise_calls()
     started = r.tick()
     r.settle()
-    # THEN three invocations of the drift check: the schedule's, then one per further batch
+    # THEN three invocations of the drift check: the schedule's, then one per further batch,
+    # each batch ending where an account's targets end (three of the four a batch may hold),
+    # each event carrying its items
     ran = r.invoker.invocations[invocations:]
     assert [i.function_name for i in ran] == [function] * 3
     assert [i.error_type for i in ran] == [None] * 3
     stamp = r.clock.now().strftime("%Y%m%dT%H%MZ")
     assert [i.event for i in ran[1:]] == [
-        {"tick": stamp, "batch": 1, "batches": 2, "targets": TARGETS[2:4]},
-        {"tick": stamp, "batch": 2, "batches": 2, "targets": TARGETS[4:]},
-    ]
+        {"tick": stamp, "batch": 1, "batches": 2, "targets": TARGETS[3:6],
+         "items": [{"target": t} for t in TARGETS[3:6]]},
+        {"tick": stamp, "batch": 2, "batches": 2, "targets": TARGETS[6:],
+         "items": [{"target": t} for t in TARGETS[6:]]},
+    ]  # fmt: skip
     assert [[t["target"] for t in i.result["targets"]] for i in ran] == [
-        TARGETS[:2], TARGETS[2:4], TARGETS[4:]
+        TARGETS[:3], TARGETS[3:6], TARGETS[6:]
     ]  # fmt: skip
     # AND each account and Region observed once, nothing started
     after = r.fleetwise_calls()
     assert {k: after[k] - calls.get(k, 0) for k in after if after[k] != calls.get(k, 0)} == {
-        "GetRegisterAccountStatus": 6
+        "GetRegisterAccountStatus": 9
     }
     assert started == []
     # AND the fleet's counts, three invocations' worth, all at the tick's minute, add up to
@@ -74,7 +78,7 @@ def test_a_tick_hands_out_sorted_batches_and_each_target_is_observed_and_counted
             counts[doc["state"]] += sum(doc["Targets"])
             stamps.add(doc["_aws"]["Timestamp"])
     beats = [doc["_aws"]["Timestamp"] for doc in docs if "DriftChecks" in doc]
-    assert +counts == {"Healthy": 6}
+    assert +counts == {"Healthy": 9}
     assert sum(1 for doc in docs if "Targets" in doc) == 3 * 6
     assert len(beats) == 1
     assert stamps == set(beats)
@@ -85,13 +89,13 @@ def test_a_tick_hands_out_sorted_batches_and_each_target_is_observed_and_counted
 def test_a_batch_that_cannot_observe_fails_its_own_invocation_and_the_others_still_count(
     fleet: Rehearsal,
 ) -> None:
-    # GIVEN IoT FleetWise throttling the member account in eu-central-1: a target of the last
-    # batch (sorted: 123456789012's three, then 210000000000's)
+    # GIVEN IoT FleetWise throttling the last member account in eu-central-1: a target of the
+    # last batch (sorted: 123456789012's three, 210000000000's, then 210000000001's)
     r = fleet
     assert r.sim is not None
     r.advance(TICK)
     r.sim.fail_next("GetRegisterAccountStatus", "ThrottlingException",
-                    region="eu-central-1", account=MEMBER)  # fmt: skip
+                    region="eu-central-1", account=OTHER)  # fmt: skip
     invocations, metrics = len(r.invoker.invocations), len(r.metrics())
     r.tick()
     r.settle()
@@ -99,14 +103,14 @@ def test_a_batch_that_cannot_observe_fails_its_own_invocation_and_the_others_sti
     ran = r.invoker.invocations[invocations:]
     assert [i.error_type for i in ran] == [None, None, "DriftCheckIncomplete"]
     assert ran[2].error_message == (
-        f"could not observe {MEMBER}:eu-central-1 (ThrottlingException); "
+        f"could not observe {OTHER}:eu-central-1 (ThrottlingException); "
         "the other targets were checked"
     )
-    # AND the tick's counts still cover the fleet: five healthy, one unobserved
+    # AND the tick's counts still cover the fleet: eight healthy, one unobserved
     counts: Counter[str] = Counter()
     for doc in r.metrics()[metrics:]:
         if "Targets" in doc:
             counts[doc["state"]] += sum(doc["Targets"])
-    assert +counts == {"Healthy": 5, "Unobserved": 1}
+    assert +counts == {"Healthy": 8, "Unobserved": 1}
     # AND the function's Errors alarm sees it
     assert "DriftCheckFunctionErrorsAlarm" in r.alarms_in_alarm()

@@ -398,7 +398,10 @@ def lambda_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Stubber]
 
 
 def hand_out_request(batch: int, batches: int, targets: list[str]) -> dict[str, Any]:
-    event = {"tick": STAMP, "batch": batch, "batches": batches, "targets": targets}
+    """The Invoke of a batch of registered targets: the targets and their items (the items
+    the tick read, which the batch does not read again)."""
+    event = {"tick": STAMP, "batch": batch, "batches": batches, "targets": targets,
+             "items": [{"target": target} for target in targets]}  # fmt: skip
     return {"FunctionName": FUNCTION, "InvocationType": "Event",
             "Payload": json.dumps(event).encode()}  # fmt: skip
 
@@ -427,9 +430,10 @@ def test_a_fleet_past_one_batch_is_handed_out_in_sorted_batches_and_the_first_ch
     lam, lam_stub = lambda_stub
     registered(status_repository, spec_repository, now, *reversed(FLEET))
     capsys.readouterr()
-    # THEN the two later batches are handed out first, each once, asynchronously ...
-    lam_stub.add_response("invoke", {"StatusCode": 202}, hand_out_request(1, 2, FLEET[2:4]))
-    lam_stub.add_response("invoke", {"StatusCode": 202}, hand_out_request(2, 2, FLEET[4:]))
+    # THEN the two later batches are handed out first, each once, asynchronously, each ending
+    # where an account's targets end (the second account's two targets together) ...
+    lam_stub.add_response("invoke", {"StatusCode": 202}, hand_out_request(1, 2, FLEET[2:3]))
+    lam_stub.add_response("invoke", {"StatusCode": 202}, hand_out_request(2, 2, FLEET[3:]))
     # ... and the first two targets are observed here, one call each
     for _ in range(2):
         stub.add_response(
@@ -505,17 +509,17 @@ def test_a_batch_that_could_not_be_handed_out_fails_the_tick_and_counts_unobserv
     lam, lam_stub = lambda_stub
     registered(status_repository, spec_repository, now, *FLEET)
     capsys.readouterr()
+    lam_stub.add_response("invoke", {"StatusCode": 202}, hand_out_request(1, 2, FLEET[2:3]))
     lam_stub.add_client_error("invoke", service_error_code="TooManyRequestsException",
                               http_status_code=429,
-                              expected_params=hand_out_request(1, 2, FLEET[2:4]))  # fmt: skip
-    lam_stub.add_response("invoke", {"StatusCode": 202}, hand_out_request(2, 2, FLEET[4:]))
+                              expected_params=hand_out_request(2, 2, FLEET[3:]))  # fmt: skip
     for _ in range(2):
         stub.add_response(
             "get_register_account_status", status_response("REGISTRATION_SUCCESS"), {}
         )
     with pytest.raises(
         drift_check.DriftCheckIncomplete,
-        match=r"^could not observe the 2 targets of batch 1 \(TooManyRequestsException\); "
+        match=r"^could not observe the 2 targets of batch 2 \(TooManyRequestsException\); "
         "the other targets were checked$",
     ):
         drift_check.handle({}, specs=spec_repository, statuses=status_repository,
@@ -532,6 +536,26 @@ def test_a_batch_that_could_not_be_handed_out_fails_the_tick_and_counts_unobserv
         ({"batch": 1, "tick": "12:00", "targets": [TARGET]}, ValueError, "does not match"),
         ({"batch": 1, "tick": STAMP, "targets": TARGET}, TypeError, "needs a list of targets"),
         ({"batch": 1, "tick": STAMP, "targets": [1]}, TypeError, r"got \[1\]"),
+        (
+            {
+                "batch": 1,
+                "tick": STAMP,
+                "targets": [TARGET],
+                "items": [{"target": OTHER_REGION_TARGET}],
+            },
+            TypeError,
+            "^a drift check batch's items must be items of its targets$",
+        ),
+        (
+            {"batch": 1, "tick": STAMP, "targets": [TARGET], "items": {"target": TARGET}},
+            TypeError,
+            "^a drift check batch's items must be items of its targets$",
+        ),
+        (
+            {"batch": 1, "tick": STAMP, "targets": [TARGET], "items": [[TARGET]]},
+            TypeError,
+            "^a drift check batch's items must be items of its targets$",
+        ),
     ],
 )
 def test_a_malformed_batch_fails_before_any_call(
@@ -571,7 +595,29 @@ def test_split_keeps_the_first_batch_and_hands_out_the_rest_in_order(
     items = [{"target": f"t{i}", "other": i} for i in range(count)]
     mine, rest = drift_check.split(items, size)
     assert mine == items[:own]
-    assert rest == [[f"t{i}" for i in batch] for batch in batches]
+    assert rest == [[items[i] for i in batch] for batch in batches]
+
+
+@pytest.mark.parametrize(
+    ("accounts", "size", "sizes"),
+    [
+        # an account's targets are never split across two invocations ...
+        ("aaabbbccc", 4, [3, 3, 3]),
+        ("aabbbcc", 4, [2, 3, 2]),
+        ("abcdef", 4, [4, 2]),
+        ("aabbcc", 4, [4, 2]),
+        # ... unless one account alone has more targets than a batch holds
+        ("aaaaab", 2, [2, 2, 2]),
+        ("abbbbb", 2, [1, 2, 2, 1]),
+    ],
+)
+def test_split_ends_a_batch_where_an_accounts_targets_end(
+    accounts: str, size: int, sizes: list[int]
+) -> None:
+    items = [{"target": f"{account}:region-{i}"} for i, account in enumerate(accounts)]
+    mine, rest = drift_check.split(items, size)
+    assert [len(batch) for batch in [mine, *rest]] == sizes
+    assert [raw for batch in [mine, *rest] for raw in batch] == items
 
 
 def test_a_batch_lost_on_the_way_counts_unobserved_with_the_sdks_error(
@@ -589,8 +635,8 @@ def test_a_batch_lost_on_the_way_counts_unobserved_with_the_sdks_error(
             raise self.errors.pop(0)
 
     tally = drift_check.Tally()
-    drift_check.hand_out([["a", "b"], ["c"]], tally, stamp=STAMP, function=FUNCTION,
-                         client=Unreachable())  # fmt: skip
+    batches = [[{"target": "a"}, {"target": "b"}], [{"target": "c"}]]
+    drift_check.hand_out(batches, tally, stamp=STAMP, function=FUNCTION, client=Unreachable())
     assert tally.unobserved == [
         "the 2 targets of batch 1 (EndpointConnectionError)",
         "the 1 targets of batch 2 (ServiceUnavailable)",

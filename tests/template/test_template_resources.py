@@ -417,7 +417,7 @@ def test_the_member_role_grant_names_only_allowed_accounts(cfn_template: dict[st
             "DriftCheckFunction",
             {
                 "dynamodb:Scan": ["SpecTable", "StatusTable"],
-                "dynamodb:BatchGetItem": ["SpecTable"],
+                "dynamodb:BatchGetItem": ["SpecTable", "StatusTable"],
                 "dynamodb:GetItem": ["StatusTable"],
                 "iotfleetwise:GetRegisterAccountStatus": ["*"],
                 "states:StartExecution": [{"Ref": "ReconcileStateMachine"}],

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -17,6 +19,7 @@ import pytest
 from botocore.stub import Stubber
 
 from fleetwise_reconciler import clock, wiring
+from fleetwise_reconciler import member as member_module
 from fleetwise_reconciler.errors import FleetWiseTerminalError, FleetWiseTransientError
 from fleetwise_reconciler.member import MemberRoles, session_name
 
@@ -175,6 +178,45 @@ def test_two_regions_of_one_account_at_once_share_one_assume_role(
     assert got[0].access_key_id == "ASIA1"
 
 
+def test_many_accounts_and_regions_at_once_assume_each_account_once(
+    frozen: list[datetime],
+) -> None:
+    # GIVEN an STS that takes a moment to answer, and a drift tick's observations: 120 member
+    # accounts in three Regions each, an account's Regions side by side (the targets are
+    # sorted), on as many threads as the drift check uses
+    accounts = [f"2109876{n:05d}" for n in range(120)]
+    lock = threading.Lock()
+    calls: Counter[str] = Counter()
+
+    class SlowSts:
+        def assume_role(self, **request: Any) -> dict[str, Any]:
+            account = request["RoleArn"].split(":")[4]
+            with lock:
+                calls[account] += 1
+            time.sleep(0.002)
+            return {
+                "Credentials": {
+                    "AccessKeyId": f"ASIA{account}",
+                    "SecretAccessKey": "secret",
+                    "SessionToken": "token",
+                    "Expiration": NOW + timedelta(hours=1),
+                }
+            }
+
+    sts = SlowSts()
+    member = MemberRoles("FleetWiseReconcilerMember", sts_client=lambda _region: sts)
+    keys = [(a, r) for a in accounts for r in ("ap-south-1", "eu-central-1", "us-east-1")]
+    # WHEN every account and Region asks for the tick's credentials at once
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        got = list(pool.map(lambda key: member.credentials(*key, "drift-check"), keys))
+    # THEN each account was assumed exactly once, and its Regions share the credentials
+    assert calls == Counter(dict.fromkeys(accounts, 1))
+    assert member.assumed == len(accounts)
+    assert [c.access_key_id for c in got] == [f"ASIA{a}" for a, _r in keys]
+    # AND no lock is left behind for an account nobody is assuming
+    assert member._gates == {}
+
+
 def test_another_run_assumes_again_with_its_own_session_name(frozen: list[datetime]) -> None:
     sts = StubbedSts()
     sts.answer("us-east-1", "c4ca4238a0b923820dcc509a6f75849b", NOW + timedelta(hours=1))
@@ -211,6 +253,103 @@ def test_credentials_near_their_expiry_are_renewed(frozen: list[datetime]) -> No
     assert member.fleetwise(MEMBER, "us-east-1", EXECUTION) is not port
     assert member.assumed == 2
     sts.done()
+
+
+def test_threads_waiting_for_one_account_share_its_gate_until_the_last_leaves(
+    frozen: list[datetime],
+) -> None:
+    # GIVEN an STS that answers only when told, and three threads asking for one account
+    answer = threading.Event()
+
+    class HeldSts(CountingSts):
+        def assume_role(self, **request: Any) -> dict[str, Any]:
+            answer.wait(timeout=10)
+            return super().assume_role(**request)
+
+    sts = HeldSts()
+    member = MemberRoles("FleetWiseReconcilerMember", sts_client=lambda _region: sts)
+    key = (MEMBER, "drift-check")
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        asked = [
+            pool.submit(member.credentials, MEMBER, region, "drift-check")
+            for region in ("us-east-1", "eu-central-1", "ap-south-1")
+        ]
+        # THEN while the first assumes, the gate counts all three (one holds, two wait) ...
+        deadline = time.monotonic() + 10
+        while (gate := member._gates.get(key)) is None or gate.users < 3:
+            assert time.monotonic() < deadline, "the three threads never shared one gate"
+            time.sleep(0.001)
+        answer.set()
+        got = [future.result(timeout=10) for future in asked]
+    # ... one AssumeRole served them all, and the gate went with the last of them
+    assert sts.accounts == [MEMBER]
+    assert {c.access_key_id for c in got} == {"ASIA1"}
+    assert member._gates == {}
+
+
+def test_credentials_are_renewed_once_five_minutes_or_less_are_left(
+    frozen: list[datetime],
+) -> None:
+    sts = CountingSts()
+    member = MemberRoles("FleetWiseReconcilerMember", sts_client=lambda _region: sts)
+    first = member.credentials(MEMBER, "us-east-1", "drift-check")
+    # exactly five minutes before they expire: no longer handed out
+    frozen[0] = NOW + timedelta(minutes=55)
+    renewed = member.credentials(MEMBER, "us-east-1", "drift-check")
+    assert (first.access_key_id, renewed.access_key_id) == ("ASIA1", "ASIA2")
+    assert member.assumed == 2
+
+
+def test_past_the_cache_limit_the_least_recently_used_credentials_go_first(
+    frozen: list[datetime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN room for two accounts' credentials
+    monkeypatch.setattr(member_module, "CACHE_LIMIT", 2)
+    sts = CountingSts()
+    member = MemberRoles("FleetWiseReconcilerMember", sts_client=lambda _region: sts)
+    first, second, third = "210987654321", "210987654322", "210987654323"
+    member.credentials(first, "us-east-1", "drift-check")
+    member.credentials(second, "us-east-1", "drift-check")
+    # WHEN the first is used again, then a third account's are assumed
+    member.credentials(first, "us-east-1", "drift-check")
+    member.credentials(third, "us-east-1", "drift-check")
+    # THEN the second account's went (used longest ago): the first and third are still cached
+    assert list(member._cache) == [(first, "drift-check"), (third, "drift-check")]
+    member.credentials(first, "us-east-1", "drift-check")
+    member.credentials(third, "us-east-1", "drift-check")
+    assert sts.accounts == [first, second, third]
+    member.credentials(second, "us-east-1", "drift-check")
+    assert sts.accounts == [first, second, third, second]
+
+
+def test_expired_credentials_leave_the_cache_when_others_are_assumed(
+    frozen: list[datetime],
+) -> None:
+    sts = CountingSts()
+    member = MemberRoles("FleetWiseReconcilerMember", sts_client=lambda _region: sts)
+    member.credentials("210987654321", "us-east-1", "run-1")
+    frozen[0] = NOW + timedelta(hours=1)
+    member.credentials("210987654322", "us-east-1", "run-2")
+    assert list(member._cache) == [("210987654322", "run-2")]
+
+
+class CountingSts:
+    """An STS that answers every AssumeRole with new credentials valid for an hour from the
+    moment asked, and records the accounts asked for."""
+
+    def __init__(self) -> None:
+        self.accounts: list[str] = []
+
+    def assume_role(self, **request: Any) -> dict[str, Any]:
+        self.accounts.append(request["RoleArn"].split(":")[4])
+        return {
+            "Credentials": {
+                "AccessKeyId": f"ASIA{len(self.accounts)}",
+                "SecretAccessKey": "secret",
+                "SessionToken": "token",
+                "Expiration": clock.now() + timedelta(hours=1),
+            }
+        }
 
 
 # --- errors, classified like FleetWise's ------------------------------------------------

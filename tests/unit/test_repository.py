@@ -1012,29 +1012,64 @@ def test_lease_times_are_instants_whatever_the_clocks_zone(
     assert status_repository.get_lease(TARGET)["expiresAt"] == NOW_EPOCH + 120
 
 
-def test_status_phases_reads_only_statuses_and_only_their_target_and_phase(
+def test_all_statuses_is_one_consistent_scan_of_the_statuses_only(
     status_repository: StatusRepository,
 ) -> None:
-    # GIVEN a status, a status whose phase is not text, and a target with a lease only
+    # GIVEN two statuses, and a target with a lease only
     other, leased = "123456789012:eu-central-1", "123456789012:ap-south-1"
     status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
     status_repository.put_status(TARGET, RUN_A, a_status("Failed", RUN_A))
     status_repository.acquire_lease(other, RUN_A, now=NOW, lease_seconds=LEASE)
     status_repository.put_status(other, RUN_A, {**a_status("Failed", RUN_A), "phase": 3})
     status_repository.acquire_lease(leased, RUN_B, now=NOW, lease_seconds=LEASE)
+    requests = _requests(status_repository, "Scan")
+    # WHEN the drift check's tick reads them
+    found = status_repository.all_statuses()
+    # THEN every STATUS item, whole, by target, and no lease
+    assert found == {
+        TARGET: a_status("Failed", RUN_A),
+        other: {**a_status("Failed", RUN_A), "phase": 3},
+    }
+    assert found[TARGET] == status_repository.get_status(TARGET)
+    # AND it was one strongly consistent Scan (a status a run just wrote is seen)
+    [request] = requests
+    assert request["ConsistentRead"] is True
+    names = request["ExpressionAttributeNames"]
+    kind, value = request["FilterExpression"].split(" = ")
+    assert (names[kind], request["ExpressionAttributeValues"][value]) == ("kind", {"S": "STATUS"})
+
+
+def test_get_statuses_reads_the_statuses_asked_for_consistently(
+    status_repository: StatusRepository,
+) -> None:
+    # GIVEN 130 statuses (more than BatchGetItem's 100 keys a request) and their leases
+    targets = [f"{100000000000 + i}:us-east-1" for i in range(130)]
+    for target in targets:
+        status_repository.acquire_lease(target, RUN_A, now=NOW, lease_seconds=LEASE)
+        status_repository.put_status(target, RUN_A, {"phase": "Registered", "n": target})
+    requests = _requests(status_repository, "BatchGetItem")
+    # WHEN a batch asks for all but one, twice one of them, and one with no status
+    asked = [*targets[1:], targets[5], "999999999999:us-east-1"]
+    found = status_repository.get_statuses(asked)
+    # THEN the statuses that exist, by target, read consistently 100 keys at a time
+    assert found == {t: {"phase": "Registered", "n": t} for t in targets[1:]}
+    tables = [request["RequestItems"] for request in requests]
+    assert [len(keys) for table in tables for keys in [next(iter(table.values()))["Keys"]]] == [
+        100,
+        30,
+    ]
+    assert all(next(iter(t.values()))["ConsistentRead"] is True for t in tables)
+    # AND nothing asked, nothing read
+    assert status_repository.get_statuses([]) == {}
+    assert len(requests) == 2
+
+
+def _requests(status_repository: StatusRepository, operation: str) -> list[dict[str, Any]]:
+    """The parameters of every ``operation`` request the status table's client sends."""
     requests: list[dict[str, Any]] = []
     client = status_repository._status._get_connection().connection.client
     client.meta.events.register(
-        "provide-client-params.dynamodb.Scan", lambda params, **_: requests.append(dict(params))
+        f"provide-client-params.dynamodb.{operation}",
+        lambda params, **_: requests.append(dict(params)),
     )
-    # WHEN the drift check's sweep reads them
-    found = sorted(status_repository.status_phases())
-    # THEN only the STATUS items, with their phase (None when it is not text)
-    assert found == [(other, None), (TARGET, "Failed")]
-    # AND the Scan asked for the statuses' target, kind and phase only
-    [request] = requests
-    names = request["ExpressionAttributeNames"]
-    projected = [names[name.strip()] for name in request["ProjectionExpression"].split(",")]
-    assert sorted(projected) == ["kind", "phase", "target"]
-    kind, value = request["FilterExpression"].split(" = ")
-    assert (names[kind], request["ExpressionAttributeValues"][value]) == ("kind", {"S": "STATUS"})
+    return requests

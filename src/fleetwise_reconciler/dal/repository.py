@@ -359,14 +359,27 @@ class StatusRepository:
             return None
         return dict(item.extra)
 
-    def status_phases(self) -> Iterator[tuple[str, str | None]]:
-        """``(target, phase)`` of every STATUS item: a Scan that reads back only those two
-        attributes (the drift check's sweep for statuses whose spec item is gone)."""
-        for item in self._status.scan(
-            self._status.kind == STATUS_KIND, attributes_to_get=["target", "kind", "phase"]
-        ):
-            phase = item.extra.get("phase")
-            yield item.target, phase if isinstance(phase, str) else None
+    def all_statuses(self) -> dict[str, dict[str, Any]]:
+        """Every STATUS item's attributes without its keys, by target: one strongly
+        consistent Scan of the table (the drift check's tick reads each status once this
+        way, for its own targets and its sweep of statuses whose spec item is gone). A Scan is
+        billed by the size of the items it reads, LEASE items included, not per item."""
+        return {
+            item.target: dict(item.extra)
+            for item in self._status.scan(self._status.kind == STATUS_KIND, consistent_read=True)
+        }
+
+    def get_statuses(self, targets: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The STATUS items of ``targets`` that exist, by target: consistent reads, as
+        ``get_status`` (PynamoDB asks BatchGetItem for 100 keys at a time and again for any it
+        left unprocessed)."""
+        keys = [(target, STATUS_KIND) for target in dict.fromkeys(targets)]
+        if not keys:
+            return {}
+        return {
+            item.target: dict(item.extra)
+            for item in self._status.batch_get(keys, consistent_read=True)
+        }
 
     def _status_item(self, target: str, status: Mapping[str, Any]) -> StatusItem:
         # Equivalent mutants: the model's range key defaults to this kind.

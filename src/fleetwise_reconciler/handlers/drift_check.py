@@ -10,19 +10,28 @@ series. Every tick counts the fleet (``Targets``, one series per state) and emit
 ``DriftChecks`` heartbeat, whose alarm treats missing data as breaching: a checker that stops
 running alarms even when no target is left to report on.
 
-Steady state per target: one GetRegisterAccountStatus (per account and Region), the spec
-table's Scan (shared) and one status read; no lease read, no execution. The observations are
-made in parallel (at most ``OBSERVE_THREADS`` at once), each account and Region once; a target
-in another account is observed through its member role, assumed once per account and tick.
-Then one Scan of the status table (target and phase only) finds statuses whose spec item is
-gone: a deletion whose run stepped aside for a run that then died. Each gets a run (unless a
-run holds the target), which records ``Unmanaged``.
+Each table is read once per tick. Steady state per target: one GetRegisterAccountStatus (per
+account and Region), its item in the spec table's Scan, and its status in one read of the
+status table (the tick's invocation: one consistent Scan, which also finds statuses whose spec
+item is gone; a batch: consistent BatchGetItem of its targets); no lease read, no execution.
+The observations are made in parallel (at most ``OBSERVE_THREADS`` at once), each account and
+Region once; a target in another account is observed through its member role, assumed at most
+once per account and tick, and its credentials and client are kept for the next ticks of a
+warm environment (``DRIFT_SESSION``, ``member.py``). A status whose spec item is gone (a
+deletion whose run stepped aside for a run that then died) gets a run (unless a run holds the
+target), which records ``Unmanaged``.
 
-A large fleet fans out, one level deep: the tick's invocation checks the first
-``DRIFT_CHECK_BATCH_SIZE`` targets (sorted, so an account's targets stay together) and hands
-each further batch of that size to an asynchronous invocation of this same function (Lambda's
-own queue, retries and on-failure destination), which reads its items, checks them and counts
-them. So one invocation's work is bounded by the batch size, whatever the fleet's. Every
+Logs: one ``drift check summary`` line per invocation (the targets by state, the runs it
+started, the batches it handed out); a line per target only for a target in trouble
+(unhealthy, unobserved, or given a run).
+
+A large fleet fans out, one level deep: the tick's invocation checks the first batch of at
+most ``DRIFT_CHECK_BATCH_SIZE`` targets (sorted, and a batch ends where an account's targets
+end, so an account's targets stay together) and hands each further batch to an asynchronous
+invocation of this same function (Lambda's own queue, retries and on-failure destination),
+which checks its items and counts them. The batch's event carries the items the tick's Scan
+read (those that JSON holds exactly, within ``HAND_OUT_BYTES``), so a batch reads only the
+others. So one invocation's work is bounded by the batch size, whatever the fleet's. Every
 invocation stamps its part of the fleet's counts with the tick's minute, where CloudWatch adds
 them up beside the tick's single heartbeat.
 
@@ -36,7 +45,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,6 +61,7 @@ from fleetwise_reconciler.errors import ReconcileError
 from fleetwise_reconciler.logic import drift
 from fleetwise_reconciler.logic.compare import spec_hash
 from fleetwise_reconciler.logic.health import FleetState
+from fleetwise_reconciler.logic.plan import Phase
 from fleetwise_reconciler.logic.validate import ValidationContext, validate
 from fleetwise_reconciler.observability import (
     COUNT,
@@ -72,6 +82,14 @@ EXECUTION_STAMP = "%Y%m%dT%H%MZ"
 # Observations in flight at once: enough to hide IoT FleetWise's and STS's latency, few enough
 # to stay far below their request rates and the function's memory.
 OBSERVE_THREADS = 16
+# The member-role session of every tick. The drift check only reads (GetRegisterAccountStatus),
+# so one session per account serves every tick of a warm environment until shortly before it
+# expires (member.REFRESH_MARGIN), instead of an AssumeRole and a new client per account and
+# tick; in the member account's CloudTrail its calls are those of the session "drift-check".
+DRIFT_SESSION = "drift-check"
+# A hand-out event's size with the items it carries; the rest of a batch's items are read by
+# the batch. Far below Invoke's 1 MB quota for an asynchronous event (docs/fleet.md).
+HAND_OUT_BYTES = 256 * 1024
 
 
 class DriftCheckIncomplete(Exception):
@@ -117,6 +135,10 @@ def observe_all(
             # This account's ports and their clients are made here, in this thread: a
             # botocore session must not make clients from several threads at once.
             _ = wiring.fleetwise_for(key, run).client
+        elif given is None:
+            # The member roles' cache too (functools.cache may run a first call twice when
+            # two threads make it at once: two caches, and each account assumed twice).
+            wiring.member_roles()
 
     def observe(key: str) -> None:
         try:
@@ -152,21 +174,31 @@ def check_items(
     *,
     stamp: str,
     statuses: StatusRepository,
+    recorded: Callable[[], Mapping[str, dict[str, Any]]],
     fleetwise: wiring.FleetWisePorts | None,
     stepfunctions: Any | None,
     context: ValidationContext,
 ) -> None:
     """Validate, observe and decide each item of ``items``; emit its metrics; start a run
-    where one would change something. Adds what it found to ``tally``."""
+    where one would change something. ``recorded`` reads the statuses (by target) once the
+    observations are made. Adds what it found to ``tally``."""
     settings = get_settings()
     now = clock.now()
     validated = [(raw, validate(raw, context)) for raw in items]
     # Targets naming the same account and Region share one observation.
     observed, errors = observe_all(
         {v.spec.target for _, v in validated if v.valid and v.spec is not None},
-        run=f"drift-check-{stamp}",
+        run=DRIFT_SESSION,
         given=fleetwise,
     )
+    # The statuses are read after the observations, as one consistent read (a Scan or a
+    # BatchGetItem) instead of one read per target, and consistent on purpose: the decision
+    # compares the status with what was just observed, and an eventually consistent read
+    # could miss what a run recorded a moment ago (Registered after its Poll) and start a
+    # run that has nothing to do (the lease, read again just before a start, only stops runs
+    # still in flight). Reading them before observing would widen that window by the time
+    # the observations take.
+    status_of = recorded()
     for raw, validation in validated:
         target = str(raw.get("target"))
         version = spec_hash(raw)
@@ -191,10 +223,11 @@ def check_items(
             validation,
             observation,
             spec_hash=version,
-            status=statuses.get_status(target),
+            status=status_of.get(target),
             max_attempts=settings.max_registration_attempts,
         )
         if found.start:
+            # Read now, not with the statuses: a run that started meanwhile holds it.
             found = drift.unless_running(found, statuses.get_lease(target), now.timestamp())
         publish(target, metrics_of(found))
         tally.fleet[found.state] += 1
@@ -203,28 +236,67 @@ def check_items(
             stepfunctions or wiring.stepfunctions(), settings.state_machine_arn, target, name
         ):
             tally.started.append(name)
-        logger.info(
-            "drift checked",
-            target=target,
-            why=str(found.why),
-            action=str(found.plan.action),
-            reason=found.plan.reason,
-            healthy=found.healthy,
-            execution=name if found.start else None,
-        )
+        if found.start or not found.healthy:
+            # A target in trouble, or one given a run; a healthy one is only counted.
+            logger.info(
+                "drift checked",
+                target=target,
+                why=str(found.why),
+                action=str(found.plan.action),
+                reason=found.plan.reason,
+                healthy=found.healthy,
+                execution=name if found.start else None,
+            )
         tally.checks.append(found.as_dict())
 
 
+def _exactly_json(item: dict[str, Any]) -> bool:
+    """Does JSON hold ``item`` exactly (so that the batch sees the same item, and the same
+    version)? A spec holds text, booleans and maps; an item DynamoDB holds may have sets,
+    binary values, numbers JSON would change: the batch reads such an item itself."""
+    try:
+        # (DynamoDB holds no NaN nor infinity; either would fail the comparison anyway.)
+        return bool(json.loads(json.dumps(item)) == item)
+    except (TypeError, ValueError):
+        return False
+
+
+def batch_event(stamp: str, number: int, batches: int, items: list[dict[str, Any]]) -> bytes:
+    """A batch's event: its targets, and the items the tick read that JSON holds exactly,
+    as long as the event stays within ``HAND_OUT_BYTES``."""
+    targets = [str(raw.get("target")) for raw in items]
+    event: dict[str, Any] = {"tick": stamp, "batch": number, "batches": batches,
+                             "targets": targets, "items": []}  # fmt: skip
+    size = len(json.dumps(event))
+    for raw in items:
+        if not _exactly_json(raw):
+            continue
+        # The item, and the ", " before it unless it is the first.
+        added = len(json.dumps(raw)) + (2 if event["items"] else 0)
+        if size + added > HAND_OUT_BYTES:
+            break
+        event["items"].append(raw)
+        size += added
+    return json.dumps(event).encode()
+
+
 def hand_out(
-    batches: list[list[str]], tally: Tally, *, stamp: str, function: str, client: Any
+    batches: list[list[dict[str, Any]]],
+    tally: Tally,
+    *,
+    stamp: str,
+    function: str,
+    client: Any,
 ) -> None:
-    """Invoke ``function`` asynchronously once per batch (Lambda queues each invocation and
-    runs them side by side). A batch that could not be handed out counts as unobserved."""
-    for number, targets in enumerate(batches, start=1):
-        event = {"tick": stamp, "batch": number, "batches": len(batches), "targets": targets}
+    """Invoke ``function`` asynchronously once per batch of items (Lambda queues each
+    invocation and runs them side by side). A batch that could not be handed out counts as
+    unobserved."""
+    for number, items in enumerate(batches, start=1):
         try:
             client.invoke(
-                FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode()
+                FunctionName=function,
+                InvocationType="Event",
+                Payload=batch_event(stamp, number, len(batches), items),
             )
         except (ClientError, BotoCoreError) as error:
             code = (
@@ -235,19 +307,46 @@ def hand_out(
             logger.error(
                 "drift check could not hand out a batch",
                 batch=number,
-                targets=len(targets),
+                targets=len(items),
                 code=code,
                 detail=str(error),
             )
-            tally.unobserved.append(f"the {len(targets)} targets of batch {number} ({code})")
-            tally.fleet[FleetState.UNOBSERVED] += len(targets)
+            tally.unobserved.append(f"the {len(items)} targets of batch {number} ({code})")
+            tally.fleet[FleetState.UNOBSERVED] += len(items)
 
 
-def split(items: list[dict[str, Any]], size: int) -> tuple[list[dict[str, Any]], list[list[str]]]:
-    """The first ``size`` items (this invocation's), and the targets of the rest in batches of
-    ``size`` (the other invocations'), in order."""
-    rest = [str(raw.get("target")) for raw in items[size:]]
-    return items[:size], [rest[i : i + size] for i in range(0, len(rest), size)]
+def split(
+    items: list[dict[str, Any]], size: int
+) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
+    """The first batch of at most ``size`` items (this invocation's), and the rest in batches
+    of at most ``size`` (the other invocations'), in order. A batch ends where an account's
+    targets end (the items are sorted by target), so that each account's member role is
+    assumed, and its Regions observed, in one invocation; unless one account alone has more
+    than ``size`` targets."""
+    batches: list[list[dict[str, Any]]] = []
+    start = 0
+    # At most one batch per item: the loop is bounded even if a batch came out empty.
+    for _ in items:
+        if start >= len(items):
+            break
+        end = min(start + size, len(items))
+        if end < len(items):
+            # Back to the first target of the account the batch would split, unless that
+            # account began the batch.
+            first, account = end, _account(items[end])
+            # Equivalent mutant (>=): a first below start is refused just below.
+            while first > start and _account(items[first - 1]) == account:  # pragma: no mutate
+                first -= 1
+            end = first if first > start else end
+        batches.append(items[start:end])
+        start = end
+    return (batches[0] if batches else []), batches[1:]
+
+
+def _account(raw: dict[str, Any]) -> str:
+    # Equivalent mutant (rpartition): a valid target holds one colon, and an invalid one is
+    # only checked (invalid), wherever its batch ends.
+    return str(raw.get("target")).partition(":")[0]  # pragma: no mutate
 
 
 def tick_moment(stamp: str) -> datetime:
@@ -256,20 +355,36 @@ def tick_moment(stamp: str) -> datetime:
     return datetime.strptime(stamp, EXECUTION_STAMP).replace(tzinfo=UTC)
 
 
-def batch_of(event: dict[str, Any]) -> tuple[str, list[str]]:
-    """The tick's stamp and the targets of a batch event; TypeError or ValueError names what
-    is wrong (the invocation fails before any call, and Lambda's on-failure queue keeps it)."""
-    stamp, targets = event.get("tick"), event.get("targets")
+def batch_of(event: dict[str, Any]) -> tuple[str, list[str], dict[str, dict[str, Any]]]:
+    """The tick's stamp, the targets of a batch event and the items it carries (by target);
+    TypeError or ValueError names what is wrong (the invocation fails before any call, and
+    Lambda's on-failure queue keeps it)."""
+    stamp, targets, items = event.get("tick"), event.get("targets"), event.get("items", [])
     if not isinstance(stamp, str):
         raise TypeError(f"a drift check batch needs its tick's stamp, got {stamp!r}")
     tick_moment(stamp)  # ValueError unless it is one
     if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
         raise TypeError(f"a drift check batch needs a list of targets, got {targets!r}")
-    return stamp, targets
+    if not isinstance(items, list) or not all(
+        isinstance(raw, dict) and raw.get("target") in targets for raw in items
+    ):
+        raise TypeError("a drift check batch's items must be items of its targets")
+    return stamp, targets, {raw["target"]: raw for raw in items}
 
 
-def finish(tally: Tally, result: dict[str, Any]) -> dict[str, Any]:
-    """Raise ``DriftCheckIncomplete`` if a target went unobserved, else return ``result``."""
+def finish(tally: Tally, result: dict[str, Any], **summary: Any) -> dict[str, Any]:
+    """Log the invocation's one summary line (with ``summary``); raise
+    ``DriftCheckIncomplete`` if a target went unobserved, else return ``result``."""
+    logger.info(
+        "drift check summary",
+        checked=len(tally.checks),
+        targets={str(state): count for state, count in sorted(tally.fleet.items()) if count},
+        started=len(tally.started),
+        executions=tally.started,
+        unobserved=len(tally.unobserved),
+        **result,
+        **summary,
+    )
     if tally.unobserved:
         raise DriftCheckIncomplete(
             f"could not observe {', '.join(tally.unobserved)}; the other targets were checked"
@@ -294,28 +409,39 @@ def handle(
     lambda_client: Any | None = None,
 ) -> dict[str, Any]:
     """A tick (the schedule's event) or one batch of a tick (``{"tick", "batch", "batches",
-    "targets"}``, from the tick's own invocation)."""
+    "targets", "items"}``, from the tick's own invocation)."""
     specs = specs or wiring.spec_repository()
     statuses = statuses or wiring.status_repository()
     settings = get_settings()
     validation_context = context or wiring.validation_context()
     tally = Tally()
 
-    def check(items: list[dict[str, Any]], stamp: str) -> None:
-        check_items(items, tally, stamp=stamp, statuses=statuses, fleetwise=fleetwise,
-                    stepfunctions=stepfunctions, context=validation_context)  # fmt: skip
+    def check(
+        items: list[dict[str, Any]],
+        stamp: str,
+        recorded: Callable[[], Mapping[str, dict[str, Any]]],
+    ) -> None:
+        check_items(items, tally, stamp=stamp, statuses=statuses, recorded=recorded,
+                    fleetwise=fleetwise, stepfunctions=stepfunctions,
+                    context=validation_context)  # fmt: skip
 
     if "batch" in event:
         # One batch of a large fleet: check it and count it. Never hands out further: the
         # fan-out is one level deep.
-        stamp, targets = batch_of(event)
-        items = specs.get_many(targets)
-        if len(items) < len(targets):
-            logger.info("targets gone since the tick began", gone=len(targets) - len(items))
-        check(items, stamp)
+        stamp, targets, carried = batch_of(event)
+        # The items the tick read and handed over are not read again. They are as the tick's
+        # Scan saw them (as the tick's own batch is): an edit made since has its own run from
+        # the stream, and at worst this batch starts a run that finds nothing to do. Only the
+        # items the event could not carry are read (consistently).
+        missing = [target for target in targets if target not in carried]
+        read = {raw["target"]: raw for raw in (specs.get_many(missing) if missing else [])}
+        items = [found for t in targets if (found := carried.get(t) or read.get(t)) is not None]
+        mine = [str(raw.get("target")) for raw in items]
+        check(items, stamp, lambda: statuses.get_statuses(mine))
         publish_counts(TARGETS, "state", {str(s): tally.fleet[s] for s in FleetState},
                        at=tick_moment(stamp))  # fmt: skip
-        return finish(tally, {"batch": event.get("batch")})
+        return finish(tally, {"batch": event.get("batch")}, read=len(missing),
+                      gone=len(targets) - len(items))  # fmt: skip
 
     stamp = clock.now().strftime(EXECUTION_STAMP)
     at = tick_moment(stamp)
@@ -332,15 +458,25 @@ def handle(
             function=function or os.environ["AWS_LAMBDA_FUNCTION_NAME"],
             client=lambda_client or wiring.lambda_client(),
         )
-    check(own, stamp)
+    # One consistent Scan of the status table: the statuses of this invocation's targets
+    # (see check_items: read after observing) and every other status, for the sweep below.
+    everything: dict[str, dict[str, Any]] = {}
+
+    def all_statuses() -> dict[str, dict[str, Any]]:
+        everything.update(statuses.all_statuses())
+        return everything
+
+    check(own, stamp, all_statuses)
     seen = {str(raw.get("target")) for raw in items}
     now = clock.now()
 
     # Statuses whose item is gone: no metrics (an Unmanaged target reports nothing), a run
-    # when the status does not say Unmanaged yet.
-    for target, phase in statuses.status_phases():
-        if target in seen:
+    # when the status does not say Unmanaged yet (its lease is read only then).
+    for target, status in sorted(everything.items()):
+        phase = status.get("phase")
+        if target in seen or phase == Phase.UNMANAGED:
             continue
+        phase = phase if isinstance(phase, str) else None
         why = drift.without_item(phase, statuses.get_lease(target), now.timestamp())
         if why is None:
             continue
