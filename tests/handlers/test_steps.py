@@ -107,10 +107,48 @@ def test_observe_makes_no_call_for_an_invalid_spec(
     assert result["action"] == "Invalid"
     assert result["observation"] is None
     assert result["message"] == (
-        "the spec is invalid, nothing was called: colour: unknown field (allowed: target, mode, "
-        "policy, paused, reconcileToken, timestream, iamRoleArn); timestream: is required when "
-        "mode is 'timestream'; iamRoleArn: is required when mode is 'timestream'"
+        "the spec is invalid, nothing was called: colour: unknown field holding a String (S); "
+        "allowed: target, mode, policy, paused, reconcileToken, timestream, iamRoleArn; "
+        "timestream: is required when mode is 'timestream'; iamRoleArn: is required when mode "
+        "is 'timestream'"
     )
+
+
+def test_observe_of_an_item_of_every_type_answers_json_and_calls_nothing(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+) -> None:
+    # GIVEN an item with sets, binary and nested values (as the console writes them; a NULL
+    # attribute is rehearsed in scenarios/invariants/12-*)
+    hold_lease(status_repository, now)
+    fleetwise, _stub = stubbed  # nothing queued: any call would fail the test
+    item = {
+        "target": TARGET,
+        "colours": {"red", "blue"},
+        "ids": {3, 1.5},
+        "blobs": {b"\x00", b"\x01"},
+        "badge": b"\xff",
+        "nested": {"l": [True, {"x"}]},
+    }
+    spec_repository.put(item)
+    # WHEN Observe runs
+    result = observe_with(spec_repository, status_repository, fleetwise)
+    # THEN its result is plain JSON, as Lambda's runtime must write it (a set or bytes would
+    # fail the run with Runtime.MarshalError), and the spec is Invalid, naming each type
+    assert json.loads(json.dumps(result)) == result
+    assert result["rawSpec"] == {
+        "target": TARGET,
+        "colours": ["blue", "red"],
+        "ids": [1.5, 3],
+        "blobs": ["AA==", "AQ=="],
+        "badge": "/w==",
+        "nested": {"l": [True, ["x"]]},
+    }
+    assert (result["action"], result["specHash"]) == ("Invalid", spec_hash(item))
+    for words in ("a String Set (SS)", "a Number Set (NS)", "a Binary Set (BS)", "a Binary (B)"):
+        assert words in result["message"]
 
 
 def test_observe_of_a_deleted_item_stops_management(

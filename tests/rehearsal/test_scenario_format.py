@@ -23,7 +23,7 @@ from fleetwise_rehearsal.scenarios.simulator_lines import Fault
 
 T = "123456789012:us-east-1"
 EU = "123456789012:eu-central-1"
-KINDS = "write, patch, delete, abort, stop, settle, tick, advance, parameters, simulator"
+KINDS = "write, writeItem, patch, delete, abort, stop, settle, tick, advance, parameters, simulator"
 VERBS = "register, fail, status, deleteServiceLinkedRole, forget, timestream, campaigns"
 
 
@@ -44,6 +44,74 @@ def test_write_keeps_the_item_as_written() -> None:
     step = parse_step({"write": {"target": T, "mode": "cloudwatch", "n": 2.5}}, 1)
     assert (step.kind, step.at) == ("write", None)
     assert dict(step.args) == {"item": {"target": T, "mode": "cloudwatch", "n": 2.5}}
+
+
+def test_write_item_takes_dynamodb_json_of_every_type() -> None:
+    # GIVEN an item as `aws dynamodb put-item --item` takes it, with an odd key
+    odd = " 123456789012:us-east-1\t{x}"
+    raw = {
+        "target": {"S": odd},
+        "s": {"S": "x"},
+        "n": {"N": 2.5},
+        "b": {"B": "AAE="},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", 2]},
+        "bs": {"BS": ["AA==", "AQ=="]},
+        "m": {"M": {"l": {"L": [{"NULL": True}, {"BOOL": False}]}}},
+    }
+    # WHEN parsed THEN binary values are bytes and numbers their text, as boto3 sends them
+    assert args({"writeItem": raw}) == {
+        "item": {
+            "target": {"S": odd},
+            "s": {"S": "x"},
+            "n": {"N": "2.5"},
+            "b": {"B": b"\x00\x01"},
+            "ss": {"SS": ["a", "b"]},
+            "ns": {"NS": ["1", "2"]},
+            "bs": {"BS": [b"\x00", b"\x01"]},
+            "m": {"M": {"l": {"L": [{"NULL": True}, {"BOOL": False}]}}},
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("item", "problem"),
+    [
+        ({"mode": {"S": "x"}}, "the item needs its key, 'target', written {S: text}"),
+        ({"target": {"S": ""}}, "'target' must be text of 1 to 2048 bytes, not ''"),
+        (
+            {"target": {"S": "t"}, "x": "y"},
+            "'x' must be one typed value like {S: text}, one of S, N, B, SS, NS, BS, M, L, NULL, BOOL",
+        ),
+        (
+            {"target": {"S": "t"}, "x": {"SN": "1"}},
+            "'x': 'SN' is not a DynamoDB type (did you mean 'S'?)",
+        ),
+        (
+            {"target": {"S": "t"}, "x": {None: True}},
+            "'x': YAML reads the type NULL as null: quote it (\"NULL\": true)",
+        ),
+        (
+            {"target": {"S": "t"}, "x": {"SS": []}},
+            "'x' (SS) must be a non-empty list (DynamoDB has no empty set)",
+        ),
+        (
+            {"target": {"S": "t"}, "x": {"SS": ["a", "a"]}},
+            "'x' (SS) holds a value twice, which DynamoDB refuses",
+        ),
+        (
+            {"target": {"S": "t"}, "x": {"B": "not base64!"}},
+            "'x' (B) holds 'not base64!', which is not base64",
+        ),
+        ({"target": {"S": "t"}, "x": {"N": "NaN"}}, "'x' (N) is NaN, which DynamoDB cannot store"),
+        (
+            {"target": {"S": "t"}, "x": {"M": {"y": {"NULL": False}}}},
+            "'x.y' (NULL) must be written {NULL: true}",
+        ),
+    ],
+)
+def test_write_item_refuses_what_dynamodb_refuses(item: dict[str, Any], problem: str) -> None:
+    assert refusal({"writeItem": item}) == f"s.yaml: step 3 (writeItem): {problem}"
 
 
 def test_patch_separates_the_key_from_the_attributes() -> None:
@@ -464,8 +532,9 @@ def test_a_json_file_is_read_as_json(tmp_path: Path) -> None:
             "s.yaml: expect: unknown key 'target' (did you mean 'targets'?) (it takes targets, calls, executions, alarms, invariants)",
         ),
         (
-            "steps: []\nexpect: {targets: {'123:x': {}}}",
-            "s.yaml: expect.targets['123:x']: the target must be '<12-digit account>:<region>' (like 123456789012:us-east-1), not '123:x'",
+            # any key the spec table can hold may be expected on (an odd key is Invalid)
+            "steps: []\nexpect: {targets: {'': {}}}",
+            "s.yaml: expect.targets['']: the target must be text of 1 to 2048 bytes, not ''",
         ),
         (
             f"steps: []\nexpect: {{targets: {{'{T}': {{phase: Done}}}}}}",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import collections
 import contextlib
+import decimal
 import importlib
 import io
 import json
@@ -286,6 +287,36 @@ class LambdaInvoker:
         return invocation
 
 
+# What the Python runtime answers for a result it cannot turn into JSON (awslambdaric,
+# lambda_runtime_marshaller.py and lambda_runtime_exception.py: FaultException.MARSHAL_ERROR,
+# "Unable to marshal response: ..."). The function's work is done; the invocation fails.
+MARSHAL_ERROR = "Runtime.MarshalError"
+
+
+def _runtime_default(value: Any) -> Any:
+    # The runtime's encoder writes a Decimal as the number it holds (RawJSON of its text);
+    # stdlib json cannot write raw text, so an integral one becomes an int, others a float.
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def marshal(result: Any, request_id: str) -> tuple[str, str | None]:
+    """The response payload as Lambda's Python runtime serialises a handler's result, and the
+    error type when it cannot (``Runtime.MarshalError``: a set, bytes inside the result, any
+    object JSON has no form for)."""
+    try:
+        return json.dumps(result, default=_runtime_default), None
+    except (TypeError, ValueError) as error:
+        failure = {
+            "errorMessage": f"Unable to marshal response: {error}",
+            "errorType": MARSHAL_ERROR,
+            "requestId": request_id,
+            "stackTrace": [],
+        }
+        return json.dumps(failure), MARSHAL_ERROR
+
+
 def _load_handler(handler: str) -> Callable[[Any, Any], Any]:
     module_name, _, attribute = handler.rpartition(".")
     if not module_name:
@@ -347,7 +378,11 @@ def apply(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker) -> None
             execution_arn=getattr(_invoking_execution, "arn", None),
             role_arn=str(self.role) if getattr(self, "role", None) else None,
         )
-        payload = json.dumps(invocation.result)
+        payload, marshal_error = marshal(invocation.result, invocation.request_id)
+        if marshal_error is not None:
+            invocation.error_type = marshal_error
+            invocation.result = json.loads(payload)
+            invocation.error_message = str(invocation.result["errorMessage"])
         if len(payload.encode()) > strict.LAMBDA_PAYLOAD_LIMIT_BYTES:
             invocation.error_type = strict.RESPONSE_TOO_LARGE["errorType"]
             invocation.error_message = strict.RESPONSE_TOO_LARGE["errorMessage"]

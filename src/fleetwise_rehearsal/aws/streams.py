@@ -9,6 +9,7 @@ write that changes nothing, as DynamoDB Streams does.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections import deque
@@ -391,4 +392,7 @@ def _encode_datetime(value: Any) -> Any:
     if isinstance(value, datetime):
         # Lambda's stream events carry ApproximateCreationDateTime as epoch seconds.
         return value.timestamp()
+    if isinstance(value, bytes):
+        # boto3 decoded the wire's base64 (B, BS); the event carries it as the wire does.
+        return base64.b64encode(value).decode("ascii")
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")

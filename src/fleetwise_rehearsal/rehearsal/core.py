@@ -8,6 +8,7 @@ shares: ``Execution``, ``Event``, ``plain`` and the time helpers.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -20,7 +21,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import moto
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 
 from fleetwise_reconciler import wiring
 from fleetwise_rehearsal.aws import clients, members
@@ -65,7 +66,13 @@ def template_path() -> Path:
 
 
 def plain(value: Any) -> Any:
-    """DynamoDB's Decimals and sets as JSON-friendly Python values."""
+    """DynamoDB's Decimals, sets and binary values as JSON-friendly Python values: a set as a
+    sorted list (the order the product's spec version reads a set in), binary as base64 text
+    (as the product's spec version and its status read it)."""
+    if isinstance(value, Binary):
+        value = value.value
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):

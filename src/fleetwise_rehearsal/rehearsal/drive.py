@@ -104,6 +104,18 @@ class Driving(Observing):
         self._note("edit", f"spec written for {body['target']}", item=plain(body))
         self.pump()
 
+    def put_item(self, item: Mapping[str, Mapping[str, Any]]) -> None:
+        """PutItem of an item written in DynamoDB JSON (any attribute type: sets, binary,
+        null, nested), as ``aws dynamodb put-item --item`` writes it; then pump the stream."""
+        self.client("dynamodb").put_item(
+            TableName=self.stack.physical_id("SpecTable"),
+            Item={k: dict(v) for k, v in item.items()},
+        )
+        target = str(item["target"]["S"])
+        kinds = ", ".join(f"{name} ({next(iter(value))})" for name, value in item.items())
+        self._note("edit", f"item written for {target!r}: {kinds}")
+        self.pump()
+
     def update_spec(self, target: str | None = None, **attributes: Any) -> None:
         """UpdateItem the spec item (``None`` removes an attribute), then pump the stream."""
         target = target or self.default_target

@@ -39,12 +39,14 @@ from fleetwise_rehearsal.scenarios.values import (
     check_target,
     check_text,
     default_template,
+    dynamodb_item,
     suggest,
     template_facts,
 )
 
 STEP_KINDS = (
     "write",
+    "writeItem",
     "patch",
     "delete",
     "abort",
@@ -89,6 +91,7 @@ class Step:
     """One validated step. ``args`` holds the normalised arguments of its ``kind``:
 
     - write: ``item`` (the attributes; ``target`` only when written);
+    - writeItem: ``item`` (DynamoDB JSON, binary values as bytes);
     - patch: ``target`` (None: the stack's own), ``attributes`` (None removes one);
     - delete: ``target``;
     - abort, stop: ``execution`` (``"running"`` or a name), ``target``, ``error``, ``cause``;
@@ -404,6 +407,10 @@ def _parse_write(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
     return {"item": {k: attribute_value(v, k) for k, v in item.items()}}
 
 
+def _parse_write_item(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
+    return {"item": dynamodb_item(value)}
+
+
 def _parse_patch(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
     body = dict(check_mapping(value, "the patch"))
     target = check_target(body.pop("target")) if "target" in body else None
@@ -450,6 +457,7 @@ def _parse_simulator_step(value: Any, raw: Any, facts: TemplateFacts) -> dict[st
 
 _STEP_PARSERS = {
     "write": _parse_write,
+    "writeItem": _parse_write_item,
     "patch": _parse_patch,
     "delete": _parse_delete,
     "abort": _parse_abort,

@@ -183,6 +183,9 @@ class ScenarioRunner:
     def _write(self, step: Step) -> None:
         self.rehearsal.write_spec(step.args["item"])
 
+    def _write_item(self, step: Step) -> None:
+        self.rehearsal.put_item(step.args["item"])
+
     def _patch(self, step: Step) -> None:
         self.rehearsal.update_spec(step.args["target"], **step.args["attributes"])
 
@@ -240,6 +243,7 @@ class ScenarioRunner:
 
 _APPLY = {
     "write": ScenarioRunner._write,
+    "writeItem": ScenarioRunner._write_item,
     "patch": ScenarioRunner._patch,
     "delete": ScenarioRunner._delete,
     "abort": ScenarioRunner._stop,
@@ -313,7 +317,7 @@ def run_scenario(
         for step in scenario.parsed:
             runner.apply(step)
             if monitor is not None:
-                if step.kind in ("write", "patch", "delete"):
+                if step.kind in ("write", "writeItem", "patch", "delete"):
                     monitor.wrote(_written_target(step))
                 broken.update(dict.fromkeys(f"invariant: {v}" for v in monitor.check()))
         runner.finish()
@@ -349,6 +353,8 @@ def _written_target(step: Step) -> str:
     own = f"{DEFAULT_ACCOUNT}:{DEFAULT_REGION}"
     if step.kind == "write":
         return str(step.args["item"].get("target") or own)
+    if step.kind == "writeItem":
+        return str(step.args["item"]["target"]["S"])
     return str(step.args.get("target") or own)
 
 
