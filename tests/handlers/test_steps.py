@@ -330,11 +330,25 @@ def registering(now: Clock, role: str = SLR) -> dict[str, Any]:
 MODERN_ITEM = {"target": TARGET, "mode": "cloudwatch"}
 
 
+def counts(version: str, count: int, refused: int = 0) -> dict[str, Any]:
+    """The status's ``attempts`` for one spec version."""
+    return {"attempts": {"specHash": version, "count": count, "refused": refused}}
+
+
+def counted(statuses: StatusRepository, version: str, made: int, refused: int = 0) -> None:
+    """The status already counts ``made`` calls that may have acted and ``refused`` refused
+    ones for ``version`` (as earlier Register steps left it)."""
+    for _ in range(made + refused):
+        assert statuses.count_attempt(TARGET, EXEC, spec_hash=version, limit=20).allowed
+    for _ in range(refused):
+        statuses.count_refusal(TARGET, EXEC, spec_hash=version)
+
+
 def test_modern_registration_sends_an_empty_request_and_counts_it(
     status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
 ) -> None:
     # (That the count is written before the call shows where the call fails without an
-    # answer: test_a_refused_call_is_taken_back_out_of_the_count, InternalServerException.)
+    # answer: test_each_answer_counts_as_acted_or_refused, InternalServerException.)
     fleetwise, stub = stubbed
     hold_lease(status_repository, now)
     stub.add_response("register_account", registering(now), expected_params={})
@@ -347,16 +361,16 @@ def test_modern_registration_sends_an_empty_request_and_counts_it(
         "accountStatus": "REGISTRATION_PENDING",
         "conflict": False,
     }
-    assert status_repository.get_status(TARGET) == {
-        "attempts": {"specHash": spec_hash(MODERN_ITEM), "count": 1}
-    }
+    assert status_repository.get_status(TARGET) == counts(spec_hash(MODERN_ITEM), 1)
 
 
-def test_legacy_registration_sends_both_resources(
+def test_legacy_registration_sends_both_resources_and_continues_the_durable_count(
     status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
 ) -> None:
+    # GIVEN two calls already counted for this version (the event carries an older count)
     fleetwise, stub = stubbed
     hold_lease(status_repository, now)
+    counted(status_repository, spec_hash(LEGACY), 2)
     stub.add_response(
         "register_account",
         {
@@ -375,24 +389,43 @@ def test_legacy_registration_sends_both_resources(
         },
     )
     result = register.handle(
-        register_event(LEGACY, {"attempt": 2}), statuses=status_repository, fleetwise=fleetwise
+        register_event(LEGACY, {"attempt": 1}), statuses=status_repository, fleetwise=fleetwise
     )
+    # THEN the call is the third of the version, whatever the event said
     assert result["attempt"] == 3
-    assert status_repository.get_status(TARGET) == {
-        "attempts": {"specHash": spec_hash(LEGACY), "count": 3}
-    }
+    assert status_repository.get_status(TARGET) == counts(spec_hash(LEGACY), 3)
 
 
-def test_conflict_waits_and_is_not_counted(
+def test_a_retried_register_counts_every_call_it_makes(
+    status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
+) -> None:
+    # GIVEN RegisterAccount answering InternalServerException (whether it acted is unknown)
+    fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+    event = register_event(MODERN_ITEM)
+    for _ in range(3):
+        stub.add_client_error(
+            "register_account", service_error_code="InternalServerException", http_status_code=500
+        )
+    # WHEN Step Functions retries the step three times with the same input
+    for _ in range(3):
+        with pytest.raises(FleetWiseTransientError):
+            register.handle(dict(event), statuses=status_repository, fleetwise=fleetwise)
+    # THEN each call counts: three, not the one the input carried each time
+    assert status_repository.get_status(TARGET) == counts(spec_hash(MODERN_ITEM), 3)
+
+
+def test_conflict_waits_and_counts_as_refused(
     status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
 ) -> None:
     fleetwise, stub = stubbed
     hold_lease(status_repository, now)
+    counted(status_repository, spec_hash(MODERN_ITEM), 2)
     stub.add_client_error(
         "register_account", service_error_code="ConflictException", http_status_code=409
     )
     result = register.handle(
-        register_event(MODERN_ITEM, attempts=2), statuses=status_repository, fleetwise=fleetwise
+        register_event(MODERN_ITEM), statuses=status_repository, fleetwise=fleetwise
     )
     assert result == {
         "startedAt": "2026-11-26T12:00:00.000Z",
@@ -400,29 +433,28 @@ def test_conflict_waits_and_is_not_counted(
         "accountStatus": None,
         "conflict": True,
     }
-    assert status_repository.get_status(TARGET) == {
-        "attempts": {"specHash": spec_hash(MODERN_ITEM), "count": 2}
-    }
+    assert status_repository.get_status(TARGET) == counts(spec_hash(MODERN_ITEM), 2, 1)
 
 
 @pytest.mark.parametrize(
-    ("code", "http", "error", "count"),
+    ("code", "http", "error", "made", "refused"),
     [
-        ("ThrottlingException", 429, FleetWiseTransientError, 0),
-        ("AccessDeniedException", 403, FleetWiseTerminalError, 0),
-        ("ValidationException", 400, FleetWiseTerminalError, 0),
-        # An internal error leaves it unknown whether the service acted: it stays counted.
-        ("InternalServerException", 500, FleetWiseTransientError, 1),
+        ("ThrottlingException", 429, FleetWiseTransientError, 0, 1),
+        ("AccessDeniedException", 403, FleetWiseTerminalError, 0, 1),
+        ("ValidationException", 400, FleetWiseTerminalError, 0, 1),
+        # An internal error leaves it unknown whether the service acted: it may have.
+        ("InternalServerException", 500, FleetWiseTransientError, 1, 0),
     ],
 )
-def test_a_refused_call_is_taken_back_out_of_the_count(
+def test_each_answer_counts_as_acted_or_refused(
     status_repository: StatusRepository,
     stubbed: tuple[FleetWise, Stubber],
     now: Clock,
     code: str,
     http: int,
     error: type[Exception],
-    count: int,
+    made: int,
+    refused: int,
 ) -> None:
     fleetwise, stub = stubbed
     hold_lease(status_repository, now)
@@ -432,9 +464,100 @@ def test_a_refused_call_is_taken_back_out_of_the_count(
             register_event(MODERN_ITEM), statuses=status_repository, fleetwise=fleetwise
         )
     assert json.loads(str(raised.value))["code"] == code
-    assert status_repository.get_status(TARGET) == {
-        "attempts": {"specHash": spec_hash(MODERN_ITEM), "count": count}
+    assert status_repository.get_status(TARGET) == counts(spec_hash(MODERN_ITEM), made, refused)
+
+
+@pytest.mark.parametrize(("made", "refused"), [(5, 0), (0, 5), (3, 5), (5, 2)])
+def test_a_spent_version_is_not_called_again(
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    made: int,
+    refused: int,
+) -> None:
+    # GIVEN either count of the version at MaxRegistrationAttempts (5, the default)
+    fleetwise, _stub = stubbed  # nothing queued: a RegisterAccount call would fail the test
+    hold_lease(status_repository, now)
+    version = spec_hash(MODERN_ITEM)
+    counted(status_repository, version, made, refused)
+    # WHEN Register runs THEN it calls nothing, counts nothing and fails for good
+    with pytest.raises(FleetWiseTerminalError) as raised:
+        register.handle(
+            register_event(MODERN_ITEM), statuses=status_repository, fleetwise=fleetwise
+        )
+    assert json.loads(str(raised.value)) == {
+        "code": "AttemptsExhausted",
+        "message": (
+            f"{made} RegisterAccount call{'s' if made != 1 else ''} that may have acted and "
+            f"{refused} refused without acting for this spec version (MaxRegistrationAttempts "
+            "5 of each): not called again until the spec or its reconcileToken changes"
+        ),
+        "retryable": False,
+        "operation": "RegisterAccount",
+        "retryAfterSeconds": None,
     }
+    assert status_repository.get_status(TARGET) == counts(version, made, refused)
+
+
+def test_below_both_bounds_the_call_is_made(
+    status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
+) -> None:
+    fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+    version = spec_hash(MODERN_ITEM)
+    counted(status_repository, version, 4, 4)
+    stub.add_response("register_account", registering(now), expected_params={})
+    result = register.handle(
+        register_event(MODERN_ITEM), statuses=status_repository, fleetwise=fleetwise
+    )
+    assert result["attempt"] == 5
+    assert status_repository.get_status(TARGET) == counts(version, 5, 4)
+
+
+def test_another_versions_counts_start_afresh(
+    status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
+) -> None:
+    # GIVEN an older version whose calls are spent
+    fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+    counted(status_repository, "older", 5, 5)
+    stub.add_response("register_account", registering(now), expected_params={})
+    # WHEN the new version registers THEN its counts are its own
+    register.handle(register_event(MODERN_ITEM), statuses=status_repository, fleetwise=fleetwise)
+    assert status_repository.get_status(TARGET) == counts(spec_hash(MODERN_ITEM), 1)
+
+
+def test_the_counting_writes_carry_a_token_of_the_lambda_request(
+    status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
+) -> None:
+    # GIVEN a spy on the status table's transactions
+    fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+    tokens: list[str | None] = []
+
+    def spy(params: dict[str, Any], **_: Any) -> None:
+        tokens.append(params.get("ClientRequestToken"))
+
+    counted(status_repository, "an older version", 1)  # builds the transactions' connection
+    connection = status_repository._connection
+    assert connection is not None
+    connection.client.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", spy)
+    stub.add_client_error(
+        "register_account", service_error_code="ThrottlingException", http_status_code=429
+    )
+    # WHEN a throttled call is counted, then moved to the refused ones
+    with pytest.raises(FleetWiseTransientError):
+        register.handle(
+            register_event(MODERN_ITEM),
+            statuses=status_repository,
+            fleetwise=fleetwise,
+            request="req-1",
+        )
+    # THEN each write has a token of its own, derived from the request: an SDK retry of one
+    # is applied once (the first write of a version is the second transaction tried)
+    assert len(tokens) == 3
+    assert all(t is not None and len(t) == 32 for t in tokens)
+    assert len(set(tokens)) == 3
 
 
 def test_register_by_a_run_that_lost_its_lease_never_calls(
@@ -981,7 +1104,7 @@ def test_record_writes_the_registered_status_and_releases(
     raw = {"target": TARGET}
     spec_repository.put(raw)
     hold_lease(status_repository, now)
-    status_repository.record_attempts(TARGET, EXEC, spec_hash=spec_hash(raw), count=1)
+    counted(status_repository, spec_hash(raw), 1)
     now.advance(330)
     observation = {"registered": True, "accountStatus": "REGISTRATION_SUCCESS"}
     result = record.handle(
@@ -1027,7 +1150,7 @@ def test_record_writes_the_registered_status_and_releases(
         "observed": {**observation, "observedAt": finished},
         "drift": [],
         # Registered: the failure budget of this spec version starts afresh
-        "attempts": {"specHash": version, "count": 0},
+        "attempts": {"specHash": version, "count": 0, "refused": 0},
         "lastExecutionArn": EXEC,
         "lastReconcileStartedAt": "2026-11-26T12:00:00.000Z",
         "lastReconcileFinishedAt": finished,
@@ -1052,7 +1175,7 @@ def test_record_of_a_failure_keeps_the_durable_attempt_count(
     raw = {"target": TARGET}
     spec_repository.put(raw)
     hold_lease(status_repository, now)
-    status_repository.record_attempts(TARGET, EXEC, spec_hash=spec_hash(raw), count=3)
+    counted(status_repository, spec_hash(raw), 3)
     cause = json.dumps(
         {
             "errorType": "FleetWiseTransientError",
@@ -1073,7 +1196,7 @@ def test_record_of_a_failure_keeps_the_durable_attempt_count(
     # THEN the durable count stands
     status = status_repository.get_status(TARGET)
     assert status is not None
-    assert status["attempts"] == {"specHash": spec_hash(raw), "count": 3}
+    assert status["attempts"] == {"specHash": spec_hash(raw), "count": 3, "refused": 0}
     assert (status["phase"], status["reason"], status["lastError"]["retryable"]) == (
         "Failed",
         "InternalServerException",

@@ -18,8 +18,9 @@ from fleetwise_reconciler import clock, wiring
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.errors import LeaseLost, parse_cause
 from fleetwise_reconciler.logic.compare import spec_hash, within_size_limit
-from fleetwise_reconciler.logic.plan import Action, Phase, attempts_for
+from fleetwise_reconciler.logic.plan import Action, Phase
 from fleetwise_reconciler.logic.status import Outcome, build_status
+from fleetwise_reconciler.models.attempts import Attempts
 from fleetwise_reconciler.observability import (
     COUNT,
     DRIFT_DETECTED,
@@ -147,13 +148,13 @@ def _metrics(
 def attempts_after(
     outcome: Outcome, previous: dict[str, Any] | None, spec_hash: str | None
 ) -> dict[str, Any] | None:
-    """The ``attempts`` to store: the durable count the Register step keeps for this spec
-    version (it may be ahead of what this run carries), back to 0 once Registered."""
+    """The ``attempts`` to store: the durable counts the Register step keeps for this spec
+    version (they may be ahead of what this run carries), back to 0 once Registered."""
     if spec_hash is None:
         return None
     if outcome.phase == Phase.REGISTERED:
-        return {"specHash": spec_hash, "count": 0}
-    return {"specHash": spec_hash, "count": attempts_for(previous, spec_hash)}
+        return Attempts().as_status(spec_hash)
+    return Attempts.of(previous, spec_hash).as_status(spec_hash)
 
 
 def handle(
