@@ -319,8 +319,8 @@ def test_a_target_that_cannot_be_observed_fails_the_tick_after_the_others(
         ports = {REGION: fleetwise, "eu-central-1": FleetWise(other_client)}
         with pytest.raises(
             drift_check.DriftCheckIncomplete,
-            match=r"^could not observe 123456789012:eu-central-1 \(ThrottlingException\); "
-            "the other targets were checked$",
+            match=r"^could not observe or start 123456789012:eu-central-1 "
+            r"\(ThrottlingException\); the other targets were checked$",
         ):
             drift_check.handle({}, specs=spec_repository, statuses=status_repository,
                                fleetwise=ports.__getitem__, stepfunctions=client)  # fmt: skip
@@ -334,6 +334,78 @@ def test_a_target_that_cannot_be_observed_fails_the_tick_after_the_others(
         },
         *fleet(Failing=1, Unobserved=1),
     ]
+
+
+class RefusingOne:
+    """The Step Functions client, except that StartExecution of one execution name fails."""
+
+    def __init__(self, client: Any, name: str, error: Exception) -> None:
+        self._client, self._name, self._error = client, name, error
+        self.exceptions = client.exceptions
+
+    def start_execution(self, **kwargs: Any) -> Any:
+        if kwargs["name"] == self._name:
+            raise self._error
+        return self._client.start_execution(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ClientError({"Error": {"Code": "InvalidName", "Message": "bad"}}, "StartExecution"),
+        ClientError(
+            {"Error": {"Code": "ExecutionLimitExceeded", "Message": "full"}}, "StartExecution"
+        ),
+        EndpointConnectionError(endpoint_url="https://states.us-east-1.amazonaws.com"),
+    ],
+    ids=["refused", "limit", "no-answer"],
+)
+def test_one_targets_start_execution_failure_affects_that_target_only(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    state_machine: tuple[Any, str],
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+    error: Exception,
+) -> None:
+    # GIVEN three targets needing a run (never reconciled), the first one's StartExecution
+    # failing, and a status whose item is gone (the sweep's)
+    client, arn = state_machine
+
+    class Port(FleetWise):
+        def get_status(self) -> dict[str, Any]:
+            return {"registered": False}
+
+    first, second, third = (f"12345678901{n}:us-east-1" for n in (1, 2, 3))
+    for target in (first, second, third):
+        spec_repository.put({"target": target})
+    gone = "123456789019:us-east-1"
+    record_status(status_repository, now, gone, {"target": gone}, phase="Failed",
+                  reason="ExecutionTimedOut")  # fmt: skip
+    names = {t: f"drift-{t.replace(':', '-')}-20261126T1200Z" for t in (first, second, third, gone)}
+    capsys.readouterr()
+    # WHEN the tick runs
+    with pytest.raises(drift_check.DriftCheckIncomplete) as raised:
+        drift_check.handle({}, specs=spec_repository, statuses=status_repository,
+                           fleetwise=lambda _r: Port(client=object()),
+                           stepfunctions=RefusingOne(client, names[first], error))  # fmt: skip
+    # THEN the others' runs start, the sweep's too, the check beats, and it fails at its end
+    # naming the one target not started
+    code = (
+        "EndpointConnectionError"
+        if isinstance(error, EndpointConnectionError)
+        else (error.response["Error"]["Code"] if isinstance(error, ClientError) else "?")
+    )
+    assert str(raised.value) == (
+        f"could not observe or start {first} (StartExecution: {code}); the other targets "
+        "were checked"
+    )
+    assert [e["name"] for e in executions(client, arn)] == sorted(
+        [names[second], names[third], names[gone]]
+    )
+    # (two of the three are in accounts this stack may not manage: Invalid, yet each gets
+    # the run that records it)
+    assert emitted(capsys)[-7:] == fleet(Failing=1, Invalid=2)
 
 
 def test_observations_run_in_parallel_each_account_and_region_once() -> None:
@@ -515,7 +587,7 @@ def test_a_batch_that_could_not_be_handed_out_fails_the_tick_and_counts_unobserv
         )
     with pytest.raises(
         drift_check.DriftCheckIncomplete,
-        match=r"^could not observe the 2 targets of batch 1 \(TooManyRequestsException\); "
+        match=r"^could not observe or start the 2 targets of batch 1 \(TooManyRequestsException\); "
         "the other targets were checked$",
     ):
         drift_check.handle({}, specs=spec_repository, statuses=status_repository,

@@ -13,6 +13,7 @@ from handler_fakes import executions, load_event
 
 from fleetwise_reconciler.dal.repository import SpecRepository
 from fleetwise_reconciler.handlers import stream_trigger
+from fleetwise_rehearsal.aws.strict import name_problem
 
 REGION = "us-east-1"
 TARGET = "123456789012:us-east-1"
@@ -132,3 +133,25 @@ def test_the_sample_event_starts_one_execution_per_record(state_machine: tuple[A
         }
         for record in sorted(event["Records"], key=lambda r: r["eventID"])
     ]
+
+
+def test_a_record_of_an_odd_key_is_named_validly_and_the_same_when_redelivered(
+    spec_repository: SpecRepository, tables: dict[str, str], state_machine: tuple[Any, str]
+) -> None:
+    # GIVEN a record of an item under a key no run can be named after, and an event ID that
+    # is not a name Step Functions takes as it is (DynamoDB's are; nothing documents that)
+    client, arn = state_machine
+    odd = "123456789012:eu-central-1 lab {x}"
+    spec_repository.put({"target": odd})
+    [record] = stream_records(tables["SpecTable"])
+    record = {**record, "eventID": "odd id: " + record["eventID"]}
+    # WHEN it is delivered twice
+    for _ in range(2):
+        assert stream_trigger.handle({"Records": [record]}, client=client) == {
+            "batchItemFailures": []
+        }
+    # THEN one run, named from the event ID's digest, for the odd key
+    [started] = executions(client, arn)
+    assert started["name"].startswith("stream-odd-id-")
+    assert name_problem(started["name"]) is None
+    assert started["input"]["target"] == odd

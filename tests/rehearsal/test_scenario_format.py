@@ -43,7 +43,10 @@ def refusal(raw: Any) -> str:
 def test_write_keeps_the_item_as_written() -> None:
     step = parse_step({"write": {"target": T, "mode": "cloudwatch", "n": 2.5}}, 1)
     assert (step.kind, step.at) == ("write", None)
-    assert dict(step.args) == {"item": {"target": T, "mode": "cloudwatch", "n": 2.5}}
+    assert dict(step.args) == {
+        "item": {"target": T, "mode": "cloudwatch", "n": 2.5},
+        "stream": "delivered",
+    }
 
 
 def test_write_item_takes_dynamodb_json_of_every_type() -> None:
@@ -70,7 +73,8 @@ def test_write_item_takes_dynamodb_json_of_every_type() -> None:
             "ns": {"NS": ["1", "2"]},
             "bs": {"BS": [b"\x00", b"\x01"]},
             "m": {"M": {"l": {"L": [{"NULL": True}, {"BOOL": False}]}}},
-        }
+        },
+        "stream": "delivered",
     }
 
 
@@ -114,21 +118,48 @@ def test_write_item_refuses_what_dynamodb_refuses(item: dict[str, Any], problem:
     assert refusal({"writeItem": item}) == f"s.yaml: step 3 (writeItem): {problem}"
 
 
+@pytest.mark.parametrize("kind", ["write", "writeItem", "patch", "delete"])
+@pytest.mark.parametrize("stream", ["delivered", "lost", "twice"])
+def test_an_edit_says_how_the_stream_delivers_its_record(kind: str, stream: str) -> None:
+    value = {
+        "write": {"target": T},
+        "writeItem": {"target": {"S": T}},
+        "patch": {"target": T, "paused": True},
+        "delete": T,
+    }[kind]
+    assert args({kind: value, "stream": stream})["stream"] == stream
+
+
+def test_an_unknown_stream_delivery_is_refused() -> None:
+    assert refusal({"write": {"target": T}, "stream": "twise"}) == (
+        "s.yaml: step 3 (write): 'stream' is one of delivered, lost, twice, not 'twise' "
+        "(did you mean 'twice'?)"
+    )
+
+
+def test_patch_and_delete_take_any_key_the_table_holds() -> None:
+    odd = "123456789012:eu-central-1 lab"
+    assert args({"patch": {"target": odd, "paused": True}})["target"] == odd
+    assert args({"delete": odd})["target"] == odd
+
+
 def test_patch_separates_the_key_from_the_attributes() -> None:
     assert args({"at": 100, "patch": {"target": T, "paused": True, "iamRoleArn": None}}) == {
         "target": T,
         "attributes": {"paused": True, "iamRoleArn": None},
+        "stream": "delivered",
     }
     assert args({"patch": {"reconcileToken": "t1"}}) == {
         "target": None,
         "attributes": {"reconcileToken": "t1"},
+        "stream": "delivered",
     }
     assert parse_step({"at": 100, "patch": {"paused": True}}, 1).at == 100.0
 
 
 def test_delete_abort_stop() -> None:
-    assert args({"delete": T}) == {"target": T}
-    assert args({"delete": None}) == {"target": None}
+    assert args({"delete": T}) == {"target": T, "stream": "delivered"}
+    assert args({"delete": None}) == {"target": None, "stream": "delivered"}
     assert args({"abort": "running"}) == {
         "execution": "running",
         "target": None,
@@ -287,7 +318,7 @@ def test_every_simulator_verb() -> None:
         ),
         (
             {"delete": 123456789012},
-            "s.yaml: step 3 (delete): the target to delete must be '<12-digit account>:<region>' (like 123456789012:us-east-1), not 123456789012",
+            "s.yaml: step 3 (delete): the target to delete must be text of 1 to 2048 bytes, not 123456789012",
         ),
         (
             {"abort": ""},
@@ -637,7 +668,10 @@ def test_repeat_writes_a_long_value_and_expectations_take_invariants_and_calls()
         "  targets: {'123456789012:eu-central-1': {calls: {RegisterAccount: 1}}}\n",
         source="s.yaml",
     )
-    assert scenario.parsed[0].args == {"item": {"reconcileToken": "ababab"}}
+    assert scenario.parsed[0].args == {
+        "item": {"reconcileToken": "ababab"},
+        "stream": "delivered",
+    }
     expectations = scenario.expectations
     assert expectations is not None
     assert expectations.invariants is True

@@ -26,9 +26,10 @@ them. So one invocation's work is bounded by the batch size, whatever the fleet'
 invocation stamps its part of the fleet's counts with the tick's minute, where CloudWatch adds
 them up beside the tick's single heartbeat.
 
-A target that cannot be observed (throttling, access denied) does not stop the others; the
-invocation then raises ``DriftCheckIncomplete`` at the end, so the function's Errors alarm names
-the problem; the next tick observes again.
+A target that cannot be observed (throttling, access denied), or whose run StartExecution
+refuses, does not stop the others: the invocation checks them, sweeps and beats, then raises
+``DriftCheckIncomplete`` at the end, so the function's Errors alarm names the problem; the next
+tick tries again.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ OBSERVE_THREADS = 16
 
 
 class DriftCheckIncomplete(Exception):
-    """At least one target could not be observed this tick (the others were checked)."""
+    """At least one target could not be observed, or its run started, this tick (the others
+    were checked)."""
 
 
 def metrics_of(found: drift.Check) -> dict[str, tuple[MetricUnit, float]]:
@@ -101,6 +103,30 @@ def start_run(client: Any, state_machine_arn: str, target: str, name: str) -> bo
     if not started:
         logger.info("drift run already started for this minute", execution=name)
     return started
+
+
+def _code(error: ClientError | BotoCoreError) -> str:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code") or "Unknown")
+    return type(error).__name__
+
+
+def start_for(tally: Tally, client: Any, state_machine_arn: str, target: str, name: str) -> None:
+    """Start the target's run. StartExecution failing for one target fails that target only:
+    it counts as not started (the invocation raises ``DriftCheckIncomplete`` at its end, after
+    the other targets, the sweep and the heartbeat)."""
+    try:
+        if start_run(client, state_machine_arn, target, name):
+            tally.started.append(name)
+    except (ClientError, BotoCoreError) as error:
+        logger.error(
+            "drift check could not start a run",
+            target=target,
+            execution=name,
+            code=_code(error),
+            detail=str(error),
+        )
+        tally.unobserved.append(f"{target} (StartExecution: {_code(error)})")
 
 
 def observe_all(
@@ -199,10 +225,9 @@ def check_items(
         publish(target, metrics_of(found))
         tally.fleet[found.state] += 1
         name = drift.execution_name(target, stamp)
-        if found.start and start_run(
-            stepfunctions or wiring.stepfunctions(), settings.state_machine_arn, target, name
-        ):
-            tally.started.append(name)
+        if found.start:
+            client = stepfunctions or wiring.stepfunctions()
+            start_for(tally, client, settings.state_machine_arn, target, name)
         logger.info(
             "drift checked",
             target=target,
@@ -227,11 +252,7 @@ def hand_out(
                 FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode()
             )
         except (ClientError, BotoCoreError) as error:
-            code = (
-                error.response["Error"]["Code"]
-                if isinstance(error, ClientError)
-                else type(error).__name__
-            )
+            code = _code(error)
             logger.error(
                 "drift check could not hand out a batch",
                 batch=number,
@@ -272,7 +293,8 @@ def finish(tally: Tally, result: dict[str, Any]) -> dict[str, Any]:
     """Raise ``DriftCheckIncomplete`` if a target went unobserved, else return ``result``."""
     if tally.unobserved:
         raise DriftCheckIncomplete(
-            f"could not observe {', '.join(tally.unobserved)}; the other targets were checked"
+            f"could not observe or start {', '.join(tally.unobserved)}; the other targets were "
+            "checked"
         )
     return {
         "checked": len(tally.checks),
@@ -345,10 +367,9 @@ def handle(
         if why is None:
             continue
         name = drift.execution_name(target, stamp)
-        if why in drift.STARTING and start_run(
-            stepfunctions or wiring.stepfunctions(), settings.state_machine_arn, target, name
-        ):
-            tally.started.append(name)
+        if why in drift.STARTING:
+            client = stepfunctions or wiring.stepfunctions()
+            start_for(tally, client, settings.state_machine_arn, target, name)
         logger.info("status without a spec item", target=target, phase=phase, why=str(why))
 
     # This invocation's part of the fleet's counts (every state, zeros included: the

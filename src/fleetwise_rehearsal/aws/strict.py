@@ -19,6 +19,9 @@ them). docs/rehearsal.md lists what AWS documents for each case and what stays l
   the function error ``Function.ResponseSizeTooLarge`` (moto_patches' in-process invoke
   applies both; the stream delivery cuts batches to fit, as Lambda's event source mapping
   does).
+- StartExecution's name: 1 to 80 characters, none of white space, brackets, wildcards, the
+  listed special characters, control characters or surrogates (``check_execution_name``);
+  moto 5.2.5's parser backend starts any name.
 - Payload quotas: "Maximum input or output size for a task, state, or execution: 256 KiB of
   data as a UTF-8 encoded string", checked for a task's input after ``Parameters``
   ("input data when scheduling a task"), a task's result, a state's output and the
@@ -42,7 +45,7 @@ from typing import Any, Final, NoReturn, cast
 from jsonpath_ng.jsonpath import Child, Fields, Root
 from jsonpath_ng.parser import parse
 from moto.core.exceptions import JsonRESTError
-from moto.stepfunctions.exceptions import ValidationException
+from moto.stepfunctions.exceptions import InvalidName, ValidationException
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
     CustomErrorName,
@@ -325,6 +328,8 @@ def _payload_limits(patcher: Patcher) -> None:
         execution_input: Any = None,
         trace_header: Any = None,
     ) -> Any:
+        if name is not None:
+            check_execution_name(str(name))
         if execution_input is not None and payload_size(execution_input) > PAYLOAD_LIMIT_BYTES:
             # StartExecution's model caps `input` at 262144; the quota counts UTF-8 bytes.
             raise ValidationException(
@@ -334,6 +339,47 @@ def _payload_limits(patcher: Patcher) -> None:
         return original_start(self, state_machine_arn, name, execution_input, trace_header)
 
     patcher.replace(_BACKEND, "StepFunctionsParserBackend.start_execution", start_execution)
+
+
+# StartExecution's name (Step Functions API reference, StartExecution, "name"): 1 to 80
+# characters; it "must not contain: white space, brackets < > { } [ ], wildcard characters
+# ? *, special characters " # % \ ^ | ~ ` $ & , ; : /, control characters (U+0000-001F,
+# U+007F-009F, U+FFFE-FFFF), surrogates (U+D800-DFFF)". moto 5.2.5's parser backend checks
+# none of it (its older backend checked part of it).
+NAME_MAX: Final = 80
+_NOT_IN_A_NAME: Final = frozenset('<>{}[]?*"#%\\^|~`$&,;:/')
+
+
+def name_problem(name: str) -> str | None:
+    """Why StartExecution refuses ``name`` (None: it takes it)."""
+    if not 1 <= len(name) <= NAME_MAX:
+        return f"Member must have length between 1 and {NAME_MAX}"
+    for character in name:
+        point = ord(character)
+        if (
+            character.isspace()
+            or character in _NOT_IN_A_NAME
+            or point <= 0x1F
+            or 0x7F <= point <= 0x9F
+            or 0xD800 <= point <= 0xDFFF
+            or point in (0xFFFE, 0xFFFF)
+        ):
+            return f"it contains {character!r}"
+    return None
+
+
+def check_execution_name(name: str) -> None:
+    """Refuse a name as StartExecution does: ``InvalidName`` (HTTP 400), or a
+    ``ValidationException`` for its length (the API's model bounds it to 1-80)."""
+    problem = name_problem(name)
+    if problem is None:
+        return
+    if problem.startswith("Member"):
+        raise ValidationException(
+            f"1 validation error detected: Value '{name}' at 'name' failed to satisfy "
+            f"constraint: {problem}"
+        )
+    raise InvalidName(f"Invalid Name: '{name}' ({problem})")
 
 
 def _checked_parameters(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:

@@ -93,8 +93,9 @@ class Driving(Observing):
         self.pump()
         return answer
 
-    def write_spec(self, item: Mapping[str, Any]) -> None:
-        """PutItem the spec item as an operator would, then pump the stream."""
+    def write_spec(self, item: Mapping[str, Any], *, stream: str = "delivered") -> None:
+        """PutItem the spec item as an operator would, then pump the stream (``stream``: how
+        the write's record reaches the trigger, see ``deliver``)."""
         body = dict(item)
         body.setdefault("target", self.default_target)
         self.client("dynamodb").put_item(
@@ -102,9 +103,9 @@ class Driving(Observing):
             Item={k: serializer.serialize(dynamo_value(v)) for k, v in body.items()},
         )
         self._note("edit", f"spec written for {body['target']}", item=plain(body))
-        self.pump()
+        self.deliver(stream)
 
-    def put_item(self, item: Mapping[str, Mapping[str, Any]]) -> None:
+    def put_item(self, item: Mapping[str, Mapping[str, Any]], *, stream: str = "delivered") -> None:
         """PutItem of an item written in DynamoDB JSON (any attribute type: sets, binary,
         null, nested), as ``aws dynamodb put-item --item`` writes it; then pump the stream."""
         self.client("dynamodb").put_item(
@@ -114,9 +115,11 @@ class Driving(Observing):
         target = str(item["target"]["S"])
         kinds = ", ".join(f"{name} ({next(iter(value))})" for name, value in item.items())
         self._note("edit", f"item written for {target!r}: {kinds}")
-        self.pump()
+        self.deliver(stream)
 
-    def update_spec(self, target: str | None = None, **attributes: Any) -> None:
+    def update_spec(
+        self, target: str | None = None, *, stream: str = "delivered", **attributes: Any
+    ) -> None:
         """UpdateItem the spec item (``None`` removes an attribute), then pump the stream."""
         target = target or self.default_target
         sets = {k: v for k, v in attributes.items() if v is not None}
@@ -141,15 +144,33 @@ class Driving(Observing):
             }
         self.client("dynamodb").update_item(**kwargs)
         self._note("edit", f"spec of {target} edited: {plain(attributes)}", edit=plain(attributes))
-        self.pump()
+        self.deliver(stream)
 
-    def delete_spec(self, target: str | None = None) -> None:
+    def delete_spec(self, target: str | None = None, *, stream: str = "delivered") -> None:
         target = target or self.default_target
         self.client("dynamodb").delete_item(
             TableName=self.stack.physical_id("SpecTable"), Key={"target": {"S": target}}
         )
         self._note("edit", f"spec of {target} deleted")
-        self.pump()
+        self.deliver(stream)
+
+    def deliver(self, stream: str = "delivered") -> int:
+        """Deliver the stream's new records: as Lambda's event source mapping usually does
+        (``delivered``), never (``lost``: the records are skipped, as when they went to the
+        on-failure destination or aged out of the stream; the drift check must find the
+        change), or each batch twice (``twice``: "Lambda event source mappings process each
+        event at least once, and duplicate processing of records can occur", Lambda
+        Developer Guide, "Lambda event source mappings")."""
+        if stream == "lost":
+            lost = self.delivery.lose()
+            self._note("note", f"stream: {lost} record(s) lost, never delivered")
+            return 0
+        if stream == "twice":
+            with self.clock.hold():
+                made = self.delivery.pump(times=2)
+            self._note("note", "stream: the batch was delivered twice")
+            return len(made)
+        return self.pump()
 
     def pump(self) -> int:
         """Deliver new stream records to the trigger; returns the number of invocations.

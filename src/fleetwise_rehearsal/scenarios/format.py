@@ -34,6 +34,7 @@ from fleetwise_rehearsal.scenarios.values import (
     ScenarioError,
     TemplateFacts,
     attribute_value,
+    check_key,
     check_mapping,
     check_number,
     check_target,
@@ -80,7 +81,15 @@ __all__ = [
 _SIBLINGS: dict[str, tuple[str, ...]] = {
     "abort": ("target",),
     "stop": ("target", "error", "cause"),
+    "write": ("stream",),
+    "writeItem": ("stream",),
+    "patch": ("stream",),
+    "delete": ("stream",),
 }
+# How the stream delivers a write's record to the trigger: as usual, not at all (lost: the
+# drift check must find the change), or the batch twice (Lambda's event source mapping
+# processes each record at least once).
+STREAM_DELIVERIES = ("delivered", "lost", "twice")
 # StopExecution's documented limits.
 _STOP_ERROR_MAX = 256
 _STOP_CAUSE_MAX = 32768
@@ -94,6 +103,7 @@ class Step:
     - writeItem: ``item`` (DynamoDB JSON, binary values as bytes);
     - patch: ``target`` (None: the stack's own), ``attributes`` (None removes one);
     - delete: ``target``;
+    - and for each of these four, ``stream``: ``delivered``, ``lost`` or ``twice``;
     - abort, stop: ``execution`` (``"running"`` or a name), ``target``, ``error``, ``cause``;
     - settle, tick: nothing; advance: ``seconds``; parameters: ``values`` (strings);
     - simulator: ``target``, ``verb`` and the verb's own (``outcomes``, ``fault``,
@@ -391,7 +401,16 @@ def _parse(kind: str, raw: Any, facts: TemplateFacts) -> tuple[float | None, dic
         at = check_number(at, "'at'", minimum=0.0)
     value = raw[kind]
     parser = _STEP_PARSERS[kind]
-    return at, parser(value, raw, facts)
+    args = parser(value, raw, facts)
+    if "stream" in _SIBLINGS.get(kind, ()):
+        stream = raw.get("stream", "delivered")
+        if stream not in STREAM_DELIVERIES:
+            raise Problem(
+                f"'stream' is one of {', '.join(STREAM_DELIVERIES)}, not {stream!r}"
+                f"{suggest(str(stream), STREAM_DELIVERIES)}"
+            )
+        args["stream"] = stream
+    return at, args
 
 
 def _no_value(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
@@ -413,14 +432,15 @@ def _parse_write_item(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, A
 
 def _parse_patch(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
     body = dict(check_mapping(value, "the patch"))
-    target = check_target(body.pop("target")) if "target" in body else None
+    target = check_key(body.pop("target")) if "target" in body else None
     if not body:
         raise Problem("names no attribute to set or remove")
     return {"target": target, "attributes": {k: attribute_value(v, k) for k, v in body.items()}}
 
 
 def _parse_delete(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
-    return {"target": None if value is None else check_target(value, "the target to delete")}
+    # Any key the table holds may be deleted (an odd one written with writeItem included).
+    return {"target": None if value is None else check_key(value, "the target to delete")}
 
 
 def _parse_abort(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:

@@ -181,16 +181,18 @@ class ScenarioRunner:
     # -- the steps ---------------------------------------------------------------------------
 
     def _write(self, step: Step) -> None:
-        self.rehearsal.write_spec(step.args["item"])
+        self.rehearsal.write_spec(step.args["item"], stream=step.args["stream"])
 
     def _write_item(self, step: Step) -> None:
-        self.rehearsal.put_item(step.args["item"])
+        self.rehearsal.put_item(step.args["item"], stream=step.args["stream"])
 
     def _patch(self, step: Step) -> None:
-        self.rehearsal.update_spec(step.args["target"], **step.args["attributes"])
+        self.rehearsal.update_spec(
+            step.args["target"], stream=step.args["stream"], **step.args["attributes"]
+        )
 
     def _delete(self, step: Step) -> None:
-        self.rehearsal.delete_spec(step.args["target"])
+        self.rehearsal.delete_spec(step.args["target"], stream=step.args["stream"])
 
     def _stop(self, step: Step) -> None:
         args = step.args
