@@ -48,7 +48,7 @@ class ClientBudget:
     @property
     def worst_seconds(self) -> float:
         """The longest one request can take, every attempt and backoff included."""
-        backoff = sum(
+        backoff: float = sum(
             min(2 ** (retry - 1), _MAX_BACKOFF_SECONDS) + _RETRY_AFTER_EXTRA_SECONDS
             for retry in range(1, self.attempts)
         )
@@ -114,9 +114,10 @@ CALLS: Mapping[str, tuple[tuple[ClientBudget, int], ...]] = {
     "DeploySpecFunction": ((DYNAMODB, 1), (CLOUDFORMATION_RESPONSE, 1)),
     # (one StartExecution per record, each under a Deadline)
     "StreamTriggerFunction": (),
-    # the spec table's Scan (its pages, like the targets, under a Deadline), the hand-out of
-    # the batches (asynchronous Invokes), the status table's Scan for the sweep.
-    "DriftCheckFunction": ((DYNAMODB, 1), (CONTROL, 1), (DYNAMODB, 1)),
+    # the spec table's Scan (a page per MB of items: one up to a few thousand targets), the
+    # status table's Scan for the sweep. Each batch handed out (an asynchronous Invoke), each
+    # target, and each status of the sweep under a Deadline.
+    "DriftCheckFunction": ((DYNAMODB, 2),),
 }
 
 # The most one iteration of a guarded loop can take: what the Deadline keeps in hand.
@@ -138,6 +139,13 @@ def worst_case(function: str) -> float:
     """A function's worst case: its fixed requests and, for a guarded loop, one iteration
     (the last one the Deadline lets start)."""
     return seconds(CALLS[function]) + seconds(LOOPS.get(function, ()))
+
+
+TIME_BUDGET_SPENT = "TimeBudgetSpent"
+
+
+class TimeBudgetSpent(Exception):
+    """A guarded call was not started: its worst case no longer fits in the time left."""
 
 
 class Deadline:

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 from handler_fakes import Clock, executions, status_response
 
+from fleetwise_reconciler import budget
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.fleetwise import FleetWise
 from fleetwise_reconciler.handlers import drift_check
@@ -688,3 +689,54 @@ def test_the_ticks_minute_is_read_from_its_stamp() -> None:
     assert drift_check.tick_moment(STAMP).timestamp() * 1000 == TICK_MILLIS
     with pytest.raises(ValueError, match="does not match format"):
         drift_check.tick_moment("2026-11-26T12:00Z")
+
+
+class TimeLeft:
+    def __init__(self, millis: float) -> None:
+        self.millis = millis
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.millis)
+
+
+def test_a_target_whose_work_may_not_finish_in_time_counts_unobserved(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    state_machine: tuple[Any, str],
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN less time left than one target's work and the sweep may take (budget.py)
+    client, arn = state_machine
+    spec_repository.put({"target": TARGET})
+    needed = budget.seconds(budget.LOOPS["DriftCheckFunction"]) + budget.DYNAMODB.worst_seconds
+    capsys.readouterr()
+
+    class Port(FleetWise):
+        def get_status(self) -> dict[str, Any]:
+            raise AssertionError("no observation may start")
+
+    # WHEN the tick runs THEN nothing is observed or started, the check still beats, and it
+    # fails at its end naming the target
+    with pytest.raises(
+        drift_check.DriftCheckIncomplete,
+        match=rf"^could not observe or start {TARGET} \(TimeBudgetSpent\)",
+    ):
+        drift_check.handle({}, specs=spec_repository, statuses=status_repository,
+                           fleetwise=lambda _r: Port(client=object()), stepfunctions=client,
+                           deadline=budget.Deadline.of(TimeLeft(needed * 1000 - 1)))  # fmt: skip
+    assert executions(client, arn) == []
+    assert emitted(capsys) == fleet(Unobserved=1)
+    # AND with that much time left, the target is checked and its run started
+    drift_check.handle({}, specs=spec_repository, statuses=status_repository,
+                       fleetwise=lambda _r: FleetWiseNotRegistered(), stepfunctions=client,
+                       deadline=budget.Deadline.of(TimeLeft(needed * 1000)))  # fmt: skip
+    assert [e["name"] for e in executions(client, arn)] == [NAME]
+
+
+class FleetWiseNotRegistered(FleetWise):
+    def __init__(self) -> None:
+        super().__init__(client=object())
+
+    def get_status(self) -> dict[str, Any]:
+        return {"registered": False}

@@ -14,6 +14,7 @@ import pytest
 from botocore.stub import Stubber
 from handler_fakes import Clock, status_response
 
+from fleetwise_reconciler import budget
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.errors import (
     FleetWiseTerminalError,
@@ -149,6 +150,65 @@ def test_observe_of_an_item_of_every_type_answers_json_and_calls_nothing(
     assert (result["action"], result["specHash"]) == ("Invalid", spec_hash(item))
     for words in ("a String Set (SS)", "a Number Set (NS)", "a Binary Set (BS)", "a Binary (B)"):
         assert words in result["message"]
+
+
+class MigrationPort(FleetWise):
+    """An account registered with Timestream and two campaigns; counts the campaign reads."""
+
+    def __init__(self) -> None:
+        super().__init__(client=object())
+        self.reads: list[str] = []
+
+    def get_status(self) -> dict[str, Any]:
+        return {
+            "registered": True,
+            "accountStatus": "REGISTRATION_SUCCESS",
+            "iam": {"roleArn": SLR, "registrationStatus": "REGISTRATION_SUCCESS"},
+            "timestream": {"databaseName": "fleet", "tableName": "signals"},
+        }
+
+    def list_campaigns(self) -> list[dict[str, Any]]:
+        self.reads.append("ListCampaigns")
+        return [{"name": "c1"}, {"name": "c2"}]
+
+    def get_campaign(self, name: str) -> dict[str, Any]:
+        self.reads.append(name)
+        return {"name": name, "dataDestinationConfigs": [{"s3Config": {}}]}
+
+
+class Countdown:
+    """Lambda's time left: ``seconds`` each time it is asked, one less each time."""
+
+    def __init__(self, *seconds: float) -> None:
+        self.seconds = list(seconds)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.seconds.pop(0) * 1000)
+
+
+def test_observe_reads_a_campaign_only_while_its_call_fits_in_the_time_left(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    # GIVEN a modern spec over an account still registered with Timestream, and time for the
+    # list and one campaign read only (budget.FLEETWISE's worst case is 12 s)
+    hold_lease(status_repository, now)
+    spec_repository.put({"target": TARGET})
+    port = MigrationPort()
+    deadline = budget.Deadline.of(Countdown(40, 12, 11.9))
+    # WHEN Observe plans the switch back THEN it stops before the read that may not finish,
+    # as a transient error the workflow retries
+    with pytest.raises(FleetWiseTransientError) as raised:
+        observe.handle({"target": TARGET, "execution": EXEC, "trigger": "stream"},
+                       specs=spec_repository, statuses=status_repository, fleetwise=port,
+                       deadline=deadline)  # fmt: skip
+    assert json.loads(str(raised.value))["code"] == "TimeBudgetSpent"
+    assert port.reads == ["ListCampaigns", "c1"]
+    # AND with time enough it reads every campaign and plans the registration
+    port = MigrationPort()
+    result = observe.handle({"target": TARGET, "execution": EXEC, "trigger": "stream"},
+                            specs=spec_repository, statuses=status_repository, fleetwise=port,
+                            deadline=budget.Deadline.of(Countdown(60, 60, 60)))  # fmt: skip
+    assert (port.reads, result["action"]) == (["ListCampaigns", "c1", "c2"], "Register")
 
 
 def test_observe_of_a_deleted_item_stops_management(

@@ -24,7 +24,7 @@ from fleetwise_rehearsal.scenarios.simulator_lines import Fault
 T = "123456789012:us-east-1"
 EU = "123456789012:eu-central-1"
 KINDS = "write, writeItem, patch, delete, abort, stop, settle, tick, advance, parameters, simulator"
-VERBS = "register, fail, status, deleteServiceLinkedRole, forget, timestream, campaigns"
+VERBS = "register, fail, status, deleteServiceLinkedRole, forget, timestream, campaigns, slow"
 
 
 def args(raw: Any) -> dict[str, Any]:

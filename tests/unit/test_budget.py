@@ -59,7 +59,9 @@ def test_a_request_worst_case_counts_every_attempt_and_backoff() -> None:
     # answer asks for it (x-amz-retry-after)
     assert budget.CONTROL.worst_seconds == 3 * 7 + (1 + 5) + (2 + 5)
     assert budget.FLEETWISE.worst_seconds == 12
-    assert budget.ClientBudget("x", 1, 1, 7).worst_seconds == 7 * 2 + (1 + 2 + 4 + 8 + 16 + 20) + 6 * 5
+    assert (
+        budget.ClientBudget("x", 1, 1, 7).worst_seconds == 7 * 2 + (1 + 2 + 4 + 8 + 16 + 20) + 6 * 5
+    )
 
 
 def _retries(config: Any) -> int:

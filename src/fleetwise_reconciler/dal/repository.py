@@ -38,6 +38,7 @@ from pynamodb.expressions.operand import Path, Value
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from fleetwise_reconciler import budget
 from fleetwise_reconciler.clock import isoformat
 from fleetwise_reconciler.dal.models import (
     _RAW_MAP,
@@ -63,7 +64,7 @@ __all__ = [
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _ACQUIRE_ROUNDS = 3
-_TRANSACTION_ATTEMPTS = 3
+_TRANSACTION_ATTEMPTS = budget.TRANSACTION_ATTEMPTS
 
 
 class LeaseContention(RuntimeError):
@@ -162,18 +163,30 @@ class StatusRepository:
         self._host = host
         self._connection: Connection | None = None
 
+    def connection(self) -> Connection:
+        """The transactions' connection, with the budget's timeouts and attempts (built on
+        first use, like the models' own; a race builds two, harmlessly)."""
+        if self._connection is None:
+            self._connection = Connection(
+                region=self._region,
+                host=self._host,
+                connect_timeout_seconds=budget.DYNAMODB.connect_timeout,
+                read_timeout_seconds=budget.DYNAMODB.read_timeout,
+                max_retry_attempts=budget.DYNAMODB.attempts - 1,
+            )
+        return self._connection
+
     def _commit(self, build: Callable[[TransactWrite], None], token: str | None = None) -> None:
         """Run the transaction ``build`` describes; a TransactionConflict (another transaction
-        on the same items at that instant) is retried, twice at most, since DynamoDB asks
-        the caller to retry it and the competing write is over by then."""
-        if self._connection is None:
-            # Built on first use, like the models' own connections; a race builds two, harmlessly.
-            self._connection = Connection(region=self._region, host=self._host)
+        on the same items at that instant) is retried, up to ``budget.TRANSACTION_ATTEMPTS``
+        attempts in all, since DynamoDB asks the caller to retry it and the competing write is
+        over by then."""
+        connection = self.connection()
         # Equivalent mutant (a longer range): the last attempt raises before the loop ends.
         for attempt in range(1, _TRANSACTION_ATTEMPTS + 1):  # pragma: no mutate
             try:
                 with TransactWrite(
-                    connection=self._connection, client_request_token=token
+                    connection=connection, client_request_token=token
                 ) as transaction:
                     build(transaction)
             except TransactWriteError as error:

@@ -47,9 +47,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleetwise_reconciler import clock, wiring
+from fleetwise_reconciler import budget, clock, wiring
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
-from fleetwise_reconciler.errors import ReconcileError
+from fleetwise_reconciler.errors import FleetWiseTransientError, ReconcileError
 from fleetwise_reconciler.logic import drift
 from fleetwise_reconciler.logic.compare import spec_hash
 from fleetwise_reconciler.logic.health import FleetState
@@ -130,7 +130,11 @@ def start_for(tally: Tally, client: Any, state_machine_arn: str, target: str, na
 
 
 def observe_all(
-    keys: Iterable[str], *, run: str, given: wiring.FleetWisePorts | None = None
+    keys: Iterable[str],
+    *,
+    run: str,
+    given: wiring.FleetWisePorts | None = None,
+    deadline: budget.Deadline | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, ReconcileError]]:
     """GetRegisterAccountStatus of each ``<account>:<region>``, in parallel: the observations,
     and the error of each one that could not be made (the others are made all the same)."""
@@ -145,6 +149,9 @@ def observe_all(
             _ = wiring.fleetwise_for(key, run).client
 
     def observe(key: str) -> None:
+        if not in_time(deadline):
+            errors[key] = _out_of_time("GetRegisterAccountStatus")
+            return
         try:
             observed[key] = wiring.fleetwise_for(key, run, given).get_status()
         except ReconcileError as error:
@@ -159,6 +166,37 @@ def observe_all(
         ) as pool:
             list(pool.map(observe, wanted))
     return observed, errors
+
+
+# What a target's check must leave for after the targets: the sweep's Scan (budget.py).
+_AFTER_TARGETS = ((budget.DYNAMODB, 1),)
+
+
+def in_time(deadline: budget.Deadline | None) -> bool:
+    """Whether one more target's work (or an observation) still fits in the time left, the
+    sweep's Scan kept in hand (budget.LOOPS)."""
+    return deadline is None or deadline.allows(
+        budget.LOOPS["DriftCheckFunction"], after=budget.seconds(_AFTER_TARGETS)
+    )
+
+
+def _out_of_time(operation: str) -> ReconcileError:
+    return FleetWiseTransientError(
+        budget.TIME_BUDGET_SPENT, "no time left in this invocation", operation=operation
+    )
+
+
+def unobserved(tally: Tally, target: str, error: ReconcileError) -> None:
+    """Count ``target`` unobserved this tick (the others are checked all the same)."""
+    logger.error(
+        "drift check could not observe the target",
+        target=target,
+        code=error.code,
+        operation=error.operation,
+        detail=error.message,
+    )
+    tally.unobserved.append(f"{target} ({error.code})")
+    tally.fleet[FleetState.UNOBSERVED] += 1
 
 
 @dataclass
@@ -181,9 +219,11 @@ def check_items(
     fleetwise: wiring.FleetWisePorts | None,
     stepfunctions: Any | None,
     context: ValidationContext,
+    deadline: budget.Deadline | None = None,
 ) -> None:
     """Validate, observe and decide each item of ``items``; emit its metrics; start a run
-    where one would change something. Adds what it found to ``tally``."""
+    where one would change something. Adds what it found to ``tally``. A target whose work no
+    longer fits in the time left counts unobserved (``TimeBudgetSpent``)."""
     settings = get_settings()
     now = clock.now()
     validated = [(raw, validate(raw, context)) for raw in items]
@@ -192,24 +232,19 @@ def check_items(
         {v.spec.target for _, v in validated if v.valid and v.spec is not None},
         run=f"drift-check-{stamp}",
         given=fleetwise,
+        deadline=deadline,
     )
     for raw, validation in validated:
         target = str(raw.get("target"))
         version = spec_hash(raw)
         observation: dict[str, Any] | None = None
+        if not in_time(deadline):
+            unobserved(tally, target, _out_of_time("the drift check"))
+            continue
         if validation.valid and validation.spec is not None:
             key = validation.spec.target
             if key in errors:
-                error = errors[key]
-                logger.error(
-                    "drift check could not observe the target",
-                    target=target,
-                    code=error.code,
-                    operation=error.operation,
-                    detail=error.message,
-                )
-                tally.unobserved.append(f"{target} ({error.code})")
-                tally.fleet[FleetState.UNOBSERVED] += 1
+                unobserved(tally, target, errors[key])
                 continue
             observation = observed[key]
         found = drift.check(
@@ -241,12 +276,25 @@ def check_items(
 
 
 def hand_out(
-    batches: list[list[str]], tally: Tally, *, stamp: str, function: str, client: Any
+    batches: list[list[str]],
+    tally: Tally,
+    *,
+    stamp: str,
+    function: str,
+    client: Any,
+    deadline: budget.Deadline | None = None,
 ) -> None:
     """Invoke ``function`` asynchronously once per batch (Lambda queues each invocation and
-    runs them side by side). A batch that could not be handed out counts as unobserved."""
+    runs them side by side). A batch that could not be handed out, or no longer in time,
+    counts as unobserved."""
     for number, targets in enumerate(batches, start=1):
         event = {"tick": stamp, "batch": number, "batches": len(batches), "targets": targets}
+        if not in_time(deadline):
+            tally.unobserved.append(
+                f"the {len(targets)} targets of batch {number} ({budget.TIME_BUDGET_SPENT})"
+            )
+            tally.fleet[FleetState.UNOBSERVED] += len(targets)
+            continue
         try:
             client.invoke(
                 FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode()
@@ -314,9 +362,11 @@ def handle(
     context: ValidationContext | None = None,
     function: str | None = None,
     lambda_client: Any | None = None,
+    deadline: budget.Deadline | None = None,
 ) -> dict[str, Any]:
     """A tick (the schedule's event) or one batch of a tick (``{"tick", "batch", "batches",
-    "targets"}``, from the tick's own invocation)."""
+    "targets"}``, from the tick's own invocation). ``deadline``: the invocation's time left
+    (none: no limit)."""
     specs = specs or wiring.spec_repository()
     statuses = statuses or wiring.status_repository()
     settings = get_settings()
@@ -325,7 +375,8 @@ def handle(
 
     def check(items: list[dict[str, Any]], stamp: str) -> None:
         check_items(items, tally, stamp=stamp, statuses=statuses, fleetwise=fleetwise,
-                    stepfunctions=stepfunctions, context=validation_context)  # fmt: skip
+                    stepfunctions=stepfunctions, context=validation_context,
+                    deadline=deadline)  # fmt: skip
 
     if "batch" in event:
         # One batch of a large fleet: check it and count it. Never hands out further: the
@@ -353,6 +404,7 @@ def handle(
             stamp=stamp,
             function=function or os.environ["AWS_LAMBDA_FUNCTION_NAME"],
             client=lambda_client or wiring.lambda_client(),
+            deadline=deadline,
         )
     check(own, stamp)
     seen = {str(raw.get("target")) for raw in items}
@@ -362,6 +414,9 @@ def handle(
     # when the status does not say Unmanaged yet.
     for target, phase in statuses.status_phases():
         if target in seen:
+            continue
+        if not in_time(deadline):
+            unobserved(tally, target, _out_of_time("the sweep"))
             continue
         why = drift.without_item(phase, statuses.get_lease(target), now.timestamp())
         if why is None:
@@ -382,4 +437,6 @@ def handle(
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(event, function=context.invoked_function_arn)
+    return handle(
+        event, function=context.invoked_function_arn, deadline=budget.Deadline.of(context)
+    )

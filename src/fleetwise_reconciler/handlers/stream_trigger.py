@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from fleetwise_reconciler import wiring
+from fleetwise_reconciler import budget, wiring
 from fleetwise_reconciler.observability import COUNT, TRIGGER_FAILED_RECORDS, logger, publish
 from fleetwise_reconciler.settings import get_settings
 from fleetwise_reconciler.workflow import hashed_name, is_execution_name, start_reconcile
@@ -60,10 +60,19 @@ def handle(
     client = client or wiring.stepfunctions()
     arn = get_settings().state_machine_arn
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+    deadline = budget.Deadline.of(context)
+
+    def record_handler(record: DynamoDBRecord) -> str:
+        # A record whose StartExecution may no longer finish in time is not started: it
+        # fails alone, and the mapping delivers it again (budget.py).
+        if not deadline.allows(budget.LOOPS["StreamTriggerFunction"]):
+            raise budget.TimeBudgetSpent(f"no time left to start a run for {record.event_id}")
+        return start(record, client=client, state_machine_arn=arn)
+
     try:
         response = process_partial_response(
             event=event,
-            record_handler=lambda record: start(record, client=client, state_machine_arn=arn),
+            record_handler=record_handler,
             processor=processor,
             context=context,
         )

@@ -81,10 +81,12 @@ class LambdaContext:
     timeout_seconds: float = 3.0
     log_group_name: str = ""
     log_stream_name: str = "rehearsal"
+    # The virtual seconds the invocation has spent so far (slow answers it waited for).
+    spent: Callable[[], float] = lambda: 0.0
 
     def get_remaining_time_in_millis(self) -> int:
-        # Handlers run to completion in-process: the whole timeout is always left.
-        return int(self.timeout_seconds * 1000)
+        # A handler's own code takes no virtual time; what it waited for does.
+        return max(0, int((self.timeout_seconds - self.spent()) * 1000))
 
 
 @dataclass
@@ -106,6 +108,10 @@ class Invocation:
     # Wall seconds the handler ran in-process (the lock already held): what the bench prices
     # Lambda duration from. Not AWS's duration: no network latency, moto's own time included.
     duration_seconds: float = 0.0
+    # Virtual seconds it spent waiting for slow answers (``LambdaInvoker.wait``): past the
+    # function's timeout, the invocation timed out after doing its work.
+    virtual_seconds: float = 0.0
+    timed_out: bool = False
 
     @property
     def tag(self) -> str:
@@ -210,6 +216,14 @@ class LambdaInvoker:
     def calls(self, function_name: str) -> list[Invocation]:
         return [inv for inv in self.invocations if inv.function_name == function_name]
 
+    def wait(self, seconds: float) -> None:
+        """The running invocation waits ``seconds`` of virtual time for an answer (a slow
+        service): it spends them after its handler returns, and times out past its function's
+        timeout."""
+        current = self.current
+        if current is not None:
+            current.virtual_seconds += seconds
+
     def run(
         self,
         *,
@@ -242,6 +256,7 @@ class LambdaInvoker:
             memory_limit_in_mb=memory_mb,
             timeout_seconds=timeout_seconds,
             log_group_name=f"/aws/lambda/{function_name}",
+            spent=lambda: invocation.virtual_seconds,
         )
         env = {
             "AWS_REGION": region,
@@ -283,6 +298,8 @@ class LambdaInvoker:
                 router.buffer_for = outer
                 sys.stdout = previous
         invocation.stdout = buffer.getvalue().splitlines()
+        if invocation.virtual_seconds >= timeout_seconds:
+            _timed_out(invocation, timeout_seconds)
         self.invocations.append(invocation)
         return invocation
 
@@ -315,6 +332,20 @@ def marshal(result: Any, request_id: str) -> tuple[str, str | None]:
             "stackTrace": [],
         }
         return json.dumps(failure), MARSHAL_ERROR
+
+
+def _timed_out(invocation: Invocation, timeout_seconds: float) -> None:
+    """The invocation ran past its function's timeout: its work is done (the calls it made
+    were answered), its answer is Lambda's timeout. The Invoke answer carries only an
+    ``errorMessage`` (``Task timed out after N seconds``), which Step Functions reports as
+    ``Lambda.Unknown`` (strict.py)."""
+    invocation.timed_out = True
+    invocation.error_type = strict.LAMBDA_UNKNOWN
+    invocation.error_message = (
+        f"{invocation.started_at.isoformat(timespec='milliseconds')} "
+        f"{invocation.request_id} Task timed out after {timeout_seconds:.2f} seconds"
+    )
+    invocation.result = {"errorMessage": invocation.error_message}
 
 
 def _load_handler(handler: str) -> Callable[[Any, Any], Any]:
@@ -378,6 +409,13 @@ def apply(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker) -> None
             execution_arn=getattr(_invoking_execution, "arn", None),
             role_arn=str(self.role) if getattr(self, "role", None) else None,
         )
+        if invocation.virtual_seconds and getattr(_invoking_execution, "arn", None):
+            # The execution's Task waits as long as the function ran (its timeout at most),
+            # on the virtual clock: the execution thread is one of its actors.
+            timeout = float(self.timeout or 3)
+            clock.sleep(
+                min(invocation.virtual_seconds, timeout), label=f"lambda:{self.function_name}"
+            )
         payload, marshal_error = marshal(invocation.result, invocation.request_id)
         if marshal_error is not None:
             invocation.error_type = marshal_error

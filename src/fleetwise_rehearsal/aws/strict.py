@@ -39,6 +39,8 @@ JSON) is pinned by tests/rehearsal/test_strict.py, so an upgrade that loosens it
 
 from __future__ import annotations
 
+import importlib
+import json
 from collections.abc import Callable
 from typing import Any, Final, NoReturn, cast
 
@@ -119,6 +121,16 @@ _BINDING = (
 )
 _BACKEND = "moto.stepfunctions.parser.models"
 _ERROR_EQUALS = "moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl"
+_SERVICE_LAMBDA = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service."
+    "state_task_service_lambda"
+)
+_LAMBDA_EVAL = "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils"
+# "Unhandled errors in Lambda are reported as Lambda.Unknown in the error output. These
+# include out-of-memory errors and function timeouts." (Step Functions Developer Guide,
+# "Handle Lambda service exceptions"). A function that timed out answers an error without an
+# errorType; moto names it "Exception".
+LAMBDA_UNKNOWN: Final = "Lambda.Unknown"
 
 # "States.ALL ... cannot catch the States.DataLimitExceeded terminal error or Runtime error
 # types"; "A States.Runtime error isn't retriable" (AWS, error handling).
@@ -136,6 +148,7 @@ PATCH_POINTS: Final[tuple[tuple[str, str, str], ...]] = (
     (_TASK_LAMBDA, "is_within_size_quota", "function"),
     (_TASK_SERVICE, "is_within_size_quota", "function"),
     (_BACKEND, "StepFunctionsParserBackend.start_execution", "method"),
+    (_SERVICE_LAMBDA, "StateTaskServiceLambda._from_error", "method"),
 )
 
 EXPECTED_SIGNATURES: Final[dict[str, tuple[str, ...]]] = {
@@ -153,6 +166,7 @@ EXPECTED_SIGNATURES: Final[dict[str, tuple[str, ...]]] = {
         "execution_input",
         "trace_header",
     ),
+    "StateTaskServiceLambda._from_error": ("self", "env", "ex"),
 }
 
 
@@ -174,6 +188,7 @@ def apply(patcher: Patcher) -> None:
     _strict_choice(patcher)
     _strict_result_path(patcher)
     _payload_limits(patcher)
+    _unhandled_lambda_errors(patcher)
 
 
 # -- failing like Step Functions --------------------------------------------------------------
@@ -196,6 +211,43 @@ def _fail(env: Any, error: str, cause: str) -> NoReturn:
             ),
         )
     )
+
+
+def _unhandled_lambda_errors(patcher: Patcher) -> None:
+    """A Lambda error without an ``errorType`` (a function that timed out or ran out of
+    memory) is ``Lambda.Unknown``, as Step Functions reports it, not moto's ``Exception``."""
+    original: Callable[[Any, Any, Any], Any] = patcher.original(
+        _SERVICE_LAMBDA, "StateTaskServiceLambda._from_error"
+    )
+    function_error = cast(type, importlib.import_module(_LAMBDA_EVAL).LambdaFunctionErrorException)
+
+    def from_error(self: Any, env: Any, ex: Any) -> Any:
+        if isinstance(ex, function_error):
+            payload = str(getattr(ex, "payload", ""))
+            try:
+                typed = "errorType" in json.loads(payload)
+            except (TypeError, ValueError):
+                typed = False
+            if not typed:
+                return FailureEvent(
+                    env=env,
+                    error_name=CustomErrorName(LAMBDA_UNKNOWN),
+                    event_type=HistoryEventType.TaskFailed,
+                    event_details=cast(
+                        EventDetails,
+                        {
+                            "taskFailedEventDetails": TaskFailedEventDetails(
+                                error=LAMBDA_UNKNOWN,
+                                cause=payload,
+                                resource="invoke",
+                                resourceType="lambda",
+                            )
+                        },
+                    ),
+                )
+        return original(self, env, ex)
+
+    patcher.replace(_SERVICE_LAMBDA, "StateTaskServiceLambda._from_error", from_error)
 
 
 def _named_binding_failures(patcher: Patcher) -> None:

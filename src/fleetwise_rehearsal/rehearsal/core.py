@@ -182,6 +182,8 @@ class RehearsalCore:
                     region=self.region,
                     tagger=self._running_invocation,
                     account_for_access_key=members.account_for_access_key(self.account_id),
+                    wait=self.invoker.wait,
+                    expired=members.expired_keys(self.clock),
                 )
             )
             endpoint = self.sim.endpoint_url

@@ -318,17 +318,14 @@ class Driving(Observing):
     ) -> str:
         """StopExecution of one execution (name or ARN), as an operator would; returns its ARN.
 
-        A run asleep in a Wait state ends ABORTED at once, as in AWS. The rehearsal's Retry
-        backoff sleeps cannot be interrupted: a run stopped during one ends ABORTED when that
-        backoff ends. The status rule is applied by the next ``settle`` or ``run_until``."""
+        A run asleep (in a Wait state or a Retry's backoff) ends ABORTED at once, as in AWS.
+        The status rule is applied by the next ``settle`` or ``run_until``."""
         arn = execution
         if not execution.startswith("arn:"):
             found = [e["executionArn"] for e in self._list_executions() if e["name"] == execution]
             if not found:
                 raise LookupError(f"no execution named {execution!r}")
             arn = found[0]
-        history = self._history(arn)
-        in_wait = bool(history) and history[-1]["type"] == "WaitStateEntered"
         sfn = self.client("stepfunctions")
         request: dict[str, Any] = {"executionArn": arn}
         if error is not None:
@@ -338,13 +335,12 @@ class Driving(Observing):
         sfn.stop_execution(**request)
         details = "".join(f" {k}={v!r}" for k, v in request.items() if k != "executionArn")
         self._note("note", f"StopExecution {arn.rsplit(':', 1)[-1]}{details}")
-        if in_wait:
-            # The Wait notices the stop within a few wall milliseconds; wait for it to end.
-            deadline = time.monotonic() + self.settle_timeout_wall
-            while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
-                if time.monotonic() > deadline:
-                    raise ClockStalled(f"{arn} did not end after StopExecution")
-                time.sleep(0.005)
+        # A sleeping run notices the stop within a few wall milliseconds; wait for it to end.
+        deadline = time.monotonic() + self.settle_timeout_wall
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            if time.monotonic() > deadline:
+                raise ClockStalled(f"{arn} did not end after StopExecution")
+            time.sleep(0.005)
         return arn
 
     def update_parameters(self, changes: Mapping[str, str]) -> StackUpdate:
