@@ -1430,3 +1430,78 @@ def test_at_the_loop_bound_the_lease_is_released_for_good(
     # THEN it stops looping and leaves no lease behind (the drift check picks the edit up)
     assert result == {"again": False, "loop": 5, "phase": "Registered", "leaseLost": False}
     assert status_repository.get_lease(TARGET) is None
+
+
+class AcquiredBetweenWrites(StatusRepository):
+    """The status table, with another run's Acquire landing right after this run's first
+    lease write once its status is written (the moment a trigger may find the lease held)."""
+
+    def __init__(self, table: str, now: Clock, other: str) -> None:
+        super().__init__(table, region="us-east-1")
+        self.now, self.other, self.armed = now, other, False
+        self.writes: list[str] = []
+
+    def put_status(self, target: str, holder: str, status: Any) -> None:
+        super().put_status(target, holder, status)
+        self.armed = True
+
+    def _after(self, write: str, target: str) -> None:
+        self.writes.append(write)
+        if self.armed:
+            self.armed = False
+            self.acquire_lease(target, self.other, now=self.now(), lease_seconds=3900)
+
+    def release_lease(self, target: str, holder: str) -> bool:
+        released = super().release_lease(target, holder)
+        self._after("release_lease", target)
+        return released
+
+    def release_lease_if_holder(self, target: str, holder: str) -> bool:
+        released = super().release_lease_if_holder(target, holder)
+        self._after("release_lease_if_holder", target)
+        return released
+
+
+def test_at_the_loop_bound_a_request_between_two_writes_cannot_keep_the_lease(
+    spec_repository: SpecRepository, tables: dict[str, str], now: Clock
+) -> None:
+    # GIVEN a run at its last allowed loop (5) whose lease a newer request marked pending,
+    # the spec changed meanwhile, and another run's Acquire landing right after Record's first
+    # lease write
+    statuses = AcquiredBetweenWrites(tables["StatusTable"], now, "arn:aws:states:x:run-3")
+    raw = {"target": TARGET}
+    spec_repository.put({"target": TARGET, "reconcileToken": "newer"})
+    hold_lease(statuses, now)
+    statuses.acquire_lease(TARGET, OTHER, now=now(), lease_seconds=1800)
+    plan = planned(raw, action="NoChange", phase="Registered", reason="UpToDate", drift=[])
+    # WHEN Record releases the lease for good
+    result = record.handle(record_event(plan, loop=5), specs=spec_repository, statuses=statuses)
+    # THEN it does so in one conditional write, so the finished run holds no lease, whatever
+    # landed after it (before, a release in two calls left it held until it expired)
+    assert result == {"again": False, "loop": 5, "phase": "Registered", "leaseLost": False}
+    lease = statuses.get_lease(TARGET)
+    assert lease is None or lease["holder"] != EXEC
+    assert statuses.writes == ["release_lease_if_holder"]
+
+
+def test_at_the_loop_bound_a_lease_taken_over_meanwhile_is_left_to_its_holder(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    # GIVEN a run at its last loop whose spec changed, and whose lease another run took over
+    # between its status write and its release (it had expired)
+    raw = {"target": TARGET}
+    spec_repository.put({"target": TARGET, "reconcileToken": "newer"})
+    hold_lease(status_repository, now)
+    plan = planned(raw, action="NoChange", phase="Registered", reason="UpToDate", drift=[])
+
+    class TakenOver(StatusRepository):
+        def put_status(self, target: str, holder: str, status: Any) -> None:
+            super().put_status(target, holder, status)
+            self.release_lease_if_holder(target, holder)
+            self.acquire_lease(target, OTHER, now=now(), lease_seconds=3900)
+
+    statuses = TakenOver(status_repository._status.Meta.table_name, region="us-east-1")
+    # WHEN Record releases THEN it leaves the other run's lease alone and says it lost its own
+    result = record.handle(record_event(plan, loop=5), specs=spec_repository, statuses=statuses)
+    assert result == {"again": False, "loop": 5, "phase": "Registered", "leaseLost": True}
+    assert (status_repository.get_lease(TARGET) or {}).get("holder") == OTHER

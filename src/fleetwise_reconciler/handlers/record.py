@@ -222,11 +222,12 @@ def handle(
                 statuses, target=target, execution=execution, loop=loop, phase=phase, why=newer
             )
         if newer is not None:
-            # At the bound: release for good (a first call may only clear `pending`). The
-            # status now reflects an older version than the item, which the drift check
-            # treats as stale: its next tick starts a run for whatever the item holds.
-            if not statuses.release_lease(target, execution):
-                statuses.release_lease(target, execution)
+            # At the bound: release for good, in one conditional write (held by this run,
+            # pending or not): a request marking the lease between two writes could keep it
+            # held until it expired. The status now reflects an older version than the item,
+            # which the drift check treats as stale: its next tick starts a run for whatever
+            # the item holds.
+            _release_for_good(statuses, target, execution)
             logger.warning(
                 "loop bound reached with a newer request pending; the drift check picks it up",
                 target=target,
@@ -235,6 +236,12 @@ def handle(
     except LeaseLost:
         return {"again": False, "loop": loop, "phase": phase, "leaseLost": True}
     return {"again": False, "loop": loop, "phase": phase, "leaseLost": False}
+
+
+def _release_for_good(statuses: StatusRepository, target: str, execution: str) -> None:
+    """Delete the lease if this run holds it, pending or not; ``LeaseLost`` if it does not."""
+    if not statuses.release_lease_if_holder(target, execution):
+        raise LeaseLost(target, execution, "release")
 
 
 def _again(
