@@ -23,7 +23,7 @@ from fleetwise_rehearsal.scenarios.simulator_lines import Fault
 
 T = "123456789012:us-east-1"
 EU = "123456789012:eu-central-1"
-KINDS = "write, writeItem, patch, delete, abort, stop, settle, tick, advance, parameters, simulator"
+KINDS = "write, writeItem, patch, delete, abort, stop, settle, tick, advance, parameters, simulator, deliver"
 VERBS = "register, fail, status, deleteServiceLinkedRole, forget, timestream, campaigns, slow"
 
 
@@ -141,6 +141,49 @@ def test_patch_and_delete_take_any_key_the_table_holds() -> None:
     odd = "123456789012:eu-central-1 lab"
     assert args({"patch": {"target": odd, "paused": True}})["target"] == odd
     assert args({"delete": odd})["target"] == odd
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"schedule": "twice"}, {"channel": "schedule", "how": "twice", "seconds": 0.0}),
+        ({"async": "twice"}, {"channel": "async", "how": "twice", "seconds": 0.0}),
+        ({"rule": "twice"}, {"channel": "rule", "how": "twice", "seconds": 0.0}),
+        ({"rule": {"late": 120}}, {"channel": "rule", "how": "late", "seconds": 120.0}),
+    ],
+)
+def test_deliver_says_how_the_next_delivery_of_a_channel_arrives(
+    value: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    assert args({"deliver": value}) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (
+            {"stream": "twice"},
+            "'deliver' names one of schedule, async, rule, not {'stream': 'twice'}",
+        ),
+        ({"schedule": {"late": 5}}, "'deliver': schedule is delivered 'twice', not {'late': 5}"),
+        ({"rule": {"late": 0}}, "'late' must be at least 1, not 0"),
+    ],
+)
+def test_deliver_refuses_what_it_cannot_deliver(value: dict[str, Any], problem: str) -> None:
+    assert refusal({"deliver": value}) == f"s.yaml: step 3 (deliver): {problem}"
+
+
+def test_a_slow_answer_is_scripted_per_operation() -> None:
+    assert args({"simulator": {"slow": {"operation": "RegisterAccount", "seconds": 150}}}) == {
+        "target": None,
+        "verb": "slow",
+        "operation": "RegisterAccount",
+        "seconds": 150.0,
+        "times": 1,
+    }
+    assert refusal({"simulator": {"slow": {"operation": "Frob", "seconds": 1}}}) == (
+        "s.yaml: step 3 (simulator): 'slow': 'Frob' is not an IoT FleetWise operation"
+    )
 
 
 def test_patch_separates_the_key_from_the_attributes() -> None:

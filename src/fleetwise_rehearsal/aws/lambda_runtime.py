@@ -3,8 +3,13 @@
 ``LambdaFunction.invoke`` runs the function's ``Handler`` in this process (``LambdaInvoker``:
 the function's environment, a context object, its stdout captured as CloudWatch Logs would
 keep it) instead of in Docker; the no-Docker backend's echoing ``invoke`` is routed to it, and
-an ``Event`` invocation is queued and answered 202 as Lambda does. Applied by
-``moto_patches.patched``.
+an ``Event`` invocation is queued and answered 202 as Lambda does, and retried or delivered
+twice as Lambda may; a handler that waits past its function's timeout times out; a result
+JSON cannot hold fails as the Python runtime fails it. Applied by ``moto_patches.patched``.
+
+Why one module: the invoker, the invocation it records and the patched ``invoke`` are one
+request's path through Lambda (its payload limits, its runtime's serialisation, its timeout,
+its asynchronous queue); apart, each would reach into the others' state.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ import base64
 import collections
 import contextlib
 import decimal
+import heapq
 import importlib
 import io
+import itertools
 import json
 import os
 import sys
@@ -192,6 +199,16 @@ class LambdaInvoker:
         self.before_invoke = tuple(before_invoke)
         # Asynchronous invocations asked for and not run yet (``drain`` runs them).
         self.queued: collections.deque[Callable[[], Any]] = collections.deque()
+        # Deliveries due later in virtual time (an asynchronous invocation's retry, an event
+        # delivered late): (due, order, delivery); the driver runs them when time reaches
+        # them (``due``).
+        self.later: list[tuple[float, int, Callable[[], Any]]] = []
+        self._order = itertools.count()
+        # MaximumRetryAttempts of each function's asynchronous invocations (its
+        # EventInvokeConfig; Lambda's default, 2, for the others).
+        self.async_retries: dict[str, int] = {}
+        # The next this many asynchronous invocations are delivered twice.
+        self.duplicate_async = 0
         # One router for the invoker's lifetime: a logger created during an invocation keeps
         # writing to it, and so to whichever invocation runs next.
         self._router = _StdoutRouter(sys.stdout)
@@ -212,6 +229,21 @@ class LambdaInvoker:
         retries of an asynchronous invocation that failed are not rehearsed."""
         while self.queued:
             self.queued.popleft()()
+
+    def schedule(self, at: float, delivery: Callable[[], Any]) -> None:
+        """Run ``delivery`` once virtual time reaches ``at`` (epoch seconds)."""
+        heapq.heappush(self.later, (at, next(self._order), delivery))
+
+    def next_due(self) -> float | None:
+        """When the earliest delivery due later is due (None: none)."""
+        return self.later[0][0] if self.later else None
+
+    def due(self, now: float) -> list[Callable[[], Any]]:
+        """The deliveries due by ``now``, taken off the list, earliest first."""
+        taken = []
+        while self.later and self.later[0][0] <= now:
+            taken.append(heapq.heappop(self.later)[2])
+        return taken
 
     def calls(self, function_name: str) -> list[Invocation]:
         return [inv for inv in self.invocations if inv.function_name == function_name]
@@ -388,8 +420,14 @@ def apply(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker) -> None
             # at once when no invocation asked (a driver or a test).
             if len((body or "").encode()) > strict.LAMBDA_ASYNC_PAYLOAD_LIMIT_BYTES:
                 raise strict.LambdaRequestTooLarge(strict.LAMBDA_ASYNC_PAYLOAD_LIMIT_BYTES)
-            sync = {"x-amz-invocation-type": "RequestResponse"}
-            invoker.queued.append(lambda: invoke(self, body, sync, {}))
+            invoker.queued.append(_asynchronous(self, body, 0))
+            if invoker.duplicate_async:
+                # "Even if your function doesn't return an error, it's possible for it to
+                # receive the same event from Lambda multiple times because the queue itself
+                # is eventually consistent." (Lambda, "How Lambda handles errors and retries
+                # with asynchronous invocation")
+                invoker.duplicate_async -= 1
+                invoker.queued.append(_asynchronous(self, body, 0))
             if invoker.current is None:
                 invoker.drain()
             return ""
@@ -436,6 +474,22 @@ def apply(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker) -> None
             response_headers["x-amz-log-result"] = base64.b64encode(tail.encode()).decode()
             return payload.encode("utf-8")
         return payload
+
+    def _asynchronous(function: Any, body: str, attempt: int) -> Callable[[], None]:
+        """One delivery of an asynchronous invocation. "If the function returns an error, by
+        default Lambda attempts to run it two more times, with a one-minute wait between the
+        first two attempts, and two minutes between the second and third attempts. Function
+        errors include ... timeouts." (same page); MaximumRetryAttempts bounds them."""
+
+        def deliver() -> None:
+            invoke(function, body, {"x-amz-invocation-type": "RequestResponse"}, {})
+            ran = invoker.invocations[-1]
+            retries = invoker.async_retries.get(function.function_name, 2)
+            if ran.error_type is not None and attempt < retries:
+                wait = 60 if attempt == 0 else 120
+                invoker.schedule(clock.time() + wait, _asynchronous(function, body, attempt + 1))
+
+        return deliver
 
     patcher.replace("moto.awslambda.models", "LambdaFunction.invoke", invoke)
 

@@ -9,6 +9,7 @@ shares: ``Execution``, ``Event``, ``plain`` and the time helpers.
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import json
 import os
@@ -150,6 +151,10 @@ class RehearsalCore:
         self._delivery: StreamDelivery | None = None
         self._exits = contextlib.ExitStack()
         self._rule_handled: set[str] = set()
+        # How the execution-status rule delivers its next events: "twice", or late by seconds;
+        # and how many of the next ticks are delivered twice.
+        self._rule_deliveries: collections.deque[str | float] = collections.deque()
+        self._schedule_twice = 0
         self._events: list[Event] = []
         self._catcher: ResponseCatcher | None = None
         self._proxy: RecordingProxy | None = None
@@ -208,6 +213,11 @@ class RehearsalCore:
             clock=self.clock,
         )
         self._delivery.start()
+        for config in self.stack.of_type("AWS::Lambda::EventInvokeConfig").values():
+            function = str(config.properties["FunctionName"]).rsplit(":", 1)[-1]
+            retries = config.properties.get("MaximumRetryAttempts")
+            if retries is not None:
+                self.invoker.async_retries[function] = int(retries)
         self._note("deploy", f"stack {self.stack.name} deployed from template.yaml")
         for account, member_parameters in self.member_accounts.items():
             self.deploy_member(account, member_parameters)
@@ -277,6 +287,10 @@ class RehearsalCore:
         if self._proxy is not None:
             self._proxy.operations.clear()
         self.invoker.invocations.clear()
+        self.invoker.later.clear()
+        self.invoker.duplicate_async = 0
+        self._rule_deliveries.clear()
+        self._schedule_twice = 0
         self.clock.forget_delays()
         self._rule_handled.clear()
         self._events.clear()
@@ -308,11 +322,12 @@ class RehearsalCore:
     def _note(self, kind: str, text: str, **data: Any) -> None:
         self._events.append(Event(self.clock.now(), kind, text, data))
 
-    def _invoke(self, function: str, event: Any) -> Any:
-        """Invoke a function through moto's Lambda API (and so in-process)."""
+    def _invoke(self, function: str, event: Any, *, asynchronous: bool = False) -> Any:
+        """Invoke a function through moto's Lambda API (and so in-process); ``asynchronous``:
+        as an ``Event`` (Lambda queues it, retries its errors, answers nothing)."""
         answer = self.client("lambda").invoke(
             FunctionName=function,
-            InvocationType="RequestResponse",
+            InvocationType="Event" if asynchronous else "RequestResponse",
             Payload=json.dumps(event).encode(),
         )
         body = answer["Payload"].read()

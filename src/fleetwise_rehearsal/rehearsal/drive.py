@@ -181,13 +181,48 @@ class Driving(Observing):
         return len(made)
 
     def settle(self) -> None:
-        """Run until every execution finished, applying the stream and the status rule."""
+        """Run until every execution finished, applying the stream, the status rule and the
+        deliveries due by now (an asynchronous invocation's retry, a late event)."""
         while True:
             delivered = self.pump()
             self.clock.settle(self.settle_timeout_wall)
-            fired = self._apply_execution_rules()
+            fired = self._apply_execution_rules() + self._deliver_due()
             if not delivered and not fired:
                 return
+
+    def _deliver_due(self) -> int:
+        """Run the deliveries due by now, at this moment; returns how many ran."""
+        due = self.invoker.due(self.clock.time())
+        if due:
+            with self.clock.hold():
+                for delivery in due:
+                    delivery()
+        return len(due)
+
+    def deliver_next(self, channel: str, how: str, seconds: float = 0.0) -> None:
+        """How the next delivery of ``channel`` arrives, as AWS may deliver it:
+
+        - ``schedule``, ``twice``: the drift schedule's next tick invokes its function twice
+          (the schedule invokes it asynchronously; Lambda's queue may hand one event out
+          more than once, "How Lambda handles errors and retries with asynchronous
+          invocation");
+        - ``async``, ``twice``: the next asynchronous invocation (the schedule's, a batch the
+          drift check hands out) is delivered twice (same page);
+        - ``rule``, ``twice`` or ``late``: the next event of the execution-status rule reaches
+          its target twice, or ``seconds`` late (EventBridge retries a delivery for up to 24
+          hours, "How EventBridge retries delivering events"; a Lambda target is invoked
+          asynchronously, so its queue may duplicate it)."""
+        if channel == "schedule" and how == "twice":
+            self._schedule_twice += 1
+        elif channel == "async" and how == "twice":
+            self.invoker.duplicate_async += 1
+        elif channel == "rule" and how in ("twice", "late"):
+            self._rule_deliveries.append("twice" if how == "twice" else float(seconds))
+        else:
+            raise ValueError(f"no delivery {how!r} of {channel!r}")
+        self._note(
+            "note", f"the next {channel} delivery: {how}{f' {seconds:g} s' if seconds else ''}"
+        )
 
     def tick(self) -> list[str]:
         """What the drift schedule would do now; returns the executions it started.
@@ -204,11 +239,18 @@ class Driving(Observing):
         ]
         with self.clock.hold():
             if lambda_targets:
+                # EventBridge Scheduler invokes a Lambda target asynchronously: its errors
+                # are retried by Lambda's own asynchronous retries (aws/lambda_runtime.py).
+                twice, self._schedule_twice = (
+                    self._schedule_twice > 0,
+                    max(0, self._schedule_twice - 1),
+                )
                 for target in lambda_targets:
                     raw = target.get("Input")
                     event = json.loads(raw) if isinstance(raw, str) else (raw or {})
-                    self._note("tick", "drift schedule fires its function")
-                    self._invoke(str(target["Arn"]), event)
+                    for _ in range(2 if twice else 1):
+                        self._note("tick", "drift schedule fires its function")
+                        self._invoke(str(target["Arn"]), event, asynchronous=True)
             else:
                 stamp = self.clock.now().strftime("%Y%m%dT%H%MZ")
                 sfn = self.client("stepfunctions")
@@ -270,9 +312,9 @@ class Driving(Observing):
             now = self.clock.time()
             if stop_at is not None and now >= stop_at:
                 return
-            wake = self._next_wake_up()
+            wake = _earliest(self._next_wake_up(), self.invoker.next_due())
             if stop_at is None:
-                if self.clock.actors == 0:
+                if self.clock.actors == 0 and self.invoker.next_due() is None:
                     return
                 if wake is None or wake > give_up:
                     why = (
@@ -382,12 +424,29 @@ class Driving(Observing):
                     target_arn = str(target["Arn"])
                     if ":lambda:" not in target_arn:
                         continue
+                    how = self._rule_deliveries.popleft() if self._rule_deliveries else None
                     self._note(
                         "execution",
                         f"rule {logical_id}: {summary['name']} {summary['status']} "
-                        f"-> {target_arn.rsplit(':', 1)[-1]}",
+                        f"-> {target_arn.rsplit(':', 1)[-1]}"
+                        + (
+                            ""
+                            if how is None
+                            else f" ({how} s late)"
+                            if how != "twice"
+                            else " (twice)"
+                        ),
                     )
-                    self._invoke(target_arn, event)
+                    if isinstance(how, float):
+                        later = self.clock.time() + how
+
+                        def deliver(arn: str = target_arn, sent: Any = event) -> None:
+                            self._invoke(arn, sent)
+
+                        self.invoker.schedule(later, deliver)
+                        continue
+                    for _ in range(2 if how == "twice" else 1):
+                        self._invoke(target_arn, event)
                     fired += 1
         return fired
 
@@ -423,3 +482,8 @@ class Driving(Observing):
             "resources": [described["executionArn"]],
             "detail": detail,
         }
+
+
+def _earliest(*moments: float | None) -> float | None:
+    known = [m for m in moments if m is not None]
+    return min(known, default=None)

@@ -57,6 +57,7 @@ STEP_KINDS = (
     "advance",
     "parameters",
     "simulator",
+    "deliver",
 )
 BARE_KINDS = ("settle", "tick")
 RUNNING = "running"
@@ -107,7 +108,8 @@ class Step:
     - abort, stop: ``execution`` (``"running"`` or a name), ``target``, ``error``, ``cause``;
     - settle, tick: nothing; advance: ``seconds``; parameters: ``values`` (strings);
     - simulator: ``target``, ``verb`` and the verb's own (``outcomes``, ``fault``,
-      ``status``/``iamError``/``timestreamError``, ``timestream``, ``campaigns``).
+      ``status``/``iamError``/``timestreamError``, ``timestream``, ``campaigns``, ``slow``);
+    - deliver: ``channel``, ``how`` (``twice``, ``late``), ``seconds``.
     """
 
     index: int
@@ -475,6 +477,28 @@ def _parse_simulator_step(value: Any, raw: Any, facts: TemplateFacts) -> dict[st
     return parse_simulator(value)
 
 
+DELIVERY_CHANNELS = ("schedule", "async", "rule")
+
+
+def _parse_deliver(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
+    """``{schedule: twice}``, ``{async: twice}``, ``{rule: twice}`` or ``{rule: {late: S}}``:
+    how the next delivery of that channel arrives (``Rehearsal.deliver_next``)."""
+    body = check_mapping(value, "'deliver'")
+    if len(body) != 1 or next(iter(body)) not in DELIVERY_CHANNELS:
+        raise Problem(f"'deliver' names one of {', '.join(DELIVERY_CHANNELS)}, not {body!r}")
+    [(channel, how)] = body.items()
+    if how == "twice":
+        return {"channel": channel, "how": "twice", "seconds": 0.0}
+    if channel == "rule" and isinstance(how, dict) and set(how) == {"late"}:
+        return {
+            "channel": channel,
+            "how": "late",
+            "seconds": check_number(how["late"], "'late'", minimum=1.0),
+        }
+    late = " or {late: SECONDS}" if channel == "rule" else ""
+    raise Problem(f"'deliver': {channel} is delivered 'twice'{late}, not {how!r}")
+
+
 _STEP_PARSERS = {
     "write": _parse_write,
     "writeItem": _parse_write_item,
@@ -487,6 +511,7 @@ _STEP_PARSERS = {
     "advance": _parse_advance,
     "parameters": _parse_parameters,
     "simulator": _parse_simulator_step,
+    "deliver": _parse_deliver,
 }
 
 

@@ -207,6 +207,10 @@ class ScenarioRunner:
         for execution in executions:
             rehearsal.stop_execution(execution, error=args["error"], cause=args["cause"])
 
+    def _deliver(self, step: Step) -> None:
+        args = step.args
+        self.rehearsal.deliver_next(args["channel"], args["how"], args["seconds"])
+
     def _settle(self, step: Step) -> None:
         self.finish()
 
@@ -255,6 +259,7 @@ _APPLY = {
     "advance": ScenarioRunner._advance,
     "parameters": ScenarioRunner._parameters,
     "simulator": ScenarioRunner._simulator,
+    "deliver": ScenarioRunner._deliver,
 }
 
 
