@@ -79,13 +79,14 @@ class Machines:
         self._arns: dict[str, str] = {}
         self._names = itertools.count()
 
-    def function(self, name: str, handler: str) -> str:
+    def function(self, name: str, handler: str, timeout: int = 3) -> str:
         created = self.lam.create_function(
             FunctionName=name,
             Runtime="python3.13",
             Role=self.role,
             Handler=handler,
             Code={"ZipFile": _zip()},
+            Timeout=timeout,
         )
         return str(created["FunctionArn"])
 

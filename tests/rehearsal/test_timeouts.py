@@ -186,3 +186,31 @@ def test_stop_execution_ends_a_run_asleep_in_a_retry_backoff_at_once(machines: M
     described = machines.sfn.describe_execution(executionArn=arn)
     assert (described["status"], described["stopDate"]) == ("ABORTED", T0)
     assert len(machines.invoker.calls("failing")) == 1
+
+
+def test_stop_execution_ends_a_run_whose_task_waits_for_its_function(machines: Machines) -> None:
+    # GIVEN a Task whose function waits 100 s (of its 300) for an answer
+    waiting = machines.function("waiting", "strict_fixtures.waiting", timeout=300)
+    machines.clock.auto_advance = False
+    arn = machines.start(calling(waiting, 100), {})
+    machines.clock.settle(timeout_wall=30)
+    # WHEN it is stopped THEN it ends ABORTED at that moment, the function's wait notwithstanding
+    machines.sfn.stop_execution(executionArn=arn, error="Operator")
+    machines.clock.auto_advance = True
+    machines.clock.settle(timeout_wall=5)
+    described = machines.sfn.describe_execution(executionArn=arn)
+    assert (described["status"], described["stopDate"]) == ("ABORTED", T0)
+
+
+def test_a_stopped_run_stays_aborted_when_its_task_then_fails(machines: Machines) -> None:
+    # GIVEN a Task whose function will time out (it waits 500 s of its 300)
+    waiting = machines.function("waiting", "strict_fixtures.waiting", timeout=300)
+    machines.clock.auto_advance = False
+    arn = machines.start(calling(waiting, 500), {})
+    machines.clock.settle(timeout_wall=30)
+    # WHEN it is stopped THEN the Task's later error cannot turn the run FAILED
+    machines.sfn.stop_execution(executionArn=arn, error="Operator")
+    machines.clock.auto_advance = True
+    machines.clock.settle(timeout_wall=5)
+    described = machines.sfn.describe_execution(executionArn=arn)
+    assert (described["status"], described["stopDate"]) == ("ABORTED", T0)

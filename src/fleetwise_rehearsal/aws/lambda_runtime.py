@@ -447,12 +447,16 @@ def apply(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker) -> None
             execution_arn=getattr(_invoking_execution, "arn", None),
             role_arn=str(self.role) if getattr(self, "role", None) else None,
         )
-        if invocation.virtual_seconds and getattr(_invoking_execution, "arn", None):
+        env = getattr(_invoking_execution, "env", None)
+        if invocation.virtual_seconds and env is not None:
             # The execution's Task waits as long as the function ran (its timeout at most),
-            # on the virtual clock: the execution thread is one of its actors.
+            # on the virtual clock: the execution thread is one of its actors. StopExecution
+            # ends the execution at once, the function still running.
             timeout = float(self.timeout or 3)
             clock.sleep(
-                min(invocation.virtual_seconds, timeout), label=f"lambda:{self.function_name}"
+                min(invocation.virtual_seconds, timeout),
+                label=f"lambda:{self.function_name}",
+                interrupted=lambda: not env.is_running(),
             )
         payload, marshal_error = marshal(invocation.result, invocation.request_id)
         if marshal_error is not None:
@@ -498,12 +502,12 @@ def apply(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker) -> None
     def lambda_integration(env: Any, parameters: Any, region: Any, state_credentials: Any) -> None:
         # The Invoke call below happens in this thread: tell the in-process invoke whose
         # Task it serves.
-        outer = getattr(_invoking_execution, "arn", None)
-        _invoking_execution.arn = timeouts.execution_id(env)
+        outer = getattr(_invoking_execution, "arn", None), getattr(_invoking_execution, "env", None)
+        _invoking_execution.arn, _invoking_execution.env = timeouts.execution_id(env), env
         try:
             original_integration(env, parameters, region, state_credentials)
         finally:
-            _invoking_execution.arn = outer
+            _invoking_execution.arn, _invoking_execution.env = outer
 
     patcher.replace(_LAMBDA_EVAL, "execute_lambda_function_integration", lambda_integration)
 
