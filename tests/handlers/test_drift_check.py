@@ -740,3 +740,56 @@ class FleetWiseNotRegistered(FleetWise):
 
     def get_status(self) -> dict[str, Any]:
         return {"registered": False}
+
+
+def test_a_target_counted_unobserved_is_logged_with_its_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tally = drift_check.Tally()
+    error = drift_check._out_of_time("the sweep")
+    assert error.as_dict() == {
+        "code": "TimeBudgetSpent",
+        "message": "no time left in this invocation",
+        "retryable": True,
+        "operation": "the sweep",
+        "retryAfterSeconds": None,
+    }
+    drift_check.unobserved(tally, TARGET, error)
+    drift_check.unobserved(tally, OTHER_REGION_TARGET, error)
+    assert tally.unobserved == [
+        f"{TARGET} (TimeBudgetSpent)",
+        f"{OTHER_REGION_TARGET} (TimeBudgetSpent)",
+    ]
+    assert dict(tally.fleet) == {drift_check.FleetState.UNOBSERVED: 2}
+    fields = ("target", "code", "operation", "detail")
+    records = [
+        {"level": r.levelname, "message": r.getMessage()} | {k: getattr(r, k, None) for k in fields}
+        for r in caplog.records
+    ]
+    assert records == [
+        {
+            "level": "ERROR",
+            "message": "drift check could not observe the target",
+            "target": target,
+            "code": "TimeBudgetSpent",
+            "operation": "the sweep",
+            "detail": "no time left in this invocation",
+        }
+        for target in (TARGET, OTHER_REGION_TARGET)
+    ]
+
+
+def test_batches_not_handed_out_in_time_count_unobserved() -> None:
+    class NoCall:
+        def invoke(self, **_request: Any) -> None:
+            raise AssertionError("no batch may be handed out without the time to")
+
+    tally = drift_check.Tally()
+    tally.fleet[drift_check.FleetState.UNOBSERVED] = 1  # a target counted before
+    drift_check.hand_out([["a", "b"], ["c"]], tally, stamp=STAMP, function=FUNCTION,
+                         client=NoCall(), deadline=budget.Deadline.of(TimeLeft(0)))  # fmt: skip
+    assert tally.unobserved == [
+        "the 2 targets of batch 1 (TimeBudgetSpent)",
+        "the 1 targets of batch 2 (TimeBudgetSpent)",
+    ]
+    assert dict(tally.fleet) == {drift_check.FleetState.UNOBSERVED: 4}

@@ -1505,3 +1505,93 @@ def test_at_the_loop_bound_a_lease_taken_over_meanwhile_is_left_to_its_holder(
     result = record.handle(record_event(plan, loop=5), specs=spec_repository, statuses=statuses)
     assert result == {"again": False, "loop": 5, "phase": "Registered", "leaseLost": True}
     assert (status_repository.get_lease(TARGET) or {}).get("holder") == OTHER
+
+
+# -- what the steps log (an operator reads it at 3 a.m.) ---------------------------------------
+
+
+def logged(caplog: pytest.LogCaptureFixture, *fields: str) -> list[dict[str, Any]]:
+    return [
+        {"message": r.getMessage()} | {f: getattr(r, f, None) for f in fields}
+        for r in caplog.records
+    ]
+
+
+class LeaseOf:
+    """A status table whose Acquire answers as given (and counts the calls)."""
+
+    def __init__(self, acquired: bool, holder: str) -> None:
+        from fleetwise_reconciler.dal.repository import LeaseResult
+
+        self.result = LeaseResult(acquired, holder, 1795698300, marked_pending=not acquired)
+        self.calls: list[tuple[str, str]] = []
+
+    def acquire_lease(self, target: str, holder: str, **_: Any) -> Any:
+        self.calls.append((target, holder))
+        return self.result
+
+
+def test_acquire_uses_the_table_it_is_given_and_logs_who_holds_the_lease(
+    caplog: pytest.LogCaptureFixture, now: Clock
+) -> None:
+    caplog.set_level(logging.INFO)
+    taken, held = LeaseOf(True, EXEC), LeaseOf(False, OTHER)
+    event = {"target": TARGET, "execution": EXEC}
+    assert acquire.handle(event, statuses=taken) == {  # type: ignore[arg-type]
+        "acquired": True,
+        "holder": EXEC,
+        "expiresAt": 1795698300,
+    }
+    acquire.handle(event, statuses=held)  # type: ignore[arg-type]
+    assert (taken.calls, held.calls) == ([(TARGET, EXEC)], [(TARGET, EXEC)])
+    assert logged(caplog, "target", "expires_at", "holder") == [
+        {"message": "lease acquired", "target": TARGET, "expires_at": 1795698300,
+         "holder": None},
+        {"message": "lease held by another run; left to it", "target": TARGET,
+         "expires_at": None, "holder": OTHER},
+    ]  # fmt: skip
+
+
+def test_record_logs_why_it_reconciles_again(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    raw = {"target": TARGET}
+    spec_repository.put({"target": TARGET, "reconcileToken": "newer"})
+    hold_lease(status_repository, now)
+    plan = planned(raw, action="NoChange", phase="Registered", reason="UpToDate", drift=[])
+    caplog.set_level(logging.INFO)
+    record.handle(record_event(plan, loop=2), specs=spec_repository, statuses=status_repository)
+    again = [
+        r for r in logged(caplog, "target", "why", "loop") if r["message"] == "reconciling again"
+    ]
+    assert again == [
+        {"message": "reconciling again", "target": TARGET, "why": "the spec changed", "loop": 3}
+    ]
+
+
+def test_a_release_for_good_of_a_lease_not_held_says_so() -> None:
+    class NotHeld:
+        def release_lease_if_holder(self, target: str, holder: str) -> bool:
+            return False
+
+    with pytest.raises(LeaseLost) as lost:
+        record._release_for_good(NotHeld(), TARGET, EXEC)  # type: ignore[arg-type]
+    assert str(lost.value) == f"{EXEC} no longer holds the lease of {TARGET} (release)"
+    assert (lost.value.target, lost.value.holder) == (TARGET, EXEC)
+
+
+def test_observe_out_of_time_names_the_operation_it_did_not_start() -> None:
+    spent = budget.Deadline.of(Countdown(0))
+    with pytest.raises(FleetWiseTransientError) as raised:
+        observe.in_time(spent, "GetCampaign")
+    assert json.loads(str(raised.value)) == {
+        "code": "TimeBudgetSpent",
+        "message": "no time left in this invocation for GetCampaign",
+        "retryable": True,
+        "operation": "GetCampaign",
+        "retryAfterSeconds": None,
+    }
+    observe.in_time(budget.Deadline.of(Countdown(12)), "GetCampaign")  # fits: no error

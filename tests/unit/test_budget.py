@@ -78,6 +78,7 @@ def test_the_clients_are_built_from_the_budget() -> None:
             expected.read_timeout,
             expected.attempts,
         )
+        assert config.user_agent_extra == "fleetwise-reconciler/0.1"
 
 
 def test_the_data_layer_is_built_from_the_budget() -> None:
@@ -98,12 +99,16 @@ def test_the_data_layer_is_built_from_the_budget() -> None:
 def test_the_control_clients_are_built_from_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     made: list[Any] = []
 
+    called: list[tuple[str, str]] = []
+
     class Session:
         def create_client(self, service: str, **kwargs: Any) -> str:
             made.append(kwargs["config"])
+            called.append((service, kwargs["region_name"]))
             return service
 
     monkeypatch.setattr(wiring, "botocore_session", Session)
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
     wiring.reset()
     try:
         wiring.stepfunctions()
@@ -116,7 +121,8 @@ def test_the_control_clients_are_built_from_the_budget(monkeypatch: pytest.Monke
             budget.CONTROL.read_timeout,
             budget.CONTROL.attempts,
         )
-    assert len(made) == 2
+    # each in the stack's own Region
+    assert called == [("stepfunctions", "eu-central-1"), ("lambda", "eu-central-1")]
 
 
 class Clock:

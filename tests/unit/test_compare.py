@@ -286,3 +286,28 @@ def test_a_legacy_spec_without_timestream_is_a_caller_bug() -> None:
         ValueError, match=r"^a 'timestream' spec without Timestream resources was not validated$"
     ):
         differences(unvalidated, registered())
+
+
+@pytest.mark.parametrize(
+    ("number", "text"),
+    [
+        (Decimal("1E-7"), '"0.0000001"'),
+        (1e-07, '"0.0000001"'),
+        (Decimal("1.50"), '"1.5"'),
+        (Decimal("1E+2"), '"100"'),
+        (Decimal("Infinity"), '"Infinity"'),
+        (float("nan"), '"NaN"'),
+    ],
+)
+def test_a_number_is_one_plain_decimal_text(number: object, text: str) -> None:
+    canonical = b'{"n":' + text.encode() + b',"target":"123456789012:us-east-1"}'
+    assert spec_hash({"target": TARGET, "n": number}) == hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def test_a_set_of_numbers_and_text_puts_the_numbers_first() -> None:
+    # (DynamoDB's sets hold one type; a mixed one still has one order)
+    canonical = b'{"s":["2","10","a","b"],"target":"123456789012:us-east-1"}'
+    assert (
+        spec_hash({"target": TARGET, "s": {"b", 10, "a", 2}})
+        == (hashlib.sha256(canonical).hexdigest()[:16])
+    )

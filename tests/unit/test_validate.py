@@ -447,3 +447,24 @@ def test_a_message_quotes_a_set_the_same_way_in_every_process() -> None:
     assert problems({"target": TARGET, "mode": b"\xff"}) == [
         "mode: must be one of 'cloudwatch' or 'timestream', got a Binary (B) \"/w==\""
     ]
+
+
+def test_a_map_is_quoted_with_its_keys_in_order_and_its_text_as_written() -> None:
+    assert problems({"target": TARGET, "mode": {"b": 1, "a": "é"}}) == [
+        'mode: must be one of \'cloudwatch\' or \'timestream\', got a Map (M) {"a": "é", "b": 1}'
+    ]
+
+
+def test_a_length_of_at_least_two_is_plural() -> None:
+    from fleetwise_reconciler.logic.validate import _length_problem
+
+    assert _length_problem("a", (2, 5)) == "String should have at least 2 characters"
+    assert _length_problem("", (1, 5)) == "String should have at least 1 character"
+
+
+def test_unknown_timestream_members_are_named_in_order_whatever_their_key_type() -> None:
+    names = {"databaseName": "fleet", "tableName": "signals", "z": "y", 1: "x"}
+    assert problems(legacy(timestream=names)) == [
+        "timestream.1: unknown field holding a String (S); allowed: databaseName, tableName",
+        "timestream.z: unknown field holding a String (S); allowed: databaseName, tableName",
+    ]

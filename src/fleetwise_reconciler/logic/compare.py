@@ -41,14 +41,16 @@ def _number_text(value: int | float | Decimal) -> str:
         return str(number)
     if number == number.to_integral_value():
         return str(int(number))
-    return format(number.normalize(), "f")
+    # Equivalent mutant ("F"): it differs from "f" only for NaN and infinity, handled above.
+    return format(number.normalize(), "f")  # pragma: no mutate
 
 
 def _member_key(value: Any) -> tuple[int, Any]:
     """The order of a set's members: numbers by value, the rest by their canonical text."""
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return (0, Decimal(_number_text(value)))
-    return (1, _canonical(value))
+    # Equivalent mutant (another rank above 0): only the order of the two ranks matters.
+    return (1, _canonical(value))  # pragma: no mutate
 
 
 def _canonical(value: Any) -> Any:
