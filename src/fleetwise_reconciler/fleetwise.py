@@ -18,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
+from fleetwise_reconciler import budget
 from fleetwise_reconciler.clock import isoformat
 from fleetwise_reconciler.errors import (
     FleetWiseTerminalError,
@@ -30,13 +31,9 @@ USER_AGENT_EXTRA = "fleetwise-reconciler/0.1"
 
 
 def client_config() -> Config:
-    """One attempt, short timeouts: a step's Lambda must fail fast and let Step Functions retry."""
-    return Config(
-        retries={"mode": "standard", "total_max_attempts": 1},
-        connect_timeout=5,
-        read_timeout=15,
-        user_agent_extra=USER_AGENT_EXTRA,
-    )
+    """One attempt, timeouts from the budget: a step's Lambda fails fast, within its own
+    timeout, and lets Step Functions retry (``budget.FLEETWISE``)."""
+    return budget.FLEETWISE.config(user_agent_extra=USER_AGENT_EXTRA)
 
 
 class FleetWiseConflict(Exception):

@@ -47,7 +47,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from fleetwise_reconciler import clock
+from fleetwise_reconciler import budget, clock
 from fleetwise_reconciler.errors import FleetWiseTerminalError, FleetWiseTransientError
 from fleetwise_reconciler.fleetwise import USER_AGENT_EXTRA, FleetWise, client_config
 from fleetwise_reconciler.logic.classify import ENDPOINT_UNREACHABLE, ErrorClass, classify
@@ -97,13 +97,9 @@ class Credentials:
 
 
 def sts_config() -> Config:
-    """One attempt: the step that needs the credentials is retried by Step Functions."""
-    return Config(
-        retries={"mode": "standard", "total_max_attempts": 1},
-        connect_timeout=5,
-        read_timeout=10,
-        user_agent_extra=USER_AGENT_EXTRA,
-    )
+    """One attempt: the step that needs the credentials is retried by Step Functions
+    (``budget.STS``)."""
+    return budget.STS.config(user_agent_extra=USER_AGENT_EXTRA)
 
 
 class MemberRoles:

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import botocore.session
-from botocore.config import Config
 
+from fleetwise_reconciler import budget
 from fleetwise_reconciler.settings import Settings, get_settings
 
 # The ports are imported where they are built: a handler pays only for the ones it uses
@@ -132,11 +132,10 @@ def fleetwise_for(target: str, run: str, given: FleetWisePorts | None = None) ->
 
 def _control_client(service: str) -> Any:
     """A client of the stack's own Region with the SDK's standard retries (3 attempts): for
-    calls that start work elsewhere, whose callers are not retried step by step."""
+    calls that start work elsewhere, whose callers are not retried step by step
+    (``budget.CONTROL``)."""
     return botocore_session().create_client(
-        service,
-        region_name=get_settings().region,
-        config=Config(retries={"mode": "standard", "total_max_attempts": 3}),
+        service, region_name=get_settings().region, config=budget.CONTROL.config()
     )
 
 

@@ -6,9 +6,9 @@ an ``InvariantMonitor`` after every step what it broke:
 - **one acting run per target**: the IoT FleetWise calls the workflow's steps make for one
   account and Region never interleave between two executions (once another run has called,
   an earlier one never calls again);
-- **bounded registrations**: the RegisterAccount calls the service accepted for one spec
-  version, since that version was last recorded Registered, never exceed
-  ``MaxRegistrationAttempts``;
+- **bounded registrations**: every RegisterAccount the service received for one spec version,
+  since that version was last recorded Registered, whatever it answered: never more than
+  ``MaxRegistrationAttempts`` that may have acted, nor more than as many refused;
 - **no status goes back**: the status never claims a spec version written before one it
   already claimed.
 
@@ -49,6 +49,11 @@ StepApplier = Callable[[Any], object]
 ACTING_FUNCTIONS = ("ObserveFunction", "RegisterFunction", "PollFunction")
 DELETED = "<deleted>"
 REGISTER_ACCOUNT = "RegisterAccount"
+# Answers that say the service did not act on the call (docs/workflow.md, the attempts bound);
+# any other answer, an internal error included, or none, may have acted.
+REFUSED = frozenset(
+    {"ThrottlingException", "ConflictException", "ValidationException", "AccessDeniedException"}
+)
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,10 @@ class InvariantMonitor:
         return found
 
     def _bounded_registrations(self) -> list[Violation]:
+        """Every RegisterAccount the service received, whatever it answered, counted against
+        the documented bound: per target and spec version, between two Registered outcomes,
+        at most ``MaxRegistrationAttempts`` that may have acted (answered, an internal error)
+        and as many refused without acting (``REFUSED``)."""
         sim = self.rehearsal.sim
         if sim is None:
             return []
@@ -171,35 +180,38 @@ class InvariantMonitor:
                 events.append((moment, index, "registered", (target, plan.get("specHash"))))
         for call in sim.calls(REGISTER_ACCOUNT):
             function, _, execution = (call.tag or "").partition(" ")
-            if function != register or call.status != 200:
-                continue
             made = [
                 (i, inv)
                 for i, inv in enumerate(invocations)
-                if inv.function_name == register
+                if function == register
+                and inv.function_name == register
                 and inv.execution_arn == execution
                 and inv.started_at.timestamp() <= call.at
             ]
-            if not made:
-                continue
-            index, invocation = made[-1]
-            version = str((invocation.event or {}).get("specHash"))
-            events.append((call.at, index, "call", (targets.get(execution, "?"), version)))
-        counts: dict[tuple[str, str], int] = defaultdict(int)
+            # A call no Register invocation of a run made still reached the service: it
+            # counts, against a version nobody can name.
+            index = made[-1][0] if made else len(invocations)
+            event = (made[-1][1].event if made else None) or {}
+            version = str(event.get("specHash"))
+            target = targets.get(execution) or f"{call.account}:{call.region}"
+            answer = "refused" if call.error_type in REFUSED else "acted"
+            events.append((call.at, index, answer, (target, version)))
+        counts: dict[tuple[str, str, str], int] = defaultdict(int)
         found: list[Violation] = []
         for _, _, kind, key in sorted(events, key=lambda e: (e[0], e[1])):
             if kind == "registered":
-                counts[key] = 0
+                counts[(*key, "acted")] = counts[(*key, "refused")] = 0
                 continue
-            counts[key] += 1
-            if counts[key] == self.max_attempts + 1:
+            counts[(*key, kind)] += 1
+            if counts[(*key, kind)] == self.max_attempts + 1:
                 target, version = key
+                what = "that may have acted" if kind == "acted" else "refused without acting"
                 found.append(
                     Violation(
                         "BoundedRegistrations",
                         target,
-                        f"{counts[key]} RegisterAccount calls for spec version {version} "
-                        f"(MaxRegistrationAttempts {self.max_attempts})",
+                        f"{counts[(*key, kind)]} RegisterAccount calls {what} for spec version "
+                        f"{version} (MaxRegistrationAttempts {self.max_attempts})",
                     )
                 )
         return found

@@ -95,12 +95,12 @@ def test_plan_of_an_invalid_item_calls_nothing(operator: Callable[..., Operator]
     result = op.run("plan", TARGET)
     assert result.code == 1
     assert result.errors == [
-        "fleetwise-reconciler: 123456789012:us-east-1: invalid spec: colour: unknown field (allowed: target, mode, policy, paused, reconcileToken, timestream, iamRoleArn, onExisting)",
+        "fleetwise-reconciler: 123456789012:us-east-1: invalid spec: colour: unknown field holding a String (S); allowed: target, mode, policy, paused, reconcileToken, timestream, iamRoleArn, onExisting",
         "fleetwise-reconciler: 123456789012:us-east-1: invalid spec: timestream: is required when mode is 'timestream'",
         "fleetwise-reconciler: 123456789012:us-east-1: invalid spec: iamRoleArn: is required when mode is 'timestream'",
     ]
     assert result.lines == [
-        "123456789012:us-east-1: Invalid (InvalidSpec): the spec is invalid, nothing was called: colour: unknown field (allowed: target, mode, policy, paused, reconcileToken, timestream, iamRoleArn, onExisting); timestream: is required when mode is 'timestream'; iamRoleArn: is required when mode is 'timestream'"
+        "123456789012:us-east-1: Invalid (InvalidSpec): the spec is invalid, nothing was called: colour: unknown field holding a String (S); allowed: target, mode, policy, paused, reconcileToken, timestream, iamRoleArn, onExisting; timestream: is required when mode is 'timestream'; iamRoleArn: is required when mode is 'timestream'"
     ]
     assert op.r.fleetwise_calls() == {}
 

@@ -1,70 +1,89 @@
-"""MaxRegistrationAttempts: the template's description, the README's parameter table and the
-runbook say one thing, and a rehearsed stack does it.
+"""MaxRegistrationAttempts: the bound on RegisterAccount is stated once, the same way, in the
+template's parameter description (and so docs/parameters.md, generated from it), the README's
+parameter table, docs/workflow.md and the runbook; and a rehearsed stack does it.
 
-What they say: the setting bounds RegisterAccount calls per spec version until it is
-Registered, the first call included, whatever IoT FleetWise answered (a setting of N allows
-N - 1 re-registrations), and the count restarts at 0 once the target is Registered.
+The bound: every call that reaches IoT FleetWise counts, whatever it answered and however it
+was retried; per spec version, until Registered, at most MaxRegistrationAttempts that may have
+acted and as many refused without acting; past either, Failed, alarmed and quiet until the
+item or its reconcileToken changes.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from doc_support import TARGET, flat, read, table_rows
+from doc_support import TARGET, flat, read, section, table_rows
 
 from fleetwise_rehearsal.fleetwise import Outcome
 from fleetwise_rehearsal.rehearsal import Rehearsal
 
-# Each fact, as every one of the three texts must state it (whitespace aside).
-FACTS = {
-    "every call of a version until Registered, the first included": re.compile(
-        r"RegisterAccount calls per spec version until it is Registered, the first call included"
-    ),
-    "whatever the service answered": re.compile(r"whatever IoT FleetWise answered"),
-    "the count restarts once Registered": re.compile(
-        r"restarts at 0 once (the target is )?Registered"
-    ),
-}
+# What the statement must say, each fact in words any reader can check.
+FACTS = (
+    "Every RegisterAccount call that reaches IoT FleetWise counts",
+    "whatever it answered and however it was retried",
+    "per spec version, until it is Registered",
+    "at most MaxRegistrationAttempts calls that may have acted",
+    "at most as many refused without acting",
+    "Past either bound the target is Failed",
+    "alarmed",
+    "RegisterAccount is not called again until the item or its reconcileToken changes",
+    "both counts restart at 0 once Registered",
+)
 
 
 def default_attempts(template: dict[str, Any]) -> int:
     return int(template["Parameters"]["MaxRegistrationAttempts"]["Default"])
 
 
-def the_three_texts(template: dict[str, Any]) -> dict[str, str]:
+def the_statement(template: dict[str, Any]) -> str:
+    """The bound as the template's parameter description states it."""
+    return flat(template["Parameters"]["MaxRegistrationAttempts"]["Description"])
+
+
+def the_texts() -> dict[str, str]:
     readme_row = next(
         row for row in table_rows(read("README.md")) if row[0] == "`MaxRegistrationAttempts`"
     )
-    runbook = flat(read("docs/runbook.md"))
-    paragraph = runbook[runbook.index("`MaxRegistrationAttempts` (default") :]
+    parameters_row = next(
+        row
+        for row in table_rows(read("docs/parameters.md"))
+        if row[0] == "`MaxRegistrationAttempts`"
+    )
     return {
-        "template.yaml": flat(template["Parameters"]["MaxRegistrationAttempts"]["Description"]),
         "README.md": flat(" | ".join(readme_row)),
-        "docs/runbook.md": paragraph[: paragraph.index("Do:")],
+        "docs/parameters.md": flat(" | ".join(parameters_row)),
+        "docs/workflow.md": flat(section(read("docs/workflow.md"), "### The attempts bound")),
+        "docs/runbook.md": flat(read("docs/runbook.md")),
     }
 
 
-@pytest.mark.parametrize("fact", sorted(FACTS))
-def test_the_description_the_readme_and_the_runbook_state_each_fact(
-    template: dict[str, Any], fact: str
-) -> None:
-    for where, text in the_three_texts(template).items():
-        assert FACTS[fact].search(text), f"{where} does not say: {fact}"
-
-
-def test_each_text_gives_the_default_and_its_re_registrations(template: dict[str, Any]) -> None:
+def test_the_statement_says_every_fact(template: dict[str, Any]) -> None:
+    statement = the_statement(template)
+    for fact in FACTS:
+        assert fact in statement, f"the MaxRegistrationAttempts description does not say {fact!r}"
     n = default_attempts(template)
-    example = f"{n} allows {n - 1} re-registrations"
-    for where, text in the_three_texts(template).items():
-        assert example in text, f"{where} does not say {example!r}"
+    assert f"{n} allows {n - 1} re-registrations" in statement
+
+
+@pytest.mark.parametrize(
+    "where", ["README.md", "docs/parameters.md", "docs/workflow.md", "docs/runbook.md"]
+)
+def test_every_text_states_the_bound_the_same_way(template: dict[str, Any], where: str) -> None:
+    assert the_statement(template) in the_texts()[where], (
+        f"{where} does not state the bound as the template's description does"
+    )
+
+
+def test_the_readme_row_gives_the_default(template: dict[str, Any]) -> None:
     readme_row = next(
         row for row in table_rows(read("README.md")) if row[0] == "`MaxRegistrationAttempts`"
     )
-    assert readme_row[1] == str(n)
-    assert f"`MaxRegistrationAttempts` (default {n})" in flat(read("docs/runbook.md"))
+    assert readme_row[1] == str(default_attempts(template))
+    assert f"`MaxRegistrationAttempts` (default {default_attempts(template)})" in flat(
+        read("docs/runbook.md")
+    )
 
 
 @pytest.mark.e2e
@@ -85,7 +104,7 @@ def test_the_budget_counts_the_first_call_and_restarts_for_a_new_version(
     status = r.status() or {}
     assert r.fleetwise_calls().get("RegisterAccount") == n
     assert (status["phase"], status["reason"]) == ("Failed", "RegistrationFailed")
-    assert status["attempts"] == {"specHash": status["specHash"], "count": n}
+    assert status["attempts"] == {"specHash": status["specHash"], "count": n, "refused": 0}
 
     # WHEN the drift schedule fires, nothing is tried again for this version
     r.tick()
@@ -99,4 +118,4 @@ def test_the_budget_counts_the_first_call_and_restarts_for_a_new_version(
     status = r.status() or {}
     assert r.fleetwise_calls().get("RegisterAccount") == n + 2
     assert status["phase"] == "Registered"
-    assert status["attempts"] == {"specHash": status["specHash"], "count": 0}
+    assert status["attempts"] == {"specHash": status["specHash"], "count": 0, "refused": 0}

@@ -148,7 +148,7 @@ def test_a_dead_run_whose_event_never_arrives_keeps_the_previous_status_and_its_
     # THEN the status is the previous one, which says nothing of the dead run: only the
     # attempt its Register step counted before calling moved
     after = r.status() or {}
-    assert after["attempts"] == {"specHash": registered["specHash"], "count": 1}
+    assert after["attempts"] == {"specHash": registered["specHash"], "count": 1, "refused": 0}
     assert {k: v for k, v in after.items() if k != "attempts"} == {
         k: v for k, v in registered.items() if k != "attempts"
     }

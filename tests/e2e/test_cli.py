@@ -250,7 +250,7 @@ def test_scenario_narration(tmp_path: Path) -> None:
         (
             "steps: [frob]",
             [],
-            "fleetwise-reconciler: bad.yaml:1: step 1 (frob): unknown step 'frob'; a step is one of write, patch, delete, abort, stop, settle, tick, advance, parameters, simulator",
+            "fleetwise-reconciler: bad.yaml:1: step 1 (frob): unknown step 'frob'; a step is one of write, writeItem, patch, delete, abort, stop, settle, tick, advance, parameters, simulator, deliver",
         ),
         (
             "steps: [",

@@ -103,7 +103,7 @@ def test_a_batch_that_cannot_observe_fails_its_own_invocation_and_the_others_sti
     ran = r.invoker.invocations[invocations:]
     assert [i.error_type for i in ran] == [None, None, "DriftCheckIncomplete"]
     assert ran[2].error_message == (
-        f"could not observe {OTHER}:eu-central-1 (ThrottlingException); "
+        f"could not observe or start {OTHER}:eu-central-1 (ThrottlingException); "
         "the other targets were checked"
     )
     # AND the tick's counts still cover the fleet: eight healthy, one unobserved

@@ -77,7 +77,7 @@ def test_never_registered_registers_then_waits_without_new_calls(
     }
     assert "lastError" not in status
     # Registered: the failure budget of the spec version starts afresh
-    assert status["attempts"] == {"specHash": status["specHash"], "count": 0}
+    assert status["attempts"] == {"specHash": status["specHash"], "count": 0, "refused": 0}
     assert r.lease(TARGET) is None
 
 

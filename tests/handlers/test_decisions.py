@@ -256,26 +256,40 @@ def test_a_failed_plan_without_a_previous_error_has_none() -> None:
     [
         (
             Phase.FAILED,
+            {"attempts": {"specHash": "h1", "count": 3, "refused": 2}},
+            "h1",
+            {"specHash": "h1", "count": 3, "refused": 2},
+        ),
+        # a status written before refused calls were counted apart
+        (
+            Phase.FAILED,
             {"attempts": {"specHash": "h1", "count": 3}},
             "h1",
-            {"specHash": "h1", "count": 3},
+            {"specHash": "h1", "count": 3, "refused": 0},
         ),
         (
             Phase.FAILED,
-            {"attempts": {"specHash": "h0", "count": 3}},
+            {"attempts": {"specHash": "h0", "count": 3, "refused": 1}},
             "h1",
-            {"specHash": "h1", "count": 0},
+            {"specHash": "h1", "count": 0, "refused": 0},
         ),
-        (Phase.FAILED, None, "h1", {"specHash": "h1", "count": 0}),
+        (Phase.FAILED, None, "h1", {"specHash": "h1", "count": 0, "refused": 0}),
         (
             Phase.REGISTERED,
-            {"attempts": {"specHash": "h1", "count": 3}},
+            {"attempts": {"specHash": "h1", "count": 3, "refused": 4}},
             "h1",
-            {"specHash": "h1", "count": 0},
+            {"specHash": "h1", "count": 0, "refused": 0},
         ),
         (Phase.UNMANAGED, {"attempts": {"specHash": "h1", "count": 3}}, None, None),
     ],
-    ids=["kept", "another-version", "none-yet", "registered-starts-afresh", "no-spec-version"],
+    ids=[
+        "kept",
+        "kept-from-before-refusals",
+        "another-version",
+        "none-yet",
+        "registered-starts-afresh",
+        "no-spec-version",
+    ],
 )
 def test_the_attempt_count_kept(
     phase: Phase, previous: dict[str, Any] | None, version: str | None, expected: Any

@@ -226,7 +226,8 @@ def test_a_dead_run_is_recorded_against_the_spec_version_it_was_reconciling(
     status_repository.renew_lease(
         TARGET, EXEC, now=now(), lease_seconds=3900, spec_hash=spec_hash(newer)
     )
-    status_repository.record_attempts(TARGET, EXEC, spec_hash=spec_hash(newer), count=2)
+    for _ in range(2):
+        status_repository.count_attempt(TARGET, EXEC, spec_hash=spec_hash(newer), limit=5)
     # WHEN the failed-run rule delivers its end
     result = execution_failed.handle(
         failed_event(EXEC, "ABORTED"), statuses=status_repository, specs=spec_repository
@@ -241,7 +242,7 @@ def test_a_dead_run_is_recorded_against_the_spec_version_it_was_reconciling(
         spec_hash(newer),
     )
     assert status["observedSpec"] == newer
-    assert status["attempts"] == {"specHash": spec_hash(newer), "count": 2}
+    assert status["attempts"] == {"specHash": spec_hash(newer), "count": 2, "refused": 0}
     assert status_repository.get_lease(TARGET) is None
 
 

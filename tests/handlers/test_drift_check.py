@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 from handler_fakes import Clock, executions, status_response
 
+from fleetwise_reconciler import budget
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.fleetwise import FleetWise
 from fleetwise_reconciler.handlers import drift_check
@@ -319,8 +320,8 @@ def test_a_target_that_cannot_be_observed_fails_the_tick_after_the_others(
         ports = {REGION: fleetwise, "eu-central-1": FleetWise(other_client)}
         with pytest.raises(
             drift_check.DriftCheckIncomplete,
-            match=r"^could not observe 123456789012:eu-central-1 \(ThrottlingException\); "
-            "the other targets were checked$",
+            match=r"^could not observe or start 123456789012:eu-central-1 "
+            r"\(ThrottlingException\); the other targets were checked$",
         ):
             drift_check.handle({}, specs=spec_repository, statuses=status_repository,
                                fleetwise=ports.__getitem__, stepfunctions=client)  # fmt: skip
@@ -334,6 +335,78 @@ def test_a_target_that_cannot_be_observed_fails_the_tick_after_the_others(
         },
         *fleet(Failing=1, Unobserved=1),
     ]
+
+
+class RefusingOne:
+    """The Step Functions client, except that StartExecution of one execution name fails."""
+
+    def __init__(self, client: Any, name: str, error: Exception) -> None:
+        self._client, self._name, self._error = client, name, error
+        self.exceptions = client.exceptions
+
+    def start_execution(self, **kwargs: Any) -> Any:
+        if kwargs["name"] == self._name:
+            raise self._error
+        return self._client.start_execution(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ClientError({"Error": {"Code": "InvalidName", "Message": "bad"}}, "StartExecution"),
+        ClientError(
+            {"Error": {"Code": "ExecutionLimitExceeded", "Message": "full"}}, "StartExecution"
+        ),
+        EndpointConnectionError(endpoint_url="https://states.us-east-1.amazonaws.com"),
+    ],
+    ids=["refused", "limit", "no-answer"],
+)
+def test_one_targets_start_execution_failure_affects_that_target_only(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    state_machine: tuple[Any, str],
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+    error: Exception,
+) -> None:
+    # GIVEN three targets needing a run (never reconciled), the first one's StartExecution
+    # failing, and a status whose item is gone (the sweep's)
+    client, arn = state_machine
+
+    class Port(FleetWise):
+        def get_status(self) -> dict[str, Any]:
+            return {"registered": False}
+
+    first, second, third = (f"12345678901{n}:us-east-1" for n in (1, 2, 3))
+    for target in (first, second, third):
+        spec_repository.put({"target": target})
+    gone = "123456789019:us-east-1"
+    record_status(status_repository, now, gone, {"target": gone}, phase="Failed",
+                  reason="ExecutionTimedOut")  # fmt: skip
+    names = {t: f"drift-{t.replace(':', '-')}-20261126T1200Z" for t in (first, second, third, gone)}
+    capsys.readouterr()
+    # WHEN the tick runs
+    with pytest.raises(drift_check.DriftCheckIncomplete) as raised:
+        drift_check.handle({}, specs=spec_repository, statuses=status_repository,
+                           fleetwise=lambda _r: Port(client=object()),
+                           stepfunctions=RefusingOne(client, names[first], error))  # fmt: skip
+    # THEN the others' runs start, the sweep's too, the check beats, and it fails at its end
+    # naming the one target not started
+    code = (
+        "EndpointConnectionError"
+        if isinstance(error, EndpointConnectionError)
+        else (error.response["Error"]["Code"] if isinstance(error, ClientError) else "?")
+    )
+    assert str(raised.value) == (
+        f"could not observe or start {first} (StartExecution: {code}); the other targets "
+        "were checked"
+    )
+    assert [e["name"] for e in executions(client, arn)] == sorted(
+        [names[second], names[third], names[gone]]
+    )
+    # (two of the three are in accounts this stack may not manage: Invalid, yet each gets
+    # the run that records it)
+    assert emitted(capsys)[-7:] == fleet(Failing=1, Invalid=2)
 
 
 def test_observations_run_in_parallel_each_account_and_region_once() -> None:
@@ -519,7 +592,7 @@ def test_a_batch_that_could_not_be_handed_out_fails_the_tick_and_counts_unobserv
         )
     with pytest.raises(
         drift_check.DriftCheckIncomplete,
-        match=r"^could not observe the 2 targets of batch 2 \(TooManyRequestsException\); "
+        match=r"^could not observe or start the 2 targets of batch 2 \(TooManyRequestsException\); "
         "the other targets were checked$",
     ):
         drift_check.handle({}, specs=spec_repository, statuses=status_repository,
@@ -662,3 +735,107 @@ def test_the_ticks_minute_is_read_from_its_stamp() -> None:
     assert drift_check.tick_moment(STAMP).timestamp() * 1000 == TICK_MILLIS
     with pytest.raises(ValueError, match="does not match format"):
         drift_check.tick_moment("2026-11-26T12:00Z")
+
+
+class TimeLeft:
+    def __init__(self, millis: float) -> None:
+        self.millis = millis
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.millis)
+
+
+def test_a_target_whose_work_may_not_finish_in_time_counts_unobserved(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    state_machine: tuple[Any, str],
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN less time left than one target's work and the sweep may take (budget.py)
+    client, arn = state_machine
+    spec_repository.put({"target": TARGET})
+    needed = budget.seconds(budget.LOOPS["DriftCheckFunction"]) + budget.DYNAMODB.worst_seconds
+    capsys.readouterr()
+
+    class Port(FleetWise):
+        def get_status(self) -> dict[str, Any]:
+            raise AssertionError("no observation may start")
+
+    # WHEN the tick runs THEN nothing is observed or started, the check still beats, and it
+    # fails at its end naming the target
+    with pytest.raises(
+        drift_check.DriftCheckIncomplete,
+        match=rf"^could not observe or start {TARGET} \(TimeBudgetSpent\)",
+    ):
+        drift_check.handle({}, specs=spec_repository, statuses=status_repository,
+                           fleetwise=lambda _r: Port(client=object()), stepfunctions=client,
+                           deadline=budget.Deadline.of(TimeLeft(needed * 1000 - 1)))  # fmt: skip
+    assert executions(client, arn) == []
+    assert emitted(capsys) == fleet(Unobserved=1)
+    # AND with that much time left, the target is checked and its run started
+    drift_check.handle({}, specs=spec_repository, statuses=status_repository,
+                       fleetwise=lambda _r: FleetWiseNotRegistered(), stepfunctions=client,
+                       deadline=budget.Deadline.of(TimeLeft(needed * 1000)))  # fmt: skip
+    assert [e["name"] for e in executions(client, arn)] == [NAME]
+
+
+class FleetWiseNotRegistered(FleetWise):
+    def __init__(self) -> None:
+        super().__init__(client=object())
+
+    def get_status(self) -> dict[str, Any]:
+        return {"registered": False}
+
+
+def test_a_target_counted_unobserved_is_logged_with_its_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tally = drift_check.Tally()
+    error = drift_check._out_of_time("the sweep")
+    assert error.as_dict() == {
+        "code": "TimeBudgetSpent",
+        "message": "no time left in this invocation",
+        "retryable": True,
+        "operation": "the sweep",
+        "retryAfterSeconds": None,
+    }
+    drift_check.unobserved(tally, TARGET, error)
+    drift_check.unobserved(tally, OTHER_REGION_TARGET, error)
+    assert tally.unobserved == [
+        f"{TARGET} (TimeBudgetSpent)",
+        f"{OTHER_REGION_TARGET} (TimeBudgetSpent)",
+    ]
+    assert dict(tally.fleet) == {drift_check.FleetState.UNOBSERVED: 2}
+    fields = ("target", "code", "operation", "detail")
+    records = [
+        {"level": r.levelname, "message": r.getMessage()} | {k: getattr(r, k, None) for k in fields}
+        for r in caplog.records
+    ]
+    assert records == [
+        {
+            "level": "ERROR",
+            "message": "drift check could not observe the target",
+            "target": target,
+            "code": "TimeBudgetSpent",
+            "operation": "the sweep",
+            "detail": "no time left in this invocation",
+        }
+        for target in (TARGET, OTHER_REGION_TARGET)
+    ]
+
+
+def test_batches_not_handed_out_in_time_count_unobserved() -> None:
+    class NoCall:
+        def invoke(self, **_request: Any) -> None:
+            raise AssertionError("no batch may be handed out without the time to")
+
+    tally = drift_check.Tally()
+    tally.fleet[drift_check.FleetState.UNOBSERVED] = 1  # a target counted before
+    drift_check.hand_out([["a", "b"], ["c"]], tally, stamp=STAMP, function=FUNCTION,
+                         client=NoCall(), deadline=budget.Deadline.of(TimeLeft(0)))  # fmt: skip
+    assert tally.unobserved == [
+        "the 2 targets of batch 1 (TimeBudgetSpent)",
+        "the 1 targets of batch 2 (TimeBudgetSpent)",
+    ]
+    assert dict(tally.fleet) == {drift_check.FleetState.UNOBSERVED: 4}

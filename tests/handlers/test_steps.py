@@ -14,6 +14,7 @@ import pytest
 from botocore.stub import Stubber
 from handler_fakes import Clock, status_response
 
+from fleetwise_reconciler import budget
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.errors import (
     FleetWiseTerminalError,
@@ -107,10 +108,108 @@ def test_observe_makes_no_call_for_an_invalid_spec(
     assert result["action"] == "Invalid"
     assert result["observation"] is None
     assert result["message"] == (
-        "the spec is invalid, nothing was called: colour: unknown field (allowed: target, mode, "
-        "policy, paused, reconcileToken, timestream, iamRoleArn, onExisting); timestream: is "
-        "required when mode is 'timestream'; iamRoleArn: is required when mode is 'timestream'"
+        "the spec is invalid, nothing was called: colour: unknown field holding a String (S); "
+        "allowed: target, mode, policy, paused, reconcileToken, timestream, iamRoleArn, onExisting; "
+        "timestream: is required when mode is 'timestream'; iamRoleArn: is required when mode "
+        "is 'timestream'"
     )
+
+
+def test_observe_of_an_item_of_every_type_answers_json_and_calls_nothing(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+) -> None:
+    # GIVEN an item with sets, binary and nested values (as the console writes them; a NULL
+    # attribute is rehearsed in scenarios/invariants/12-*)
+    hold_lease(status_repository, now)
+    fleetwise, _stub = stubbed  # nothing queued: any call would fail the test
+    item = {
+        "target": TARGET,
+        "colours": {"red", "blue"},
+        "ids": {3, 1.5},
+        "blobs": {b"\x00", b"\x01"},
+        "badge": b"\xff",
+        "nested": {"l": [True, {"x"}]},
+    }
+    spec_repository.put(item)
+    # WHEN Observe runs
+    result = observe_with(spec_repository, status_repository, fleetwise)
+    # THEN its result is plain JSON, as Lambda's runtime must write it (a set or bytes would
+    # fail the run with Runtime.MarshalError), and the spec is Invalid, naming each type
+    assert json.loads(json.dumps(result)) == result
+    assert result["rawSpec"] == {
+        "target": TARGET,
+        "colours": ["blue", "red"],
+        "ids": [1.5, 3],
+        "blobs": ["AA==", "AQ=="],
+        "badge": "/w==",
+        "nested": {"l": [True, ["x"]]},
+    }
+    assert (result["action"], result["specHash"]) == ("Invalid", spec_hash(item))
+    for words in ("a String Set (SS)", "a Number Set (NS)", "a Binary Set (BS)", "a Binary (B)"):
+        assert words in result["message"]
+
+
+class MigrationPort(FleetWise):
+    """An account registered with Timestream and two campaigns; counts the campaign reads."""
+
+    def __init__(self) -> None:
+        super().__init__(client=object())
+        self.reads: list[str] = []
+
+    def get_status(self) -> dict[str, Any]:
+        return {
+            "registered": True,
+            "accountStatus": "REGISTRATION_SUCCESS",
+            "iam": {"roleArn": SLR, "registrationStatus": "REGISTRATION_SUCCESS"},
+            "timestream": {"databaseName": "fleet", "tableName": "signals"},
+        }
+
+    def list_campaigns(self) -> list[dict[str, Any]]:
+        self.reads.append("ListCampaigns")
+        return [{"name": "c1"}, {"name": "c2"}]
+
+    def get_campaign(self, name: str) -> dict[str, Any]:
+        self.reads.append(name)
+        return {"name": name, "dataDestinationConfigs": [{"s3Config": {}}]}
+
+
+class Countdown:
+    """Lambda's time left: ``seconds`` each time it is asked, one less each time."""
+
+    def __init__(self, *seconds: float) -> None:
+        self.seconds = list(seconds)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.seconds.pop(0) * 1000)
+
+
+def test_observe_reads_a_campaign_only_while_its_call_fits_in_the_time_left(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    # GIVEN a modern spec over an account still registered with Timestream, and time for the
+    # list and one campaign read only (budget.FLEETWISE's worst case is 12 s); the spec
+    # replaces a registration it did not make
+    hold_lease(status_repository, now)
+    spec_repository.put({"target": TARGET, "onExisting": "replace"})
+    port = MigrationPort()
+    deadline = budget.Deadline.of(Countdown(40, 12, 11.9))
+    # WHEN Observe plans the switch back THEN it stops before the read that may not finish,
+    # as a transient error the workflow retries
+    with pytest.raises(FleetWiseTransientError) as raised:
+        observe.handle({"target": TARGET, "execution": EXEC, "trigger": "stream"},
+                       specs=spec_repository, statuses=status_repository, fleetwise=port,
+                       deadline=deadline)  # fmt: skip
+    assert json.loads(str(raised.value))["code"] == "TimeBudgetSpent"
+    assert port.reads == ["ListCampaigns", "c1"]
+    # AND with time enough it reads every campaign and plans the registration
+    port = MigrationPort()
+    result = observe.handle({"target": TARGET, "execution": EXEC, "trigger": "stream"},
+                            specs=spec_repository, statuses=status_repository, fleetwise=port,
+                            deadline=budget.Deadline.of(Countdown(60, 60, 60)))  # fmt: skip
+    assert (port.reads, result["action"]) == (["ListCampaigns", "c1", "c2"], "Register")
 
 
 def test_observe_of_a_deleted_item_stops_management(
@@ -292,11 +391,25 @@ def registering(now: Clock, role: str = SLR) -> dict[str, Any]:
 MODERN_ITEM = {"target": TARGET, "mode": "cloudwatch"}
 
 
+def counts(version: str, count: int, refused: int = 0) -> dict[str, Any]:
+    """The status's ``attempts`` for one spec version."""
+    return {"attempts": {"specHash": version, "count": count, "refused": refused}}
+
+
+def counted(statuses: StatusRepository, version: str, made: int, refused: int = 0) -> None:
+    """The status already counts ``made`` calls that may have acted and ``refused`` refused
+    ones for ``version`` (as earlier Register steps left it)."""
+    for _ in range(made + refused):
+        assert statuses.count_attempt(TARGET, EXEC, spec_hash=version, limit=20).allowed
+    for _ in range(refused):
+        statuses.count_refusal(TARGET, EXEC, spec_hash=version)
+
+
 def test_modern_registration_sends_an_empty_request_and_counts_it(
     status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
 ) -> None:
     # (That the count is written before the call shows where the call fails without an
-    # answer: test_a_refused_call_is_taken_back_out_of_the_count, InternalServerException.)
+    # answer: test_each_answer_counts_as_acted_or_refused, InternalServerException.)
     fleetwise, stub = stubbed
     hold_lease(status_repository, now)
     stub.add_response("register_account", registering(now), expected_params={})
@@ -309,16 +422,16 @@ def test_modern_registration_sends_an_empty_request_and_counts_it(
         "accountStatus": "REGISTRATION_PENDING",
         "conflict": False,
     }
-    assert status_repository.get_status(TARGET) == {
-        "attempts": {"specHash": spec_hash(MODERN_ITEM), "count": 1}
-    }
+    assert status_repository.get_status(TARGET) == counts(spec_hash(MODERN_ITEM), 1)
 
 
-def test_legacy_registration_sends_both_resources(
+def test_legacy_registration_sends_both_resources_and_continues_the_durable_count(
     status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
 ) -> None:
+    # GIVEN two calls already counted for this version (the event carries an older count)
     fleetwise, stub = stubbed
     hold_lease(status_repository, now)
+    counted(status_repository, spec_hash(LEGACY), 2)
     stub.add_response(
         "register_account",
         {
@@ -337,24 +450,43 @@ def test_legacy_registration_sends_both_resources(
         },
     )
     result = register.handle(
-        register_event(LEGACY, {"attempt": 2}), statuses=status_repository, fleetwise=fleetwise
+        register_event(LEGACY, {"attempt": 1}), statuses=status_repository, fleetwise=fleetwise
     )
+    # THEN the call is the third of the version, whatever the event said
     assert result["attempt"] == 3
-    assert status_repository.get_status(TARGET) == {
-        "attempts": {"specHash": spec_hash(LEGACY), "count": 3}
-    }
+    assert status_repository.get_status(TARGET) == counts(spec_hash(LEGACY), 3)
 
 
-def test_conflict_waits_and_is_not_counted(
+def test_a_retried_register_counts_every_call_it_makes(
+    status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
+) -> None:
+    # GIVEN RegisterAccount answering InternalServerException (whether it acted is unknown)
+    fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+    event = register_event(MODERN_ITEM)
+    for _ in range(3):
+        stub.add_client_error(
+            "register_account", service_error_code="InternalServerException", http_status_code=500
+        )
+    # WHEN Step Functions retries the step three times with the same input
+    for _ in range(3):
+        with pytest.raises(FleetWiseTransientError):
+            register.handle(dict(event), statuses=status_repository, fleetwise=fleetwise)
+    # THEN each call counts: three, not the one the input carried each time
+    assert status_repository.get_status(TARGET) == counts(spec_hash(MODERN_ITEM), 3)
+
+
+def test_conflict_waits_and_counts_as_refused(
     status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
 ) -> None:
     fleetwise, stub = stubbed
     hold_lease(status_repository, now)
+    counted(status_repository, spec_hash(MODERN_ITEM), 2)
     stub.add_client_error(
         "register_account", service_error_code="ConflictException", http_status_code=409
     )
     result = register.handle(
-        register_event(MODERN_ITEM, attempts=2), statuses=status_repository, fleetwise=fleetwise
+        register_event(MODERN_ITEM), statuses=status_repository, fleetwise=fleetwise
     )
     assert result == {
         "startedAt": "2026-11-26T12:00:00.000Z",
@@ -362,29 +494,28 @@ def test_conflict_waits_and_is_not_counted(
         "accountStatus": None,
         "conflict": True,
     }
-    assert status_repository.get_status(TARGET) == {
-        "attempts": {"specHash": spec_hash(MODERN_ITEM), "count": 2}
-    }
+    assert status_repository.get_status(TARGET) == counts(spec_hash(MODERN_ITEM), 2, 1)
 
 
 @pytest.mark.parametrize(
-    ("code", "http", "error", "count"),
+    ("code", "http", "error", "made", "refused"),
     [
-        ("ThrottlingException", 429, FleetWiseTransientError, 0),
-        ("AccessDeniedException", 403, FleetWiseTerminalError, 0),
-        ("ValidationException", 400, FleetWiseTerminalError, 0),
-        # An internal error leaves it unknown whether the service acted: it stays counted.
-        ("InternalServerException", 500, FleetWiseTransientError, 1),
+        ("ThrottlingException", 429, FleetWiseTransientError, 0, 1),
+        ("AccessDeniedException", 403, FleetWiseTerminalError, 0, 1),
+        ("ValidationException", 400, FleetWiseTerminalError, 0, 1),
+        # An internal error leaves it unknown whether the service acted: it may have.
+        ("InternalServerException", 500, FleetWiseTransientError, 1, 0),
     ],
 )
-def test_a_refused_call_is_taken_back_out_of_the_count(
+def test_each_answer_counts_as_acted_or_refused(
     status_repository: StatusRepository,
     stubbed: tuple[FleetWise, Stubber],
     now: Clock,
     code: str,
     http: int,
     error: type[Exception],
-    count: int,
+    made: int,
+    refused: int,
 ) -> None:
     fleetwise, stub = stubbed
     hold_lease(status_repository, now)
@@ -394,9 +525,100 @@ def test_a_refused_call_is_taken_back_out_of_the_count(
             register_event(MODERN_ITEM), statuses=status_repository, fleetwise=fleetwise
         )
     assert json.loads(str(raised.value))["code"] == code
-    assert status_repository.get_status(TARGET) == {
-        "attempts": {"specHash": spec_hash(MODERN_ITEM), "count": count}
+    assert status_repository.get_status(TARGET) == counts(spec_hash(MODERN_ITEM), made, refused)
+
+
+@pytest.mark.parametrize(("made", "refused"), [(5, 0), (0, 5), (3, 5), (5, 2)])
+def test_a_spent_version_is_not_called_again(
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    made: int,
+    refused: int,
+) -> None:
+    # GIVEN either count of the version at MaxRegistrationAttempts (5, the default)
+    fleetwise, _stub = stubbed  # nothing queued: a RegisterAccount call would fail the test
+    hold_lease(status_repository, now)
+    version = spec_hash(MODERN_ITEM)
+    counted(status_repository, version, made, refused)
+    # WHEN Register runs THEN it calls nothing, counts nothing and fails for good
+    with pytest.raises(FleetWiseTerminalError) as raised:
+        register.handle(
+            register_event(MODERN_ITEM), statuses=status_repository, fleetwise=fleetwise
+        )
+    assert json.loads(str(raised.value)) == {
+        "code": "AttemptsExhausted",
+        "message": (
+            f"{made} RegisterAccount call{'s' if made != 1 else ''} that may have acted and "
+            f"{refused} refused without acting for this spec version (MaxRegistrationAttempts "
+            "5 of each): not called again until the spec or its reconcileToken changes"
+        ),
+        "retryable": False,
+        "operation": "RegisterAccount",
+        "retryAfterSeconds": None,
     }
+    assert status_repository.get_status(TARGET) == counts(version, made, refused)
+
+
+def test_below_both_bounds_the_call_is_made(
+    status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
+) -> None:
+    fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+    version = spec_hash(MODERN_ITEM)
+    counted(status_repository, version, 4, 4)
+    stub.add_response("register_account", registering(now), expected_params={})
+    result = register.handle(
+        register_event(MODERN_ITEM), statuses=status_repository, fleetwise=fleetwise
+    )
+    assert result["attempt"] == 5
+    assert status_repository.get_status(TARGET) == counts(version, 5, 4)
+
+
+def test_another_versions_counts_start_afresh(
+    status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
+) -> None:
+    # GIVEN an older version whose calls are spent
+    fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+    counted(status_repository, "older", 5, 5)
+    stub.add_response("register_account", registering(now), expected_params={})
+    # WHEN the new version registers THEN its counts are its own
+    register.handle(register_event(MODERN_ITEM), statuses=status_repository, fleetwise=fleetwise)
+    assert status_repository.get_status(TARGET) == counts(spec_hash(MODERN_ITEM), 1)
+
+
+def test_the_counting_writes_carry_a_token_of_the_lambda_request(
+    status_repository: StatusRepository, stubbed: tuple[FleetWise, Stubber], now: Clock
+) -> None:
+    # GIVEN a spy on the status table's transactions
+    fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+    tokens: list[str | None] = []
+
+    def spy(params: dict[str, Any], **_: Any) -> None:
+        tokens.append(params.get("ClientRequestToken"))
+
+    counted(status_repository, "an older version", 1)  # builds the transactions' connection
+    connection = status_repository._connection
+    assert connection is not None
+    connection.client.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", spy)
+    stub.add_client_error(
+        "register_account", service_error_code="ThrottlingException", http_status_code=429
+    )
+    # WHEN a throttled call is counted, then moved to the refused ones
+    with pytest.raises(FleetWiseTransientError):
+        register.handle(
+            register_event(MODERN_ITEM),
+            statuses=status_repository,
+            fleetwise=fleetwise,
+            request="req-1",
+        )
+    # THEN each write has a token of its own, derived from the request: an SDK retry of one
+    # is applied once (the first write of a version is the second transaction tried)
+    assert len(tokens) == 3
+    assert all(t is not None and len(t) == 32 for t in tokens)
+    assert len(set(tokens)) == 3
 
 
 def test_register_by_a_run_that_lost_its_lease_never_calls(
@@ -943,7 +1165,7 @@ def test_record_writes_the_registered_status_and_releases(
     raw = {"target": TARGET}
     spec_repository.put(raw)
     hold_lease(status_repository, now)
-    status_repository.record_attempts(TARGET, EXEC, spec_hash=spec_hash(raw), count=1)
+    counted(status_repository, spec_hash(raw), 1)
     now.advance(330)
     observation = {"registered": True, "accountStatus": "REGISTRATION_SUCCESS"}
     result = record.handle(
@@ -989,7 +1211,7 @@ def test_record_writes_the_registered_status_and_releases(
         "observed": {**observation, "observedAt": finished},
         "drift": [],
         # Registered: the failure budget of this spec version starts afresh
-        "attempts": {"specHash": version, "count": 0},
+        "attempts": {"specHash": version, "count": 0, "refused": 0},
         # and from now on the stack manages the registration (a later difference is drift)
         "managedSince": finished,
         "lastExecutionArn": EXEC,
@@ -1016,7 +1238,7 @@ def test_record_of_a_failure_keeps_the_durable_attempt_count(
     raw = {"target": TARGET}
     spec_repository.put(raw)
     hold_lease(status_repository, now)
-    status_repository.record_attempts(TARGET, EXEC, spec_hash=spec_hash(raw), count=3)
+    counted(status_repository, spec_hash(raw), 3)
     cause = json.dumps(
         {
             "errorType": "FleetWiseTransientError",
@@ -1037,7 +1259,7 @@ def test_record_of_a_failure_keeps_the_durable_attempt_count(
     # THEN the durable count stands
     status = status_repository.get_status(TARGET)
     assert status is not None
-    assert status["attempts"] == {"specHash": spec_hash(raw), "count": 3}
+    assert status["attempts"] == {"specHash": spec_hash(raw), "count": 3, "refused": 0}
     assert (status["phase"], status["reason"], status["lastError"]["retryable"]) == (
         "Failed",
         "InternalServerException",
@@ -1308,3 +1530,168 @@ def test_record_of_awaiting_adoption_alarms_as_unhealthy_not_as_drift(
     metrics = [line for line in lines if "_aws" in line]
     assert [line.get("RegistrationHealthy") for line in metrics] == [[0.0], [0.0]]
     assert not any("DriftDetected" in line for line in metrics)
+
+
+class AcquiredBetweenWrites(StatusRepository):
+    """The status table, with another run's Acquire landing right after this run's first
+    lease write once its status is written (the moment a trigger may find the lease held)."""
+
+    def __init__(self, table: str, now: Clock, other: str) -> None:
+        super().__init__(table, region="us-east-1")
+        self.now, self.other, self.armed = now, other, False
+        self.writes: list[str] = []
+
+    def put_status(self, target: str, holder: str, status: Any) -> None:
+        super().put_status(target, holder, status)
+        self.armed = True
+
+    def _after(self, write: str, target: str) -> None:
+        self.writes.append(write)
+        if self.armed:
+            self.armed = False
+            self.acquire_lease(target, self.other, now=self.now(), lease_seconds=3900)
+
+    def release_lease(self, target: str, holder: str) -> bool:
+        released = super().release_lease(target, holder)
+        self._after("release_lease", target)
+        return released
+
+    def release_lease_if_holder(self, target: str, holder: str) -> bool:
+        released = super().release_lease_if_holder(target, holder)
+        self._after("release_lease_if_holder", target)
+        return released
+
+
+def test_at_the_loop_bound_a_request_between_two_writes_cannot_keep_the_lease(
+    spec_repository: SpecRepository, tables: dict[str, str], now: Clock
+) -> None:
+    # GIVEN a run at its last allowed loop (5) whose lease a newer request marked pending,
+    # the spec changed meanwhile, and another run's Acquire landing right after Record's first
+    # lease write
+    statuses = AcquiredBetweenWrites(tables["StatusTable"], now, "arn:aws:states:x:run-3")
+    raw = {"target": TARGET}
+    spec_repository.put({"target": TARGET, "reconcileToken": "newer"})
+    hold_lease(statuses, now)
+    statuses.acquire_lease(TARGET, OTHER, now=now(), lease_seconds=1800)
+    plan = planned(raw, action="NoChange", phase="Registered", reason="UpToDate", drift=[])
+    # WHEN Record releases the lease for good
+    result = record.handle(record_event(plan, loop=5), specs=spec_repository, statuses=statuses)
+    # THEN it does so in one conditional write, so the finished run holds no lease, whatever
+    # landed after it (before, a release in two calls left it held until it expired)
+    assert result == {"again": False, "loop": 5, "phase": "Registered", "leaseLost": False}
+    lease = statuses.get_lease(TARGET)
+    assert lease is None or lease["holder"] != EXEC
+    assert statuses.writes == ["release_lease_if_holder"]
+
+
+def test_at_the_loop_bound_a_lease_taken_over_meanwhile_is_left_to_its_holder(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    # GIVEN a run at its last loop whose spec changed, and whose lease another run took over
+    # between its status write and its release (it had expired)
+    raw = {"target": TARGET}
+    spec_repository.put({"target": TARGET, "reconcileToken": "newer"})
+    hold_lease(status_repository, now)
+    plan = planned(raw, action="NoChange", phase="Registered", reason="UpToDate", drift=[])
+
+    class TakenOver(StatusRepository):
+        def put_status(self, target: str, holder: str, status: Any) -> None:
+            super().put_status(target, holder, status)
+            self.release_lease_if_holder(target, holder)
+            self.acquire_lease(target, OTHER, now=now(), lease_seconds=3900)
+
+    statuses = TakenOver(status_repository._status.Meta.table_name, region="us-east-1")
+    # WHEN Record releases THEN it leaves the other run's lease alone and says it lost its own
+    result = record.handle(record_event(plan, loop=5), specs=spec_repository, statuses=statuses)
+    assert result == {"again": False, "loop": 5, "phase": "Registered", "leaseLost": True}
+    assert (status_repository.get_lease(TARGET) or {}).get("holder") == OTHER
+
+
+# -- what the steps log (an operator reads it at 3 a.m.) ---------------------------------------
+
+
+def logged(caplog: pytest.LogCaptureFixture, *fields: str) -> list[dict[str, Any]]:
+    return [
+        {"message": r.getMessage()} | {f: getattr(r, f, None) for f in fields}
+        for r in caplog.records
+    ]
+
+
+class LeaseOf:
+    """A status table whose Acquire answers as given (and counts the calls)."""
+
+    def __init__(self, acquired: bool, holder: str) -> None:
+        from fleetwise_reconciler.dal.repository import LeaseResult
+
+        self.result = LeaseResult(acquired, holder, 1795698300, marked_pending=not acquired)
+        self.calls: list[tuple[str, str]] = []
+
+    def acquire_lease(self, target: str, holder: str, **_: Any) -> Any:
+        self.calls.append((target, holder))
+        return self.result
+
+
+def test_acquire_uses_the_table_it_is_given_and_logs_who_holds_the_lease(
+    caplog: pytest.LogCaptureFixture, now: Clock
+) -> None:
+    caplog.set_level(logging.INFO)
+    taken, held = LeaseOf(True, EXEC), LeaseOf(False, OTHER)
+    event = {"target": TARGET, "execution": EXEC}
+    assert acquire.handle(event, statuses=taken) == {  # type: ignore[arg-type]
+        "acquired": True,
+        "holder": EXEC,
+        "expiresAt": 1795698300,
+    }
+    acquire.handle(event, statuses=held)  # type: ignore[arg-type]
+    assert (taken.calls, held.calls) == ([(TARGET, EXEC)], [(TARGET, EXEC)])
+    assert logged(caplog, "target", "expires_at", "holder") == [
+        {"message": "lease acquired", "target": TARGET, "expires_at": 1795698300,
+         "holder": None},
+        {"message": "lease held by another run; left to it", "target": TARGET,
+         "expires_at": None, "holder": OTHER},
+    ]  # fmt: skip
+
+
+def test_record_logs_why_it_reconciles_again(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    raw = {"target": TARGET}
+    spec_repository.put({"target": TARGET, "reconcileToken": "newer"})
+    hold_lease(status_repository, now)
+    plan = planned(raw, action="NoChange", phase="Registered", reason="UpToDate", drift=[])
+    caplog.set_level(logging.INFO)
+    record.handle(record_event(plan, loop=2), specs=spec_repository, statuses=status_repository)
+    again = [
+        r for r in logged(caplog, "target", "why", "loop") if r["message"] == "reconciling again"
+    ]
+    assert again == [
+        {"message": "reconciling again", "target": TARGET, "why": "the spec changed", "loop": 3}
+    ]
+
+
+def test_a_release_for_good_of_a_lease_not_held_says_so() -> None:
+    class NotHeld:
+        def release_lease_if_holder(self, target: str, holder: str) -> bool:
+            return False
+
+    with pytest.raises(LeaseLost) as lost:
+        record._release_for_good(NotHeld(), TARGET, EXEC)  # type: ignore[arg-type]
+    assert str(lost.value) == f"{EXEC} no longer holds the lease of {TARGET} (release)"
+    assert (lost.value.target, lost.value.holder) == (TARGET, EXEC)
+
+
+def test_observe_out_of_time_names_the_operation_it_did_not_start() -> None:
+    spent = budget.Deadline.of(Countdown(0))
+    with pytest.raises(FleetWiseTransientError) as raised:
+        observe.in_time(spent, "GetCampaign")
+    assert json.loads(str(raised.value)) == {
+        "code": "TimeBudgetSpent",
+        "message": "no time left in this invocation for GetCampaign",
+        "retryable": True,
+        "operation": "GetCampaign",
+        "retryAfterSeconds": None,
+    }
+    observe.in_time(budget.Deadline.of(Countdown(12)), "GetCampaign")  # fits: no error

@@ -9,10 +9,13 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from handler_fakes import executions, load_event
 
+from fleetwise_reconciler import budget
 from fleetwise_reconciler.dal.repository import SpecRepository
 from fleetwise_reconciler.handlers import stream_trigger
+from fleetwise_rehearsal.aws.strict import name_problem
 
 REGION = "us-east-1"
 TARGET = "123456789012:us-east-1"
@@ -132,3 +135,58 @@ def test_the_sample_event_starts_one_execution_per_record(state_machine: tuple[A
         }
         for record in sorted(event["Records"], key=lambda r: r["eventID"])
     ]
+
+
+def test_a_record_of_an_odd_key_is_named_validly_and_the_same_when_redelivered(
+    spec_repository: SpecRepository, tables: dict[str, str], state_machine: tuple[Any, str]
+) -> None:
+    # GIVEN a record of an item under a key no run can be named after, and an event ID that
+    # is not a name Step Functions takes as it is (DynamoDB's are; nothing documents that)
+    client, arn = state_machine
+    odd = "123456789012:eu-central-1 lab {x}"
+    spec_repository.put({"target": odd})
+    [record] = stream_records(tables["SpecTable"])
+    record = {**record, "eventID": "odd id: " + record["eventID"]}
+    # WHEN it is delivered twice
+    for _ in range(2):
+        assert stream_trigger.handle({"Records": [record]}, client=client) == {
+            "batchItemFailures": []
+        }
+    # THEN one run, named from the event ID's digest, for the odd key
+    [started] = executions(client, arn)
+    assert started["name"].startswith("stream-odd-id-")
+    assert name_problem(started["name"]) is None
+    assert started["input"]["target"] == odd
+
+
+class TimeLeft:
+    """A Lambda context with this much time left."""
+
+    def __init__(self, millis: int) -> None:
+        self.millis = millis
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.millis
+
+
+def test_a_record_whose_start_may_not_finish_in_time_fails_alone_and_is_delivered_again(
+    spec_repository: SpecRepository, tables: dict[str, str], state_machine: tuple[Any, str]
+) -> None:
+    # GIVEN two records and less time left than one StartExecution may take (budget.py)
+    client, arn = state_machine
+    spec_repository.put({"target": TARGET})
+    spec_repository.put({"target": "123456789012:eu-central-1"})
+    records = stream_records(tables["SpecTable"])
+    short = TimeLeft(int(budget.CONTROL.worst_seconds * 1000) - 1)
+    # WHEN the batch is delivered THEN nothing is started and the batch fails whole (every
+    # record failed: the mapping delivers it again), instead of Lambda killing the function
+    # in the middle of a call
+    with pytest.raises(BatchProcessingError, match="All records failed processing"):
+        stream_trigger.handle({"Records": records}, short, client=client)  # type: ignore[arg-type]
+    assert executions(client, arn) == []
+    # AND with the time a StartExecution may take, each is started
+    enough = TimeLeft(int(budget.CONTROL.worst_seconds * 1000))
+    assert stream_trigger.handle({"Records": records}, enough, client=client) == {  # type: ignore[arg-type]
+        "batchItemFailures": []
+    }
+    assert len(executions(client, arn)) == 2

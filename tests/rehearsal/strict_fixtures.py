@@ -39,6 +39,17 @@ def sized(event: Any, context: Any) -> Any:
     return {"s": "x" * int(event["n"])}
 
 
+# The invoker of the running machines (``waiting`` reaches it from inside a handler).
+INVOKER: list[LambdaInvoker] = []
+
+
+def waiting(event: Any, context: Any) -> Any:
+    """A handler that waits ``event["seconds"]`` of virtual time for a slow answer, then
+    returns ``event`` with the time it had left when it returned."""
+    INVOKER[0].wait(float(event["seconds"]))
+    return {**event, "left": context.get_remaining_time_in_millis()}
+
+
 class NotYet(Exception):
     """What ``failing`` raises: a Lambda error named NotYet."""
 
@@ -68,13 +79,14 @@ class Machines:
         self._arns: dict[str, str] = {}
         self._names = itertools.count()
 
-    def function(self, name: str, handler: str) -> str:
+    def function(self, name: str, handler: str, timeout: int = 3) -> str:
         created = self.lam.create_function(
             FunctionName=name,
             Runtime="python3.13",
             Role=self.role,
             Handler=handler,
             Code={"ZipFile": _zip()},
+            Timeout=timeout,
         )
         return str(created["FunctionArn"])
 
@@ -111,4 +123,8 @@ def running_machines() -> Iterator[Machines]:
     clock = VirtualClock(T0, jitter_fraction=0.5)
     invoker = LambdaInvoker()
     with aws_environment(REGION), moto.mock_aws(config=MOTO_CONFIG), patched(clock, invoker):
-        yield Machines(clock, invoker)
+        INVOKER[:] = [invoker]
+        try:
+            yield Machines(clock, invoker)
+        finally:
+            INVOKER.clear()

@@ -24,6 +24,7 @@ class Call:
     tag: str | None
     at: float
     status: int = 200
+    error_type: str | None = None
     account: str = "123456789012"
     region: str = "us-east-1"
 
@@ -142,16 +143,28 @@ def test_one_run_after_another_and_the_drift_checks_observations_are_fine() -> N
     assert InvariantMonitor(FakeRehearsal(calls)).check() == []  # type: ignore[arg-type]
 
 
-def _registrations(count: int, registered_after: int | None = None) -> FakeRehearsal:
-    """``count`` accepted RegisterAccount calls by run A for one spec version, each from its
-    own Register invocation; optionally a Record of Registered after the first few."""
+def _registrations(
+    count: int, registered_after: int | None = None, answers: tuple[str | None, ...] = ()
+) -> FakeRehearsal:
+    """``count`` RegisterAccount calls by run A for one spec version, each from its own
+    Register invocation, answered 200 or with ``answers[n]`` (an error code); optionally a
+    Record of Registered after the first few."""
     calls: list[Call] = []
     invocations: list[Invocation] = []
     for n in range(count):
         invocations.append(
             Invocation("stack-RegisterFunction", RUN_A, {"target": T, "specHash": "h1"}, at(n * 10))
         )
-        calls.append(Call("RegisterAccount", tag("RegisterFunction", RUN_A), T0 + n * 10 + 1))
+        answer = answers[n] if n < len(answers) else None
+        calls.append(
+            Call(
+                "RegisterAccount",
+                tag("RegisterFunction", RUN_A),
+                T0 + n * 10 + 1,
+                status=200 if answer is None else 400,
+                error_type=answer,
+            )
+        )
         if registered_after is not None and n + 1 == registered_after:
             invocations.append(
                 Invocation(
@@ -171,7 +184,50 @@ def test_more_registrations_than_the_budget_for_one_version_are_seen() -> None:
         Violation(
             "BoundedRegistrations",
             T,
-            "3 RegisterAccount calls for spec version h1 (MaxRegistrationAttempts 2)",
+            "3 RegisterAccount calls that may have acted for spec version h1 "
+            "(MaxRegistrationAttempts 2)",
+        )
+    ]
+
+
+def test_every_call_counts_whatever_it_answered() -> None:
+    # GIVEN three calls of one version answered with an internal error (it may have acted)
+    rehearsal = _registrations(3, answers=("InternalServerException",) * 3)
+    assert InvariantMonitor(rehearsal).check() == [  # type: ignore[arg-type]
+        Violation(
+            "BoundedRegistrations",
+            T,
+            "3 RegisterAccount calls that may have acted for spec version h1 "
+            "(MaxRegistrationAttempts 2)",
+        )
+    ]
+
+
+def test_refused_calls_have_a_bound_of_their_own() -> None:
+    # GIVEN two accepted calls and two refused ones: within both bounds of 2
+    within = ("ThrottlingException", None, "ConflictException", None)
+    assert InvariantMonitor(_registrations(4, answers=within)).check() == []  # type: ignore[arg-type]
+    # WHEN a third refusal comes THEN the refused bound is broken
+    past = (*within, "AccessDeniedException")
+    assert InvariantMonitor(_registrations(5, answers=past)).check() == [  # type: ignore[arg-type]
+        Violation(
+            "BoundedRegistrations",
+            T,
+            "3 RegisterAccount calls refused without acting for spec version h1 "
+            "(MaxRegistrationAttempts 2)",
+        )
+    ]
+
+
+def test_a_call_no_register_step_made_still_counts() -> None:
+    # GIVEN calls the service received without a Register invocation of a run behind them
+    calls = [Call("RegisterAccount", None, T0 + n) for n in range(3)]
+    assert InvariantMonitor(FakeRehearsal(calls)).check() == [  # type: ignore[arg-type]
+        Violation(
+            "BoundedRegistrations",
+            T,
+            "3 RegisterAccount calls that may have acted for spec version None "
+            "(MaxRegistrationAttempts 2)",
         )
     ]
 

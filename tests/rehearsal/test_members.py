@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -101,3 +102,31 @@ def test_an_untrusted_caller_or_a_missing_role_is_refused_as_aws_refuses_it(
         "AccessDenied",
         f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {role}",
     )
+
+
+def test_a_session_past_its_expiry_is_refused_as_aws_refuses_it(rehearsal: Rehearsal) -> None:
+    # GIVEN member credentials of a one-hour session
+    sts = rehearsal.client("sts")
+    rehearsal.invoker.current = _as_function(rehearsal, "PollFunction")
+    try:
+        credentials = sts.assume_role(RoleArn=MEMBER_ROLE, RoleSessionName="run-2")["Credentials"]
+    finally:
+        rehearsal.invoker.current = None
+    assert rehearsal.sim is not None
+    fleetwise = boto3.client(
+        "iotfleetwise",
+        region_name="us-east-1",
+        endpoint_url=rehearsal.sim.endpoint_url,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        fleetwise.get_register_account_status()  # within the hour: the member account answers
+    # WHEN the hour has passed on the virtual clock
+    rehearsal.advance(3600)
+    # THEN IoT FleetWise refuses the request, as every AWS API does ("Common Errors")
+    with pytest.raises(ClientError) as refused:
+        fleetwise.get_register_account_status()
+    assert refused.value.response["Error"]["Code"] == "ExpiredTokenException"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403

@@ -23,8 +23,8 @@ from fleetwise_rehearsal.scenarios.simulator_lines import Fault
 
 T = "123456789012:us-east-1"
 EU = "123456789012:eu-central-1"
-KINDS = "write, patch, delete, abort, stop, settle, tick, advance, parameters, simulator"
-VERBS = "register, fail, status, deleteServiceLinkedRole, forget, timestream, campaigns"
+KINDS = "write, writeItem, patch, delete, abort, stop, settle, tick, advance, parameters, simulator, deliver"
+VERBS = "register, fail, status, deleteServiceLinkedRole, forget, timestream, campaigns, slow"
 
 
 def args(raw: Any) -> dict[str, Any]:
@@ -43,24 +43,166 @@ def refusal(raw: Any) -> str:
 def test_write_keeps_the_item_as_written() -> None:
     step = parse_step({"write": {"target": T, "mode": "cloudwatch", "n": 2.5}}, 1)
     assert (step.kind, step.at) == ("write", None)
-    assert dict(step.args) == {"item": {"target": T, "mode": "cloudwatch", "n": 2.5}}
+    assert dict(step.args) == {
+        "item": {"target": T, "mode": "cloudwatch", "n": 2.5},
+        "stream": "delivered",
+    }
+
+
+def test_write_item_takes_dynamodb_json_of_every_type() -> None:
+    # GIVEN an item as `aws dynamodb put-item --item` takes it, with an odd key
+    odd = " 123456789012:us-east-1\t{x}"
+    raw = {
+        "target": {"S": odd},
+        "s": {"S": "x"},
+        "n": {"N": 2.5},
+        "b": {"B": "AAE="},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", 2]},
+        "bs": {"BS": ["AA==", "AQ=="]},
+        "m": {"M": {"l": {"L": [{"NULL": True}, {"BOOL": False}]}}},
+    }
+    # WHEN parsed THEN binary values are bytes and numbers their text, as boto3 sends them
+    assert args({"writeItem": raw}) == {
+        "item": {
+            "target": {"S": odd},
+            "s": {"S": "x"},
+            "n": {"N": "2.5"},
+            "b": {"B": b"\x00\x01"},
+            "ss": {"SS": ["a", "b"]},
+            "ns": {"NS": ["1", "2"]},
+            "bs": {"BS": [b"\x00", b"\x01"]},
+            "m": {"M": {"l": {"L": [{"NULL": True}, {"BOOL": False}]}}},
+        },
+        "stream": "delivered",
+    }
+
+
+@pytest.mark.parametrize(
+    ("item", "problem"),
+    [
+        ({"mode": {"S": "x"}}, "the item needs its key, 'target', written {S: text}"),
+        ({"target": {"S": ""}}, "'target' must be text of 1 to 2048 bytes, not ''"),
+        (
+            {"target": {"S": "t"}, "x": "y"},
+            "'x' must be one typed value like {S: text}, one of S, N, B, SS, NS, BS, M, L, NULL, BOOL",
+        ),
+        (
+            {"target": {"S": "t"}, "x": {"SN": "1"}},
+            "'x': 'SN' is not a DynamoDB type (did you mean 'S'?)",
+        ),
+        (
+            {"target": {"S": "t"}, "x": {None: True}},
+            "'x': YAML reads the type NULL as null: quote it (\"NULL\": true)",
+        ),
+        (
+            {"target": {"S": "t"}, "x": {"SS": []}},
+            "'x' (SS) must be a non-empty list (DynamoDB has no empty set)",
+        ),
+        (
+            {"target": {"S": "t"}, "x": {"SS": ["a", "a"]}},
+            "'x' (SS) holds a value twice, which DynamoDB refuses",
+        ),
+        (
+            {"target": {"S": "t"}, "x": {"B": "not base64!"}},
+            "'x' (B) holds 'not base64!', which is not base64",
+        ),
+        ({"target": {"S": "t"}, "x": {"N": "NaN"}}, "'x' (N) is NaN, which DynamoDB cannot store"),
+        (
+            {"target": {"S": "t"}, "x": {"M": {"y": {"NULL": False}}}},
+            "'x.y' (NULL) must be written {NULL: true}",
+        ),
+    ],
+)
+def test_write_item_refuses_what_dynamodb_refuses(item: dict[str, Any], problem: str) -> None:
+    assert refusal({"writeItem": item}) == f"s.yaml: step 3 (writeItem): {problem}"
+
+
+@pytest.mark.parametrize("kind", ["write", "writeItem", "patch", "delete"])
+@pytest.mark.parametrize("stream", ["delivered", "lost", "twice"])
+def test_an_edit_says_how_the_stream_delivers_its_record(kind: str, stream: str) -> None:
+    value = {
+        "write": {"target": T},
+        "writeItem": {"target": {"S": T}},
+        "patch": {"target": T, "paused": True},
+        "delete": T,
+    }[kind]
+    assert args({kind: value, "stream": stream})["stream"] == stream
+
+
+def test_an_unknown_stream_delivery_is_refused() -> None:
+    assert refusal({"write": {"target": T}, "stream": "twise"}) == (
+        "s.yaml: step 3 (write): 'stream' is one of delivered, lost, twice, not 'twise' "
+        "(did you mean 'twice'?)"
+    )
+
+
+def test_patch_and_delete_take_any_key_the_table_holds() -> None:
+    odd = "123456789012:eu-central-1 lab"
+    assert args({"patch": {"target": odd, "paused": True}})["target"] == odd
+    assert args({"delete": odd})["target"] == odd
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"schedule": "twice"}, {"channel": "schedule", "how": "twice", "seconds": 0.0}),
+        ({"async": "twice"}, {"channel": "async", "how": "twice", "seconds": 0.0}),
+        ({"rule": "twice"}, {"channel": "rule", "how": "twice", "seconds": 0.0}),
+        ({"rule": {"late": 120}}, {"channel": "rule", "how": "late", "seconds": 120.0}),
+    ],
+)
+def test_deliver_says_how_the_next_delivery_of_a_channel_arrives(
+    value: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    assert args({"deliver": value}) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (
+            {"stream": "twice"},
+            "'deliver' names one of schedule, async, rule, not {'stream': 'twice'}",
+        ),
+        ({"schedule": {"late": 5}}, "'deliver': schedule is delivered 'twice', not {'late': 5}"),
+        ({"rule": {"late": 0}}, "'late' must be at least 1, not 0"),
+    ],
+)
+def test_deliver_refuses_what_it_cannot_deliver(value: dict[str, Any], problem: str) -> None:
+    assert refusal({"deliver": value}) == f"s.yaml: step 3 (deliver): {problem}"
+
+
+def test_a_slow_answer_is_scripted_per_operation() -> None:
+    assert args({"simulator": {"slow": {"operation": "RegisterAccount", "seconds": 150}}}) == {
+        "target": None,
+        "verb": "slow",
+        "operation": "RegisterAccount",
+        "seconds": 150.0,
+        "times": 1,
+    }
+    assert refusal({"simulator": {"slow": {"operation": "Frob", "seconds": 1}}}) == (
+        "s.yaml: step 3 (simulator): 'slow': 'Frob' is not an IoT FleetWise operation"
+    )
 
 
 def test_patch_separates_the_key_from_the_attributes() -> None:
     assert args({"at": 100, "patch": {"target": T, "paused": True, "iamRoleArn": None}}) == {
         "target": T,
         "attributes": {"paused": True, "iamRoleArn": None},
+        "stream": "delivered",
     }
     assert args({"patch": {"reconcileToken": "t1"}}) == {
         "target": None,
         "attributes": {"reconcileToken": "t1"},
+        "stream": "delivered",
     }
     assert parse_step({"at": 100, "patch": {"paused": True}}, 1).at == 100.0
 
 
 def test_delete_abort_stop() -> None:
-    assert args({"delete": T}) == {"target": T}
-    assert args({"delete": None}) == {"target": None}
+    assert args({"delete": T}) == {"target": T, "stream": "delivered"}
+    assert args({"delete": None}) == {"target": None, "stream": "delivered"}
     assert args({"abort": "running"}) == {
         "execution": "running",
         "target": None,
@@ -219,7 +361,7 @@ def test_every_simulator_verb() -> None:
         ),
         (
             {"delete": 123456789012},
-            "s.yaml: step 3 (delete): the target to delete must be '<12-digit account>:<region>' (like 123456789012:us-east-1), not 123456789012",
+            "s.yaml: step 3 (delete): the target to delete must be text of 1 to 2048 bytes, not 123456789012",
         ),
         (
             {"abort": ""},
@@ -464,8 +606,9 @@ def test_a_json_file_is_read_as_json(tmp_path: Path) -> None:
             "s.yaml: expect: unknown key 'target' (did you mean 'targets'?) (it takes targets, calls, executions, alarms, invariants)",
         ),
         (
-            "steps: []\nexpect: {targets: {'123:x': {}}}",
-            "s.yaml: expect.targets['123:x']: the target must be '<12-digit account>:<region>' (like 123456789012:us-east-1), not '123:x'",
+            # any key the spec table can hold may be expected on (an odd key is Invalid)
+            "steps: []\nexpect: {targets: {'': {}}}",
+            "s.yaml: expect.targets['']: the target must be text of 1 to 2048 bytes, not ''",
         ),
         (
             f"steps: []\nexpect: {{targets: {{'{T}': {{phase: Done}}}}}}",
@@ -568,7 +711,10 @@ def test_repeat_writes_a_long_value_and_expectations_take_invariants_and_calls()
         "  targets: {'123456789012:eu-central-1': {calls: {RegisterAccount: 1}}}\n",
         source="s.yaml",
     )
-    assert scenario.parsed[0].args == {"item": {"reconcileToken": "ababab"}}
+    assert scenario.parsed[0].args == {
+        "item": {"reconcileToken": "ababab"},
+        "stream": "delivered",
+    }
     expectations = scenario.expectations
     assert expectations is not None
     assert expectations.invariants is True

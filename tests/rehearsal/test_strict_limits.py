@@ -69,6 +69,30 @@ def test_an_execution_input_past_the_quota_is_refused(machines: Machines) -> Non
     assert names == ["at-limit"]
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["with space", "a:b", "a/b", "brace{", "tab\tname", "ctl\x85", "pct%", "back\\slash"],
+)
+def test_a_name_start_execution_refuses_is_refused(machines: Machines, name: str) -> None:
+    # StartExecution's name rule (API reference): moto's parser backend started any name
+    arn = machines.create(pass_through())
+    with pytest.raises(ClientError) as refused:
+        machines.sfn.start_execution(stateMachineArn=arn, name=name, input="{}")
+    assert refused.value.response["Error"]["Code"] == "InvalidName"
+    assert machines.sfn.list_executions(stateMachineArn=arn)["executions"] == []
+
+
+def test_names_at_the_edges_of_the_rule(machines: Machines) -> None:
+    arn = machines.create(pass_through())
+    # 80 characters of anything allowed (unicode letters included) is a name
+    for name in ("x" * 80, "é-ö_日本", "a.b+c=d@e!"):
+        machines.sfn.start_execution(stateMachineArn=arn, name=name, input="{}")
+    # 81 is not: the API's model bounds it (botocore refuses it before sending)
+    assert strict.name_problem("x" * 81) == "Member must have length between 1 and 80"
+    assert strict.name_problem("") == "Member must have length between 1 and 80"
+    machines.clock.settle(timeout_wall=30)
+
+
 def test_a_task_input_past_the_quota_fails_before_the_function_runs(machines: Machines) -> None:
     # GIVEN Parameters that send the input's 150 KB string twice (300 KB)
     definition = {

@@ -29,6 +29,13 @@ LAMBDA_ERRORS = [
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+    # A step that hit its function's timeout (or ran out of memory): "Unhandled errors in
+    # Lambda are reported as Lambda.Unknown ... These include out-of-memory errors and
+    # function timeouts" (Step Functions, "Handle Lambda service exceptions"); newer runtimes
+    # name a timeout Sandbox.Timedout; a Lambda client timeout is the first one.
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.Unknown",
+    "Sandbox.Timedout",
 ]
 CONTRACT_STATES = {
     "Init": "Pass",

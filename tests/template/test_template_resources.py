@@ -357,6 +357,8 @@ def test_the_member_role_grant_names_only_allowed_accounts(cfn_template: dict[st
             {
                 "dynamodb:ConditionCheckItem": ["StatusTable"],
                 "dynamodb:UpdateItem": ["StatusTable"],
+                # the attempt counts read back after each call is counted
+                "dynamodb:GetItem": ["StatusTable"],
                 "iotfleetwise:RegisterAccount": ["*"],
                 "iam:CreateServiceLinkedRole": [FLEETWISE_SLR],
                 "iam:PassRole": ["<allowed roles>"],

@@ -28,6 +28,9 @@ KNOWN_CODES = {
     # STS's throttling of AssumeRole (a member account's role): transient, and whether the
     # FleetWise call would have acted is not in question (none was made).
     "Throttling": (T, True, False),
+    # A member role's session that ended: the next attempt assumes the role again. Counted
+    # as a call that may have acted (the bound's conservative side).
+    "ExpiredTokenException": (T, True, False),
     "ConflictException": (C, True, True),
     "ResourceNotFoundException": (N, False, False),
     "ValidationException": (X, False, True),

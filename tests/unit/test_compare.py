@@ -4,6 +4,10 @@ a registered account and its spec (docs/workflow.md, "Spec table")."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +17,7 @@ from spec_samples import ACCOUNT, LEGACY, MODERN, ROLE, SLR, TARGET
 from fleetwise_reconciler.logic.compare import (
     MAX_SPEC_BYTES,
     differences,
+    json_ready,
     spec_hash,
     spec_size,
     within_size_limit,
@@ -56,10 +61,11 @@ def test_the_spec_version_is_the_documented_canonical_json() -> None:
         "m": {"z": 1, "a": False},
     }
     # WHEN hashed THEN it is the first 16 hex digits of the SHA-256 of the canonical JSON:
-    # sorted keys, no spaces, numbers as strings, everything else as JSON has it
+    # sorted keys, no spaces, numbers as their decimal text, binary as base64 text, a set as
+    # a list of its members in order, everything else as JSON has it
     canonical = (
-        b'{"b":"b\'\\\\x01\'","i":"7","l":["1","a",null],"m":{"a":false,"z":"1"},'
-        b'"n":"1.50","none":null,"paused":true,"ss":["only"],"target":"123456789012:us-east-1"}'
+        b'{"b":"AQ==","i":"7","l":["1","a",null],"m":{"a":false,"z":"1"},'
+        b'"n":"1.5","none":null,"paused":true,"ss":["only"],"target":"123456789012:us-east-1"}'
     )
     assert spec_hash(raw) == hashlib.sha256(canonical).hexdigest()[:16]
     assert spec_size(raw) == len(canonical)
@@ -72,6 +78,93 @@ def test_any_edit_is_a_new_version_and_key_order_is_not() -> None:
     assert spec_hash(MODERN) != spec_hash({**MODERN, "reconcileToken": "x"})
     # a DynamoDB number and the string of it are one canonical value
     assert spec_hash({"target": TARGET, "n": 1}) == spec_hash({"target": TARGET, "n": "1"})
+
+
+# A spec item holding sets of each kind, nested too: a set's own iteration order follows the
+# process's hash seed.
+SETS = {
+    "target": TARGET,
+    "colours": {"red", "green", "blue", "cyan", "magenta", "yellow", "black", "white"},
+    "ids": {10, 9, -3, 2.5, 100},
+    "blobs": {b"\x00", b"\xff", b"\x10\x20", b"z"},
+    "nested": {"m": [{"inner", "outer", "middle"}]},
+}
+
+
+def test_a_sets_members_are_read_in_one_order() -> None:
+    # GIVEN sets WHEN made canonical THEN numbers are in order of value, strings in order of
+    # text, binary values in order of their base64 text
+    canonical = (
+        b'{"blobs":["/w==","AA==","ECA=","eg=="],'
+        b'"colours":["black","blue","cyan","green","magenta","red","white","yellow"],'
+        b'"ids":["-3","2.5","9","10","100"],"nested":{"m":[["inner","middle","outer"]]},'
+        b'"target":"123456789012:us-east-1"}'
+    )
+    assert spec_hash(SETS) == hashlib.sha256(canonical).hexdigest()[:16]
+
+
+_HASH_IN_A_PROCESS = """
+import json, sys
+from fleetwise_reconciler.logic.compare import spec_hash
+item = {
+    "target": "123456789012:us-east-1",
+    "colours": {"red", "green", "blue", "cyan", "magenta", "yellow", "black", "white"},
+    "ids": {10, 9, -3, 2.5, 100},
+    "blobs": {b"\\x00", b"\\xff", b"\\x10\\x20", b"z"},
+    "nested": {"m": [{"inner", "outer", "middle"}]},
+}
+print(spec_hash(item))
+"""
+
+
+def test_the_spec_version_is_the_same_in_every_process() -> None:
+    # GIVEN processes that differ in their hash seed, as Lambda's execution environments do
+    # (each Observe, Record and drift check runs in its own)
+    versions = {
+        subprocess.run(  # noqa: S603 - this interpreter, with the test's own code
+            [sys.executable, "-c", _HASH_IN_A_PROCESS],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in (1, 2, 3, 4)
+    }
+    # WHEN each computes the version of one item with sets THEN they all agree, with this one
+    assert versions == {spec_hash(SETS)}
+
+
+@pytest.mark.parametrize(
+    ("read", "as_read_elsewhere"),
+    [(2.5, Decimal("2.5")), (100, Decimal("100")), (100.0, Decimal("1E+2")), (0.1, "0.1")],
+)
+def test_a_number_is_one_version_whichever_way_it_was_read(
+    read: object, as_read_elsewhere: object
+) -> None:
+    # PynamoDB reads a DynamoDB number as int or float, boto3 as Decimal
+    assert spec_hash({"target": TARGET, "n": read}) == spec_hash(
+        {"target": TARGET, "n": as_read_elsewhere}
+    )
+
+
+def test_json_ready_gives_what_lambdas_runtime_can_write() -> None:
+    # GIVEN an item holding what Lambda's runtime refuses to serialise (sets, bytes)
+    raw = {**SETS, "n": Decimal("1.25"), "i": Decimal("3"), "b": b"\x01"}
+    # WHEN made JSON-ready THEN it is plain JSON, sets in the order the version reads them
+    ready = json_ready(raw)
+    assert json.loads(json.dumps(ready)) == {
+        "target": TARGET,
+        "colours": ["black", "blue", "cyan", "green", "magenta", "red", "white", "yellow"],
+        "ids": [-3, 2.5, 9, 10, 100],
+        "blobs": ["/w==", "AA==", "ECA=", "eg=="],
+        "nested": {"m": [["inner", "middle", "outer"]]},
+        "n": 1.25,
+        "i": 3,
+        "b": "AQ==",
+    }
+    # AND the JSON form is the same version as the item (the status's observedSpec and the
+    # item agree)
+    assert spec_hash(ready) == spec_hash(raw)
 
 
 # -- the size limit --------------------------------------------------------------------------
@@ -88,7 +181,7 @@ def test_the_size_limit_is_inclusive() -> None:
     at_limit, past_limit = _item_of(MAX_SPEC_BYTES), _item_of(MAX_SPEC_BYTES + 1)
     assert (spec_size(at_limit), spec_size(past_limit)) == (4096, 4097)
     # WHEN checked THEN the first is carried as it is, the second not at all
-    assert within_size_limit(at_limit) is at_limit
+    assert within_size_limit(at_limit) == at_limit
     assert within_size_limit(past_limit) is None
 
 
@@ -193,3 +286,28 @@ def test_a_legacy_spec_without_timestream_is_a_caller_bug() -> None:
         ValueError, match=r"^a 'timestream' spec without Timestream resources was not validated$"
     ):
         differences(unvalidated, registered())
+
+
+@pytest.mark.parametrize(
+    ("number", "text"),
+    [
+        (Decimal("1E-7"), '"0.0000001"'),
+        (1e-07, '"0.0000001"'),
+        (Decimal("1.50"), '"1.5"'),
+        (Decimal("1E+2"), '"100"'),
+        (Decimal("Infinity"), '"Infinity"'),
+        (float("nan"), '"NaN"'),
+    ],
+)
+def test_a_number_is_one_plain_decimal_text(number: object, text: str) -> None:
+    canonical = b'{"n":' + text.encode() + b',"target":"123456789012:us-east-1"}'
+    assert spec_hash({"target": TARGET, "n": number}) == hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def test_a_set_of_numbers_and_text_puts_the_numbers_first() -> None:
+    # (DynamoDB's sets hold one type; a mixed one still has one order)
+    canonical = b'{"s":["2","10","a","b"],"target":"123456789012:us-east-1"}'
+    assert (
+        spec_hash({"target": TARGET, "s": {"b", 10, "a", 2}})
+        == (hashlib.sha256(canonical).hexdigest()[:16])
+    )

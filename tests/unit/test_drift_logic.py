@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from spec_samples import ACCOUNT, CONTEXT, LEGACY, MODERN, NOT_REGISTERED, SLR, TARGET
 
 from fleetwise_reconciler.logic import drift
@@ -22,6 +25,7 @@ from fleetwise_reconciler.logic.plan import (
     plan,
 )
 from fleetwise_reconciler.logic.validate import validate
+from fleetwise_rehearsal.aws.strict import name_problem
 
 OTHER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/SomeoneElse"
 TIMESTREAM = {"databaseName": "fleet", "tableName": "signals"}
@@ -358,6 +362,48 @@ def test_invalid_spec_is_recorded_once_then_reported() -> None:
         False,
         False,
     )
+
+
+@pytest.mark.parametrize(
+    ("target", "name"),
+    [
+        # a target no run can be named after as it is: its characters as "-", and a digest
+        ("123456789012:eu-central-1 lab", "drift-123456789012-eu-central-1-lab-98b01de0ae62-STAMP"),
+        # a well-formed target whose name would pass 80 characters: cut, with its digest
+        (
+            f"{ACCOUNT}:us-{'a' * 70}-1",
+            f"drift-{ACCOUNT}-us-{'a' * 30}-{{digest}}-STAMP",
+        ),
+        # nothing readable in it at all: the digest alone
+        ("日本:東京", "drift-{digest}-STAMP"),
+    ],
+    ids=["space", "too-long", "nothing-readable"],
+)
+def test_a_target_step_functions_cannot_take_in_a_name_is_named_from_a_digest(
+    target: str, name: str
+) -> None:
+    digest = hashlib.sha256(target.encode()).hexdigest()[:12]
+    made = drift.execution_name(target, "20261126T1215Z")
+    assert made == name.replace("{digest}", digest).replace("STAMP", "20261126T1215Z")
+    assert name_problem(made) is None
+
+
+@given(st.text(min_size=1, max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_every_target_gets_a_name_step_functions_takes_the_same_every_time(target: str) -> None:
+    # any key the spec table can hold, an odd one included (StartExecution's name rule, as the
+    # rehearsal enforces it: 1-80 characters, none of the listed ones)
+    name = drift.execution_name(target, "20261126T1215Z")
+    assert name_problem(name) is None
+    assert name == drift.execution_name(target, "20261126T1215Z")
+    assert name.endswith("-20261126T1215Z")
+
+
+@given(st.lists(st.text(min_size=1, max_size=120), min_size=2, max_size=2, unique=True))
+@settings(max_examples=300, deadline=None)
+def test_two_targets_never_share_a_name(targets: list[str]) -> None:
+    first, second = (drift.execution_name(t, "20261126T1215Z") for t in targets)
+    assert first != second
 
 
 def test_execution_name_follows_the_contract() -> None:

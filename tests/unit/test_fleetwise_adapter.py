@@ -53,13 +53,13 @@ def adapter(client: Any, stubber: Stubber) -> FleetWise:
 # -- the client -----------------------------------------------------------------------------
 
 
-def test_the_default_client_makes_one_attempt_with_short_timeouts() -> None:
+def test_the_default_client_makes_one_attempt_with_the_budgets_timeouts() -> None:
     adapter = FleetWise(region="eu-central-1")
 
     config = adapter.client.meta.config
 
     assert config.retries == {"mode": "standard", "total_max_attempts": 1}
-    assert (config.connect_timeout, config.read_timeout) == (5, 15)
+    assert (config.connect_timeout, config.read_timeout) == (2, 10)
     assert config.user_agent_extra == "fleetwise-reconciler/0.1"
     assert adapter.client.meta.region_name == "eu-central-1"
     assert adapter.client.meta.service_model.service_name == "iotfleetwise"

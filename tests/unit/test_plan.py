@@ -579,9 +579,9 @@ PLANS: dict[str, tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | N
             Action.FAILED,
             Phase.FAILED,
             "AttemptsExhausted",
-            "5 RegisterAccount calls for this spec did not get it registered "
-            f"(MaxRegistrationAttempts); {NOT_REGISTERED_TEXT}; change the spec or its "
-            "reconcileToken to try again",
+            "5 RegisterAccount calls that may have acted and 0 refused without acting for this "
+            "spec version (MaxRegistrationAttempts 5 of each) did not get it registered; "
+            f"{NOT_REGISTERED_TEXT}; change the spec or its reconcileToken to try again",
             (NOT_REGISTERED_TEXT,),
         ),
     ),
@@ -726,9 +726,10 @@ LEGACY_VERSION = spec_hash(LEGACY)
                 Action.FAILED,
                 Phase.FAILED,
                 "AttemptsExhausted",
-                "5 RegisterAccount calls for this spec did not get it registered "
-                "(MaxRegistrationAttempts); " + "; ".join(TWO) + "; change the spec or its "
-                "reconcileToken to try again",
+                "5 RegisterAccount calls that may have acted and 0 refused without acting for "
+                "this spec version (MaxRegistrationAttempts 5 of each) did not get it "
+                "registered; " + "; ".join(TWO) + "; change the spec or its reconcileToken to "
+                "try again",
                 TWO,
             ),
         ),
@@ -764,25 +765,44 @@ def test_a_result_with_problems_is_invalid_even_with_a_spec() -> None:
 
 
 @pytest.mark.parametrize(
-    ("observation", "made", "expected"),
+    ("observation", "made", "refused", "expected"),
     [
         # the budget spent on a registration that never shows: not registered again
         (
             NOT_REGISTERED,
             5,
+            0,
             Plan(
                 Action.FAILED,
                 Phase.FAILED,
                 "AttemptsExhausted",
-                "5 RegisterAccount calls for this spec did not get it registered "
-                "(MaxRegistrationAttempts); the account is not registered with IoT FleetWise; "
-                "change the spec or its reconcileToken to try again",
+                "5 RegisterAccount calls that may have acted and 0 refused without acting for "
+                "this spec version (MaxRegistrationAttempts 5 of each) did not get it "
+                "registered; the account is not registered with IoT FleetWise; change the spec "
+                "or its reconcileToken to try again",
                 ("the account is not registered with IoT FleetWise",),
             ),
         ),
-        # one call short of the budget: registered again
+        # the refused calls spent (throttled, conflicts): not registered again either
         (
             NOT_REGISTERED,
+            1,
+            5,
+            Plan(
+                Action.FAILED,
+                Phase.FAILED,
+                "AttemptsExhausted",
+                "1 RegisterAccount call that may have acted and 5 refused without acting for "
+                "this spec version (MaxRegistrationAttempts 5 of each) did not get it "
+                "registered; the account is not registered with IoT FleetWise; change the spec "
+                "or its reconcileToken to try again",
+                ("the account is not registered with IoT FleetWise",),
+            ),
+        ),
+        # one call short of each bound: registered again
+        (
+            NOT_REGISTERED,
+            4,
             4,
             Plan(
                 Action.REGISTER,
@@ -793,13 +813,14 @@ def test_a_result_with_problems_is_invalid_even_with_a_spec() -> None:
             ),
         ),
     ],
-    ids=["spent", "one-left"],
+    ids=["spent", "refused-spent", "one-left"],
 )
 def test_the_attempts_budget_bounds_every_registration_of_a_spec_version(
-    observation: dict[str, Any], made: int, expected: Plan
+    observation: dict[str, Any], made: int, refused: int, expected: Plan
 ) -> None:
     version = spec_hash(MODERN)
-    previous = {"specHash": version, "attempts": {"specHash": version, "count": made}}
+    counts = {"specHash": version, "count": made, "refused": refused}
+    previous = {"specHash": version, "attempts": counts}
     assert decide(MODERN, observation, previous=previous, trigger="schedule") == expected
 
 

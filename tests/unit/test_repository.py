@@ -25,6 +25,7 @@ from fleetwise_reconciler.dal.repository import (
     SpecRepository,
     StatusRepository,
 )
+from fleetwise_reconciler.models.attempts import Attempts
 
 TARGET = "123456789012:us-east-1"
 RUN_A = "arn:aws:states:us-east-1:123456789012:execution:reconcile:run-a"
@@ -424,44 +425,111 @@ def test_renew_of_a_lost_lease_changes_nothing(
     assert raw_status(dynamodb, "LEASE") == before
 
 
-def test_record_attempts_writes_only_the_count_while_holding_the_lease(
+V1, V2 = "feedfacecafebeef", "0123456789abcdef"
+
+
+def counts(version: str, count: int, refused: int = 0) -> dict[str, Any]:
+    return {"specHash": version, "count": count, "refused": refused}
+
+
+def test_count_attempt_adds_one_in_place_and_leaves_the_rest_of_the_status(
     status_repository: StatusRepository,
 ) -> None:
     status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
     status_repository.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
 
-    status_repository.record_attempts(TARGET, RUN_A, spec_hash="feedfacecafebeef", count=3)
+    made = [status_repository.count_attempt(TARGET, RUN_A, spec_hash=V1, limit=5) for _ in "abc"]
 
+    assert made == [Attempts(1, 0), Attempts(2, 0), Attempts(3, 0)]
     # The rest of the status is the Record step's: untouched.
     assert status_repository.get_status(TARGET) == {
         **a_status("Registered", RUN_A),
-        "attempts": {"specHash": "feedfacecafebeef", "count": 3},
+        "attempts": counts(V1, 3),
     }
 
 
-def test_record_attempts_creates_the_count_before_any_status(
+def test_count_attempt_creates_the_count_before_any_status(
     status_repository: StatusRepository,
 ) -> None:
     status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
 
-    status_repository.record_attempts(TARGET, RUN_A, spec_hash="feedfacecafebeef", count=1)
-
-    assert status_repository.get_status(TARGET) == {
-        "attempts": {"specHash": "feedfacecafebeef", "count": 1}
-    }
+    assert status_repository.count_attempt(TARGET, RUN_A, spec_hash=V1, limit=5) == Attempts(1)
+    assert status_repository.get_status(TARGET) == {"attempts": counts(V1, 1)}
 
 
-def test_record_attempts_by_a_run_without_the_lease_writes_nothing(
+def test_another_version_counts_afresh(status_repository: StatusRepository) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    for _ in range(2):
+        status_repository.count_attempt(TARGET, RUN_A, spec_hash=V1, limit=2)
+    status_repository.count_refusal(TARGET, RUN_A, spec_hash=V1)
+
+    assert status_repository.count_attempt(TARGET, RUN_A, spec_hash=V2, limit=2) == Attempts(1)
+    assert status_repository.get_status(TARGET) == {"attempts": counts(V2, 1)}
+
+
+@pytest.mark.parametrize(("made", "refused"), [(2, 0), (0, 2), (1, 2), (2, 1)])
+def test_at_either_bound_nothing_is_counted_and_the_call_is_refused(
+    status_repository: StatusRepository, made: int, refused: int
+) -> None:
+    # GIVEN the version's calls at the bound (2) that may have acted, or refused ones
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    for _ in range(made + refused):
+        status_repository.count_attempt(TARGET, RUN_A, spec_hash=V1, limit=5)
+    for _ in range(refused):
+        status_repository.count_refusal(TARGET, RUN_A, spec_hash=V1)
+    # WHEN one more call is asked for THEN it may not be made, and nothing changed
+    spent = status_repository.count_attempt(TARGET, RUN_A, spec_hash=V1, limit=2)
+    assert spent == Attempts(made, refused, allowed=False)
+    assert status_repository.get_status(TARGET) == {"attempts": counts(V1, made, refused)}
+
+
+def test_below_both_bounds_a_call_is_counted(status_repository: StatusRepository) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    for _ in range(2):
+        status_repository.count_attempt(TARGET, RUN_A, spec_hash=V1, limit=5)
+    status_repository.count_refusal(TARGET, RUN_A, spec_hash=V1)
+    assert status_repository.count_attempt(TARGET, RUN_A, spec_hash=V1, limit=2) == Attempts(2, 1)
+
+
+def test_a_count_written_before_refusals_were_counted_goes_on(
+    status_repository: StatusRepository,
+) -> None:
+    # GIVEN a status of an earlier release: {specHash, count}, no refused
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    status_repository.put_status(
+        TARGET, RUN_A, {**a_status("Failed", RUN_A), "attempts": {"specHash": V1, "count": 1}}
+    )
+    assert status_repository.count_attempt(TARGET, RUN_A, spec_hash=V1, limit=5) == Attempts(2)
+    status_repository.count_refusal(TARGET, RUN_A, spec_hash=V1)
+    assert status_repository.attempts(TARGET, V1) == Attempts(1, 1)
+
+
+def test_count_refusal_moves_the_counted_call_to_the_refused_ones(
     status_repository: StatusRepository,
 ) -> None:
     status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
-    status_repository.record_attempts(TARGET, RUN_A, spec_hash="feedfacecafebeef", count=2)
+    status_repository.count_attempt(TARGET, RUN_A, spec_hash=V1, limit=5)
+    status_repository.count_refusal(TARGET, RUN_A, spec_hash=V1)
+    assert status_repository.get_status(TARGET) == {"attempts": counts(V1, 0, 1)}
+    # nothing left to move (count 0), or counts of another version: nothing changes
+    status_repository.count_refusal(TARGET, RUN_A, spec_hash=V1)
+    status_repository.count_refusal(TARGET, RUN_A, spec_hash=V2)
+    assert status_repository.get_status(TARGET) == {"attempts": counts(V1, 0, 1)}
+
+
+def test_counting_by_a_run_without_the_lease_writes_nothing(
+    status_repository: StatusRepository,
+) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    status_repository.count_attempt(TARGET, RUN_A, spec_hash=V1, limit=5)
 
     with pytest.raises(LeaseLost, match=lost(RUN_B, "attempt count")):
-        status_repository.record_attempts(TARGET, RUN_B, spec_hash="feedfacecafebeef", count=5)
-    assert status_repository.get_status(TARGET) == {
-        "attempts": {"specHash": "feedfacecafebeef", "count": 2}
-    }
+        status_repository.count_attempt(TARGET, RUN_B, spec_hash=V1, limit=5)
+    with pytest.raises(LeaseLost, match=lost(RUN_B, "attempt count")):
+        status_repository.count_attempt(TARGET, RUN_B, spec_hash=V2, limit=5)
+    with pytest.raises(LeaseLost, match=lost(RUN_B, "attempt count")):
+        status_repository.count_refusal(TARGET, RUN_B, spec_hash=V1)
+    assert status_repository.get_status(TARGET) == {"attempts": counts(V1, 1)}
 
 
 def test_release_without_a_newer_request_deletes_the_lease(
@@ -804,24 +872,25 @@ def test_a_transaction_conflict_is_retried(
     status_repository: StatusRepository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
-    calls = _conflicting(2, monkeypatch)
+    calls = _conflicting(1, monkeypatch)
 
     status_repository.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
 
-    assert len(calls) == 3
+    assert len(calls) == 2
     assert status_repository.get_status(TARGET) == a_status("Registered", RUN_A)
 
 
-def test_transaction_conflicts_are_retried_twice_at_most(
+def test_transaction_conflicts_are_retried_once_at_most(
     status_repository: StatusRepository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # budget.TRANSACTION_ATTEMPTS: two attempts in all, within the functions' time budget
     status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
-    calls = _conflicting(3, monkeypatch)
+    calls = _conflicting(2, monkeypatch)
 
     with pytest.raises(TransactWriteError, match=r"^Failed to write transaction items"):
         status_repository.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
 
-    assert len(calls) == 3
+    assert len(calls) == 2
     assert status_repository.get_status(TARGET) is None
 
 
@@ -857,23 +926,57 @@ def _failing_transactions(error: TransactWriteError, monkeypatch: pytest.MonkeyP
     ],
     ids=["no-reasons", "the-status-item-failed", "not-a-condition"],
 )
-@pytest.mark.parametrize("write", ["put_status", "record_attempts"])
 def test_a_transaction_cancelled_for_another_cause_is_raised_as_it_is(
     status_repository: StatusRepository,
     monkeypatch: pytest.MonkeyPatch,
     error: TransactWriteError,
-    write: str,
 ) -> None:
     # GIVEN a transaction DynamoDB cancels, but not on the lease check (item 0)
     status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
     calls = _failing_transactions(error, monkeypatch)
     # WHEN the holder writes THEN the error is not mistaken for a lost lease, nor retried
     with pytest.raises(TransactWriteError) as raised:
-        if write == "put_status":
-            status_repository.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
-        else:
-            status_repository.record_attempts(TARGET, RUN_A, spec_hash="feedfacecafebeef", count=1)
+        status_repository.put_status(TARGET, RUN_A, a_status("Registered", RUN_A))
     assert (raised.value, len(calls)) == (error, 1)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [_cancelled(), _cancelled(CancellationReason(code="ValidationError"), None)],
+    ids=["no-reasons", "not-a-condition"],
+)
+@pytest.mark.parametrize("write", ["count_attempt", "count_refusal"])
+def test_a_count_cancelled_for_another_cause_is_raised_as_it_is(
+    status_repository: StatusRepository,
+    monkeypatch: pytest.MonkeyPatch,
+    error: TransactWriteError,
+    write: str,
+) -> None:
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    calls = _failing_transactions(error, monkeypatch)
+    with pytest.raises(TransactWriteError) as raised:
+        if write == "count_attempt":
+            status_repository.count_attempt(TARGET, RUN_A, spec_hash=V1, limit=5)
+        else:
+            status_repository.count_refusal(TARGET, RUN_A, spec_hash=V1)
+    assert (raised.value, len(calls)) == (error, 1)
+
+
+def test_a_count_whose_both_writes_are_cancelled_on_the_status_is_spent(
+    status_repository: StatusRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN both counting writes cancelled on the status item's condition: the version is the
+    # item's and its count at the bound
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    status_repository.count_attempt(TARGET, RUN_A, spec_hash=V1, limit=5)
+    calls = _failing_transactions(
+        _cancelled(None, CancellationReason(code="ConditionalCheckFailed")), monkeypatch
+    )
+    # WHEN one more is asked for THEN the two writes were tried and the call is refused
+    assert status_repository.count_attempt(TARGET, RUN_A, spec_hash=V1, limit=5) == Attempts(
+        1, 0, allowed=False
+    )
+    assert len(calls) == 2
 
 
 def test_an_unleased_write_cancelled_for_another_cause_is_raised(

@@ -118,9 +118,9 @@ def test_target_in_a_region_fleetwise_does_not_serve_is_invalid() -> None:
         (
             "paused",
             "false",
-            "paused: must be a Boolean (DynamoDB type BOOL: true or false), got 'false' (a String)",
+            "paused: must be a Boolean (BOOL: true or false), got a String (S) 'false'",
         ),
-        ("paused", 0, "paused: must be a Boolean (DynamoDB type BOOL: true or false), got 0"),
+        ("paused", 0, "paused: must be a Boolean (BOOL: true or false), got a Number (N) 0"),
         ("reconcileToken", "", "reconcileToken: String should have at least 1 character"),
         ("reconcileToken", "x" * 257, "reconcileToken: String should have at most 256 characters"),
     ],
@@ -131,10 +131,10 @@ def test_bad_values_name_their_field(field: str, value: object, message: str) ->
 
 def test_unknown_fields_are_invalid_and_named() -> None:
     assert problems({"target": TARGET, "Mode": "cloudwatch", "pause": True}) == [
-        "Mode: unknown field (allowed: target, mode, policy, paused, reconcileToken, "
-        "timestream, iamRoleArn, onExisting)",
-        "pause: unknown field (allowed: target, mode, policy, paused, reconcileToken, "
-        "timestream, iamRoleArn, onExisting)",
+        "Mode: unknown field holding a String (S); allowed: target, mode, policy, paused, "
+        "reconcileToken, timestream, iamRoleArn, onExisting",
+        "pause: unknown field holding a Boolean (BOOL); allowed: target, mode, policy, paused, "
+        "reconcileToken, timestream, iamRoleArn, onExisting",
     ]
 
 
@@ -177,7 +177,9 @@ def test_timestream_names_at_the_limits_are_valid() -> None:
     ("timestream", "expected"),
     [
         # not a map at all (a String where DynamoDB should hold a Map)
-        ("fleet", ["timestream: must be a map of databaseName, tableName"]),
+        ("fleet", [
+            "timestream: must be a Map (M) of databaseName, tableName, got a String (S) 'fleet'"
+        ]),
         # each missing name is named, in the model's order, and the rest is still checked
         ({"tableName": "s"}, [
             "timestream.databaseName: is required",
@@ -186,11 +188,12 @@ def test_timestream_names_at_the_limits_are_valid() -> None:
         ({"region": "x"}, [
             "timestream.databaseName: is required",
             "timestream.tableName: is required",
-            "timestream.region: unknown field (allowed: databaseName, tableName)",
+            "timestream.region: unknown field holding a String (S); allowed: databaseName, "
+            "tableName",
         ]),
         # a name that is not text (a DynamoDB Number)
         ({"databaseName": 7, "tableName": "signals"}, [
-            "timestream.databaseName: must be text (a DynamoDB String), got 7",
+            "timestream.databaseName: must be text (S), got a Number (N) 7",
         ]),
     ],
     ids=["not-a-map", "one-missing", "both-missing", "a-number"],
@@ -202,13 +205,15 @@ def test_a_malformed_timestream_map_names_each_problem(
 
 
 def test_a_target_that_is_not_text_is_named_with_its_value() -> None:
-    assert problems({"target": 123456789012}) == ["target: must be text, got 123456789012"]
+    assert problems({"target": 123456789012}) == [
+        "target: must be text (S), got a Number (N) 123456789012"
+    ]
 
 
 def test_timestream_unknown_member_is_invalid() -> None:
     names = {"databaseName": "fleet", "tableName": "signals", "region": "us-east-1"}
     assert problems(legacy(timestream=names)) == [
-        "timestream.region: unknown field (allowed: databaseName, tableName)"
+        "timestream.region: unknown field holding a String (S); allowed: databaseName, tableName"
     ]
 
 
@@ -264,8 +269,8 @@ def test_allowed_roles_parameter_narrows_the_roles() -> None:
 def test_all_problems_are_reported_at_once() -> None:
     raw = {"target": f"{ACCOUNT}:us-west-2", "policy": "always", "extra": 1}
     assert problems(raw) == [
-        "extra: unknown field (allowed: target, mode, policy, paused, reconcileToken, "
-        "timestream, iamRoleArn, onExisting)",
+        "extra: unknown field holding a Number (N); allowed: target, mode, policy, paused, "
+        "reconcileToken, timestream, iamRoleArn, onExisting",
         "policy: must be one of 'enforce' or 'observe-only', got 'always'",
         "target: IoT FleetWise is not offered in us-west-2 "
         "(served: us-east-1, eu-central-1, ap-south-1)",
@@ -302,10 +307,10 @@ def test_an_unknown_field_hides_no_other_problem() -> None:
     raw = {"target": TARGET, "colour": "blue", "mode": "timestream", "paused": "yes"}
     # WHEN validated THEN every one of them is reported
     assert problems(raw) == [
-        f"colour: unknown field ({ALLOWED})",
+        f"colour: unknown field holding a String (S); {ALLOWED}",
         "timestream: is required when mode is 'timestream'",
         "iamRoleArn: is required when mode is 'timestream'",
-        "paused: must be a Boolean (DynamoDB type BOOL: true or false), got 'yes' (a String)",
+        "paused: must be a Boolean (BOOL: true or false), got a String (S) 'yes'",
     ]
 
 
@@ -318,7 +323,7 @@ def test_the_message_spells_out_ten_problems_and_counts_the_rest(count: int, tai
     raw: dict[str, object] = {"target": TARGET, **{f"f{i:02d}": 1 for i in range(count)}}
     result = validate(raw, CONTEXT)
     # THEN the message names the first ten and counts the others
-    shown = "; ".join(f"f{i:02d}: unknown field ({ALLOWED})" for i in range(10))
+    shown = "; ".join(f"f{i:02d}: unknown field holding a Number (N); {ALLOWED}" for i in range(10))
     assert (len(result.problems), result.message) == (count, shown + tail)
 
 
@@ -327,8 +332,8 @@ def test_quoted_names_and_values_are_cut_at_80_characters() -> None:
     raw = {"target": TARGET, "x" * 81: 1, "y" * 80: 1, "mode": "m" * 79}
     # WHEN validated THEN what is longer than 80 characters is cut to 77 and "..."
     assert problems(raw) == [
-        f"{'x' * 77}...: unknown field ({ALLOWED})",
-        f"{'y' * 80}: unknown field ({ALLOWED})",
+        f"{'x' * 77}...: unknown field holding a Number (N); {ALLOWED}",
+        f"{'y' * 80}: unknown field holding a Number (N); {ALLOWED}",
         f"mode: must be one of 'cloudwatch' or 'timestream', got '{'m' * 76}...",
     ]
 
@@ -360,7 +365,7 @@ def test_the_size_limit_is_inclusive() -> None:
     at_limit = {"target": TARGET, "x": "a" * (4096 - 42)}
     past_limit = {"target": TARGET, "x": "a" * (4097 - 42)}
     # WHEN validated THEN the first is read (its unknown field named), the second is not
-    assert problems(at_limit) == [f"x: unknown field ({ALLOWED})"]
+    assert problems(at_limit) == [f"x: unknown field holding a String (S); {ALLOWED}"]
     assert problems(past_limit) == [
         "spec: the item is 4,097 bytes as JSON; a spec item may hold at most 4,096 bytes "
         "(remove what does not belong in it)"
@@ -382,8 +387,109 @@ def test_on_existing_takes_keep_or_replace(value: str) -> None:
     ("value", "message"),
     [
         ("adopt", "onExisting: must be one of 'keep' or 'replace', got 'adopt'"),
-        (True, "onExisting: must be one of 'keep' or 'replace', got True"),
+        (True, "onExisting: must be one of 'keep' or 'replace', got a Boolean (BOOL) True"),
     ],
 )
 def test_on_existing_refuses_anything_else(value: object, message: str) -> None:
     assert problems({"target": TARGET, "onExisting": value}) == [message]
+
+
+# -- any item DynamoDB can hold ----------------------------------------------------------------
+
+# One value of each DynamoDB attribute type, as the data layer reads it (PynamoDB: a number as
+# int or float, binary as bytes, a set as a Python set), with the words a message uses for it.
+EVERY_TYPE = [
+    ("S", "blue", "a String (S)"),
+    ("N", 7, "a Number (N)"),
+    ("N-decimal", 2.5, "a Number (N)"),
+    ("B", b"\x00\x01", "a Binary (B)"),
+    ("SS", {"red", "blue"}, "a String Set (SS)"),
+    ("NS", {1, 2.5}, "a Number Set (NS)"),
+    ("BS", {b"\x00", b"\x01"}, "a Binary Set (BS)"),
+    ("M", {"a": {"b": [1, {"x"}]}}, "a Map (M)"),
+    ("L", [1, "x", {b"\x00"}, None], "a List (L)"),
+    ("NULL", None, "a null (NULL)"),
+    ("BOOL", True, "a Boolean (BOOL)"),
+]
+TYPE_IDS = [kind for kind, _, _ in EVERY_TYPE]
+
+
+@pytest.mark.parametrize(("kind", "value", "words"), EVERY_TYPE, ids=TYPE_IDS)
+def test_an_unknown_field_of_any_type_is_named_with_its_type(
+    kind: str, value: object, words: str
+) -> None:
+    assert problems({"target": TARGET, "colour": value}) == [
+        f"colour: unknown field holding {words}; {ALLOWED}"
+    ]
+
+
+# What each spec field holds when valid: a value of any other type is Invalid.
+FIELD_TYPES = {
+    "mode": "S",
+    "policy": "S",
+    "paused": "BOOL",
+    "reconcileToken": "S",
+    "iamRoleArn": "S",
+    "timestream": "M",
+    "onExisting": "S",
+}
+
+
+# Every field with every type it does not take (NULL reads as absent: below).
+WRONG_TYPES = [
+    pytest.param(field, value, words, id=f"{field}-{kind}")
+    for field, own in sorted(FIELD_TYPES.items())
+    for kind, value, words in EVERY_TYPE
+    if kind.split("-")[0] != own and value is not None
+]
+
+
+@pytest.mark.parametrize(("field", "value", "words"), WRONG_TYPES)
+def test_a_spec_field_of_another_type_is_invalid_and_names_field_and_type(
+    field: str, value: object, words: str
+) -> None:
+    # GIVEN a spec field holding a value of a DynamoDB type it does not take
+    raw = legacy(**{field: value})
+    # WHEN validated THEN it is Invalid, and a problem of that field names the type
+    result = validate(raw, CONTEXT)
+    assert not result.valid
+    named = [str(p) for p in result.problems if p.field.split(".")[0] == field]
+    assert any(words in problem for problem in named), named
+
+
+def test_a_null_optional_field_reads_as_absent() -> None:
+    # `aws dynamodb put-item` can write {"NULL": true}: the field holds no value
+    assert validate({"target": TARGET, "reconcileToken": None}, CONTEXT).valid
+
+
+def test_a_message_quotes_a_set_the_same_way_in_every_process() -> None:
+    # GIVEN a set in a field that takes text WHEN validated THEN its members are quoted in
+    # order (a set's own order depends on the process's hash seed)
+    assert problems({"target": TARGET, "mode": {"timestream", "cloudwatch", "b"}}) == [
+        "mode: must be one of 'cloudwatch' or 'timestream', got a String Set (SS) "
+        '["b", "cloudwatch", "timestream"]'
+    ]
+    assert problems({"target": TARGET, "mode": b"\xff"}) == [
+        "mode: must be one of 'cloudwatch' or 'timestream', got a Binary (B) \"/w==\""
+    ]
+
+
+def test_a_map_is_quoted_with_its_keys_in_order_and_its_text_as_written() -> None:
+    assert problems({"target": TARGET, "mode": {"b": 1, "a": "é"}}) == [
+        'mode: must be one of \'cloudwatch\' or \'timestream\', got a Map (M) {"a": "é", "b": 1}'
+    ]
+
+
+def test_a_length_of_at_least_two_is_plural() -> None:
+    from fleetwise_reconciler.logic.validate import _length_problem
+
+    assert _length_problem("a", (2, 5)) == "String should have at least 2 characters"
+    assert _length_problem("", (1, 5)) == "String should have at least 1 character"
+
+
+def test_unknown_timestream_members_are_named_in_order_whatever_their_key_type() -> None:
+    names = {"databaseName": "fleet", "tableName": "signals", "z": "y", 1: "x"}
+    assert problems(legacy(timestream=names)) == [
+        "timestream.1: unknown field holding a String (S); allowed: databaseName, tableName",
+        "timestream.z: unknown field holding a String (S); allowed: databaseName, tableName",
+    ]

@@ -31,6 +31,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.models import Model
 
+from fleetwise_reconciler import budget
 from fleetwise_reconciler.clock import isoformat
 
 LEASE_KIND = "LEASE"
@@ -151,7 +152,20 @@ def _bind(base: type[_M], table_name: str, region: str | None, host: str | None)
     with _bind_lock:
         bound = _bound.get(key)
         if bound is None:
-            meta = type("Meta", (), {"table_name": table_name, "region": region, "host": host})
+            meta = type(
+                "Meta",
+                (),
+                {
+                    "table_name": table_name,
+                    "region": region,
+                    "host": host,
+                    # The budget's, not PynamoDB's defaults (15 s, 30 s, 3 retries), which
+                    # alone could outlast a function's timeout (budget.DYNAMODB).
+                    "connect_timeout_seconds": budget.DYNAMODB.connect_timeout,
+                    "read_timeout_seconds": budget.DYNAMODB.read_timeout,
+                    "max_retry_attempts": budget.DYNAMODB.attempts - 1,
+                },
+            )
             bound = type(
                 base.__name__,
                 (base,),

@@ -11,14 +11,19 @@ protocol holds without read-modify-write races:
   holds the lease: a run whose lease was taken over cannot overwrite a newer run's status.
 - ``release_lease`` deletes the lease only if no newer request is pending; otherwise it clears
   the flag and tells the caller to loop.
-- ``renew_lease`` and ``record_attempts`` are the lease checks of the steps that act: each is
+- ``renew_lease`` and ``count_attempt`` are the lease checks of the steps that act: each is
   conditional on the caller still holding the lease, so a run that lost it stops there.
+
+Why one module: the lease, the attempt counts and the status are one protocol over one table,
+written together in the same transactions (each write checks the lease item beside it); split
+apart, every module would need the others' conditions.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +38,7 @@ from pynamodb.expressions.operand import Path, Value
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from fleetwise_reconciler import budget
 from fleetwise_reconciler.clock import isoformat
 from fleetwise_reconciler.dal.models import (
     _RAW_MAP,
@@ -45,8 +51,10 @@ from fleetwise_reconciler.dal.models import (
     to_storable,
 )
 from fleetwise_reconciler.errors import LeaseLost
+from fleetwise_reconciler.models.attempts import Attempts
 
 __all__ = [
+    "Attempts",
     "LeaseContention",
     "LeaseLost",
     "LeaseResult",
@@ -56,7 +64,7 @@ __all__ = [
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _ACQUIRE_ROUNDS = 3
-_TRANSACTION_ATTEMPTS = 3
+_TRANSACTION_ATTEMPTS = budget.TRANSACTION_ATTEMPTS
 
 
 class LeaseContention(RuntimeError):
@@ -85,6 +93,15 @@ def _cancelled_by_condition(error: TransactWriteError, index: int) -> bool:
         return False
     reason = reasons[index]
     return reason is not None and reason.code == "ConditionalCheckFailed"
+
+
+def _token(request: str | None, kind: str, spec_hash: str) -> str | None:
+    """A ClientRequestToken for one counting write of one Lambda request (at most 36
+    characters): DynamoDB answers a repeated TransactWriteItems with the same token and
+    request, within ten minutes, as it answered the first, instead of applying it twice."""
+    if request is None:
+        return None
+    return hashlib.sha256(f"{request}|{kind}|{spec_hash}".encode()).hexdigest()[:32]
 
 
 def _epoch(moment: datetime) -> int:
@@ -146,17 +163,31 @@ class StatusRepository:
         self._host = host
         self._connection: Connection | None = None
 
-    def _commit(self, build: Callable[[TransactWrite], None]) -> None:
-        """Run the transaction ``build`` describes; a TransactionConflict (another transaction
-        on the same items at that instant) is retried, twice at most, since DynamoDB asks
-        the caller to retry it and the competing write is over by then."""
+    def connection(self) -> Connection:
+        """The transactions' connection, with the budget's timeouts and attempts (built on
+        first use, like the models' own; a race builds two, harmlessly)."""
         if self._connection is None:
-            # Built on first use, like the models' own connections; a race builds two, harmlessly.
-            self._connection = Connection(region=self._region, host=self._host)
+            self._connection = Connection(
+                region=self._region,
+                host=self._host,
+                connect_timeout_seconds=budget.DYNAMODB.connect_timeout,
+                read_timeout_seconds=budget.DYNAMODB.read_timeout,
+                max_retry_attempts=budget.DYNAMODB.attempts - 1,
+            )
+        return self._connection
+
+    def _commit(self, build: Callable[[TransactWrite], None], token: str | None = None) -> None:
+        """Run the transaction ``build`` describes; a TransactionConflict (another transaction
+        on the same items at that instant) is retried, up to ``budget.TRANSACTION_ATTEMPTS``
+        attempts in all, since DynamoDB asks the caller to retry it and the competing write is
+        over by then."""
+        connection = self.connection()
         # Equivalent mutant (a longer range): the last attempt raises before the loop ends.
         for attempt in range(1, _TRANSACTION_ATTEMPTS + 1):  # pragma: no mutate
             try:
-                with TransactWrite(connection=self._connection) as transaction:
+                with TransactWrite(
+                    connection=connection, client_request_token=token
+                ) as transaction:
                     build(transaction)
             except TransactWriteError as error:
                 conflicted = any(
@@ -317,20 +348,82 @@ class StatusRepository:
             "specHash": lease.spec_hash,
         }
 
-    # -- the attempt count ----------------------------------------------------------------
+    # -- the attempt counts ---------------------------------------------------------------
 
-    def record_attempts(self, target: str, holder: str, *, spec_hash: str, count: int) -> None:
-        """Set the STATUS item's ``attempts`` to ``{specHash, count}``, in one transaction
-        with a check that ``holder`` holds the lease (raises ``LeaseLost``, writing nothing,
-        when it does not).
+    def count_attempt(
+        self,
+        target: str,
+        holder: str,
+        *,
+        spec_hash: str,
+        limit: int,
+        token: str | None = None,
+    ) -> Attempts:
+        """Count one RegisterAccount call of ``spec_hash`` before it is made, and say whether
+        it may be made: ``Attempts.allowed`` is False, and nothing is counted, once the version
+        has ``limit`` calls that may have acted or ``limit`` refused ones.
 
-        The Register step calls this before RegisterAccount, so the count of a spec version
-        is durable from the moment the call may reach the service: a run that dies, or one
-        that takes the target over, continues the count instead of restarting it. Only the
-        ``attempts`` attribute is written; the rest of the status is the Record step's.
+        The STATUS item's ``attempts`` is ``{specHash, count, refused}``: ``count`` calls that
+        may have acted (answered, failed in an unknown way, or never answered) and ``refused``
+        calls the service refused without acting. Each call adds one to ``count`` in place
+        (``SET count = count + 1``, conditional on the version and the bound), never rewrites
+        it from what the caller carries, so a step that Step Functions retries with the same
+        input counts each call it makes. The write is one transaction with a check that
+        ``holder`` holds the lease (``LeaseLost`` otherwise, counting nothing); ``token`` (the
+        Lambda request's) makes an SDK retry of that transaction count once. The count of a
+        version is durable from the moment the call may reach the service: a run that dies,
+        or one that takes the target over, continues it instead of restarting it.
         """
         lease_cls = self._lease
-        value = {"M": _RAW_MAP.serialize(to_storable({"specHash": spec_hash, "count": count}))}
+        attempts = Path("attempts")
+
+        def lease_check(transaction: TransactWrite) -> None:
+            transaction.condition_check(
+                lease_cls, target, LEASE_KIND, condition=lease_cls.holder == holder
+            )
+
+        def one_more(transaction: TransactWrite) -> None:
+            lease_check(transaction)
+            transaction.update(
+                # Equivalent mutants: the model's range key defaults to this kind.
+                self._status(target, STATUS_KIND),  # pragma: no mutate
+                actions=[attempts["count"].set(attempts["count"] + 1)],
+                condition=(attempts["specHash"] == spec_hash)
+                & (attempts["count"] < limit)
+                & (attempts["refused"].does_not_exist() | (attempts["refused"] < limit)),
+            )
+
+        def first(transaction: TransactWrite) -> None:
+            lease_check(transaction)
+            counts = {"specHash": spec_hash, "count": 1, "refused": 0}
+            transaction.update(
+                # Equivalent mutants: the model's range key defaults to this kind.
+                self._status(target, STATUS_KIND),  # pragma: no mutate
+                actions=[attempts.set(Value({"M": _RAW_MAP.serialize(to_storable(counts))}))],
+                condition=attempts.does_not_exist() | (attempts["specHash"] != spec_hash),
+            )
+
+        for build, kind in ((one_more, "count"), (first, "first")):
+            try:
+                self._commit(build, token=_token(token, kind, spec_hash))
+            except TransactWriteError as error:
+                if _cancelled_by_condition(error, 0):
+                    raise LeaseLost(target, holder, "attempt count") from error
+                if not _cancelled_by_condition(error, 1):
+                    raise
+            else:
+                return self.attempts(target, spec_hash)
+        # The version's own counts stand at the bound: nothing was counted.
+        return replace(self.attempts(target, spec_hash), allowed=False)
+
+    def count_refusal(
+        self, target: str, holder: str, *, spec_hash: str, token: str | None = None
+    ) -> None:
+        """Move the call ``count_attempt`` counted to ``refused``: the service answered that it
+        did not act (throttled, another operation in flight, validation, access denied). One
+        transaction with the lease check (``LeaseLost``)."""
+        lease_cls = self._lease
+        attempts = Path("attempts")
 
         def build(transaction: TransactWrite) -> None:
             transaction.condition_check(
@@ -339,15 +432,25 @@ class StatusRepository:
             transaction.update(
                 # Equivalent mutants: the model's range key defaults to this kind.
                 self._status(target, STATUS_KIND),  # pragma: no mutate
-                actions=[Path("attempts").set(Value(value))],
+                actions=[
+                    attempts["count"].set(attempts["count"] - 1),
+                    attempts["refused"].set((attempts["refused"] | 0) + 1),
+                ],
+                condition=(attempts["specHash"] == spec_hash) & (attempts["count"] > 0),
             )
 
         try:
-            self._commit(build)
+            self._commit(build, token=_token(token, "refused", spec_hash))
         except TransactWriteError as error:
             if _cancelled_by_condition(error, 0):
                 raise LeaseLost(target, holder, "attempt count") from error
-            raise
+            # Nothing counted for this version to move (a count another run restarted).
+            if not _cancelled_by_condition(error, 1):
+                raise
+
+    def attempts(self, target: str, spec_hash: str) -> Attempts:
+        """The version's counts as the STATUS item holds them now (a consistent read)."""
+        return Attempts.of(self.get_status(target), spec_hash)
 
     # -- the status -------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from fleetwise_reconciler import wiring
+from fleetwise_reconciler import budget, wiring
 from fleetwise_reconciler.dal.repository import SpecRepository
 from fleetwise_reconciler.logic.validate import ValidationContext, validate
 from fleetwise_reconciler.observability import logger
@@ -96,7 +96,9 @@ def respond(event: dict[str, Any], status: str, reason: str, physical_id: str) -
         method="PUT",
         headers={"Content-Type": "", "Content-Length": str(len(body))},
     )
-    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+    # urllib's timeout bounds the connection and each read (budget.CLOUDFORMATION_RESPONSE).
+    timeout = budget.CLOUDFORMATION_RESPONSE.read_timeout
+    with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 - as above
         answer.read()
 
 

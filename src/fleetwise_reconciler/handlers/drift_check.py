@@ -35,9 +35,14 @@ others. So one invocation's work is bounded by the batch size, whatever the flee
 invocation stamps its part of the fleet's counts with the tick's minute, where CloudWatch adds
 them up beside the tick's single heartbeat.
 
-A target that cannot be observed (throttling, access denied) does not stop the others; the
-invocation then raises ``DriftCheckIncomplete`` at the end, so the function's Errors alarm names
-the problem; the next tick observes again.
+A target that cannot be observed (throttling, access denied), or whose run StartExecution
+refuses, does not stop the others: the invocation checks them, sweeps and beats, then raises
+``DriftCheckIncomplete`` at the end, so the function's Errors alarm names the problem; the next
+tick tries again.
+
+Why one module: it is one function's invocation, read top to bottom at 3 a.m.: the tick, its
+hand-out of batches, a batch's check, the sweep and the one summary share one ``Tally`` and
+one time budget; the decisions themselves live in ``logic.drift`` and ``logic.health``.
 """
 
 from __future__ import annotations
@@ -55,9 +60,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleetwise_reconciler import clock, wiring
+from fleetwise_reconciler import budget, clock, wiring
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
-from fleetwise_reconciler.errors import ReconcileError
+from fleetwise_reconciler.errors import FleetWiseTransientError, ReconcileError
 from fleetwise_reconciler.logic import drift
 from fleetwise_reconciler.logic.compare import spec_hash
 from fleetwise_reconciler.logic.health import FleetState
@@ -93,7 +98,8 @@ HAND_OUT_BYTES = 256 * 1024
 
 
 class DriftCheckIncomplete(Exception):
-    """At least one target could not be observed this tick (the others were checked)."""
+    """At least one target could not be observed, or its run started, this tick (the others
+    were checked)."""
 
 
 def metrics_of(found: drift.Check) -> dict[str, tuple[MetricUnit, float]]:
@@ -121,8 +127,36 @@ def start_run(client: Any, state_machine_arn: str, target: str, name: str) -> bo
     return started
 
 
+def _code(error: ClientError | BotoCoreError) -> str:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code") or "Unknown")
+    return type(error).__name__
+
+
+def start_for(tally: Tally, client: Any, state_machine_arn: str, target: str, name: str) -> None:
+    """Start the target's run. StartExecution failing for one target fails that target only:
+    it counts as not started (the invocation raises ``DriftCheckIncomplete`` at its end, after
+    the other targets, the sweep and the heartbeat)."""
+    try:
+        if start_run(client, state_machine_arn, target, name):
+            tally.started.append(name)
+    except (ClientError, BotoCoreError) as error:
+        logger.error(
+            "drift check could not start a run",
+            target=target,
+            execution=name,
+            code=_code(error),
+            detail=str(error),
+        )
+        tally.unobserved.append(f"{target} (StartExecution: {_code(error)})")
+
+
 def observe_all(
-    keys: Iterable[str], *, run: str, given: wiring.FleetWisePorts | None = None
+    keys: Iterable[str],
+    *,
+    run: str,
+    given: wiring.FleetWisePorts | None = None,
+    deadline: budget.Deadline | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, ReconcileError]]:
     """GetRegisterAccountStatus of each ``<account>:<region>``, in parallel: the observations,
     and the error of each one that could not be made (the others are made all the same)."""
@@ -141,6 +175,9 @@ def observe_all(
             wiring.member_roles()
 
     def observe(key: str) -> None:
+        if not in_time(deadline):
+            errors[key] = _out_of_time("GetRegisterAccountStatus")
+            return
         try:
             observed[key] = wiring.fleetwise_for(key, run, given).get_status()
         except ReconcileError as error:
@@ -155,6 +192,37 @@ def observe_all(
         ) as pool:
             list(pool.map(observe, wanted))
     return observed, errors
+
+
+# What a target's check must leave for after the targets: the sweep's Scan (budget.py).
+_AFTER_TARGETS = ((budget.DYNAMODB, 1),)
+
+
+def in_time(deadline: budget.Deadline | None) -> bool:
+    """Whether one more target's work (or an observation) still fits in the time left, the
+    sweep's Scan kept in hand (budget.LOOPS)."""
+    return deadline is None or deadline.allows(
+        budget.LOOPS["DriftCheckFunction"], after=budget.seconds(_AFTER_TARGETS)
+    )
+
+
+def _out_of_time(operation: str) -> ReconcileError:
+    return FleetWiseTransientError(
+        budget.TIME_BUDGET_SPENT, "no time left in this invocation", operation=operation
+    )
+
+
+def unobserved(tally: Tally, target: str, error: ReconcileError) -> None:
+    """Count ``target`` unobserved this tick (the others are checked all the same)."""
+    logger.error(
+        "drift check could not observe the target",
+        target=target,
+        code=error.code,
+        operation=error.operation,
+        detail=error.message,
+    )
+    tally.unobserved.append(f"{target} ({error.code})")
+    tally.fleet[FleetState.UNOBSERVED] += 1
 
 
 @dataclass
@@ -178,10 +246,12 @@ def check_items(
     fleetwise: wiring.FleetWisePorts | None,
     stepfunctions: Any | None,
     context: ValidationContext,
+    deadline: budget.Deadline | None = None,
 ) -> None:
     """Validate, observe and decide each item of ``items``; emit its metrics; start a run
     where one would change something. ``recorded`` reads the statuses (by target) once the
-    observations are made. Adds what it found to ``tally``."""
+    observations are made. Adds what it found to ``tally``. A target whose work no longer
+    fits in the time left counts unobserved (``TimeBudgetSpent``)."""
     settings = get_settings()
     now = clock.now()
     validated = [(raw, validate(raw, context)) for raw in items]
@@ -190,6 +260,7 @@ def check_items(
         {v.spec.target for _, v in validated if v.valid and v.spec is not None},
         run=DRIFT_SESSION,
         given=fleetwise,
+        deadline=deadline,
     )
     # The statuses are read after the observations, as one consistent read (a Scan or a
     # BatchGetItem) instead of one read per target, and consistent on purpose: the decision
@@ -203,19 +274,13 @@ def check_items(
         target = str(raw.get("target"))
         version = spec_hash(raw)
         observation: dict[str, Any] | None = None
+        if not in_time(deadline):
+            unobserved(tally, target, _out_of_time("the drift check"))
+            continue
         if validation.valid and validation.spec is not None:
             key = validation.spec.target
             if key in errors:
-                error = errors[key]
-                logger.error(
-                    "drift check could not observe the target",
-                    target=target,
-                    code=error.code,
-                    operation=error.operation,
-                    detail=error.message,
-                )
-                tally.unobserved.append(f"{target} ({error.code})")
-                tally.fleet[FleetState.UNOBSERVED] += 1
+                unobserved(tally, target, errors[key])
                 continue
             observation = observed[key]
         found = drift.check(
@@ -232,10 +297,9 @@ def check_items(
         publish(target, metrics_of(found))
         tally.fleet[found.state] += 1
         name = drift.execution_name(target, stamp)
-        if found.start and start_run(
-            stepfunctions or wiring.stepfunctions(), settings.state_machine_arn, target, name
-        ):
-            tally.started.append(name)
+        if found.start:
+            client = stepfunctions or wiring.stepfunctions()
+            start_for(tally, client, settings.state_machine_arn, target, name)
         if found.start or not found.healthy:
             # A target in trouble, or one given a run; a healthy one is only counted.
             logger.info(
@@ -287,11 +351,18 @@ def hand_out(
     stamp: str,
     function: str,
     client: Any,
+    deadline: budget.Deadline | None = None,
 ) -> None:
     """Invoke ``function`` asynchronously once per batch of items (Lambda queues each
-    invocation and runs them side by side). A batch that could not be handed out counts as
-    unobserved."""
+    invocation and runs them side by side). A batch that could not be handed out, or no
+    longer in time, counts as unobserved."""
     for number, items in enumerate(batches, start=1):
+        if not in_time(deadline):
+            tally.unobserved.append(
+                f"the {len(items)} targets of batch {number} ({budget.TIME_BUDGET_SPENT})"
+            )
+            tally.fleet[FleetState.UNOBSERVED] += len(items)
+            continue
         try:
             client.invoke(
                 FunctionName=function,
@@ -299,11 +370,7 @@ def hand_out(
                 Payload=batch_event(stamp, number, len(batches), items),
             )
         except (ClientError, BotoCoreError) as error:
-            code = (
-                error.response["Error"]["Code"]
-                if isinstance(error, ClientError)
-                else type(error).__name__
-            )
+            code = _code(error)
             logger.error(
                 "drift check could not hand out a batch",
                 batch=number,
@@ -387,7 +454,8 @@ def finish(tally: Tally, result: dict[str, Any], **summary: Any) -> dict[str, An
     )
     if tally.unobserved:
         raise DriftCheckIncomplete(
-            f"could not observe {', '.join(tally.unobserved)}; the other targets were checked"
+            f"could not observe or start {', '.join(tally.unobserved)}; the other targets were "
+            "checked"
         )
     return {
         "checked": len(tally.checks),
@@ -407,9 +475,11 @@ def handle(
     context: ValidationContext | None = None,
     function: str | None = None,
     lambda_client: Any | None = None,
+    deadline: budget.Deadline | None = None,
 ) -> dict[str, Any]:
     """A tick (the schedule's event) or one batch of a tick (``{"tick", "batch", "batches",
-    "targets", "items"}``, from the tick's own invocation)."""
+    "targets", "items"}``, from the tick's own invocation). ``deadline``: the invocation's
+    time left (none: no limit)."""
     specs = specs or wiring.spec_repository()
     statuses = statuses or wiring.status_repository()
     settings = get_settings()
@@ -423,7 +493,7 @@ def handle(
     ) -> None:
         check_items(items, tally, stamp=stamp, statuses=statuses, recorded=recorded,
                     fleetwise=fleetwise, stepfunctions=stepfunctions,
-                    context=validation_context)  # fmt: skip
+                    context=validation_context, deadline=deadline)  # fmt: skip
 
     if "batch" in event:
         # One batch of a large fleet: check it and count it. Never hands out further: the
@@ -457,6 +527,7 @@ def handle(
             stamp=stamp,
             function=function or os.environ["AWS_LAMBDA_FUNCTION_NAME"],
             client=lambda_client or wiring.lambda_client(),
+            deadline=deadline,
         )
     # One consistent Scan of the status table: the statuses of this invocation's targets
     # (see check_items: read after observing) and every other status, for the sweep below.
@@ -477,14 +548,16 @@ def handle(
         if target in seen or phase == Phase.UNMANAGED:
             continue
         phase = phase if isinstance(phase, str) else None
+        if not in_time(deadline):
+            unobserved(tally, target, _out_of_time("the sweep"))
+            continue
         why = drift.without_item(phase, statuses.get_lease(target), now.timestamp())
         if why is None:
             continue
         name = drift.execution_name(target, stamp)
-        if why in drift.STARTING and start_run(
-            stepfunctions or wiring.stepfunctions(), settings.state_machine_arn, target, name
-        ):
-            tally.started.append(name)
+        if why in drift.STARTING:
+            client = stepfunctions or wiring.stepfunctions()
+            start_for(tally, client, settings.state_machine_arn, target, name)
         logger.info("status without a spec item", target=target, phase=phase, why=str(why))
 
     # This invocation's part of the fleet's counts (every state, zeros included: the
@@ -497,4 +570,6 @@ def handle(
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(event, function=context.invoked_function_arn)
+    return handle(
+        event, function=context.invoked_function_arn, deadline=budget.Deadline.of(context)
+    )

@@ -12,8 +12,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from fleetwise_reconciler import clock, wiring
+from fleetwise_reconciler import budget, clock, wiring
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
+from fleetwise_reconciler.errors import FleetWiseTransientError
 from fleetwise_reconciler.logic import plan as planning
 from fleetwise_reconciler.logic.compare import spec_hash, within_size_limit
 from fleetwise_reconciler.logic.validate import ValidationContext, validate
@@ -57,6 +58,17 @@ def _result(
     }
 
 
+def in_time(deadline: budget.Deadline, operation: str) -> None:
+    """Raise a transient error (the workflow retries the step) rather than start a call
+    whose worst case no longer fits in the function's time."""
+    if not deadline.allows(budget.LOOPS["ObserveFunction"]):
+        raise FleetWiseTransientError(
+            budget.TIME_BUDGET_SPENT,
+            f"no time left in this invocation for {operation}",
+            operation=operation,
+        )
+
+
 def handle(
     event: dict[str, Any],
     *,
@@ -64,6 +76,7 @@ def handle(
     statuses: StatusRepository | None = None,
     fleetwise: wiring.FleetWisePorts | None = None,
     context: ValidationContext | None = None,
+    deadline: budget.Deadline | None = None,
 ) -> dict[str, Any]:
     specs = specs or wiring.spec_repository()
     statuses = statuses or wiring.status_repository()
@@ -110,8 +123,14 @@ def handle(
         max_attempts=settings.max_registration_attempts,
     )
     if port is not None and planning.needs_campaign_check(decided, validation.spec, observation):
-        # The list lacks the destination, so each campaign is read.
-        campaigns = [port.get_campaign(c["name"]) for c in port.list_campaigns()]
+        # The list lacks the destination, so each campaign is read; each read only while its
+        # worst case still fits in the time left (budget.py).
+        ahead = deadline or budget.Deadline()
+        in_time(ahead, "ListCampaigns")
+        campaigns = []
+        for summary in port.list_campaigns():
+            in_time(ahead, "GetCampaign")
+            campaigns.append(port.get_campaign(summary["name"]))
         decided = planning.blocked_by_campaigns(decided, planning.blocking_campaigns(campaigns))
     logger.info(
         "planned",
@@ -141,4 +160,4 @@ def handle(
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(event)
+    return handle(event, deadline=budget.Deadline.of(context))

@@ -18,8 +18,9 @@ from fleetwise_reconciler import clock, wiring
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.errors import LeaseLost, parse_cause
 from fleetwise_reconciler.logic.compare import spec_hash, within_size_limit
-from fleetwise_reconciler.logic.plan import AWAITING_ADOPTION, Action, Phase, attempts_for
+from fleetwise_reconciler.logic.plan import AWAITING_ADOPTION, Action, Phase
 from fleetwise_reconciler.logic.status import Outcome, build_status
+from fleetwise_reconciler.models.attempts import Attempts
 from fleetwise_reconciler.observability import (
     COUNT,
     DRIFT_DETECTED,
@@ -152,13 +153,13 @@ def _metrics(
 def attempts_after(
     outcome: Outcome, previous: dict[str, Any] | None, spec_hash: str | None
 ) -> dict[str, Any] | None:
-    """The ``attempts`` to store: the durable count the Register step keeps for this spec
-    version (it may be ahead of what this run carries), back to 0 once Registered."""
+    """The ``attempts`` to store: the durable counts the Register step keeps for this spec
+    version (they may be ahead of what this run carries), back to 0 once Registered."""
     if spec_hash is None:
         return None
     if outcome.phase == Phase.REGISTERED:
-        return {"specHash": spec_hash, "count": 0}
-    return {"specHash": spec_hash, "count": attempts_for(previous, spec_hash)}
+        return Attempts().as_status(spec_hash)
+    return Attempts.of(previous, spec_hash).as_status(spec_hash)
 
 
 def handle(
@@ -226,11 +227,12 @@ def handle(
                 statuses, target=target, execution=execution, loop=loop, phase=phase, why=newer
             )
         if newer is not None:
-            # At the bound: release for good (a first call may only clear `pending`). The
-            # status now reflects an older version than the item, which the drift check
-            # treats as stale: its next tick starts a run for whatever the item holds.
-            if not statuses.release_lease(target, execution):
-                statuses.release_lease(target, execution)
+            # At the bound: release for good, in one conditional write (held by this run,
+            # pending or not): a request marking the lease between two writes could keep it
+            # held until it expired. The status now reflects an older version than the item,
+            # which the drift check treats as stale: its next tick starts a run for whatever
+            # the item holds.
+            _release_for_good(statuses, target, execution)
             logger.warning(
                 "loop bound reached with a newer request pending; the drift check picks it up",
                 target=target,
@@ -239,6 +241,12 @@ def handle(
     except LeaseLost:
         return {"again": False, "loop": loop, "phase": phase, "leaseLost": True}
     return {"again": False, "loop": loop, "phase": phase, "leaseLost": False}
+
+
+def _release_for_good(statuses: StatusRepository, target: str, execution: str) -> None:
+    """Delete the lease if this run holds it, pending or not; ``LeaseLost`` if it does not."""
+    if not statuses.release_lease_if_holder(target, execution):
+        raise LeaseLost(target, execution, "release")
 
 
 def _again(

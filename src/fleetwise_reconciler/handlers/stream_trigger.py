@@ -22,10 +22,10 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from fleetwise_reconciler import wiring
+from fleetwise_reconciler import budget, wiring
 from fleetwise_reconciler.observability import COUNT, TRIGGER_FAILED_RECORDS, logger, publish
 from fleetwise_reconciler.settings import get_settings
-from fleetwise_reconciler.workflow import start_reconcile
+from fleetwise_reconciler.workflow import hashed_name, is_execution_name, start_reconcile
 
 
 def execution_input(record: DynamoDBRecord) -> tuple[str, dict[str, Any]]:
@@ -34,7 +34,9 @@ def execution_input(record: DynamoDBRecord) -> tuple[str, dict[str, Any]]:
     target = (keys or {}).get("target")
     if not isinstance(target, str) or not target:
         raise ValueError(f"stream record {record.event_id} has no string 'target' key")
-    name = str(record.event_id)
+    event_id = str(record.event_id)
+    # DynamoDB's eventIDs are names Step Functions takes; anything else is made into one.
+    name = event_id if is_execution_name(event_id) else hashed_name("stream-", event_id)
     return name, {"target": target, "trigger": "stream", "eventId": name}
 
 
@@ -58,10 +60,19 @@ def handle(
     client = client or wiring.stepfunctions()
     arn = get_settings().state_machine_arn
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+    deadline = budget.Deadline.of(context)
+
+    def record_handler(record: DynamoDBRecord) -> str:
+        # A record whose StartExecution may no longer finish in time is not started: it
+        # fails alone, and the mapping delivers it again (budget.py).
+        if not deadline.allows(budget.LOOPS["StreamTriggerFunction"]):
+            raise budget.TimeBudgetSpent(f"no time left to start a run for {record.event_id}")
+        return start(record, client=client, state_machine_arn=arn)
+
     try:
         response = process_partial_response(
             event=event,
-            record_handler=lambda record: start(record, client=client, state_machine_arn=arn),
+            record_handler=record_handler,
             processor=processor,
             context=context,
         )

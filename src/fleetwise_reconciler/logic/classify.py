@@ -40,6 +40,10 @@ _BY_CODE: dict[str, ErrorClass] = {
     # STS (AssumeRole of a member account's role) names its throttling so; a member role
     # that is missing or does not trust the caller answers AccessDenied (terminal).
     "Throttling": ErrorClass.TRANSIENT,
+    # A request signed with a member role's session that has ended (every API's common
+    # error, HTTP 403): the next attempt assumes the role again (member.py refreshes the
+    # credentials before they lapse, so only a step slower than its margin meets it).
+    "ExpiredTokenException": ErrorClass.TRANSIENT,
     "ConflictException": ErrorClass.CONFLICT,
     "ResourceNotFoundException": ErrorClass.NOT_FOUND,
     "ValidationException": ErrorClass.TERMINAL,

@@ -8,6 +8,7 @@ as drift.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Mapping
@@ -30,15 +31,44 @@ PENDING = "REGISTRATION_PENDING"
 FAILURE = "REGISTRATION_FAILURE"
 
 
+def _number_text(value: int | float | Decimal) -> str:
+    """A DynamoDB number as one text, whichever way it was read (PynamoDB's int or float,
+    boto3's Decimal): an integral one as an integer, another as a plain decimal."""
+    if isinstance(value, int):
+        return str(value)
+    number = Decimal(repr(value)) if isinstance(value, float) else value
+    if not number.is_finite():
+        return str(number)
+    if number == number.to_integral_value():
+        return str(int(number))
+    # Equivalent mutant ("F"): it differs from "f" only for NaN and infinity, handled above.
+    return format(number.normalize(), "f")  # pragma: no mutate
+
+
+def _member_key(value: Any) -> tuple[int, Any]:
+    """The order of a set's members: numbers by value, the rest by their canonical text."""
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return (0, Decimal(_number_text(value)))
+    # Equivalent mutant (another rank above 0): only the order of the two ranks matters.
+    return (1, _canonical(value))  # pragma: no mutate
+
+
 def _canonical(value: Any) -> Any:
+    """``value`` as JSON values that do not depend on the process: a set's members in one
+    order (a set's own order follows the hash seed, which differs between Lambda's
+    processes), numbers as text, binary as base64 text."""
     if isinstance(value, Mapping):
         return {str(k): _canonical(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
+    if isinstance(value, set | frozenset):
+        return [_canonical(v) for v in sorted(value, key=_member_key)]
+    if isinstance(value, list | tuple):
         return [_canonical(v) for v in value]
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int | float | Decimal):
-        return str(value)
+        return _number_text(value)
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode("ascii")
     return str(value)
 
 
@@ -56,10 +86,31 @@ def spec_size(raw: Mapping[str, Any]) -> int:
     return len(_canonical_json(raw))
 
 
-def within_size_limit(raw: dict[str, Any]) -> dict[str, Any] | None:
-    """``raw``, or None when it is larger than ``MAX_SPEC_BYTES`` (such an item is Invalid,
-    and is never carried by the workflow nor copied into the status)."""
-    return raw if spec_size(raw) <= MAX_SPEC_BYTES else None
+def json_ready(value: Any) -> Any:
+    """``value`` as plain JSON values, for a handler's result (Lambda's runtime cannot write a
+    set or bytes: ``Runtime.MarshalError``) and the status: sets as lists in the order
+    ``spec_hash`` reads them, binary as base64 text, numbers as int or float."""
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return [json_ready(v) for v in sorted(value, key=_member_key)]
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return value
+
+
+def within_size_limit(raw: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``raw`` as JSON values (``json_ready``), or None when it is larger than
+    ``MAX_SPEC_BYTES`` (such an item is Invalid, and is never carried by the workflow nor
+    copied into the status)."""
+    if spec_size(raw) > MAX_SPEC_BYTES:
+        return None
+    ready: dict[str, Any] = json_ready(raw)
+    return ready
 
 
 def differences(spec: Spec, observed: dict[str, Any]) -> list[str]:

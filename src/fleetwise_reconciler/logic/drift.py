@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from fleetwise_reconciler.logic.health import FleetState, fleet_state
 from fleetwise_reconciler.logic.plan import AWAITING_ADOPTION, Action, Phase, Plan, plan
+from fleetwise_reconciler.models.spec import TARGET
+from fleetwise_reconciler.workflow import hashed_name, is_execution_name
 
 if TYPE_CHECKING:
     from fleetwise_reconciler.logic.validate import ValidationResult
@@ -200,8 +202,13 @@ def without_item(phase: str | None, lease: dict[str, Any] | None, now_epoch: flo
 
 def execution_name(target: str, stamp: str) -> str:
     """``drift-<account>-<region>-<YYYYMMDDTHHMMZ>`` (docs/workflow.md): one run per target
-    and minute, so a tick delivered twice starts one run."""
-    # Equivalent mutant (rpartition): a valid target holds one colon, and for any other
-    # either split still gives one name per target and minute.
-    account, _, region = target.partition(":")  # pragma: no mutate
-    return f"drift-{account}-{region}-{stamp}"
+    and minute, so a tick delivered twice starts one run. A target that is not
+    ``<account>:<region>`` (an odd key is Invalid, and still gets its run) is named from a
+    digest of it (``workflow.hashed_name``), so the name is one Step Functions takes."""
+    if TARGET.fullmatch(target):
+        # Equivalent mutant (rpartition): a well-formed target holds one colon.
+        account, _, region = target.partition(":")  # pragma: no mutate
+        name = f"drift-{account}-{region}-{stamp}"
+        if is_execution_name(name):
+            return name
+    return hashed_name("drift-", target, f"-{stamp}")

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from fleetwise_reconciler.logic.compare import FAILURE, PENDING, SUCCESS, differences
+from fleetwise_reconciler.models.attempts import Attempts
 
 if TYPE_CHECKING:
     from fleetwise_reconciler.logic.validate import ValidationResult
@@ -106,17 +107,14 @@ def _awaiting_adoption(spec: Spec, observed: dict[str, Any], drift: tuple[str, .
 
 
 def attempts_for(status: dict[str, Any] | None, spec_hash: str) -> int:
-    """RegisterAccount calls already made for this spec version since it was last Registered
-    (the budget ``MaxRegistrationAttempts`` bounds).
+    """RegisterAccount calls that may have acted, already made for this spec version since it
+    was last Registered (``Attempts.count``; the refused ones are counted apart).
 
-    The count is the status's durable ``attempts`` (the Register step records each call before
+    The count is the status's durable ``attempts`` (the Register step counts each call before
     making it). The Record step sets it back to 0 when the target reaches Registered, so the
     budget bounds one failure episode: a spec that lives for months is not left unrepaired
     after its fifth out-of-band failure."""
-    attempts = (status or {}).get("attempts") or {}
-    if attempts.get("specHash") != spec_hash:
-        return 0
-    return int(attempts.get("count", 0))
+    return Attempts.of(status, spec_hash).count
 
 
 def _terminal_error_for(status: dict[str, Any] | None, spec_hash: str) -> dict[str, Any] | None:
@@ -246,17 +244,17 @@ def plan(
             drift,
         )
 
-    # The budget bounds every RegisterAccount call for this spec version until it is
-    # Registered, whatever the service answered: a registration that fails, never shows, or
-    # never settles is not tried again on every tick.
-    made = attempts_for(previous, spec_hash)
-    if made >= max_attempts:
-        if status == FAILURE:
+    # The bound covers every RegisterAccount call for this spec version until it is
+    # Registered, whatever the service answered (models/attempts.py): a registration that
+    # fails, never shows, never settles or keeps being refused is not tried on every tick.
+    counted = Attempts.of(previous, spec_hash)
+    if counted.spent(max_attempts):
+        if status == FAILURE and counted.count >= max_attempts:
             return Plan(
                 Action.FAILED,
                 Phase.FAILED,
                 "RegistrationFailed",
-                f"IoT FleetWise reports REGISTRATION_FAILURE after {made} registration "
+                f"IoT FleetWise reports REGISTRATION_FAILURE after {counted.count} registration "
                 "attempts for this spec; change the spec or its reconcileToken to try again",
                 drift,
             )
@@ -264,9 +262,8 @@ def plan(
             Action.FAILED,
             Phase.FAILED,
             ATTEMPTS_EXHAUSTED,
-            f"{made} RegisterAccount calls for this spec did not get it registered "
-            f"(MaxRegistrationAttempts); {'; '.join(drift)}; change the spec or its "
-            "reconcileToken to try again",
+            f"{counted.describe(max_attempts)} did not get it registered; {'; '.join(drift)}; "
+            "change the spec or its reconcileToken to try again",
             drift,
         )
 

@@ -7,11 +7,13 @@ the operator sees exactly which attribute to fix.
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from fleetwise_reconciler.logic.compare import MAX_SPEC_BYTES, spec_size
+from fleetwise_reconciler.logic.compare import MAX_SPEC_BYTES, json_ready, spec_size
 from fleetwise_reconciler.models.spec import (
     MODES,
     ON_EXISTING,
@@ -88,8 +90,47 @@ def _cut(text: str) -> str:
     return text if len(text) <= _QUOTE_LIMIT else text[: _QUOTE_LIMIT - 3] + "..."
 
 
+_SET_TYPES = (
+    (str, "a String Set (SS)"),
+    (int | float | Decimal, "a Number Set (NS)"),
+    (bytes | bytearray, "a Binary Set (BS)"),
+)
+
+
+def dynamodb_type(value: Any) -> str:
+    """The DynamoDB attribute type of a value as the data layer reads it, in words."""
+    if isinstance(value, bool):
+        return "a Boolean (BOOL)"
+    if value is None:
+        return "a null (NULL)"
+    if isinstance(value, str):
+        return "a String (S)"
+    if isinstance(value, int | float | Decimal):
+        return "a Number (N)"
+    if isinstance(value, bytes | bytearray):
+        return "a Binary (B)"
+    if isinstance(value, set | frozenset):
+        return next(
+            (name for kind, name in _SET_TYPES if all(isinstance(v, kind) for v in value)),
+            "a set",
+        )
+    if isinstance(value, Mapping):
+        return "a Map (M)"
+    if isinstance(value, list | tuple):
+        return "a List (L)"
+    return f"a {type(value).__name__}"
+
+
 def _quote(value: Any) -> str:
-    return _cut(repr(value))
+    """A value quoted back, the same in every process (a set in one order, bytes in base64)."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return _cut(repr(value))
+    return _cut(json.dumps(json_ready(value), sort_keys=True, ensure_ascii=False))
+
+
+def _described(value: Any) -> str:
+    """A value of the wrong type: its DynamoDB type and the value."""
+    return f"{dynamodb_type(value)} {_quote(value)}"
 
 
 def _length_problem(value: str, bounds: tuple[int, int]) -> str | None:
@@ -105,19 +146,26 @@ def _one_of(value: Any, choices: tuple[str, ...]) -> str | None:
     if isinstance(value, str) and value in choices:
         return None
     listed = " or ".join(repr(choice) for choice in choices)
-    return f"must be one of {listed}, got {_quote(value)}"
+    # Text of the right type needs no type named; any other value does.
+    shown = _quote(value) if isinstance(value, str) else _described(value)
+    return f"must be one of {listed}, got {shown}"
 
 
 def _text(value: Any, bounds: tuple[int, int]) -> str | None:
     """The problem of a bounded text field, or None."""
     if not isinstance(value, str):
-        return f"must be text (a DynamoDB String), got {_quote(value)}"
+        return f"must be text (S), got {_described(value)}"
     return _length_problem(value, bounds)
 
 
 def _timestream_problems(value: Any) -> list[Problem]:
     if not isinstance(value, Mapping):
-        return [Problem("timestream", f"must be a map of {', '.join(TIMESTREAM_FIELDS)}")]
+        return [
+            Problem(
+                "timestream",
+                f"must be a Map (M) of {', '.join(TIMESTREAM_FIELDS)}, got {_described(value)}",
+            )
+        ]
     problems = []
     for name in TIMESTREAM_FIELDS:
         path = f"timestream.{name}"
@@ -130,7 +178,10 @@ def _timestream_problems(value: Any) -> list[Problem]:
         if problem is not None:
             problems.append(Problem(path, problem))
     problems.extend(
-        Problem(f"timestream.{_cut(str(name))}", "unknown field (allowed: databaseName, tableName)")
+        Problem(
+            f"timestream.{_cut(str(name))}",
+            f"unknown field holding {dynamodb_type(value[name])}; allowed: databaseName, tableName",
+        )
         for name in sorted(set(value) - set(TIMESTREAM_FIELDS), key=str)
     )
     return problems
@@ -142,7 +193,7 @@ def _field_problems(raw: Mapping[str, Any]) -> list[Problem]:
     if "target" not in raw:
         problems.append(Problem("target", "is required"))
     elif not isinstance(raw["target"], str):
-        problems.append(Problem("target", f"must be text, got {_quote(raw['target'])}"))
+        problems.append(Problem("target", f"must be text (S), got {_described(raw['target'])}"))
     elif not TARGET.fullmatch(raw["target"]):
         problems.append(
             Problem(
@@ -158,9 +209,7 @@ def _field_problems(raw: Mapping[str, Any]) -> list[Problem]:
         problems.append(
             Problem(
                 "paused",
-                "must be a Boolean (DynamoDB type BOOL: true or false), got "
-                + _quote(raw["paused"])
-                + (" (a String)" if isinstance(raw["paused"], str) else ""),
+                "must be a Boolean (BOOL: true or false), got " + _described(raw["paused"]),
             )
         )
     if raw.get("reconcileToken") is not None:
@@ -264,7 +313,11 @@ def validate(raw: Mapping[str, Any], context: ValidationContext) -> ValidationRe
     unknown = sorted(set(raw) - set(SPEC_FIELDS))
     if unknown:
         problems.extend(
-            Problem(_cut(name), f"unknown field (allowed: {', '.join(SPEC_FIELDS)})")
+            Problem(
+                _cut(name),
+                f"unknown field holding {dynamodb_type(raw[name])}; allowed: "
+                + ", ".join(SPEC_FIELDS),
+            )
             for name in unknown
         )
     mode_problems = _mode_problems(raw)

@@ -3,8 +3,13 @@
 ``LambdaFunction.invoke`` runs the function's ``Handler`` in this process (``LambdaInvoker``:
 the function's environment, a context object, its stdout captured as CloudWatch Logs would
 keep it) instead of in Docker; the no-Docker backend's echoing ``invoke`` is routed to it, and
-an ``Event`` invocation is queued and answered 202 as Lambda does. Applied by
-``moto_patches.patched``.
+an ``Event`` invocation is queued and answered 202 as Lambda does, and retried or delivered
+twice as Lambda may; a handler that waits past its function's timeout times out; a result
+JSON cannot hold fails as the Python runtime fails it. Applied by ``moto_patches.patched``.
+
+Why one module: the invoker, the invocation it records and the patched ``invoke`` are one
+request's path through Lambda (its payload limits, its runtime's serialisation, its timeout,
+its asynchronous queue); apart, each would reach into the others' state.
 """
 
 from __future__ import annotations
@@ -12,8 +17,11 @@ from __future__ import annotations
 import base64
 import collections
 import contextlib
+import decimal
+import heapq
 import importlib
 import io
+import itertools
 import json
 import os
 import sys
@@ -80,10 +88,12 @@ class LambdaContext:
     timeout_seconds: float = 3.0
     log_group_name: str = ""
     log_stream_name: str = "rehearsal"
+    # The virtual seconds the invocation has spent so far (slow answers it waited for).
+    spent: Callable[[], float] = lambda: 0.0
 
     def get_remaining_time_in_millis(self) -> int:
-        # Handlers run to completion in-process: the whole timeout is always left.
-        return int(self.timeout_seconds * 1000)
+        # A handler's own code takes no virtual time; what it waited for does.
+        return max(0, int((self.timeout_seconds - self.spent()) * 1000))
 
 
 @dataclass
@@ -105,6 +115,10 @@ class Invocation:
     # Wall seconds the handler ran in-process (the lock already held): what the bench prices
     # Lambda duration from. Not AWS's duration: no network latency, moto's own time included.
     duration_seconds: float = 0.0
+    # Virtual seconds it spent waiting for slow answers (``LambdaInvoker.wait``): past the
+    # function's timeout, the invocation timed out after doing its work.
+    virtual_seconds: float = 0.0
+    timed_out: bool = False
 
     @property
     def tag(self) -> str:
@@ -185,6 +199,16 @@ class LambdaInvoker:
         self.before_invoke = tuple(before_invoke)
         # Asynchronous invocations asked for and not run yet (``drain`` runs them).
         self.queued: collections.deque[Callable[[], Any]] = collections.deque()
+        # Deliveries due later in virtual time (an asynchronous invocation's retry, an event
+        # delivered late): (due, order, delivery); the driver runs them when time reaches
+        # them (``due``).
+        self.later: list[tuple[float, int, Callable[[], Any]]] = []
+        self._order = itertools.count()
+        # MaximumRetryAttempts of each function's asynchronous invocations (its
+        # EventInvokeConfig; Lambda's default, 2, for the others).
+        self.async_retries: dict[str, int] = {}
+        # The next this many asynchronous invocations are delivered twice.
+        self.duplicate_async = 0
         # One router for the invoker's lifetime: a logger created during an invocation keeps
         # writing to it, and so to whichever invocation runs next.
         self._router = _StdoutRouter(sys.stdout)
@@ -206,8 +230,31 @@ class LambdaInvoker:
         while self.queued:
             self.queued.popleft()()
 
+    def schedule(self, at: float, delivery: Callable[[], Any]) -> None:
+        """Run ``delivery`` once virtual time reaches ``at`` (epoch seconds)."""
+        heapq.heappush(self.later, (at, next(self._order), delivery))
+
+    def next_due(self) -> float | None:
+        """When the earliest delivery due later is due (None: none)."""
+        return self.later[0][0] if self.later else None
+
+    def due(self, now: float) -> list[Callable[[], Any]]:
+        """The deliveries due by ``now``, taken off the list, earliest first."""
+        taken = []
+        while self.later and self.later[0][0] <= now:
+            taken.append(heapq.heappop(self.later)[2])
+        return taken
+
     def calls(self, function_name: str) -> list[Invocation]:
         return [inv for inv in self.invocations if inv.function_name == function_name]
+
+    def wait(self, seconds: float) -> None:
+        """The running invocation waits ``seconds`` of virtual time for an answer (a slow
+        service): it spends them after its handler returns, and times out past its function's
+        timeout."""
+        current = self.current
+        if current is not None:
+            current.virtual_seconds += seconds
 
     def run(
         self,
@@ -241,6 +288,7 @@ class LambdaInvoker:
             memory_limit_in_mb=memory_mb,
             timeout_seconds=timeout_seconds,
             log_group_name=f"/aws/lambda/{function_name}",
+            spent=lambda: invocation.virtual_seconds,
         )
         env = {
             "AWS_REGION": region,
@@ -282,8 +330,54 @@ class LambdaInvoker:
                 router.buffer_for = outer
                 sys.stdout = previous
         invocation.stdout = buffer.getvalue().splitlines()
+        if invocation.virtual_seconds >= timeout_seconds:
+            _timed_out(invocation, timeout_seconds)
         self.invocations.append(invocation)
         return invocation
+
+
+# What the Python runtime answers for a result it cannot turn into JSON (awslambdaric,
+# lambda_runtime_marshaller.py and lambda_runtime_exception.py: FaultException.MARSHAL_ERROR,
+# "Unable to marshal response: ..."). The function's work is done; the invocation fails.
+MARSHAL_ERROR = "Runtime.MarshalError"
+
+
+def _runtime_default(value: Any) -> Any:
+    # The runtime's encoder writes a Decimal as the number it holds (RawJSON of its text);
+    # stdlib json cannot write raw text, so an integral one becomes an int, others a float.
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def marshal(result: Any, request_id: str) -> tuple[str, str | None]:
+    """The response payload as Lambda's Python runtime serialises a handler's result, and the
+    error type when it cannot (``Runtime.MarshalError``: a set, bytes inside the result, any
+    object JSON has no form for)."""
+    try:
+        return json.dumps(result, default=_runtime_default), None
+    except (TypeError, ValueError) as error:
+        failure = {
+            "errorMessage": f"Unable to marshal response: {error}",
+            "errorType": MARSHAL_ERROR,
+            "requestId": request_id,
+            "stackTrace": [],
+        }
+        return json.dumps(failure), MARSHAL_ERROR
+
+
+def _timed_out(invocation: Invocation, timeout_seconds: float) -> None:
+    """The invocation ran past its function's timeout: its work is done (the calls it made
+    were answered), its answer is Lambda's timeout. The Invoke answer carries only an
+    ``errorMessage`` (``Task timed out after N seconds``), which Step Functions reports as
+    ``Lambda.Unknown`` (strict.py)."""
+    invocation.timed_out = True
+    invocation.error_type = strict.LAMBDA_UNKNOWN
+    invocation.error_message = (
+        f"{invocation.started_at.isoformat(timespec='milliseconds')} "
+        f"{invocation.request_id} Task timed out after {timeout_seconds:.2f} seconds"
+    )
+    invocation.result = {"errorMessage": invocation.error_message}
 
 
 def _load_handler(handler: str) -> Callable[[Any, Any], Any]:
@@ -326,8 +420,14 @@ def apply(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker) -> None
             # at once when no invocation asked (a driver or a test).
             if len((body or "").encode()) > strict.LAMBDA_ASYNC_PAYLOAD_LIMIT_BYTES:
                 raise strict.LambdaRequestTooLarge(strict.LAMBDA_ASYNC_PAYLOAD_LIMIT_BYTES)
-            sync = {"x-amz-invocation-type": "RequestResponse"}
-            invoker.queued.append(lambda: invoke(self, body, sync, {}))
+            invoker.queued.append(_asynchronous(self, body, 0))
+            if invoker.duplicate_async:
+                # "Even if your function doesn't return an error, it's possible for it to
+                # receive the same event from Lambda multiple times because the queue itself
+                # is eventually consistent." (Lambda, "How Lambda handles errors and retries
+                # with asynchronous invocation")
+                invoker.duplicate_async -= 1
+                invoker.queued.append(_asynchronous(self, body, 0))
             if invoker.current is None:
                 invoker.drain()
             return ""
@@ -347,7 +447,22 @@ def apply(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker) -> None
             execution_arn=getattr(_invoking_execution, "arn", None),
             role_arn=str(self.role) if getattr(self, "role", None) else None,
         )
-        payload = json.dumps(invocation.result)
+        env = getattr(_invoking_execution, "env", None)
+        if invocation.virtual_seconds and env is not None:
+            # The execution's Task waits as long as the function ran (its timeout at most),
+            # on the virtual clock: the execution thread is one of its actors. StopExecution
+            # ends the execution at once, the function still running.
+            timeout = float(self.timeout or 3)
+            clock.sleep(
+                min(invocation.virtual_seconds, timeout),
+                label=f"lambda:{self.function_name}",
+                interrupted=lambda: not env.is_running(),
+            )
+        payload, marshal_error = marshal(invocation.result, invocation.request_id)
+        if marshal_error is not None:
+            invocation.error_type = marshal_error
+            invocation.result = json.loads(payload)
+            invocation.error_message = str(invocation.result["errorMessage"])
         if len(payload.encode()) > strict.LAMBDA_PAYLOAD_LIMIT_BYTES:
             invocation.error_type = strict.RESPONSE_TOO_LARGE["errorType"]
             invocation.error_message = strict.RESPONSE_TOO_LARGE["errorMessage"]
@@ -364,6 +479,22 @@ def apply(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker) -> None
             return payload.encode("utf-8")
         return payload
 
+    def _asynchronous(function: Any, body: str, attempt: int) -> Callable[[], None]:
+        """One delivery of an asynchronous invocation. "If the function returns an error, by
+        default Lambda attempts to run it two more times, with a one-minute wait between the
+        first two attempts, and two minutes between the second and third attempts. Function
+        errors include ... timeouts." (same page); MaximumRetryAttempts bounds them."""
+
+        def deliver() -> None:
+            invoke(function, body, {"x-amz-invocation-type": "RequestResponse"}, {})
+            ran = invoker.invocations[-1]
+            retries = invoker.async_retries.get(function.function_name, 2)
+            if ran.error_type is not None and attempt < retries:
+                wait = 60 if attempt == 0 else 120
+                invoker.schedule(clock.time() + wait, _asynchronous(function, body, attempt + 1))
+
+        return deliver
+
     patcher.replace("moto.awslambda.models", "LambdaFunction.invoke", invoke)
 
     original_integration = patcher.original(_LAMBDA_EVAL, "execute_lambda_function_integration")
@@ -371,12 +502,12 @@ def apply(patcher: Patcher, clock: VirtualClock, invoker: LambdaInvoker) -> None
     def lambda_integration(env: Any, parameters: Any, region: Any, state_credentials: Any) -> None:
         # The Invoke call below happens in this thread: tell the in-process invoke whose
         # Task it serves.
-        outer = getattr(_invoking_execution, "arn", None)
-        _invoking_execution.arn = timeouts.execution_id(env)
+        outer = getattr(_invoking_execution, "arn", None), getattr(_invoking_execution, "env", None)
+        _invoking_execution.arn, _invoking_execution.env = timeouts.execution_id(env), env
         try:
             original_integration(env, parameters, region, state_credentials)
         finally:
-            _invoking_execution.arn = outer
+            _invoking_execution.arn, _invoking_execution.env = outer
 
     patcher.replace(_LAMBDA_EVAL, "execute_lambda_function_integration", lambda_integration)
 

@@ -14,7 +14,9 @@ What the rehearsal adds:
   principal (``trust.allows``), else ``AccessDenied`` worded as AWS words it; the expiry of
   the credentials follows the virtual clock;
 - ``account_for_access_key``: which account an access key belongs to, for the IoT FleetWise
-  simulator (it keeps its state per account and Region).
+  simulator (it keeps its state per account and Region);
+- ``expired_keys``: whether an assumed role's session has ended (the simulator then refuses
+  the request, ``ExpiredTokenException``, as AWS does; moto never expires one).
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ _WIRING = "fleetwise_reconciler.wiring"
 PATCH_POINTS: Final[tuple[tuple[str, str, str], ...]] = (
     (_STS, "STSBackend.assume_role", "method"),
     (_STS, "utcnow", "function"),
-    # Read: whose access key a request carries.
+    # Read: whose access key a request carries, and when an assumed role's session ends.
     (_IAM, "iam_backends", "value"),
+    (_STS, "sts_backends", "value"),
     # Not moto's: the member roles' credential cache, one per Lambda function (below).
     (_WIRING, "member_roles", "function"),
 )
@@ -153,3 +156,22 @@ def account_for_access_key(default: str) -> Callable[[str], str]:
         return default
 
     return lookup
+
+
+def expired_keys(clock: VirtualClock) -> Callable[[str], bool]:
+    """Whether an access key belongs to an assumed-role session that has ended on the virtual
+    clock (its ``Expiration``: AssumeRole's DurationSeconds after it was issued). Requests
+    signed with it are refused (``ExpiredTokenException``), as AWS refuses them; moto accepts
+    them for ever."""
+
+    def expired(access_key: str) -> bool:
+        backends = resolve_patch_point(_STS, "sts_backends")[2]
+        now = clock.now().replace(tzinfo=None)
+        for account in list(backends.values()):
+            for backend in list(account.values()):
+                role = backend.get_assumed_role_from_access_key(access_key)
+                if role is not None:
+                    return bool(role.expiration <= now)
+        return False
+
+    return expired

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import logging
 import os
 import types
 from collections.abc import Iterator
@@ -37,6 +38,8 @@ from fleetwise_rehearsal.aws import (
 from fleetwise_rehearsal.aws.lambda_runtime import LambdaInvoker
 from fleetwise_rehearsal.aws.patching import MotoInternalsChanged, Patcher, resolve_patch_point
 from fleetwise_rehearsal.aws.vclock import VirtualClock
+
+_INTERPRETER_LOG = "moto.stepfunctions.parser.asl.component.eval_component"
 
 # (module, attribute path, kind) of every moto internal the rehearsal replaces or reads.
 PATCH_POINTS: tuple[tuple[str, str, str], ...] = (
@@ -91,6 +94,11 @@ def patched(clock: VirtualClock, invoker: LambdaInvoker) -> Iterator[None]:
     check_patch_points()
     patcher = Patcher()
     before = dict(os.environ)
+    # moto's interpreter logs every failed state at ERROR, with the whole state's repr: the
+    # rehearsal reports failures itself (history, narration), so those lines are only noise.
+    interpreter_log = logging.getLogger(_INTERPRETER_LOG)
+    level = interpreter_log.level
+    interpreter_log.setLevel(logging.CRITICAL)
     try:
         lambda_runtime.apply(patcher, clock, invoker)
         stepfunctions.apply(patcher, clock)
@@ -102,6 +110,7 @@ def patched(clock: VirtualClock, invoker: LambdaInvoker) -> Iterator[None]:
         with _product_clock(clock):
             yield
     finally:
+        interpreter_log.setLevel(level)
         patcher.undo()
         # The executions are over: the variables invocations left in place can go now.
         for name in set(os.environ) - set(before):

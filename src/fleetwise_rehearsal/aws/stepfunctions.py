@@ -103,7 +103,10 @@ def apply(patcher: Patcher, clock: VirtualClock) -> None:
         if env is None:
             clock.sleep(seconds, label=label)
         else:
-            deadlines.sleep(env, seconds, label=label)
+            # StopExecution ends the execution when it is called, a Retry's backoff included
+            # (AWS: "StopExecution stops an execution"); the interpreter's loop then sees the
+            # execution no longer running and calls nothing again.
+            deadlines.sleep(env, seconds, label=label, interrupted=lambda: not env.is_running())
 
     def wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
         deadlines.sleep(

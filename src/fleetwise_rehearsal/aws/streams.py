@@ -9,6 +9,7 @@ write that changes nothing, as DynamoDB Streams does.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections import deque
@@ -175,6 +176,7 @@ class StreamDelivery:
         self.deliveries: list[Delivery] = []
         self.filtered_out: list[dict[str, Any]] = []
         self.on_failure_records: list[dict[str, Any]] = []
+        self.lost: list[dict[str, Any]] = []
         self._checkpoint: dict[str, str] = {}
         self._started = False
         self._clients: dict[str, Any] = {}
@@ -222,8 +224,24 @@ class StreamDelivery:
         out["eventSourceARN"] = self.spec.event_source_arn
         return out
 
-    def pump(self) -> list[Delivery]:
-        """Deliver everything new; return the invocations made."""
+    def lose(self) -> int:
+        """Skip every record written since the last delivery, delivering none; returns how
+        many were lost (they stay in ``lost``)."""
+        if not self._started:
+            self.start()
+        streams = self._client("dynamodbstreams")
+        count = 0
+        for shard_id in self._shards(streams):
+            raw = self._read(streams, shard_id)
+            if raw:
+                self.lost.extend(self._lambda_record(r) for r in raw)
+                count += len(raw)
+                self._checkpoint[shard_id] = raw[-1]["dynamodb"]["SequenceNumber"]
+        return count
+
+    def pump(self, times: int = 1) -> list[Delivery]:
+        """Deliver everything new (each batch ``times`` times: a redelivery); return the
+        invocations made."""
         if not self._started:
             self.start()
         streams = self._client("dynamodbstreams")
@@ -236,7 +254,8 @@ class StreamDelivery:
             selected = [r for r in records if self._selected(r)]
             self.filtered_out.extend(r for r in records if r not in selected)
             for batch in self._batches(selected):
-                made.extend(self._deliver(shard_id, batch))
+                for _ in range(times):
+                    made.extend(self._deliver(shard_id, batch))
             self._checkpoint[shard_id] = raw[-1]["dynamodb"]["SequenceNumber"]
         self.deliveries.extend(made)
         return made
@@ -252,6 +271,7 @@ class StreamDelivery:
         self.deliveries.clear()
         self.filtered_out.clear()
         self.on_failure_records.clear()
+        self.lost.clear()
 
     def _batches(self, records: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         """At most BatchSize records, and never more than a synchronous invocation's 6 MB
@@ -391,4 +411,7 @@ def _encode_datetime(value: Any) -> Any:
     if isinstance(value, datetime):
         # Lambda's stream events carry ApproximateCreationDateTime as epoch seconds.
         return value.timestamp()
+    if isinstance(value, bytes):
+        # boto3 decoded the wire's base64 (B, BS); the event carries it as the wire does.
+        return base64.b64encode(value).decode("ascii")
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -19,6 +19,9 @@ them). docs/rehearsal.md lists what AWS documents for each case and what stays l
   the function error ``Function.ResponseSizeTooLarge`` (moto_patches' in-process invoke
   applies both; the stream delivery cuts batches to fit, as Lambda's event source mapping
   does).
+- StartExecution's name: 1 to 80 characters, none of white space, brackets, wildcards, the
+  listed special characters, control characters or surrogates (``check_execution_name``);
+  moto 5.2.5's parser backend starts any name.
 - Payload quotas: "Maximum input or output size for a task, state, or execution: 256 KiB of
   data as a UTF-8 encoded string", checked for a task's input after ``Parameters``
   ("input data when scheduling a task"), a task's result, a state's output and the
@@ -36,13 +39,15 @@ JSON) is pinned by tests/rehearsal/test_strict.py, so an upgrade that loosens it
 
 from __future__ import annotations
 
+import importlib
+import json
 from collections.abc import Callable
 from typing import Any, Final, NoReturn, cast
 
 from jsonpath_ng.jsonpath import Child, Fields, Root
 from jsonpath_ng.parser import parse
 from moto.core.exceptions import JsonRESTError
-from moto.stepfunctions.exceptions import ValidationException
+from moto.stepfunctions.exceptions import InvalidName, ValidationException
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
     CustomErrorName,
@@ -116,6 +121,16 @@ _BINDING = (
 )
 _BACKEND = "moto.stepfunctions.parser.models"
 _ERROR_EQUALS = "moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl"
+_SERVICE_LAMBDA = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service."
+    "state_task_service_lambda"
+)
+_LAMBDA_EVAL = "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils"
+# "Unhandled errors in Lambda are reported as Lambda.Unknown in the error output. These
+# include out-of-memory errors and function timeouts." (Step Functions Developer Guide,
+# "Handle Lambda service exceptions"). A function that timed out answers an error without an
+# errorType; moto names it "Exception".
+LAMBDA_UNKNOWN: Final = "Lambda.Unknown"
 
 # "States.ALL ... cannot catch the States.DataLimitExceeded terminal error or Runtime error
 # types"; "A States.Runtime error isn't retriable" (AWS, error handling).
@@ -133,6 +148,7 @@ PATCH_POINTS: Final[tuple[tuple[str, str, str], ...]] = (
     (_TASK_LAMBDA, "is_within_size_quota", "function"),
     (_TASK_SERVICE, "is_within_size_quota", "function"),
     (_BACKEND, "StepFunctionsParserBackend.start_execution", "method"),
+    (_SERVICE_LAMBDA, "StateTaskServiceLambda._from_error", "method"),
 )
 
 EXPECTED_SIGNATURES: Final[dict[str, tuple[str, ...]]] = {
@@ -150,6 +166,7 @@ EXPECTED_SIGNATURES: Final[dict[str, tuple[str, ...]]] = {
         "execution_input",
         "trace_header",
     ),
+    "StateTaskServiceLambda._from_error": ("self", "env", "ex"),
 }
 
 
@@ -171,6 +188,7 @@ def apply(patcher: Patcher) -> None:
     _strict_choice(patcher)
     _strict_result_path(patcher)
     _payload_limits(patcher)
+    _unhandled_lambda_errors(patcher)
 
 
 # -- failing like Step Functions --------------------------------------------------------------
@@ -193,6 +211,43 @@ def _fail(env: Any, error: str, cause: str) -> NoReturn:
             ),
         )
     )
+
+
+def _unhandled_lambda_errors(patcher: Patcher) -> None:
+    """A Lambda error without an ``errorType`` (a function that timed out or ran out of
+    memory) is ``Lambda.Unknown``, as Step Functions reports it, not moto's ``Exception``."""
+    original: Callable[[Any, Any, Any], Any] = patcher.original(
+        _SERVICE_LAMBDA, "StateTaskServiceLambda._from_error"
+    )
+    function_error = cast(type, importlib.import_module(_LAMBDA_EVAL).LambdaFunctionErrorException)
+
+    def from_error(self: Any, env: Any, ex: Any) -> Any:
+        if isinstance(ex, function_error):
+            payload = str(getattr(ex, "payload", ""))
+            try:
+                typed = "errorType" in json.loads(payload)
+            except (TypeError, ValueError):
+                typed = False
+            if not typed:
+                return FailureEvent(
+                    env=env,
+                    error_name=CustomErrorName(LAMBDA_UNKNOWN),
+                    event_type=HistoryEventType.TaskFailed,
+                    event_details=cast(
+                        EventDetails,
+                        {
+                            "taskFailedEventDetails": TaskFailedEventDetails(
+                                error=LAMBDA_UNKNOWN,
+                                cause=payload,
+                                resource="invoke",
+                                resourceType="lambda",
+                            )
+                        },
+                    ),
+                )
+        return original(self, env, ex)
+
+    patcher.replace(_SERVICE_LAMBDA, "StateTaskServiceLambda._from_error", from_error)
 
 
 def _named_binding_failures(patcher: Patcher) -> None:
@@ -325,6 +380,8 @@ def _payload_limits(patcher: Patcher) -> None:
         execution_input: Any = None,
         trace_header: Any = None,
     ) -> Any:
+        if name is not None:
+            check_execution_name(str(name))
         if execution_input is not None and payload_size(execution_input) > PAYLOAD_LIMIT_BYTES:
             # StartExecution's model caps `input` at 262144; the quota counts UTF-8 bytes.
             raise ValidationException(
@@ -334,6 +391,47 @@ def _payload_limits(patcher: Patcher) -> None:
         return original_start(self, state_machine_arn, name, execution_input, trace_header)
 
     patcher.replace(_BACKEND, "StepFunctionsParserBackend.start_execution", start_execution)
+
+
+# StartExecution's name (Step Functions API reference, StartExecution, "name"): 1 to 80
+# characters; it "must not contain: white space, brackets < > { } [ ], wildcard characters
+# ? *, special characters " # % \ ^ | ~ ` $ & , ; : /, control characters (U+0000-001F,
+# U+007F-009F, U+FFFE-FFFF), surrogates (U+D800-DFFF)". moto 5.2.5's parser backend checks
+# none of it (its older backend checked part of it).
+NAME_MAX: Final = 80
+_NOT_IN_A_NAME: Final = frozenset('<>{}[]?*"#%\\^|~`$&,;:/')
+
+
+def name_problem(name: str) -> str | None:
+    """Why StartExecution refuses ``name`` (None: it takes it)."""
+    if not 1 <= len(name) <= NAME_MAX:
+        return f"Member must have length between 1 and {NAME_MAX}"
+    for character in name:
+        point = ord(character)
+        if (
+            character.isspace()
+            or character in _NOT_IN_A_NAME
+            or point <= 0x1F
+            or 0x7F <= point <= 0x9F
+            or 0xD800 <= point <= 0xDFFF
+            or point in (0xFFFE, 0xFFFF)
+        ):
+            return f"it contains {character!r}"
+    return None
+
+
+def check_execution_name(name: str) -> None:
+    """Refuse a name as StartExecution does: ``InvalidName`` (HTTP 400), or a
+    ``ValidationException`` for its length (the API's model bounds it to 1-80)."""
+    problem = name_problem(name)
+    if problem is None:
+        return
+    if problem.startswith("Member"):
+        raise ValidationException(
+            f"1 validation error detected: Value '{name}' at 'name' failed to satisfy "
+            f"constraint: {problem}"
+        )
+    raise InvalidName(f"Invalid Name: '{name}' ({problem})")
 
 
 def _checked_parameters(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:

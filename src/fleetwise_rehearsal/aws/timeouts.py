@@ -37,6 +37,7 @@ PATCH_POINTS: Final[tuple[tuple[str, str, str], ...]] = (
     (_PROGRAM, "ExecutionTimedOutEventDetails", "class"),
     (_EXECUTION, "BaseExecutionWorkerCommunication._reflect_execution_status", "method"),
     (_ENVIRONMENT, "Environment.set_stop", "method"),
+    (_ENVIRONMENT, "Environment.set_error", "method"),
     # moto answers stopDate only for SUCCEEDED, FAILED and ABORTED executions.
     (_RESPONSES, "StepFunctionResponse.describe_execution", "method"),
     (_RESPONSES, "StepFunctionResponse.list_executions", "method"),
@@ -46,6 +47,7 @@ EXPECTED_SIGNATURES: Final[dict[str, tuple[str, ...]]] = {
     "Program.eval": ("self", "env"),
     "BaseExecutionWorkerCommunication._reflect_execution_status": ("self",),
     "Environment.set_stop": ("self", "stop_date", "cause", "error"),
+    "Environment.set_error": ("self", "error"),
     "StepFunctionResponse.describe_execution": ("self",),
     "StepFunctionResponse.list_executions": ("self",),
 }
@@ -139,6 +141,18 @@ def apply(patcher: Patcher, clock: VirtualClock) -> Deadlines:
         # A Wait asleep on the clock notices StopExecution now, not at its next check.
         clock.poke()
 
+    original_set_error: Callable[..., None] = patcher.original(
+        _ENVIRONMENT, "Environment.set_error"
+    )
+
+    def set_error(self: Any, error: Any) -> None:
+        # An execution that was stopped (or timed out) ended then: a Task that answers an
+        # error afterwards (its function still ran) cannot turn it FAILED. AWS: StopExecution
+        # ends the execution when it is called.
+        if self.is_running():
+            original_set_error(self, error)
+
+    patcher.replace(_ENVIRONMENT, "Environment.set_error", set_error)
     _stop_dates_of_timed_out_executions(patcher)
     patcher.replace(_PROGRAM, "Program.eval", program_eval)
     patcher.replace(_PROGRAM, "ExecutionTimedOutEventDetails", timed_out_details)

@@ -56,11 +56,11 @@ from fleetwise_rehearsal.fleetwise.state import (
     Registration,
     RegistrationStatus,
     SimulatorUsageError,
+    Slow,
     View,
     service_linked_role_arn,
 )
 from fleetwise_rehearsal.fleetwise.wire import (
-    CONTENT_TYPE,
     CREDENTIAL_SCOPE,
     ERROR_STATUS,
     SIGNING_NAME,
@@ -74,6 +74,7 @@ from fleetwise_rehearsal.fleetwise.wire import (
     encode_token,
     parse_json,
     put,
+    reject_transport,
     required_filler,
     validation_reply,
     wire_time,
@@ -125,8 +126,15 @@ class FleetWiseSimulator:
         service_model: ServiceModel | None = None,
         account_for_access_key: Callable[[str], str] | None = None,
         tagger: Callable[[], str | None] | None = None,
+        wait: Callable[[float], None] | None = None,
+        expired: Callable[[str], bool] | None = None,
     ) -> None:
         self.clock = clock
+        # How the caller spends the virtual time a slow answer takes (the rehearsal: the
+        # running Lambda invocation waits it, ``LambdaInvoker.wait``); and whether an access
+        # key's session has expired (the rehearsal: an assumed role's, on the virtual clock).
+        self.wait = wait
+        self.expired = expired
         self.account_id = account_id
         self.region = region
         self.account_for_access_key = account_for_access_key
@@ -291,6 +299,27 @@ class FleetWiseSimulator:
         fault = Fault(code, message or f"Simulated {code}.", retry_after, times)
         with self._lock:
             self._state(region, account).faults.setdefault(operation, deque()).append(fault)
+
+    def slow_next(
+        self,
+        operation: str | None,
+        seconds: float,
+        times: int = 1,
+        *,
+        region: str | None = None,
+        account: str | None = None,
+    ) -> None:
+        """Answer the next ``times`` calls of ``operation`` (None: of any) ``seconds`` of
+        virtual time late. The call is served when it arrives (it acts then); the caller
+        waits for its answer, so a Lambda function that waits past its timeout has done its
+        work and then times out."""
+        if times < 1 or seconds < 0:
+            raise ValueError("times must be at least 1 and seconds at least 0")
+        if operation is not None and operation not in self._operations:
+            raise ValueError(f"the simulator does not serve {operation!r}")
+        with self._lock:
+            state = self._state(region, account)
+            state.slow.setdefault(operation, deque()).append(Slow(seconds, times))
 
     def script_registrations(
         self,
@@ -643,7 +672,9 @@ class FleetWiseSimulator:
         with self._lock:
             now = self.clock()
             self._here = self._caller(headers)
-            reply = self._reject_transport(path, headers, target)
+            reply = reject_transport(
+                path, headers, target, operations=self._operations, expired=self.expired
+            )
             if reply is None and parsed is None:
                 reply = self._error(
                     "ValidationException",
@@ -665,7 +696,10 @@ class FleetWiseSimulator:
                     tag=tag,
                 )
             )
-            return reply
+            late = self._take_slow(operation) if operation in self._operations else 0.0
+        if late and self.wait is not None:
+            self.wait(late)
+        return reply
 
     def _caller(self, headers: Message) -> tuple[str, str]:
         """(account, Region) of a request: its credentials' account, its signing Region."""
@@ -675,47 +709,6 @@ class FleetWiseSimulator:
         access_key, region = scope.group(1), scope.group(2)
         hook = self.account_for_access_key
         return (hook(access_key) if hook is not None else self.account_id, region)
-
-    def _reject_transport(self, path: str, headers: Message, target: str) -> Reply | None:
-        """Refuse what never reaches the service itself: bad signing scope, route, operation."""
-        authorization = headers.get("Authorization")
-        if not authorization:
-            return Reply(
-                403,
-                {
-                    "__type": "MissingAuthenticationTokenException",
-                    "message": "Missing Authentication Token",
-                },
-            )
-        scope = CREDENTIAL_SCOPE.search(authorization)
-        if scope is None or scope.group(3) != SIGNING_NAME:
-            # Signatures are not checked (any credentials work), only that the request was
-            # signed for this service, which is what a wrong endpoint override would break.
-            return Reply(
-                403,
-                {
-                    "__type": "InvalidSignatureException",
-                    "message": f"Credential should be scoped to correct service: '{SIGNING_NAME}'.",
-                },
-            )
-        operation = target.removeprefix(f"{TARGET_PREFIX}.")
-        if (
-            path != "/"
-            or not target.startswith(f"{TARGET_PREFIX}.")
-            or (operation not in self._operations)
-        ):
-            return Reply(
-                400,
-                {"__type": "UnknownOperationException", "message": f"Unknown operation {target}"},
-            )
-        content_type = headers.get("Content-Type", "").split(";")[0].strip()
-        if content_type != CONTENT_TYPE:
-            return self._error(
-                "ValidationException",
-                f"Content-Type must be {CONTENT_TYPE}.",
-                reason="cannotParse",
-            )
-        return None
 
     def _answer(self, operation: OperationModel, body: dict[str, Any]) -> Reply:
         # ASSUMPTION: scripted faults (throttling, access denied...) come from the service's
@@ -758,6 +751,20 @@ class FleetWiseSimulator:
             500,
             {"__type": "InternalServerException", "message": f"Simulator bug: {message}"},
         )
+
+    def _take_slow(self, operation: str) -> float:
+        """How late this call's answer is (call with the lock held)."""
+        account, region = self._here
+        slow = self._state(region, account).slow
+        for key in (operation, None):
+            queue = slow.get(key)
+            if queue:
+                first = queue[0]
+                first.remaining -= 1
+                if first.remaining == 0:
+                    queue.popleft()
+                return first.seconds
+        return 0.0
 
     def _take_fault(self, operation: str) -> Fault | None:
         account, region = self._here

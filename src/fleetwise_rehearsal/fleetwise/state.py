@@ -96,6 +96,14 @@ class Fault:
 
 
 @dataclass
+class Slow:
+    """Answer the next ``remaining`` calls ``seconds`` of virtual time late."""
+
+    seconds: float
+    remaining: int
+
+
+@dataclass
 class Registration:
     created: float
     modified: float
@@ -116,6 +124,7 @@ class AccountState:
     registration: Registration | None = None
     script: deque[Outcome] = field(default_factory=deque)
     faults: dict[str | None, deque[Fault]] = field(default_factory=dict)
+    slow: dict[str | None, deque[Slow]] = field(default_factory=dict)
     campaigns: list[Campaign] = field(default_factory=list)
 
 

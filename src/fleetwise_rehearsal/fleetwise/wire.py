@@ -14,7 +14,7 @@ import re
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -185,3 +185,62 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence per-request logging; the call log is the record."""
+
+
+def reject_transport(
+    path: str,
+    headers: Message,
+    target: str,
+    *,
+    operations: Collection[str],
+    expired: Callable[[str], bool] | None = None,
+) -> Reply | None:
+    """Refuse what never reaches the service itself: no or expired credentials, a bad signing
+    scope, route or operation, a body that is not awsJson."""
+    authorization = headers.get("Authorization")
+    if not authorization:
+        return Reply(
+            403,
+            {
+                "__type": "MissingAuthenticationTokenException",
+                "message": "Missing Authentication Token",
+            },
+        )
+    scope = CREDENTIAL_SCOPE.search(authorization)
+    if scope is not None and expired is not None and expired(scope.group(1)):
+        # A common error of every AWS API ("Common Errors": ExpiredTokenException, "The
+        # security token included in the request is expired", HTTP 403).
+        return Reply(
+            403,
+            {
+                "__type": "ExpiredTokenException",
+                "message": "The security token included in the request is expired",
+            },
+        )
+    if scope is None or scope.group(3) != SIGNING_NAME:
+        # Signatures are not checked (any credentials work), only that the request was
+        # signed for this service, which is what a wrong endpoint override would break.
+        return Reply(
+            403,
+            {
+                "__type": "InvalidSignatureException",
+                "message": f"Credential should be scoped to correct service: '{SIGNING_NAME}'.",
+            },
+        )
+    operation = target.removeprefix(f"{TARGET_PREFIX}.")
+    if path != "/" or not target.startswith(f"{TARGET_PREFIX}.") or operation not in operations:
+        return Reply(
+            400,
+            {"__type": "UnknownOperationException", "message": f"Unknown operation {target}"},
+        )
+    content_type = headers.get("Content-Type", "").split(";")[0].strip()
+    if content_type != CONTENT_TYPE:
+        return Reply(
+            ERROR_STATUS["ValidationException"],
+            {
+                "__type": "ValidationException",
+                "message": f"Content-Type must be {CONTENT_TYPE}.",
+                "reason": "cannotParse",
+            },
+        )
+    return None

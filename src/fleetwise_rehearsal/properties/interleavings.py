@@ -4,9 +4,13 @@ steps and checks the invariants (``fleetwise_rehearsal.invariants``) after every
 Each example deploys the stack with generated parameters, then applies a generated sequence
 of steps through ``ScenarioRunner`` (the same steps a scenario file holds): edits of two
 targets in two Regions (valid, invalid, oversized, pause and resume, observe-only, mode
-switches, token bumps, deletes and re-creates), virtual time passing with runs in flight,
-drift ticks, aborted runs, and the IoT FleetWise simulator scripted to be slow, to fail, to
-throttle, to conflict, to drift and to lose its service-linked role. After every step the
+switches, token bumps, deletes and re-creates), items of every DynamoDB attribute type under
+those keys and under odd ones (white space, characters no run name takes, 2,048 bytes),
+stream records lost or delivered twice, ticks and asynchronous invocations delivered twice,
+execution-status events delivered twice or late, virtual time passing with runs in flight,
+drift ticks, aborted runs, and the IoT FleetWise simulator scripted to be slow (past a step's
+function timeout too), to fail, to throttle, to conflict, to drift and to lose its
+service-linked role. After every step the
 running invariants must hold; at the end the driver stops editing, lets the service settle
 and checks the quiet state. A failure is reported with the shrunk sequence written as a
 scenario file, ready to be saved under ``scenarios/`` as a regression test.
@@ -32,6 +36,14 @@ ACCOUNT = "123456789012"
 HOME = f"{ACCOUNT}:us-east-1"
 AWAY = f"{ACCOUNT}:eu-central-1"
 TARGETS = (HOME, AWAY)
+# Keys no run can be named after as they are (white space, a colon in the wrong place,
+# characters outside 0-9 A-Z a-z - _, DynamoDB's longest partition key of 2,048 bytes): each
+# is an Invalid spec whose runs still need names StartExecution takes.
+ODD_KEYS = (
+    f"{ACCOUNT}:us-east-1 lab",
+    "{x}:*?/日本",
+    "k" * 2048,
+)
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/FleetWiseTimestream"
 OTHER_ACCOUNT_ROLE = "arn:aws:iam::210987654321:role/FleetWiseTimestream"
 LEGACY = {
@@ -116,6 +128,67 @@ faults = st.one_of(
 )
 
 
+# -- what AWS delivers, and how ---------------------------------------------------------------
+
+# Any DynamoDB attribute value, in DynamoDB JSON (writeItem): every type, nested.
+_scalars = st.one_of(
+    st.builds(lambda t: {"S": t}, st.text(max_size=20)),
+    st.builds(lambda n: {"N": n}, st.sampled_from(["0", "7", "-3", "2.5", "1E+2", "0.001"])),
+    st.builds(lambda b: {"B": b}, st.sampled_from(["AA==", "AQI=", "/w=="])),
+    st.builds(lambda b: {"BOOL": b}, st.booleans()),
+    st.just({"NULL": True}),
+    st.builds(
+        lambda v: {"SS": v}, st.lists(st.text(max_size=8), min_size=1, max_size=4, unique=True)
+    ),
+    st.builds(
+        lambda v: {"NS": v},
+        st.lists(st.sampled_from(["1", "2", "10", "-1.5"]), min_size=1, max_size=4, unique=True),
+    ),
+    st.builds(
+        lambda v: {"BS": v},
+        st.lists(st.sampled_from(["AA==", "AQ==", "Ag=="]), min_size=1, max_size=3, unique=True),
+    ),
+)
+attribute_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.builds(lambda v: {"L": v}, st.lists(inner, max_size=3)),
+        st.builds(
+            lambda v: {"M": v}, st.dictionaries(st.text(min_size=1, max_size=8), inner, max_size=3)
+        ),
+    ),
+    max_leaves=6,
+)
+attribute_names = st.one_of(
+    st.sampled_from(["mode", "paused", "policy", "reconcileToken", "timestream", "iamRoleArn"]),
+    st.text(min_size=1, max_size=12),
+    st.just("n" * 255),
+)
+any_items = st.dictionaries(
+    attribute_names.filter(lambda name: name != "target"), attribute_values, max_size=4
+)
+# How the stream delivers a write's record: mostly as usual, sometimes lost, sometimes twice.
+streams = st.sampled_from(["delivered", "delivered", "delivered", "lost", "twice"])
+deliveries = st.sampled_from(
+    [
+        {"schedule": "twice"},
+        {"async": "twice"},
+        {"rule": "twice"},
+        {"rule": {"late": 120}},
+        {"rule": {"late": 1800}},
+    ]
+)
+# Answers that take long: past a step's function timeout (120 s) the step did its work and
+# times out; past the drift check's (180 s) the check does.
+slow_answers = st.fixed_dictionaries(
+    {
+        "operation": st.sampled_from(["RegisterAccount", "GetRegisterAccountStatus"]),
+        "seconds": st.sampled_from([5, 100, 150, 200]),
+        "times": st.integers(1, 2),
+    }
+)
+
+
 class ReconcilerMachine(RuleBasedStateMachine):
     """One deployed stack per example; every rule is one scenario step."""
 
@@ -172,17 +245,29 @@ class ReconcilerMachine(RuleBasedStateMachine):
         if wrote is not None:
             self.monitor.wrote(wrote)
 
-    @rule(who=st.sampled_from(TARGETS), item=st.one_of(valid_items, invalid_items))
-    def write(self, who: str, item: dict[str, Any]) -> None:
-        self._apply({"write": {"target": who, **item}}, wrote=who)
+    @rule(who=st.sampled_from(TARGETS), item=st.one_of(valid_items, invalid_items), stream=streams)
+    def write(self, who: str, item: dict[str, Any], stream: str) -> None:
+        self._apply({"write": {"target": who, **item}, "stream": stream}, wrote=who)
 
-    @rule(who=st.sampled_from(TARGETS), attributes=patches)
-    def patch(self, who: str, attributes: dict[str, Any]) -> None:
-        self._apply({"patch": {"target": who, **attributes}}, wrote=who)
+    @rule(who=st.sampled_from((*TARGETS, *ODD_KEYS)), item=any_items, stream=streams)
+    def write_item(self, who: str, item: dict[str, Any], stream: str) -> None:
+        self._apply({"writeItem": {"target": {"S": who}, **item}, "stream": stream}, wrote=who)
 
-    @rule(who=st.sampled_from(TARGETS))
-    def delete(self, who: str) -> None:
-        self._apply({"delete": who}, wrote=who)
+    @rule(who=st.sampled_from(TARGETS), attributes=patches, stream=streams)
+    def patch(self, who: str, attributes: dict[str, Any], stream: str) -> None:
+        self._apply({"patch": {"target": who, **attributes}, "stream": stream}, wrote=who)
+
+    @rule(who=st.sampled_from((*TARGETS, *ODD_KEYS)), stream=streams)
+    def delete(self, who: str, stream: str) -> None:
+        self._apply({"delete": who, "stream": stream}, wrote=who)
+
+    @rule(how=deliveries)
+    def deliver(self, how: dict[str, Any]) -> None:
+        self._apply({"deliver": how})
+
+    @rule(who=st.sampled_from(TARGETS), slow=slow_answers)
+    def slow(self, who: str, slow: dict[str, Any]) -> None:
+        self._apply({"simulator": {"target": who, "slow": slow}})
 
     @rule(seconds=durations)
     def advance(self, seconds: int) -> None:

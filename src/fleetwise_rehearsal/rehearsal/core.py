@@ -8,6 +8,8 @@ shares: ``Execution``, ``Event``, ``plain`` and the time helpers.
 
 from __future__ import annotations
 
+import base64
+import collections
 import contextlib
 import json
 import os
@@ -20,7 +22,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import moto
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 
 from fleetwise_reconciler import wiring
 from fleetwise_rehearsal.aws import clients, members
@@ -65,7 +67,13 @@ def template_path() -> Path:
 
 
 def plain(value: Any) -> Any:
-    """DynamoDB's Decimals and sets as JSON-friendly Python values."""
+    """DynamoDB's Decimals, sets and binary values as JSON-friendly Python values: a set as a
+    sorted list (the order the product's spec version reads a set in), binary as base64 text
+    (as the product's spec version and its status read it)."""
+    if isinstance(value, Binary):
+        value = value.value
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
@@ -143,6 +151,10 @@ class RehearsalCore:
         self._delivery: StreamDelivery | None = None
         self._exits = contextlib.ExitStack()
         self._rule_handled: set[str] = set()
+        # How the execution-status rule delivers its next events: "twice", or late by seconds;
+        # and how many of the next ticks are delivered twice.
+        self._rule_deliveries: collections.deque[str | float] = collections.deque()
+        self._schedule_twice = 0
         self._events: list[Event] = []
         self._catcher: ResponseCatcher | None = None
         self._proxy: RecordingProxy | None = None
@@ -175,6 +187,8 @@ class RehearsalCore:
                     region=self.region,
                     tagger=self._running_invocation,
                     account_for_access_key=members.account_for_access_key(self.account_id),
+                    wait=self.invoker.wait,
+                    expired=members.expired_keys(self.clock),
                 )
             )
             endpoint = self.sim.endpoint_url
@@ -199,6 +213,11 @@ class RehearsalCore:
             clock=self.clock,
         )
         self._delivery.start()
+        for config in self.stack.of_type("AWS::Lambda::EventInvokeConfig").values():
+            function = str(config.properties["FunctionName"]).rsplit(":", 1)[-1]
+            retries = config.properties.get("MaximumRetryAttempts")
+            if retries is not None:
+                self.invoker.async_retries[function] = int(retries)
         self._note("deploy", f"stack {self.stack.name} deployed from template.yaml")
         for account, member_parameters in self.member_accounts.items():
             self.deploy_member(account, member_parameters)
@@ -268,6 +287,10 @@ class RehearsalCore:
         if self._proxy is not None:
             self._proxy.operations.clear()
         self.invoker.invocations.clear()
+        self.invoker.later.clear()
+        self.invoker.duplicate_async = 0
+        self._rule_deliveries.clear()
+        self._schedule_twice = 0
         self.clock.forget_delays()
         self._rule_handled.clear()
         self._events.clear()
@@ -299,11 +322,12 @@ class RehearsalCore:
     def _note(self, kind: str, text: str, **data: Any) -> None:
         self._events.append(Event(self.clock.now(), kind, text, data))
 
-    def _invoke(self, function: str, event: Any) -> Any:
-        """Invoke a function through moto's Lambda API (and so in-process)."""
+    def _invoke(self, function: str, event: Any, *, asynchronous: bool = False) -> Any:
+        """Invoke a function through moto's Lambda API (and so in-process); ``asynchronous``:
+        as an ``Event`` (Lambda queues it, retries its errors, answers nothing)."""
         answer = self.client("lambda").invoke(
             FunctionName=function,
-            InvocationType="RequestResponse",
+            InvocationType="Event" if asynchronous else "RequestResponse",
             Payload=json.dumps(event).encode(),
         )
         body = answer["Payload"].read()

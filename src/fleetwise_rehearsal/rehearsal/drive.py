@@ -93,8 +93,9 @@ class Driving(Observing):
         self.pump()
         return answer
 
-    def write_spec(self, item: Mapping[str, Any]) -> None:
-        """PutItem the spec item as an operator would, then pump the stream."""
+    def write_spec(self, item: Mapping[str, Any], *, stream: str = "delivered") -> None:
+        """PutItem the spec item as an operator would, then pump the stream (``stream``: how
+        the write's record reaches the trigger, see ``deliver``)."""
         body = dict(item)
         body.setdefault("target", self.default_target)
         self.client("dynamodb").put_item(
@@ -102,9 +103,23 @@ class Driving(Observing):
             Item={k: serializer.serialize(dynamo_value(v)) for k, v in body.items()},
         )
         self._note("edit", f"spec written for {body['target']}", item=plain(body))
-        self.pump()
+        self.deliver(stream)
 
-    def update_spec(self, target: str | None = None, **attributes: Any) -> None:
+    def put_item(self, item: Mapping[str, Mapping[str, Any]], *, stream: str = "delivered") -> None:
+        """PutItem of an item written in DynamoDB JSON (any attribute type: sets, binary,
+        null, nested), as ``aws dynamodb put-item --item`` writes it; then pump the stream."""
+        self.client("dynamodb").put_item(
+            TableName=self.stack.physical_id("SpecTable"),
+            Item={k: dict(v) for k, v in item.items()},
+        )
+        target = str(item["target"]["S"])
+        kinds = ", ".join(f"{name} ({next(iter(value))})" for name, value in item.items())
+        self._note("edit", f"item written for {target!r}: {kinds}")
+        self.deliver(stream)
+
+    def update_spec(
+        self, target: str | None = None, *, stream: str = "delivered", **attributes: Any
+    ) -> None:
         """UpdateItem the spec item (``None`` removes an attribute), then pump the stream."""
         target = target or self.default_target
         sets = {k: v for k, v in attributes.items() if v is not None}
@@ -129,15 +144,33 @@ class Driving(Observing):
             }
         self.client("dynamodb").update_item(**kwargs)
         self._note("edit", f"spec of {target} edited: {plain(attributes)}", edit=plain(attributes))
-        self.pump()
+        self.deliver(stream)
 
-    def delete_spec(self, target: str | None = None) -> None:
+    def delete_spec(self, target: str | None = None, *, stream: str = "delivered") -> None:
         target = target or self.default_target
         self.client("dynamodb").delete_item(
             TableName=self.stack.physical_id("SpecTable"), Key={"target": {"S": target}}
         )
         self._note("edit", f"spec of {target} deleted")
-        self.pump()
+        self.deliver(stream)
+
+    def deliver(self, stream: str = "delivered") -> int:
+        """Deliver the stream's new records: as Lambda's event source mapping usually does
+        (``delivered``), never (``lost``: the records are skipped, as when they went to the
+        on-failure destination or aged out of the stream; the drift check must find the
+        change), or each batch twice (``twice``: "Lambda event source mappings process each
+        event at least once, and duplicate processing of records can occur", Lambda
+        Developer Guide, "Lambda event source mappings")."""
+        if stream == "lost":
+            lost = self.delivery.lose()
+            self._note("note", f"stream: {lost} record(s) lost, never delivered")
+            return 0
+        if stream == "twice":
+            with self.clock.hold():
+                made = self.delivery.pump(times=2)
+            self._note("note", "stream: the batch was delivered twice")
+            return len(made)
+        return self.pump()
 
     def pump(self) -> int:
         """Deliver new stream records to the trigger; returns the number of invocations.
@@ -148,13 +181,48 @@ class Driving(Observing):
         return len(made)
 
     def settle(self) -> None:
-        """Run until every execution finished, applying the stream and the status rule."""
+        """Run until every execution finished, applying the stream, the status rule and the
+        deliveries due by now (an asynchronous invocation's retry, a late event)."""
         while True:
             delivered = self.pump()
             self.clock.settle(self.settle_timeout_wall)
-            fired = self._apply_execution_rules()
+            fired = self._apply_execution_rules() + self._deliver_due()
             if not delivered and not fired:
                 return
+
+    def _deliver_due(self) -> int:
+        """Run the deliveries due by now, at this moment; returns how many ran."""
+        due = self.invoker.due(self.clock.time())
+        if due:
+            with self.clock.hold():
+                for delivery in due:
+                    delivery()
+        return len(due)
+
+    def deliver_next(self, channel: str, how: str, seconds: float = 0.0) -> None:
+        """How the next delivery of ``channel`` arrives, as AWS may deliver it:
+
+        - ``schedule``, ``twice``: the drift schedule's next tick invokes its function twice
+          (the schedule invokes it asynchronously; Lambda's queue may hand one event out
+          more than once, "How Lambda handles errors and retries with asynchronous
+          invocation");
+        - ``async``, ``twice``: the next asynchronous invocation (the schedule's, a batch the
+          drift check hands out) is delivered twice (same page);
+        - ``rule``, ``twice`` or ``late``: the next event of the execution-status rule reaches
+          its target twice, or ``seconds`` late (EventBridge retries a delivery for up to 24
+          hours, "How EventBridge retries delivering events"; a Lambda target is invoked
+          asynchronously, so its queue may duplicate it)."""
+        if channel == "schedule" and how == "twice":
+            self._schedule_twice += 1
+        elif channel == "async" and how == "twice":
+            self.invoker.duplicate_async += 1
+        elif channel == "rule" and how in ("twice", "late"):
+            self._rule_deliveries.append("twice" if how == "twice" else float(seconds))
+        else:
+            raise ValueError(f"no delivery {how!r} of {channel!r}")
+        self._note(
+            "note", f"the next {channel} delivery: {how}{f' {seconds:g} s' if seconds else ''}"
+        )
 
     def tick(self) -> list[str]:
         """What the drift schedule would do now; returns the executions it started.
@@ -171,11 +239,18 @@ class Driving(Observing):
         ]
         with self.clock.hold():
             if lambda_targets:
+                # EventBridge Scheduler invokes a Lambda target asynchronously: its errors
+                # are retried by Lambda's own asynchronous retries (aws/lambda_runtime.py).
+                twice, self._schedule_twice = (
+                    self._schedule_twice > 0,
+                    max(0, self._schedule_twice - 1),
+                )
                 for target in lambda_targets:
                     raw = target.get("Input")
                     event = json.loads(raw) if isinstance(raw, str) else (raw or {})
-                    self._note("tick", "drift schedule fires its function")
-                    self._invoke(str(target["Arn"]), event)
+                    for _ in range(2 if twice else 1):
+                        self._note("tick", "drift schedule fires its function")
+                        self._invoke(str(target["Arn"]), event, asynchronous=True)
             else:
                 stamp = self.clock.now().strftime("%Y%m%dT%H%MZ")
                 sfn = self.client("stepfunctions")
@@ -237,9 +312,9 @@ class Driving(Observing):
             now = self.clock.time()
             if stop_at is not None and now >= stop_at:
                 return
-            wake = self._next_wake_up()
+            wake = _earliest(self._next_wake_up(), self.invoker.next_due())
             if stop_at is None:
-                if self.clock.actors == 0:
+                if self.clock.actors == 0 and self.invoker.next_due() is None:
                     return
                 if wake is None or wake > give_up:
                     why = (
@@ -285,17 +360,14 @@ class Driving(Observing):
     ) -> str:
         """StopExecution of one execution (name or ARN), as an operator would; returns its ARN.
 
-        A run asleep in a Wait state ends ABORTED at once, as in AWS. The rehearsal's Retry
-        backoff sleeps cannot be interrupted: a run stopped during one ends ABORTED when that
-        backoff ends. The status rule is applied by the next ``settle`` or ``run_until``."""
+        A run asleep (in a Wait state or a Retry's backoff) ends ABORTED at once, as in AWS.
+        The status rule is applied by the next ``settle`` or ``run_until``."""
         arn = execution
         if not execution.startswith("arn:"):
             found = [e["executionArn"] for e in self._list_executions() if e["name"] == execution]
             if not found:
                 raise LookupError(f"no execution named {execution!r}")
             arn = found[0]
-        history = self._history(arn)
-        in_wait = bool(history) and history[-1]["type"] == "WaitStateEntered"
         sfn = self.client("stepfunctions")
         request: dict[str, Any] = {"executionArn": arn}
         if error is not None:
@@ -305,13 +377,12 @@ class Driving(Observing):
         sfn.stop_execution(**request)
         details = "".join(f" {k}={v!r}" for k, v in request.items() if k != "executionArn")
         self._note("note", f"StopExecution {arn.rsplit(':', 1)[-1]}{details}")
-        if in_wait:
-            # The Wait notices the stop within a few wall milliseconds; wait for it to end.
-            deadline = time.monotonic() + self.settle_timeout_wall
-            while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
-                if time.monotonic() > deadline:
-                    raise ClockStalled(f"{arn} did not end after StopExecution")
-                time.sleep(0.005)
+        # A sleeping run notices the stop within a few wall milliseconds; wait for it to end.
+        deadline = time.monotonic() + self.settle_timeout_wall
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            if time.monotonic() > deadline:
+                raise ClockStalled(f"{arn} did not end after StopExecution")
+            time.sleep(0.005)
         return arn
 
     def update_parameters(self, changes: Mapping[str, str]) -> StackUpdate:
@@ -353,12 +424,29 @@ class Driving(Observing):
                     target_arn = str(target["Arn"])
                     if ":lambda:" not in target_arn:
                         continue
+                    how = self._rule_deliveries.popleft() if self._rule_deliveries else None
                     self._note(
                         "execution",
                         f"rule {logical_id}: {summary['name']} {summary['status']} "
-                        f"-> {target_arn.rsplit(':', 1)[-1]}",
+                        f"-> {target_arn.rsplit(':', 1)[-1]}"
+                        + (
+                            ""
+                            if how is None
+                            else f" ({how} s late)"
+                            if how != "twice"
+                            else " (twice)"
+                        ),
                     )
-                    self._invoke(target_arn, event)
+                    if isinstance(how, float):
+                        later = self.clock.time() + how
+
+                        def deliver(arn: str = target_arn, sent: Any = event) -> None:
+                            self._invoke(arn, sent)
+
+                        self.invoker.schedule(later, deliver)
+                        continue
+                    for _ in range(2 if how == "twice" else 1):
+                        self._invoke(target_arn, event)
                     fired += 1
         return fired
 
@@ -394,3 +482,8 @@ class Driving(Observing):
             "resources": [described["executionArn"]],
             "detail": detail,
         }
+
+
+def _earliest(*moments: float | None) -> float | None:
+    known = [m for m in moments if m is not None]
+    return min(known, default=None)

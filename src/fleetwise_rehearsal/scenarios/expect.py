@@ -6,24 +6,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
 from fleetwise_reconciler.logic.compare import spec_hash
 from fleetwise_reconciler.logic.plan import Phase
 from fleetwise_rehearsal.rehearsal import Rehearsal
+from fleetwise_rehearsal.rehearsal.core import item_of, plain
 from fleetwise_rehearsal.scenarios.simulator_lines import fleetwise_model
 from fleetwise_rehearsal.scenarios.values import (
     Problem,
     ScenarioError,
     TemplateFacts,
-    check_target,
+    check_key,
     default_template,
     suggest,
     template_facts,
 )
 
 EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-_deserializer = TypeDeserializer()
 TARGET_CHECKS = (
     "phase",
     "reason",
@@ -82,7 +80,7 @@ def parse_expectations(
     for target, checks in _section(raw, "targets", fail).items():
         where = f"expect.targets[{target!r}]"
         try:
-            check_target(target, "the target")
+            check_key(target, "the target")
         except Problem as bad:
             raise fail(where, str(bad)) from None
         if checks is None:
@@ -303,8 +301,7 @@ def _is_current(rehearsal: Rehearsal, target: str, status: Mapping[str, Any]) ->
     raw = answer.get("Item")
     if raw is None:
         return not recorded, f"no item; the status claims spec {recorded or 'none'}"
-    item = {k: _deserializer.deserialize(v) for k, v in raw.items()}
-    wanted = spec_hash(item)
+    wanted = spec_hash(plain(item_of(raw)))
     return (
         recorded == wanted,
         f"the item is spec {wanted}, the status is about {recorded or 'none'}",

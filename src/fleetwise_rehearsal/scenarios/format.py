@@ -34,17 +34,20 @@ from fleetwise_rehearsal.scenarios.values import (
     ScenarioError,
     TemplateFacts,
     attribute_value,
+    check_key,
     check_mapping,
     check_number,
     check_target,
     check_text,
     default_template,
+    dynamodb_item,
     suggest,
     template_facts,
 )
 
 STEP_KINDS = (
     "write",
+    "writeItem",
     "patch",
     "delete",
     "abort",
@@ -54,6 +57,7 @@ STEP_KINDS = (
     "advance",
     "parameters",
     "simulator",
+    "deliver",
 )
 BARE_KINDS = ("settle", "tick")
 RUNNING = "running"
@@ -78,7 +82,15 @@ __all__ = [
 _SIBLINGS: dict[str, tuple[str, ...]] = {
     "abort": ("target",),
     "stop": ("target", "error", "cause"),
+    "write": ("stream",),
+    "writeItem": ("stream",),
+    "patch": ("stream",),
+    "delete": ("stream",),
 }
+# How the stream delivers a write's record to the trigger: as usual, not at all (lost: the
+# drift check must find the change), or the batch twice (Lambda's event source mapping
+# processes each record at least once).
+STREAM_DELIVERIES = ("delivered", "lost", "twice")
 # StopExecution's documented limits.
 _STOP_ERROR_MAX = 256
 _STOP_CAUSE_MAX = 32768
@@ -89,12 +101,15 @@ class Step:
     """One validated step. ``args`` holds the normalised arguments of its ``kind``:
 
     - write: ``item`` (the attributes; ``target`` only when written);
+    - writeItem: ``item`` (DynamoDB JSON, binary values as bytes);
     - patch: ``target`` (None: the stack's own), ``attributes`` (None removes one);
     - delete: ``target``;
+    - and for each of these four, ``stream``: ``delivered``, ``lost`` or ``twice``;
     - abort, stop: ``execution`` (``"running"`` or a name), ``target``, ``error``, ``cause``;
     - settle, tick: nothing; advance: ``seconds``; parameters: ``values`` (strings);
     - simulator: ``target``, ``verb`` and the verb's own (``outcomes``, ``fault``,
-      ``status``/``iamError``/``timestreamError``, ``timestream``, ``campaigns``).
+      ``status``/``iamError``/``timestreamError``, ``timestream``, ``campaigns``, ``slow``);
+    - deliver: ``channel``, ``how`` (``twice``, ``late``), ``seconds``.
     """
 
     index: int
@@ -388,7 +403,16 @@ def _parse(kind: str, raw: Any, facts: TemplateFacts) -> tuple[float | None, dic
         at = check_number(at, "'at'", minimum=0.0)
     value = raw[kind]
     parser = _STEP_PARSERS[kind]
-    return at, parser(value, raw, facts)
+    args = parser(value, raw, facts)
+    if "stream" in _SIBLINGS.get(kind, ()):
+        stream = raw.get("stream", "delivered")
+        if stream not in STREAM_DELIVERIES:
+            raise Problem(
+                f"'stream' is one of {', '.join(STREAM_DELIVERIES)}, not {stream!r}"
+                f"{suggest(str(stream), STREAM_DELIVERIES)}"
+            )
+        args["stream"] = stream
+    return at, args
 
 
 def _no_value(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
@@ -404,16 +428,21 @@ def _parse_write(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
     return {"item": {k: attribute_value(v, k) for k, v in item.items()}}
 
 
+def _parse_write_item(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
+    return {"item": dynamodb_item(value)}
+
+
 def _parse_patch(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
     body = dict(check_mapping(value, "the patch"))
-    target = check_target(body.pop("target")) if "target" in body else None
+    target = check_key(body.pop("target")) if "target" in body else None
     if not body:
         raise Problem("names no attribute to set or remove")
     return {"target": target, "attributes": {k: attribute_value(v, k) for k, v in body.items()}}
 
 
 def _parse_delete(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
-    return {"target": None if value is None else check_target(value, "the target to delete")}
+    # Any key the table holds may be deleted (an odd one written with writeItem included).
+    return {"target": None if value is None else check_key(value, "the target to delete")}
 
 
 def _parse_abort(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
@@ -448,8 +477,31 @@ def _parse_simulator_step(value: Any, raw: Any, facts: TemplateFacts) -> dict[st
     return parse_simulator(value)
 
 
+DELIVERY_CHANNELS = ("schedule", "async", "rule")
+
+
+def _parse_deliver(value: Any, raw: Any, facts: TemplateFacts) -> dict[str, Any]:
+    """``{schedule: twice}``, ``{async: twice}``, ``{rule: twice}`` or ``{rule: {late: S}}``:
+    how the next delivery of that channel arrives (``Rehearsal.deliver_next``)."""
+    body = check_mapping(value, "'deliver'")
+    if len(body) != 1 or next(iter(body)) not in DELIVERY_CHANNELS:
+        raise Problem(f"'deliver' names one of {', '.join(DELIVERY_CHANNELS)}, not {body!r}")
+    [(channel, how)] = body.items()
+    if how == "twice":
+        return {"channel": channel, "how": "twice", "seconds": 0.0}
+    if channel == "rule" and isinstance(how, dict) and set(how) == {"late"}:
+        return {
+            "channel": channel,
+            "how": "late",
+            "seconds": check_number(how["late"], "'late'", minimum=1.0),
+        }
+    late = " or {late: SECONDS}" if channel == "rule" else ""
+    raise Problem(f"'deliver': {channel} is delivered 'twice'{late}, not {how!r}")
+
+
 _STEP_PARSERS = {
     "write": _parse_write,
+    "writeItem": _parse_write_item,
     "patch": _parse_patch,
     "delete": _parse_delete,
     "abort": _parse_abort,
@@ -459,6 +511,7 @@ _STEP_PARSERS = {
     "advance": _parse_advance,
     "parameters": _parse_parameters,
     "simulator": _parse_simulator_step,
+    "deliver": _parse_deliver,
 }
 
 

@@ -181,13 +181,18 @@ class ScenarioRunner:
     # -- the steps ---------------------------------------------------------------------------
 
     def _write(self, step: Step) -> None:
-        self.rehearsal.write_spec(step.args["item"])
+        self.rehearsal.write_spec(step.args["item"], stream=step.args["stream"])
+
+    def _write_item(self, step: Step) -> None:
+        self.rehearsal.put_item(step.args["item"], stream=step.args["stream"])
 
     def _patch(self, step: Step) -> None:
-        self.rehearsal.update_spec(step.args["target"], **step.args["attributes"])
+        self.rehearsal.update_spec(
+            step.args["target"], stream=step.args["stream"], **step.args["attributes"]
+        )
 
     def _delete(self, step: Step) -> None:
-        self.rehearsal.delete_spec(step.args["target"])
+        self.rehearsal.delete_spec(step.args["target"], stream=step.args["stream"])
 
     def _stop(self, step: Step) -> None:
         args = step.args
@@ -201,6 +206,10 @@ class ScenarioRunner:
             executions = [args["execution"]]
         for execution in executions:
             rehearsal.stop_execution(execution, error=args["error"], cause=args["cause"])
+
+    def _deliver(self, step: Step) -> None:
+        args = step.args
+        self.rehearsal.deliver_next(args["channel"], args["how"], args["seconds"])
 
     def _settle(self, step: Step) -> None:
         self.finish()
@@ -240,6 +249,7 @@ class ScenarioRunner:
 
 _APPLY = {
     "write": ScenarioRunner._write,
+    "writeItem": ScenarioRunner._write_item,
     "patch": ScenarioRunner._patch,
     "delete": ScenarioRunner._delete,
     "abort": ScenarioRunner._stop,
@@ -249,6 +259,7 @@ _APPLY = {
     "advance": ScenarioRunner._advance,
     "parameters": ScenarioRunner._parameters,
     "simulator": ScenarioRunner._simulator,
+    "deliver": ScenarioRunner._deliver,
 }
 
 
@@ -313,7 +324,7 @@ def run_scenario(
         for step in scenario.parsed:
             runner.apply(step)
             if monitor is not None:
-                if step.kind in ("write", "patch", "delete"):
+                if step.kind in ("write", "writeItem", "patch", "delete"):
                     monitor.wrote(_written_target(step))
                 broken.update(dict.fromkeys(f"invariant: {v}" for v in monitor.check()))
         runner.finish()
@@ -349,6 +360,8 @@ def _written_target(step: Step) -> str:
     own = f"{DEFAULT_ACCOUNT}:{DEFAULT_REGION}"
     if step.kind == "write":
         return str(step.args["item"].get("target") or own)
+    if step.kind == "writeItem":
+        return str(step.args["item"]["target"]["S"])
     return str(step.args.get("target") or own)
 
 

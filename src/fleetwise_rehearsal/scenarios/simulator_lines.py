@@ -38,6 +38,7 @@ SIMULATOR_VERBS = (
     "forget",
     "timestream",
     "campaigns",
+    "slow",
 )
 _CAMPAIGN_STATUSES = ("CREATING", "WAITING_FOR_APPROVAL", "RUNNING", "SUSPENDED")
 ONE_REGION = (
@@ -157,6 +158,27 @@ def _parse_fail(value: Any, body: Mapping[str, Any]) -> dict[str, Any]:
     return {"fault": checked}
 
 
+_SLOW_KEYS = ("operation", "seconds", "times")
+
+
+def _parse_slow(value: Any, body: Mapping[str, Any]) -> dict[str, Any]:
+    slow = check_mapping(value, "'slow'")
+    unknown = [k for k in slow if k not in _SLOW_KEYS]
+    if unknown or "seconds" not in slow:
+        raise Problem(f"'slow' takes seconds (required), operation, times; not {unknown or slow}")
+    operation = slow.get("operation")
+    if operation is not None and operation not in fleetwise_model().operation_names:
+        raise Problem(f"'slow': {operation!r} is not an IoT FleetWise operation")
+    times = slow.get("times", 1)
+    if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+        raise Problem(f"'slow': 'times' is a whole number of at least 1, not {times!r}")
+    return {
+        "operation": operation,
+        "seconds": check_number(slow["seconds"], "'slow': 'seconds'", minimum=0.0),
+        "times": times,
+    }
+
+
 def _parse_status(value: Any, body: Mapping[str, Any]) -> dict[str, Any]:
     if value not in (PENDING, SUCCESS, FAILURE):
         raise Problem(f"'status' is one of {PENDING}, {SUCCESS}, {FAILURE}, not {value!r}")
@@ -232,6 +254,7 @@ _SIMULATOR_PARSERS = {
     "forget": _parse_flag,
     "timestream": _parse_timestream,
     "campaigns": _parse_campaigns,
+    "slow": _parse_slow,
 }
 
 
@@ -269,6 +292,8 @@ def apply_simulator_line(sim: FleetWiseSimulator, args: Mapping[str, Any], **whe
         )
     elif verb == "campaigns":
         scripting.set_campaigns(args["campaigns"], **where)
+    elif verb == "slow":
+        scripting.slow_next(args["operation"], args["seconds"], args["times"], **where)
     else:
         raise ValueError(f"unknown simulator verb {verb!r}")
 
@@ -292,6 +317,9 @@ def describe(args: Mapping[str, Any]) -> str:
     if verb == "timestream":
         attach = args["timestream"]
         return f"Timestream metadata {attach['databaseName']}/{attach['tableName']} attached"
+    if verb == "slow":
+        calls = f"{args['operation']} call(s)" if args["operation"] else "call(s)"
+        return f"the next {args['times']} {calls} answer {args['seconds']:g} s late"
     if verb == "campaigns":
         names = [
             c.name + ("" if c.data_destination_configs else " (no destination)")
