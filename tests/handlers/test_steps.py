@@ -109,9 +109,9 @@ def test_observe_makes_no_call_for_an_invalid_spec(
     assert result["observation"] is None
     assert result["message"] == (
         "the spec is invalid, nothing was called: colour: unknown field holding a String (S); "
-        "allowed: target, mode, policy, paused, reconcileToken, timestream, iamRoleArn, onExisting; "
-        "timestream: is required when mode is 'timestream'; iamRoleArn: is required when mode "
-        "is 'timestream'"
+        "allowed: target, mode, policy, paused, reconcileToken, timestream, iamRoleArn, "
+        "onExisting; timestream: is required when mode is 'timestream'; iamRoleArn: is required "
+        "when mode is 'timestream'"
     )
 
 
