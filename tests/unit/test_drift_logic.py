@@ -493,7 +493,8 @@ def test_a_check_as_logged_and_returned() -> None:
         "action": "Register",
         "phase": "Registering",
         "reason": "NotRegistered",
-        "state": "Drifted",
+        # the run about to start repairs it: a registration under way, not a drift
+        "state": "Reconciling",
     }
     assert found.drift == ("the account is not registered with IoT FleetWise",)
 
@@ -615,3 +616,29 @@ def test_a_paused_target_whose_registration_settled_is_recorded_again() -> None:
     # and a registration that disappeared counts as a change too
     gone = run_check(raw, {"registered": False}, settled)
     assert (gone.why, gone.start) == (drift.Why.UNRECORDED, True)
+
+
+@pytest.mark.parametrize(
+    ("spec", "observed", "phase", "reason", "expected"),
+    [
+        # enforce: a drift about to be repaired is Reconciling
+        (MODERN, NOT_REGISTERED, "Registered", "UpToDate", "Reconciling"),
+        # observe-only: nothing repairs it
+        ({**MODERN, "policy": "observe-only"}, NOT_REGISTERED, "Registered", "UpToDate", "Drifted"),
+        # a failure recorded for this version stays Failed, whatever is observed now
+        (MODERN, NOT_REGISTERED, "Failed", "AccessDeniedException", "Failed"),
+    ],
+)
+def test_the_state_a_check_counts_the_target_in(
+    spec: dict[str, Any], observed: dict[str, Any], phase: str, reason: str, expected: str
+) -> None:
+    found = run_check(spec, observed, recorded(spec, phase, reason))
+    assert str(found.state) == expected
+
+
+def test_a_status_of_another_version_records_nothing_for_this_one() -> None:
+    status = recorded(MODERN, "Failed", "AccessDeniedException")
+    assert drift.recorded_phase(status, "another-version") is None
+    assert drift.recorded_phase(None, "any") is None
+    assert drift.recorded_phase({**status, "phase": "SomethingNewer"}, status["specHash"]) is None
+    assert drift.recorded_phase(status, status["specHash"]) == "Failed"

@@ -1012,29 +1012,64 @@ def test_lease_times_are_instants_whatever_the_clocks_zone(
     assert status_repository.get_lease(TARGET)["expiresAt"] == NOW_EPOCH + 120
 
 
-def test_status_phases_reads_only_statuses_and_only_their_target_and_phase(
+def test_the_sweep_reads_statuses_and_watches_and_only_what_it_needs_of_them(
     status_repository: StatusRepository,
 ) -> None:
-    # GIVEN a status, a status whose phase is not text, and a target with a lease only
+    # GIVEN a status, a status whose phase is not text, a target with a lease only, and a
+    # WATCH item
     other, leased = "123456789012:eu-central-1", "123456789012:ap-south-1"
+    watched = "123456789013:us-east-1"
     status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
     status_repository.put_status(TARGET, RUN_A, a_status("Failed", RUN_A))
     status_repository.acquire_lease(other, RUN_A, now=NOW, lease_seconds=LEASE)
     status_repository.put_status(other, RUN_A, {**a_status("Failed", RUN_A), "phase": 3})
     status_repository.acquire_lease(leased, RUN_B, now=NOW, lease_seconds=LEASE)
+    watch = {"state": "Unobserved", "since": "2026-11-26T12:00:00.000Z", "reported": True}
+    status_repository.put_watch(watched, watch)
     requests: list[dict[str, Any]] = []
     client = status_repository._status._get_connection().connection.client
     client.meta.events.register(
         "provide-client-params.dynamodb.Scan", lambda params, **_: requests.append(dict(params))
     )
     # WHEN the drift check's sweep reads them
-    found = sorted(status_repository.status_phases())
-    # THEN only the STATUS items, with their phase (None when it is not text)
-    assert found == [(other, None), (TARGET, "Failed")]
-    # AND the Scan asked for the statuses' target, kind and phase only
+    phases, watches = status_repository.sweep()
+    # THEN the STATUS items with their phase (None when it is not text), and the WATCH item
+    assert phases == {other: None, TARGET: "Failed"}
+    assert watches == {watched: watch}
+    # AND one Scan asked for those kinds and those attributes only
     [request] = requests
     names = request["ExpressionAttributeNames"]
     projected = [names[name.strip()] for name in request["ProjectionExpression"].split(",")]
-    assert sorted(projected) == ["kind", "phase", "target"]
-    kind, value = request["FilterExpression"].split(" = ")
-    assert (names[kind], request["ExpressionAttributeValues"][value]) == ("kind", {"S": "STATUS"})
+    assert sorted(projected) == ["kind", "phase", "reported", "since", "state", "target"]
+    values = request["ExpressionAttributeValues"]
+    assert sorted(v["S"] for v in values.values()) == ["STATUS", "WATCH"]
+    assert " IN " in request["FilterExpression"]
+
+
+def test_a_targets_status_and_watch_come_from_one_query_and_the_watch_is_its_own_item(
+    status_repository: StatusRepository,
+) -> None:
+    # GIVEN a target with a lease, a status and a WATCH item, and another target's status
+    other = "123456789012:eu-central-1"
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    status_repository.put_status(TARGET, RUN_A, a_status("Failed", RUN_A))
+    status_repository.acquire_lease(other, RUN_A, now=NOW, lease_seconds=LEASE)
+    status_repository.put_status(other, RUN_A, a_status("Registered", RUN_A))
+    watch = {"state": "Failed", "since": "2026-11-26T12:00:00.000Z", "reported": True}
+    status_repository.put_watch(TARGET, {"target": "ignored", "kind": "ignored", **watch})
+    requests: list[str] = []
+    client = status_repository._status._get_connection().connection.client
+    client.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: requests.append(model.name)
+    )
+    # WHEN the drift check reads the target
+    status, found = status_repository.get_status_and_watch(TARGET)
+    # THEN one consistent Query gives both, the status unchanged by the WATCH item
+    assert requests == ["Query"]
+    assert status == status_repository.get_status(TARGET)
+    assert found == watch
+    assert status_repository.get_status_and_watch(other)[1] is None
+    # AND deleting the WATCH item leaves the status
+    status_repository.delete_watch(TARGET)
+    assert status_repository.get_status_and_watch(TARGET) == (status, None)
+    assert status_repository.get_status_and_watch("123456789014:us-east-1") == (None, None)

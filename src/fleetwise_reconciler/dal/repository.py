@@ -38,6 +38,7 @@ from fleetwise_reconciler.dal.models import (
     _RAW_MAP,
     LEASE_KIND,
     STATUS_KIND,
+    WATCH_KIND,
     StatusItem,
     lease_model,
     spec_model,
@@ -359,14 +360,46 @@ class StatusRepository:
             return None
         return dict(item.extra)
 
-    def status_phases(self) -> Iterator[tuple[str, str | None]]:
-        """``(target, phase)`` of every STATUS item: a Scan that reads back only those two
-        attributes (the drift check's sweep for statuses whose spec item is gone)."""
+    def get_status_and_watch(
+        self, target: str
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The STATUS item's attributes and the drift check's WATCH item's (each None when
+        absent), from one consistent Query of the target's items: a read as cheap as the
+        status's alone (a Query is charged for the size of what it returns, together)."""
+        status: dict[str, Any] | None = None
+        watch: dict[str, Any] | None = None
+        for item in self._status.query(target, consistent_read=True):
+            if item.kind == STATUS_KIND:
+                status = dict(item.extra)
+            elif item.kind == WATCH_KIND:
+                watch = dict(item.extra)
+        return status, watch
+
+    def put_watch(self, target: str, watch: Mapping[str, Any]) -> None:
+        """Replace the target's WATCH item (only the drift check writes it)."""
+        item = self._status(target, WATCH_KIND)
+        item.extra = {k: v for k, v in watch.items() if k not in ("target", "kind")}
+        item.save()
+
+    def delete_watch(self, target: str) -> None:
+        self._status(target, WATCH_KIND).delete()
+
+    def sweep(self) -> tuple[dict[str, str | None], dict[str, dict[str, Any]]]:
+        """The phase of every STATUS item and every WATCH item, by target: one Scan that reads
+        back only what the drift check's sweep needs (statuses and watches whose spec item is
+        gone)."""
+        phases: dict[str, str | None] = {}
+        watches: dict[str, dict[str, Any]] = {}
         for item in self._status.scan(
-            self._status.kind == STATUS_KIND, attributes_to_get=["target", "kind", "phase"]
+            self._status.kind.is_in(STATUS_KIND, WATCH_KIND),
+            attributes_to_get=["target", "kind", "phase", "state", "since", "reported"],
         ):
-            phase = item.extra.get("phase")
-            yield item.target, phase if isinstance(phase, str) else None
+            if item.kind == WATCH_KIND:
+                watches[item.target] = dict(item.extra)
+            else:
+                phase = item.extra.get("phase")
+                phases[item.target] = phase if isinstance(phase, str) else None
+        return phases, watches
 
     def _status_item(self, target: str, status: Mapping[str, Any]) -> StatusItem:
         # Equivalent mutants: the model's range key defaults to this kind.

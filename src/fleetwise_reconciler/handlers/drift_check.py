@@ -2,21 +2,23 @@
 
 For each item of the spec table: validate it, observe the registration (one
 GetRegisterAccountStatus per distinct account and Region, shared by the targets that name it),
-read the status, decide (``logic.drift.check``), emit the target's metrics, and start a
-reconcile execution only when one would change something (``logic.drift``). A target
-reports its own ``RegistrationHealthy`` gauge (0) only while it is unhealthy, and its other
-metrics only while they are true (``logic.health``): a healthy fleet keeps no per-target
-series. Every tick counts the fleet (``Targets``, one series per state) and emits one
-``DriftChecks`` heartbeat, whose alarm treats missing data as breaching: a checker that stops
-running alarms even when no target is left to report on.
+read the status, decide (``logic.drift.check``), put the target in its one state
+(``logic.health.fleet_state``), report it (``TargetInTrouble`` while it is in trouble, 0 once
+it no longer is: ``logic.health.watch``, with the target's WATCH item as memory), and start a
+reconcile execution only when one would change something (``logic.drift``). A healthy fleet
+keeps no per-target series. Every tick counts the fleet (``Targets``, one series per state,
+adding up to the fleet) and emits one ``DriftChecks`` heartbeat, whose alarm fires when no
+check ran for a whole period, even when no target is left to report on.
 
 Steady state per target: one GetRegisterAccountStatus (per account and Region), the spec
-table's Scan (shared) and one status read; no lease read, no execution. The observations are
+table's Scan (shared) and one status read (a Query of the target's items: its status and its
+WATCH item); no lease read, no write, no execution. The observations are
 made in parallel (at most ``OBSERVE_THREADS`` at once), each account and Region once; a target
 in another account is observed through its member role, assumed once per account and tick.
-Then one Scan of the status table (target and phase only) finds statuses whose spec item is
-gone: a deletion whose run stepped aside for a run that then died. Each gets a run (unless a
-run holds the target), which records ``Unmanaged``.
+Then one Scan of the status table (target and phase, and the WATCH items) finds statuses whose
+spec item is gone: a deletion whose run stepped aside for a run that then died. Each gets a
+run (unless a run holds the target), which records ``Unmanaged``; a WATCH item whose spec item
+is gone has its trouble cleared and is deleted.
 
 A large fleet fans out, one level deep: the tick's invocation checks the first
 ``DRIFT_CHECK_BATCH_SIZE`` targets (sorted, so an account's targets stay together) and hands
@@ -26,9 +28,12 @@ them. So one invocation's work is bounded by the batch size, whatever the fleet'
 invocation stamps its part of the fleet's counts with the tick's minute, where CloudWatch adds
 them up beside the tick's single heartbeat.
 
-A target that cannot be observed (throttling, access denied) does not stop the others; the
-invocation then raises ``DriftCheckIncomplete`` at the end, so the function's Errors alarm names
-the problem; the next tick observes again.
+A target that cannot be observed (throttling, access denied, its member role or STS refusing)
+does not stop the others: it is ``Unobserved``, reported under its own name like any trouble
+(unless its status records a failure or a block, which it stays in), and the next tick
+observes again. Only a batch that could not be handed out makes the invocation raise
+``DriftCheckIncomplete`` at the end: none of its targets was looked at, which the function's
+Errors alarm reports.
 """
 
 from __future__ import annotations
@@ -42,7 +47,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -51,19 +55,16 @@ from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.errors import ReconcileError
 from fleetwise_reconciler.logic import drift
 from fleetwise_reconciler.logic.compare import spec_hash
-from fleetwise_reconciler.logic.health import FleetState
+from fleetwise_reconciler.logic.health import FleetState, Graces, Watch, fleet_state, watch
 from fleetwise_reconciler.logic.validate import ValidationContext, validate
 from fleetwise_reconciler.observability import (
     COUNT,
     DRIFT_CHECKS,
-    DRIFT_DETECTED,
-    INVALID_SPEC,
-    REGISTRATION_HEALTHY,
-    TARGET_PAUSED,
     TARGETS,
     logger,
     publish,
     publish_counts,
+    publish_trouble,
 )
 from fleetwise_reconciler.settings import get_settings
 from fleetwise_reconciler.workflow import start_reconcile
@@ -75,22 +76,62 @@ OBSERVE_THREADS = 16
 
 
 class DriftCheckIncomplete(Exception):
-    """At least one target could not be observed this tick (the others were checked)."""
+    """A batch of the fleet could not be handed out this tick (the others were checked)."""
 
 
-def metrics_of(found: drift.Check) -> dict[str, tuple[MetricUnit, float]]:
-    """The target's own metrics for one tick: each only while it is true (the health gauge,
-    0, only while unhealthy); nothing for a healthy target."""
-    values: dict[str, tuple[MetricUnit, float]] = {}
-    if not found.healthy:
-        values[REGISTRATION_HEALTHY] = (COUNT, 0)
-    if found.drift_detected:
-        values[DRIFT_DETECTED] = (COUNT, 1)
-    if found.paused:
-        values[TARGET_PAUSED] = (COUNT, 1)
-    if found.invalid:
-        values[INVALID_SPEC] = (COUNT, 1)
-    return values
+def graces() -> Graces:
+    """How long the graced states may last (``Settings``: periods of the health alarms)."""
+    settings = get_settings()
+    period = settings.health_alarm_period_seconds
+    return Graces(
+        unhealthy=period * settings.unhealthy_evaluation_periods,
+        drift=period * settings.drift_alarm_periods,
+    )
+
+
+def watch_of(item: dict[str, Any] | None) -> Watch | None:
+    """The WATCH item as the ``Watch`` it stores (None: none, or one this code cannot read,
+    which is then rewritten)."""
+    if not item:
+        return None
+    try:
+        return Watch(
+            FleetState(str(item["state"])),
+            clock.parse(str(item["since"])).timestamp(),
+            bool(item.get("reported")),
+        )
+    except (KeyError, ValueError):
+        return None
+
+
+def item_of(memory: Watch) -> dict[str, Any]:
+    since = datetime.fromtimestamp(memory.since, UTC)
+    return {
+        "state": str(memory.state),
+        "since": clock.isoformat(since),
+        "reported": memory.reported,
+    }
+
+
+def report(
+    statuses: StatusRepository,
+    target: str,
+    state: FleetState,
+    remembered: dict[str, Any] | None,
+    now: datetime,
+) -> None:
+    """Report ``target`` in ``state`` (``logic.health.watch``) and keep the memory of it."""
+    decided = watch(state, watch_of(remembered), now.timestamp(), graces())
+    publish_trouble(target, decided.values)
+    # Written only when what it remembers changes: a target in one state for days costs no
+    # write after the first tick, a settled one neither reads nor writes more than its status.
+    wanted = None if decided.memory is None else item_of(decided.memory)
+    if wanted == remembered:
+        return
+    if wanted is None:
+        statuses.delete_watch(target)
+    else:
+        statuses.put_watch(target, wanted)
 
 
 def start_run(client: Any, state_machine_arn: str, target: str, name: str) -> bool:
@@ -142,7 +183,10 @@ class Tally:
 
     checks: list[dict[str, Any]] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
+    # Targets that could not be observed (each reported as Unobserved, or as what its status
+    # records), and batches that could not be handed out (none of their targets looked at).
     unobserved: list[str] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
     fleet: Counter[FleetState] = field(default_factory=Counter)
 
 
@@ -170,6 +214,7 @@ def check_items(
     for raw, validation in validated:
         target = str(raw.get("target"))
         version = spec_hash(raw)
+        status, remembered = statuses.get_status_and_watch(target)
         observation: dict[str, Any] | None = None
         if validation.valid and validation.spec is not None:
             key = validation.spec.target
@@ -183,7 +228,17 @@ def check_items(
                     detail=error.message,
                 )
                 tally.unobserved.append(f"{target} ({error.code})")
-                tally.fleet[FleetState.UNOBSERVED] += 1
+                state = fleet_state(
+                    invalid=False,
+                    recorded=drift.recorded_phase(status, version),
+                    unobserved=True,
+                    healthy=False,
+                    paused=False,
+                    drift_detected=False,
+                    acting=False,
+                )
+                report(statuses, target, state, remembered, now)
+                tally.fleet[state] += 1
                 continue
             observation = observed[key]
         found = drift.check(
@@ -191,12 +246,12 @@ def check_items(
             validation,
             observation,
             spec_hash=version,
-            status=statuses.get_status(target),
+            status=status,
             max_attempts=settings.max_registration_attempts,
         )
         if found.start:
             found = drift.unless_running(found, statuses.get_lease(target), now.timestamp())
-        publish(target, metrics_of(found))
+        report(statuses, target, found.state, remembered, now)
         tally.fleet[found.state] += 1
         name = drift.execution_name(target, stamp)
         if found.start and start_run(
@@ -209,7 +264,7 @@ def check_items(
             why=str(found.why),
             action=str(found.plan.action),
             reason=found.plan.reason,
-            healthy=found.healthy,
+            state=str(found.state),
             execution=name if found.start else None,
         )
         tally.checks.append(found.as_dict())
@@ -239,7 +294,7 @@ def hand_out(
                 code=code,
                 detail=str(error),
             )
-            tally.unobserved.append(f"the {len(targets)} targets of batch {number} ({code})")
+            tally.missed.append(f"the {len(targets)} targets of batch {number} ({code})")
             tally.fleet[FleetState.UNOBSERVED] += len(targets)
 
 
@@ -269,14 +324,15 @@ def batch_of(event: dict[str, Any]) -> tuple[str, list[str]]:
 
 
 def finish(tally: Tally, result: dict[str, Any]) -> dict[str, Any]:
-    """Raise ``DriftCheckIncomplete`` if a target went unobserved, else return ``result``."""
-    if tally.unobserved:
+    """Raise ``DriftCheckIncomplete`` if a batch was not handed out, else return ``result``."""
+    if tally.missed:
         raise DriftCheckIncomplete(
-            f"could not observe {', '.join(tally.unobserved)}; the other targets were checked"
+            f"could not check {', '.join(tally.missed)}; the other targets were checked"
         )
     return {
         "checked": len(tally.checks),
         "started": tally.started,
+        "unobserved": tally.unobserved,
         "targets": tally.checks,
         **result,
     }
@@ -337,8 +393,10 @@ def handle(
     now = clock.now()
 
     # Statuses whose item is gone: no metrics (an Unmanaged target reports nothing), a run
-    # when the status does not say Unmanaged yet.
-    for target, phase in statuses.status_phases():
+    # when the status does not say Unmanaged yet. A WATCH item whose item is gone: its trouble
+    # cleared (nobody manages the target any more), the item deleted.
+    phases, watches = statuses.sweep()
+    for target, phase in phases.items():
         if target in seen:
             continue
         why = drift.without_item(phase, statuses.get_lease(target), now.timestamp())
@@ -350,6 +408,12 @@ def handle(
         ):
             tally.started.append(name)
         logger.info("status without a spec item", target=target, phase=phase, why=str(why))
+    for target, remembered in watches.items():
+        if target not in seen:
+            memory = watch_of(remembered)
+            if memory is not None and memory.reported:
+                publish_trouble(target, {memory.state: 0})
+            statuses.delete_watch(target)
 
     # This invocation's part of the fleet's counts (every state, zeros included: the
     # dashboard's series stay whole; each batch adds its own at the same minute), then the

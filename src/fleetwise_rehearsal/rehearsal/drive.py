@@ -148,11 +148,12 @@ class Driving(Observing):
         return len(made)
 
     def settle(self) -> None:
-        """Run until every execution finished, applying the stream and the status rule."""
+        """Run until every execution finished, applying the stream and the status rule (of
+        every stack side by side)."""
         while True:
-            delivered = self.pump()
+            delivered = sum(peer.pump() for peer in self.stacks())
             self.clock.settle(self.settle_timeout_wall)
-            fired = self._apply_execution_rules()
+            fired = sum(peer._apply_execution_rules() for peer in self.stacks())
             if not delivered and not fired:
                 return
 
