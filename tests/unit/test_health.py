@@ -77,7 +77,7 @@ def test_every_state_but_the_settled_ones_is_trouble_with_one_alarm_each() -> No
     assert set(FleetState) - set(TROUBLE) == {FleetState.HEALTHY, FleetState.PAUSED}
     alarms = [t.alarm for t in TROUBLE.values()]
     assert len(alarms) == len(set(alarms))
-    assert WATCHED == frozenset(TROUBLE)
+    assert frozenset(TROUBLE) == WATCHED
 
 
 def test_a_trouble_without_grace_is_reported_at_once_and_on_every_tick() -> None:

@@ -110,7 +110,7 @@ class MetricStore:
         high = bisect.bisect_left(stamps, end)
         return self._series[key][low:high]
 
-    def keys(self) -> list[tuple[str, str]]:
+    def names(self) -> list[tuple[str, str]]:
         """Every (namespace, metric name) with data."""
         return sorted(self._series)
 
@@ -327,8 +327,12 @@ def evaluate(
     if "Metrics" in alarm:
         queries = list(alarm["Metrics"])
         if len(queries) == 1 and str(queries[0].get("Expression", "")).startswith("SELECT"):
-            return _evaluate_query(name, alarm, rule, queries[0], store, now, count, previous)
-        return _evaluate_math(name, alarm, rule, queries, store, now, count, previous)
+            return _evaluate_query(
+                name, alarm, rule, queries[0], store, now=now, count=count, previous=previous
+            )
+        return _evaluate_math(
+            name, alarm, rule, queries, store, now=now, count=count, previous=previous
+        )
     metric = {
         "Namespace": alarm["Namespace"],
         "MetricName": alarm["MetricName"],
@@ -361,6 +365,7 @@ def _evaluate_math(
     rule: Rule,
     queries: list[Mapping[str, Any]],
     store: MetricStore,
+    *,
     now: float,
     count: int,
     previous: str | None,
@@ -456,6 +461,7 @@ def _evaluate_query(
     rule: Rule,
     entry: Mapping[str, Any],
     store: MetricStore,
+    *,
     now: float,
     count: int,
     previous: str | None,
@@ -484,8 +490,8 @@ def _evaluate_query(
         if point.dimensions not in metrics and len(metrics) >= MAX_METRICS:
             continue  # the query processes the first 10,000 metrics it finds
         metrics.add(point.dimensions)
-        values = dict(point.dimensions)
-        key = tuple((d, values[d]) for d in query.group_by)
+        named = dict(point.dimensions)
+        key = tuple((d, named[d]) for d in query.group_by)
         groups.setdefault(key, []).append(point)
     # ORDER BY sorts the series on the function over the whole window; LIMIT keeps the first.
     ranked = sorted(

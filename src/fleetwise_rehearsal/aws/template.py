@@ -7,8 +7,9 @@ read from disk for the caller.
 
 ``Resolver`` evaluates Ref, Fn::GetAtt, Fn::Sub (both forms), Fn::Join, Fn::If (with the
 template's Conditions), Fn::Select, Fn::Split, Fn::FindInMap, Fn::Equals/And/Or/Not inside
-conditions and the pseudo parameters, against the physical names the stack layer gives it. Anything else raises
-UnsupportedIntrinsic naming it, so a template change cannot be silently mis-deployed.
+conditions and the pseudo parameters, against the physical names the stack layer gives it.
+Anything else raises UnsupportedIntrinsic naming it, so a template change cannot be silently
+mis-deployed.
 """
 
 from __future__ import annotations
@@ -227,7 +228,9 @@ class Resolver:
         try:
             return self.mappings[name][top][second]
         except KeyError:
-            raise UnsupportedIntrinsic(f"Fn::FindInMap {name}.{top}.{second}: no such entry") from None
+            raise UnsupportedIntrinsic(
+                f"Fn::FindInMap {name}.{top}.{second}: no such entry"
+            ) from None
 
     def _fn_get_att(self, args: Any) -> Any:
         if isinstance(args, str):

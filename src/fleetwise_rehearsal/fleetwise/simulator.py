@@ -292,6 +292,11 @@ class FleetWiseSimulator:
         with self._lock:
             self._state(region, account).faults.setdefault(operation, deque()).append(fault)
 
+    def clear_faults(self, *, region: str | None = None, account: str | None = None) -> None:
+        """Forget every fault still queued for the account and Region (an outage that ends)."""
+        with self._lock:
+            self._state(region, account).faults.clear()
+
     def script_registrations(
         self,
         outcomes: Iterable[Outcome],

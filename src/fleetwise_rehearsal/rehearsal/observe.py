@@ -188,7 +188,7 @@ class Observing(RehearsalCore):
         """Every datapoint of ``metric_store``, in time order."""
         store = self.metric_store()
         return sorted(
-            (p for key in store.keys() for p in store.between(*key, -math.inf, math.inf)),
+            (p for key in store.names() for p in store.between(*key, -math.inf, math.inf)),
             key=lambda p: p.timestamp,
         )
 
