@@ -29,13 +29,13 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from fleetwise_rehearsal.aws import clients
 from fleetwise_rehearsal.aws.alarm_monitor import AlarmMonitor, Notification
-from fleetwise_rehearsal.aws.alarms import ALARM, INSUFFICIENT_DATA, OK
+from fleetwise_rehearsal.aws.alarms import ALARM, INSUFFICIENT_DATA, OK, MetricStore
 from fleetwise_rehearsal.rehearsal import Rehearsal
 
 HOUR = 3600.0
@@ -295,6 +295,22 @@ class Day:
     ticks: dict[str, list[float]]
     start: float
     registrations: list[tuple[str, float]] = field(default_factory=list)
+    # Every datapoint of the day, and when the stacks were deployed: enough to watch the
+    # alarms again under another assumption (``rewatch``).
+    store: MetricStore | None = None
+    deployed: dict[str, float] = field(default_factory=dict)
+
+    def rewatch(self, extra_periods: int) -> Day:
+        """The same day with every alarm watched again, CloudWatch's evaluation range taken
+        ``extra_periods`` periods past the evaluated ones (AWS documents it by example only)."""
+        if self.store is None:
+            raise ValueError("this day kept no datapoints")
+        monitors = {}
+        for name, monitor in self.monitors.items():
+            again = AlarmMonitor(monitor.alarms, self.deployed[name], extra_periods)
+            again.advance(self.store, self.start + self.plan.hours * HOUR)
+            monitors[name] = again
+        return replace(self, monitors=monitors)
 
 
 def _ticks(plan: Plan, stack: str, rng: random.Random) -> list[float]:
@@ -355,7 +371,8 @@ def run_day(plan: Plan) -> Day:
             (f"{c.account}:{c.region}", c.at) for c in calls if c.operation == "RegisterAccount"
         ]
         ticked = {k: [start + t for t in v] for k, v in ticks.items()}
-        return Day(plan, monitors, ticked, start, registrations)
+        deployed = {name: r.deployed_at for name, r in stacks.items()}
+        return Day(plan, monitors, ticked, start, registrations, primary.metric_store(), deployed)
 
 
 def _tick(stack: str) -> Action:

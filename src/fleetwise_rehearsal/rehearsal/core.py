@@ -377,10 +377,13 @@ class RehearsalCore:
         body = answer["Payload"].read()
         return json.loads(body) if body else None
 
-    def _list_executions(self) -> list[dict[str, Any]]:
+    def _list_executions(self, status: str | None = None) -> list[dict[str, Any]]:
+        """ListExecutions of this stack's state machine (of ``status`` only, when given)."""
         sfn = self.client("stepfunctions")
         out: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"stateMachineArn": self.state_machine_arn}
+        if status is not None:
+            kwargs["statusFilter"] = status
         while True:
             page = sfn.list_executions(**kwargs)
             out.extend(page["executions"])

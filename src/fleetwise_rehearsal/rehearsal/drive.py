@@ -337,9 +337,10 @@ class Driving(Observing):
             return 0
         fired = 0
         sfn = self.client("stepfunctions")
-        for summary in self._list_executions():
+        ended = [e for status in FINISHED_BADLY for e in self._list_executions(status)]
+        for summary in sorted(ended, key=lambda e: (e["startDate"], e["name"])):
             arn = summary["executionArn"]
-            if summary["status"] not in FINISHED_BADLY or arn in self._rule_handled:
+            if arn in self._rule_handled:
                 continue
             self._rule_handled.add(arn)
             described = sfn.describe_execution(executionArn=arn)

@@ -145,9 +145,9 @@ class Observing(RehearsalCore):
             "ABORTED": "ExecutionsAborted",
         }
         for peer in self.stacks():
-            for summary in peer._list_executions():
-                name = metric_by_status.get(summary["status"])
-                if not name or not summary.get("stopDate"):
+            for summary in (e for s in metric_by_status for e in peer._list_executions(s)):
+                name = metric_by_status[summary["status"]]
+                if not summary.get("stopDate"):
                     continue
                 if summary["executionArn"] in signals.executions:
                     continue
