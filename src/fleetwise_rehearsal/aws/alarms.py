@@ -47,6 +47,10 @@ as CloudWatch documents it; each rule below names the page it comes from, and
 Not rehearsed: extended statistics (percentiles), anomaly-detection bands, PromQL criteria,
 time zones of a wall-clock window, and ``missing`` with a lone breaching datapoint older than
 the evaluated periods (docs/rehearsal.md lists what AWS leaves undocumented).
+
+Why one module: the evaluation of one alarm, whatever it reads (one metric, FILL over one,
+a Metrics Insights query), shares its windows, its evaluation range and its decision; the
+query language's parser is the part the others cannot do without.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from typing import Any
 from fleetwise_rehearsal.aws import clients
 from fleetwise_rehearsal.aws.alarm_monitor import AlarmMonitor, Notification
 from fleetwise_rehearsal.aws.alarms import ALARM, INSUFFICIENT_DATA, OK, MetricStore
+from fleetwise_rehearsal.fleetwise import Campaign, Outcome
 from fleetwise_rehearsal.rehearsal import Rehearsal
 
 HOUR = 3600.0
@@ -248,15 +249,11 @@ def _plan(hours: float, parameters: dict[str, str], t: Callable[[float], float],
     )
 
 
-def _campaign(name: str) -> Any:
-    from fleetwise_rehearsal.fleetwise import Campaign  # noqa: PLC0415 - the simulator's value
-
+def _campaign(name: str) -> Campaign:
     return Campaign(name=name)
 
 
-def _failure() -> Any:
-    from fleetwise_rehearsal.fleetwise import Outcome  # noqa: PLC0415 - the simulator's value
-
+def _failure() -> Outcome:
     return Outcome(pending_seconds=60, result="FAILURE")
 
 
