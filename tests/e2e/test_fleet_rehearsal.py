@@ -51,9 +51,11 @@ def test_the_steady_state_observes_each_target_once_a_tick_and_starts_nothing(
     assert not steady.invocation_errors
     assert steady.executions == steady.state_transitions == 0
     assert steady.fleetwise == {"GetRegisterAccountStatus": 3 * ticks}
-    # the member account's role, once per tick; a status read per target; both tables scanned
+    # the member account's role, once per tick; a status read per target (one Query of its
+    # items: status and WATCH); both tables scanned; nothing written
     assert steady.api["sts:AssumeRole"] == ticks
-    assert steady.api["dynamodb:GetItem"] == 3 * ticks
+    assert steady.api["dynamodb:Query"] == 3 * ticks
+    assert "dynamodb:GetItem" not in steady.api
     assert steady.api["dynamodb:Scan"] == 2 * ticks
     assert steady.traces == ticks
     spec_table, status_table = sorted(steady.dynamodb)

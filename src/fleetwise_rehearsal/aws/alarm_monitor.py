@@ -32,6 +32,7 @@ from fleetwise_rehearsal.aws.alarms import (
     Evaluation,
     MetricStore,
     evaluate,
+    parse_query,
 )
 
 Attributes = tuple[tuple[str, str], ...]
@@ -42,12 +43,13 @@ _ACTIONS = {ALARM: "AlarmActions", OK: "OKActions", INSUFFICIENT_DATA: "Insuffic
 @dataclass(frozen=True)
 class Notification:
     """One notification an alarm's action sends: when, which alarm (logical id), the new
-    state, and the contributor it is about (None: the alarm as a whole)."""
+    state, the contributor it is about (None: the alarm as a whole), and the state before."""
 
     at: float
     alarm: str
     state: str
     contributor: Attributes | None = None
+    previous: str | None = None
 
     def value(self, dimension: str) -> str | None:
         """The contributor's value of ``dimension`` (e.g. its target), if any."""
@@ -93,17 +95,19 @@ class AlarmMonitor:
             )
             found[logical_id] = evaluation
             if evaluation.state != previous and props.get(_ACTIONS[evaluation.state]):
-                self.notifications.append(Notification(at, logical_id, evaluation.state))
+                self.notifications.append(
+                    Notification(at, logical_id, evaluation.state, None, previous)
+                )
             self.states[logical_id] = evaluation.state
             now_in = frozenset(c.attributes for c in evaluation.contributors if c.state == ALARM)
             before = self.contributors.get(logical_id, frozenset())
             if props.get("AlarmActions"):
                 self.notifications += [
-                    Notification(at, logical_id, ALARM, c) for c in sorted(now_in - before)
+                    Notification(at, logical_id, ALARM, c, OK) for c in sorted(now_in - before)
                 ]
             if props.get("OKActions"):
                 self.notifications += [
-                    Notification(at, logical_id, OK, c) for c in sorted(before - now_in)
+                    Notification(at, logical_id, OK, c, ALARM) for c in sorted(before - now_in)
                 ]
             self.contributors[logical_id] = now_in
         self.history.append(Sample(at, dict(self.states), dict(self.contributors)))
@@ -116,6 +120,32 @@ class AlarmMonitor:
         while minute <= now:
             self.sample(store, minute)
             minute += MINUTE
+
+
+def groups_by_contributor(alarm: Mapping[str, Any]) -> bool:
+    """Whether the alarm watches a Metrics Insights query with GROUP BY (its contributors
+    notify on their own)."""
+    for query in alarm.get("Metrics") or []:
+        expression = str(query.get("Expression", ""))
+        if expression.startswith("SELECT"):
+            return bool(parse_query(expression).group_by)
+    return False
+
+
+def pages(monitor: AlarmMonitor) -> list[Notification]:
+    """The notifications that tell someone something: every one about a contributor (it names
+    the target), and every one of an alarm without contributors, except each alarm's first
+    (INSUFFICIENT_DATA to OK, as a new alarm settles). The notification of a per-target alarm
+    as a whole is left out: its contributors' say more."""
+    return [
+        n
+        for n in monitor.notifications
+        if n.contributor is not None
+        or (
+            not groups_by_contributor(monitor.alarms[n.alarm])
+            and not (n.previous == INSUFFICIENT_DATA and n.state == OK)
+        )
+    ]
 
 
 def _ceil_minute(moment: float) -> float:

@@ -301,6 +301,8 @@ class RehearsalCore:
         self.custom_resource_answers.clear()
         self._signals.clear()
         self._monitor = None
+        # CloudWatch starts over too: the alarms are as new (their warm-up counts from now).
+        self.deployed_at = self.clock.time()
         self._note("deploy", "rehearsal reset: empty tables, same stack")
 
     def stacks(self) -> list[Self]:

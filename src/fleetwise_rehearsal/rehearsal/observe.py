@@ -269,7 +269,7 @@ class Observing(RehearsalCore):
                 m["Name"] for d in meta.get("CloudWatchMetrics", []) for m in d.get("Metrics", [])
             ]
             at = datetime.fromtimestamp(float(meta.get("Timestamp", 0)) / 1000, UTC)
-            if doc.get("state"):
+            if doc.get("state") and "Targets" in names:
                 # The fleet's count of one state: a tick's counts read as one line.
                 if at not in fleet:
                     fleet[at] = []
