@@ -41,9 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     for trouble in plan.troubles:
+        began = f"{trouble.start / 3600:g} h"
+        if trouble.registrations:
+            began = f"its registration {trouble.registrations} failing after {began}"
         print(
             f"- {trouble.kind}: {trouble.stack} {trouble.target}, {trouble.alarm}, "
-            f"{trouble.start / 3600:g} h to {trouble.end / 3600:g} h"
+            f"{began} to {trouble.end / 3600:g} h"
         )
     for stack, since, until in plan.silent:
         print(f"- drift checker stopped: {stack}, {since / 3600:g} h to {until / 3600:g} h")
