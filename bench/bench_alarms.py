@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--short", action="store_true", help="the short day, not the full one")
     args = parser.parse_args(argv)
     plan = day.short_plan() if args.short else day.day_plan()
-    began = time.perf_counter()
+    started = time.perf_counter()
     found = day.run_day(plan)
-    wall = time.perf_counter() - began
+    wall = time.perf_counter() - started
     scored = day.score(found)
     cadence = plan.parameters.get("DriftCheckRateMinutes", "15")
     window = plan.parameters.get("DriftCheckWindowMinutes", "5")
