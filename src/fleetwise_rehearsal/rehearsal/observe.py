@@ -121,8 +121,9 @@ class Observing(RehearsalCore):
         - ``AWS/Lambda`` ``Errors`` (dimension ``FunctionName``) for each in-process invocation
           whose handler raised (Lambda's "Unhandled" error), plus ``Invocations`` for each one;
         - ``AWS/SQS`` ``ApproximateNumberOfMessagesVisible`` (dimension ``QueueName``): the
-          queue's count now, for every minute since the store was last brought up to date, for
-          every queue of every stack (between two updates nothing ran, so nothing changed).
+          queue's count now, once within every minute that ended since the store was last
+          brought up to date, for every queue of every stack (between two updates nothing ran,
+          so nothing changed).
 
         Nothing else of the AWS namespaces is synthesised: an alarm on another AWS metric sees
         no data (and so follows its TreatMissingData)."""
@@ -174,9 +175,11 @@ class Observing(RehearsalCore):
                     )["Attributes"]
                     depth = float(attributes.get("ApproximateNumberOfMessages", 0))
                     dims = frozenset({("QueueName", str(resource.attributes["QueueName"]))})
+                    # The depth now is the depth through each minute that ended since the
+                    # last update: one datapoint inside each of them.
                     new += [
                         alarm_eval.Datapoint(
-                            "AWS/SQS", "ApproximateNumberOfMessagesVisible", dims, m, depth
+                            "AWS/SQS", "ApproximateNumberOfMessagesVisible", dims, m - 30, depth
                         )
                         for m in range(int(first), int(minute) + 1, 60)
                     ]
