@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all lint build bench deploy clean iam-calls result-shapes soak mutation docs base-install
+.PHONY: install demo test test-all lint build bench day deploy clean iam-calls result-shapes soak mutation docs base-install
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,12 +57,13 @@ mutation: $(MUTATION_STAMP)
 
 # One rehearsed registration's wall time beside a bare moto write, the poll schedule's cost in
 # polls and notice latency, each handler's cold start as Lambda runs it (CPython 3.13 on a
-# read-only copy of the built artifact, against a bare boto3 client), and fleets of 1 to 1,000
+# read-only copy of the built artifact, against a bare boto3 client), fleets of 1 to 1,000
 # targets: wall and virtual times, calls and cost per target (no timed assertions anywhere:
-# this only reports). The cold starts measure `make build`'s artifact: when it is missing or
-# stale (the package differs from src/, a pin, the bytecode), it is built first, so a stale
-# one is never measured. FLEET_SIZES and FLEET_HOURS (of steady-state drift ticks) choose the
-# fleets.
+# this only reports), and a day in the life of two stacks with every alarm watched every
+# minute (its goals: the last line of its section). The cold starts measure `make build`'s
+# artifact: when it is missing or stale (the package differs from src/, a pin, the bytecode),
+# it is built first, so a stale one is never measured. FLEET_SIZES and FLEET_HOURS (of
+# steady-state drift ticks) choose the fleets.
 FLEET_SIZES ?= 1 10 100 1000
 FLEET_HOURS ?= 2
 bench: $(STAMP)
@@ -70,6 +71,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_imports.py --check-fresh || $(MAKE) build
 	$(BIN)/python bench/bench_imports.py
 	$(BIN)/python bench/bench_fleet.py $(FLEET_SIZES) --hours $(FLEET_HOURS) 2>/dev/null
+	$(BIN)/python bench/bench_alarms.py 2>/dev/null
+
+# The full day in the life (24 virtual hours, two stacks) as a test of its goals: longer than
+# the default suite's short day, so not in `make test`.
+day: $(STAMP)
+	$(BIN)/pytest -q -m day tests/e2e/test_day_in_the_life.py
 
 # `sam build` offline: the SAM CLI lives in its own venv (it pins its own boto3 and pydantic),
 # the layer and the functions are built by src/Makefile, and the artifacts are checked: the
@@ -111,7 +118,7 @@ lint: $(STAMP) $(CHECKOV) $(SAM)
 	$(BIN)/ruff check $(PY_SOURCES)
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy
-	$(BIN)/mypy --strict scripts bench/bench_imports.py bench/bench_fleet.py
+	$(BIN)/mypy --strict scripts bench/bench_imports.py bench/bench_fleet.py bench/bench_alarms.py
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(BIN)/cfn-lint member/template.yaml

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -28,19 +29,19 @@ DEFAULT_SERVICE = "fleetwise-reconciler"
 COUNT = MetricUnit.Count
 SECONDS = MetricUnit.Seconds
 
-# Metric names (PascalCase nouns); dimensions: [service, target], plus [target, reason] for
-# RegistrationFailed. A target's own series exist only while it needs attention (the health
-# gauge is reported, 0, only while unhealthy: logic/health.py); Targets counts the fleet.
-REGISTRATION_HEALTHY = "RegistrationHealthy"
+# Metric names (PascalCase nouns). The ``service`` dimension, which Powertools adds to the
+# first dimension set, is the stack's name (template.yaml sets POWERTOOLS_SERVICE_NAME to it), so
+# two stacks in one account and Region never share a series, an alarm or a dashboard widget.
+# Per target: [service, target]; RegistrationFailed also [service, target, reason].
 REGISTRATION_SUCCEEDED = "RegistrationSucceeded"
 REGISTRATION_FAILED = "RegistrationFailed"
-DRIFT_DETECTED = "DriftDetected"
 RECONCILE_DURATION = "ReconcileDuration"
 REGISTER_ACCOUNT_CALLS = "RegisterAccountCalls"
 STATUS_POLLS = "StatusPolls"
-TARGET_PAUSED = "TargetPaused"
-INVALID_SPEC = "InvalidSpec"
 TRIGGER_FAILED_RECORDS = "TriggerFailedRecords"
+# 1 while a target is in the trouble its ``state`` names, 0 once when it no longer is
+# (logic/health.py); dimensions [service, state, target]. The per-target alarms watch it.
+TARGET_IN_TROUBLE = "TargetInTrouble"
 # One per drift check that ran (dimension: service only): the heartbeat its alarm watches.
 DRIFT_CHECKS = "DriftChecks"
 # Per drift check, how many targets are in each state (dimensions: service, state).
@@ -48,13 +49,16 @@ TARGETS = "Targets"
 
 
 def _resolve() -> None:
-    if not metrics.namespace:
-        # Lambda sets POWERTOOLS_* before import; a process that imported this module first
-        # (tests, the offline rehearsal) gets them resolved here, at the first metric.
-        metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", DEFAULT_NAMESPACE)
-        metrics.service = metrics.service or os.environ.get(
-            "POWERTOOLS_SERVICE_NAME", DEFAULT_SERVICE
-        )
+    # Read at every metric, not once: in Lambda the variables never change in a process, but a
+    # process that runs several stacks' functions (tests, the offline rehearsal) must not stamp
+    # one stack's metrics with another's namespace or service.
+    metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", DEFAULT_NAMESPACE)
+    metrics.service = os.environ.get("POWERTOOLS_SERVICE_NAME", DEFAULT_SERVICE)
+
+
+def service() -> str:
+    """The ``service`` dimension this process stamps its metrics with (the stack's name)."""
+    return os.environ.get("POWERTOOLS_SERVICE_NAME", DEFAULT_SERVICE)
 
 
 def publish_counts(
@@ -86,6 +90,21 @@ def publish(
     for name, (unit, value) in values.items():
         metrics.add_metric(name=name, unit=unit, value=value)
     if reason is not None and target is not None:
-        metrics.add_dimensions(target=target, reason=reason)
+        metrics.add_dimensions(service=service(), target=target, reason=reason)
     metrics.set_timestamp(at or clock.now())
     metrics.flush_metrics()
+
+
+def publish_trouble(
+    target: str, values: Mapping[Any, float], *, at: datetime | None = None
+) -> None:
+    """Emit ``TargetInTrouble`` for ``target`` once per entry of ``values`` (state: 1 or 0),
+    under dimensions [service, state, target], stamped ``at`` (the reconciler's clock by
+    default)."""
+    for state, value in values.items():
+        _resolve()
+        metrics.add_dimension("state", str(state))
+        metrics.add_dimension("target", target)
+        metrics.add_metric(name=TARGET_IN_TROUBLE, unit=COUNT, value=value)
+        metrics.set_timestamp(at or clock.now())
+        metrics.flush_metrics()

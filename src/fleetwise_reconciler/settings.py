@@ -44,6 +44,12 @@ class Settings:
     history_days: int = 30
     # Targets one drift check invocation checks itself; the rest go to other invocations.
     drift_check_batch_size: int = 500
+    # How long a target may stay Reconciling, or Drifted with nothing to repair it, before the
+    # drift check reports it in trouble: that many periods of the health alarms (template
+    # parameters UnhealthyEvaluationPeriods, DriftAlarmPeriods, HealthAlarmPeriodSeconds).
+    health_alarm_period_seconds: int = 1800
+    unhealthy_evaluation_periods: int = 2
+    drift_alarm_periods: int = 3
 
     @property
     def lease_seconds(self) -> int:
@@ -60,6 +66,9 @@ _INTEGERS = (
     ("HISTORY_LIMIT", "history_limit", 1),
     ("HISTORY_DAYS", "history_days", 1),
     ("DRIFT_CHECK_BATCH_SIZE", "drift_check_batch_size", 1),
+    ("HEALTH_ALARM_PERIOD_SECONDS", "health_alarm_period_seconds", 60),
+    ("UNHEALTHY_EVALUATION_PERIODS", "unhealthy_evaluation_periods", 0),
+    ("DRIFT_ALARM_PERIODS", "drift_alarm_periods", 0),
 )
 
 

@@ -282,9 +282,13 @@ class InvariantMonitor:
             apply("tick")
             apply("settle")
             # The tick's invocations: the scheduled one and, past DriftCheckBatchSize
-            # targets, one per batch it handed out.
-            if any(c.error_type is not None for c in r.invoker.calls(checker)[earlier:]):
-                return None
+            # targets, one per batch it handed out. One that failed, or reports a target it
+            # could not observe, saw too little to tell.
+            for call in r.invoker.calls(checker)[earlier:]:
+                if call.error_type is not None:
+                    return None
+                if isinstance(call.result, dict) and call.result.get("unobserved"):
+                    return None
             return [e.name for e in r.executions() if e.arn not in before]
 
         apply("settle")

@@ -59,18 +59,24 @@ def alarm_findings(stack: Deployed) -> list[str]:
 
 def _integers(props: dict[str, Any]) -> dict[str, Any]:
     # A Ref to a Number parameter is a string; CloudFormation converts it to the property's
-    # integer type before calling PutMetricAlarm (a query's Period included).
+    # integer type before calling PutMetricAlarm (a query's and a MetricStat's Period included).
     def whole(key: str, value: Any) -> Any:
         if key in INTEGER_PROPERTIES and isinstance(value, str) and value.isdigit():
             return int(value)
         return value
 
+    def query(q: Any) -> Any:
+        if not isinstance(q, dict):
+            return q
+        converted = {k: whole(k, v) for k, v in q.items()}
+        if isinstance(converted.get("MetricStat"), dict):
+            stat = converted["MetricStat"]
+            converted["MetricStat"] = {k: whole(k, v) for k, v in stat.items()}
+        return converted
+
     out = {key: whole(key, value) for key, value in props.items()}
     if isinstance(out.get("Metrics"), list):
-        out["Metrics"] = [
-            {k: whole(k, v) for k, v in q.items()} if isinstance(q, dict) else q
-            for q in out["Metrics"]
-        ]
+        out["Metrics"] = [query(q) for q in out["Metrics"]]
     return out
 
 

@@ -45,17 +45,22 @@ def async_invokers(stack: Deployed) -> dict[str, list[str]]:
 
 
 def _alarmed_queues(stack: Deployed) -> set[str]:
+    """The queues an alarm watches the visible messages of (directly, or through FILL)."""
     queues = set()
     for alarm in stack.of_type("AWS::CloudWatch::Alarm").values():
         props = alarm["Properties"]
-        if (props.get("Namespace"), props.get("MetricName")) != (
-            "AWS/SQS",
-            "ApproximateNumberOfMessagesVisible",
-        ):
-            continue
-        for dimension in props.get("Dimensions", []):
-            if dimension["Name"] == "QueueName" and stack.named(dimension["Value"]):
-                queues.add(str(stack.named(dimension["Value"])))
+        metrics = [props] + [
+            q["MetricStat"]["Metric"] for q in props.get("Metrics", []) if "MetricStat" in q
+        ]
+        for metric in metrics:
+            if (metric.get("Namespace"), metric.get("MetricName")) != (
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+            ):
+                continue
+            for dimension in metric.get("Dimensions", []):
+                if dimension["Name"] == "QueueName" and stack.named(dimension["Value"]):
+                    queues.add(str(stack.named(dimension["Value"])))
     return queues
 
 

@@ -133,6 +133,7 @@ def deploy_with(parameters: dict[str, str]) -> Deployed:
     resolver = Resolver(
         parameters=values,
         conditions=cfn.get("Conditions") or {},
+        mappings=cfn.get("Mappings") or {},
         account_id=ACCOUNT_ID,
         region=REGION,
         stack_name=STACK_NAME,

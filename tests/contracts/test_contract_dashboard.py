@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from dashboard_rules import dashboard_findings
-from stack_values import PARAMETER_SETS, dashboard_body, deployed
+from stack_values import PARAMETER_SETS, STACK_NAME, dashboard_body, deployed
 
 Body = dict[str, Any]
 
@@ -28,7 +28,7 @@ def _widget(body: Body, title: str) -> dict[str, Any]:
     return widget
 
 
-HEALTH = "Which targets need attention (per target: health 0, drift, paused, invalid)"
+HEALTH = "Which targets are in trouble (per target and state: 1 while in it)"
 ERRORS = "Lambda errors"
 ALARMS = "Alarm states"
 
@@ -54,18 +54,18 @@ def _upper_case_id(body: Body) -> None:
 def _misspelt_metric_in_search(body: Body) -> None:
     expression = _widget(body, HEALTH)["properties"]["metrics"][0][0]
     expression["expression"] = expression["expression"].replace(
-        "RegistrationHealthy", "RegistrationHealth"
+        "TargetInTrouble", "TargetInTroubles"
     )
 
 
 def _bad_search_statistic(body: Body) -> None:
     expression = _widget(body, HEALTH)["properties"]["metrics"][0][0]
-    expression["expression"] = expression["expression"].replace("'Minimum'", "'Min'")
+    expression["expression"] = expression["expression"].replace("'Maximum'", "'Max'")
 
 
 def _metric_math_reads_an_undefined_id(body: Body) -> None:
     _widget(body, HEALTH)["properties"]["metrics"].append(
-        [{"expression": "registrationHealthy * missing", "id": "scaled"}]
+        [{"expression": "inTrouble * missing", "id": "scaled"}]
     )
 
 
@@ -107,13 +107,13 @@ def _too_wide(body: Body) -> None:
         ),
         (
             _misspelt_metric_in_search,
-            "{health}: metrics[0]: SEARCH looks for metric 'RegistrationHealth', "
+            "{health}: metrics[0]: SEARCH looks for metric 'TargetInTroubles', "
             "which nothing publishes in FleetWiseReconciler",
         ),
-        (_bad_search_statistic, "{health}: metrics[0]: 'Min' is not a CloudWatch statistic"),
+        (_bad_search_statistic, "{health}: metrics[0]: 'Max' is not a CloudWatch statistic"),
         (
             _metric_math_reads_an_undefined_id,
-            "{health}: metrics[4]: the expression reads 'missing', which no metric "
+            "{health}: metrics[1]: the expression reads 'missing', which no metric "
             "or expression of it defines",
         ),
         (
@@ -134,3 +134,23 @@ def test_a_broken_copy_fails_with_its_fault(breaks: Callable[[Body], None], expe
     }
     breaks(body)
     assert dashboard_findings(body, stack) == [expected.format(**where)]
+
+
+def test_every_widget_on_the_reconcilers_metrics_shows_this_stack_only() -> None:
+    # Two stacks in one account and Region share the namespace: each widget selects the
+    # stack's own service dimension (its name), as its alarms do.
+    stack = deployed("default")
+    namespace = str(stack.parameters["MetricsNamespace"])
+    searches, metrics = [], []
+    for widget in dashboard_body(stack)["widgets"]:
+        for entry in widget.get("properties", {}).get("metrics", []):
+            if isinstance(entry[0], dict) and "SEARCH(" in entry[0].get("expression", ""):
+                searches.append(entry[0]["expression"])
+            elif entry[0] == namespace:
+                metrics.append(entry)
+    assert searches and metrics
+    for expression in searches:
+        assert f'{{"{namespace}",service' in expression, expression
+        assert f'service="{STACK_NAME}"' in expression, expression
+    for entry in metrics:
+        assert entry[2:4] == ["service", STACK_NAME], entry

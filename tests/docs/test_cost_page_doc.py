@@ -41,22 +41,27 @@ def test_the_quantities_are_the_templates(
 ) -> None:
     parts = {p.price: p for p in fixed_parts(template, translated)}
     alarms = [r for r in translated.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
-    # every alarm watches one metric (no metric math), so each is one alarm metric, except the
-    # four per-target alarms on Metrics Insights queries, which read no series while every
-    # target is healthy
-    single = [a for a in alarms if "MetricName" in a["Properties"]]
-    insights = [a for a in alarms if "MetricName" not in a["Properties"]]
+
+    # every alarm reads one metric (through FILL: one metric of the expression), so each is
+    # one alarm metric, except the six per-target alarms on Metrics Insights queries, which
+    # read no series while every target is healthy
+    def stats(alarm: dict[str, Any]) -> list[Any]:
+        return [m for m in alarm["Properties"]["Metrics"] if "MetricStat" in m]
+
+    single = [a for a in alarms if len(stats(a)) == 1]
+    insights = [a for a in alarms if not stats(a)]
+    assert len(single) + len(insights) == len(alarms)
     queries = [a["Properties"]["Metrics"][0]["Expression"]["Fn::Sub"] for a in insights]
     assert all(query.startswith("SELECT") for query in queries)
-    assert len(insights) == 4
+    assert len(insights) == 6
     assert parts["alarm_metric"].quantity == f"{len(single)} alarm metrics"
     assert parts["alarm_metric"].usd == pytest.approx(len(single) * 0.10)
     assert (parts["insights_alarm_metric"].quantity, parts["insights_alarm_metric"].usd) == (
-        "4 alarms, 0 series",
+        "6 alarms, 0 series",
         0.0,
     )
-    # the heartbeat and the fleet's count in each of its six states
-    assert parts["custom_metric"].quantity == "7 metrics"
+    # the heartbeat and the fleet's count in each of its eight states
+    assert parts["custom_metric"].quantity == "9 metrics"
     rate = int(template["Parameters"]["DriftCheckRateMinutes"]["Default"])
     ticks = HOURS_PER_MONTH * 60 // rate
     assert (rate, ticks) == (15, 2920)
@@ -83,8 +88,8 @@ def test_the_idle_total_is_the_sum_of_its_parts(
     parts = fixed_parts(template, translated)
     fixed = sum(p.usd for p in parts if p.price != "lambda_arm_gb_second")
     assert f"**An idle stack: about ${fixed:,.2f} a month**" in COST
-    # the key, 24 single-metric alarms, the dashboard, 7 metrics (heartbeat, fleet counts)
-    assert fixed == pytest.approx(1.00 + 2.40 + 3.00 + 7 * 0.30, abs=0.03)
+    # the key, 24 alarms on one metric each, the dashboard, 9 metrics (heartbeat, fleet counts)
+    assert fixed == pytest.approx(1.00 + 2.40 + 3.00 + 9 * 0.30, abs=0.03)
 
 
 def test_the_readme_and_deploy_chapter_point_at_the_page() -> None:

@@ -97,8 +97,8 @@ def test_the_runbook_drift_check_cost_is_that_of_a_rehearsed_tick(
     assert rows["IoT FleetWise calls"][1].startswith("1 `GetRegisterAccountStatus`")
     assert rows["Step Functions executions, state transitions"] == ["0", "0"]
     assert rows["EMF metric records"] == [
-        "7 (`DriftChecks`, `Targets` per state)",
-        "0 (1 `RegistrationHealthy` while unhealthy)",
+        "9 (`DriftChecks`, `Targets` per state)",
+        "0 (1 `TargetInTrouble` while in trouble)",
     ]
 
     # GIVEN two targets, registered as declared, their status current
@@ -124,10 +124,10 @@ def test_the_runbook_drift_check_cost_is_that_of_a_rehearsed_tick(
     assert calls_since(r, before_calls) == {"GetRegisterAccountStatus": 2}
     records = r.metrics()[before_metrics:]
     names = sorted(name for doc in records for name in metric_names(doc))
-    assert names == ["DriftChecks", *["Targets"] * 6]
+    assert names == ["DriftChecks", *["Targets"] * 8]
     counts = [doc.get("Targets") for doc in records]
-    assert counts == [[2.0], [0.0], [0.0], [0.0], [0.0], [0.0], None]  # both Healthy
-    assert len(records) == 7
+    assert counts == [[2.0], *[[0.0]] * 7, None]  # both Healthy
+    assert len(records) == 9
 
 
 def metric_names(doc: dict[str, Any]) -> list[str]:

@@ -1,5 +1,5 @@
-"""What docs/runbook.md says the stack does, rehearsed: which causes raise DriftPersists, what
-outlives the execution timeout, what a failed-run event that never arrives leaves behind, and
+"""What docs/runbook.md says the stack does, rehearsed: how long a terminal failure is alarmed,
+what outlives the execution timeout, what a failed-run event that never arrives leaves behind, and
 what StatusPolls counts."""
 
 from __future__ import annotations
@@ -36,16 +36,14 @@ def ticks_every(r: Rehearsal, seconds: float, count: int) -> None:
         r.settle()
 
 
-def test_a_terminal_failure_raises_drift_persists_as_the_runbook_lists_it(
+def test_a_terminal_failure_stays_in_alarm_until_repaired_and_pages_once(
     rehearse: Callable[..., Rehearsal], template: dict[str, Any]
 ) -> None:
-    assert "a failure nothing retries on its own" in entry("DriftPersists")
-    assert "`AccessDeniedException`" in entry("DriftPersists")
-    periods = default(template, "DriftAlarmPeriods")
+    assert "until that is repaired or the item changes" in entry("RegistrationFailed")
     period = default(template, "HealthAlarmPeriodSeconds")
+    drift = default(template, "DriftAlarmPeriods")
+    assert f"({drift * period // 60} minutes by default)" in entry("DriftPersists")
     rate = default(template, "DriftCheckRateMinutes") * 60
-    assert f"{periods} periods of {period // 60} minutes" in entry("DriftPersists")
-    assert period % rate == 0
 
     # GIVEN a registration IoT FleetWise refuses for good
     r = rehearse()
@@ -55,18 +53,32 @@ def test_a_terminal_failure_raises_drift_persists_as_the_runbook_lists_it(
     r.settle()
     assert (r.status() or {})["reason"] == "AccessDeniedException"
 
-    # WHEN drift checks run until just before the last of the periods (the rehearsal starts
-    # on a period boundary), the alarm is not in ALARM
-    needed = -(-(periods - 1) * period // rate)  # the first tick in the last period
-    ticks_every(r, rate, needed - 1)
-    assert "DriftPersistsAlarm" not in r.alarms_in_alarm()
-
-    # WHEN the next one lands in it, "not registered" has counted as drift in each period
-    ticks_every(r, rate, 1)
-    assert "DriftPersistsAlarm" in r.alarms_in_alarm()
-    assert "RegistrationUnhealthyAlarm" in r.alarms_in_alarm()
-    # and nothing retried the call: the schedule only observed and reported
+    # WHEN drift checks run for four hours, nothing fixed
+    ticks_every(r, rate, 4 * 3600 // rate)
+    r.advance(60)
+    monitor = r.alarm_monitor()
+    after = [s for s in monitor.history if s.at > r.deployed_at + 60]
+    # THEN the failure's alarm named the target at every minute from its first, and sent
+    # one ALARM notification and no OK; no other alarm paged for it (one page per incident)
+    failed = [
+        any(dict(c).get("target") == TARGET for c in s.contributors["RegistrationFailedAlarm"])
+        for s in after
+    ]
+    assert all(failed)
+    pages = [n for n in monitor.notifications if n.contributor is not None]
+    assert [(n.alarm, n.state, n.value("target")) for n in pages] == [
+        ("RegistrationFailedAlarm", "ALARM", TARGET)
+    ]
+    # AND nothing retried the call: the schedule only observed and reported
     assert r.fleetwise_calls().get("RegisterAccount") == 1
+
+    # WHEN the cause is fixed and a reconcile asked for
+    r.write_spec({"target": TARGET, "reconcileToken": "fixed"})
+    r.settle()
+    r.advance(60)
+    # THEN the alarm is OK, with one OK notification naming the target
+    pages = [n for n in r.alarm_monitor().notifications if n.contributor is not None]
+    assert [(n.state, n.value("target")) for n in pages] == [("ALARM", TARGET), ("OK", TARGET)]
 
 
 def test_repeated_failed_registrations_outlive_the_execution_timeout_as_the_runbook_says(
@@ -106,6 +118,7 @@ def test_repeated_failed_registrations_outlive_the_execution_timeout_as_the_runb
     assert (status["phase"], status["reason"]) == ("Failed", "ExecutionTimedOut")
     assert status["attempts"]["count"] == attempts
     assert r.lease() is None
+    r.advance(60)  # the alarm reads the minute that ended
     assert "ExecutionsTimedOutAlarm" in r.alarms_in_alarm()
 
     # WHEN the drift checks follow, the count goes on: the next run waits for the last

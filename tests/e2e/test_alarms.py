@@ -4,10 +4,11 @@
   metric the handlers actually emitted in a rehearsed run (captured from their EMF output).
 - Every alarm on an AWS namespace names a metric AWS publishes, with the dimension AWS uses,
   whose value resolves to a resource of the stack.
-- Each product alarm fires in a rehearsed scenario that causes it (tests/e2e/test_drift.py
-  has the drift ones). Each AWS alarm is shown to fire in the rehearsal's alarm evaluator
-  from datapoints this test injects: what is checked there is the alarm's definition
-  (metric, dimensions, statistic, threshold), not AWS's publishing.
+- Each product alarm fires in a rehearsed scenario that causes it (the day in the life,
+  tests/e2e/test_day_in_the_life.py, has one of each per-target alarm). Each AWS alarm is
+  shown to fire in the rehearsal's alarm evaluator from datapoints this test injects: what is
+  checked there is the alarm's definition (metric, dimensions, statistic, threshold), not
+  AWS's publishing.
 - Every alarm has a runbook entry, and every metric the runbook lists exists.
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 
 from conftest import TARGET, operator_managed
+from fleetwise_reconciler.logic.health import TROUBLE, FleetState
 from fleetwise_rehearsal.aws import alarms as alarm_eval
 from fleetwise_rehearsal.rehearsal import Rehearsal
 
@@ -38,18 +40,9 @@ AWS_METRICS = {
     ("AWS/SQS", "ApproximateNumberOfMessagesVisible"): "QueueName",
     ("AWS/SQS", "ApproximateAgeOfOldestMessage"): "QueueName",
 }
-# The Metrics Insights function of each per-target alarm's query (gauge: MIN; counters: SUM).
-FUNCTIONS = {"RegistrationHealthy": "MIN", "RegistrationFailed": "SUM", "DriftDetected": "SUM",
-             "InvalidSpec": "SUM"}  # fmt: skip
-# The statistic that makes sense for each product metric (gauge: Minimum; counters: Sum).
-STATISTICS = {
-    "RegistrationHealthy": "Minimum",
-    "RegistrationFailed": "Sum",
-    "DriftDetected": "Sum",
-    "InvalidSpec": "Sum",
-    "TriggerFailedRecords": "Sum",
-    "DriftChecks": "Sum",
-}
+# The statistic of each product metric an alarm reads through FILL (counters: Sum).
+STATISTICS = {"TriggerFailedRecords": "Sum", "DriftChecks": "Sum"}
+STACK = "fleetwise-reconciler"  # the rehearsal's stack name: every metric's service
 
 
 def _break_stream_trigger(r: Rehearsal) -> dict[str, str]:
@@ -100,37 +93,48 @@ def everything_emitted() -> tuple[set[tuple[str, str, frozenset[str]]], dict[str
         return emitted, dict(r.stack.alarms)
 
 
+def _stat(alarm: dict[str, Any]) -> dict[str, Any]:
+    """The metric an alarm reads through FILL."""
+    [query] = [q for q in alarm["Metrics"] if "MetricStat" in q]
+    stat: dict[str, Any] = query["MetricStat"]
+    return stat
+
+
 def test_every_product_alarm_matches_an_emitted_metric(
     everything_emitted: tuple[set[tuple[str, str, frozenset[str]]], dict[str, Any]],
 ) -> None:
     emitted, alarms = everything_emitted
-    product = {k: a for k, a in alarms.items() if not str(a.get("Namespace")).startswith("AWS/")}
-    # Every per-target alarm is on a Metrics Insights query grouped by target: it watches
-    # every target of the table, whenever it was added
-    per_target = {k: a for k, a in product.items() if "Metrics" in a}
-    assert set(per_target) == {
-        "RegistrationUnhealthyAlarm",
-        "RegistrationFailedAlarm",
-        "DriftPersistsAlarm",
-        "InvalidSpecAlarm",
+    per_target = {
+        k: a
+        for k, a in alarms.items()
+        if str(a["Metrics"][0].get("Expression", "")).startswith("SELECT")
     }
+    # Every per-target alarm is on a Metrics Insights query grouped by target, on the trouble
+    # metric, one state each: it watches every target of the table, whenever it was added
+    assert set(per_target) == {t.alarm for t in TROUBLE.values()}
     for logical_id, alarm in per_target.items():
         [entry] = alarm["Metrics"]
         query = alarm_eval.parse_query(entry["Expression"])
-        assert (query.namespace, query.metric, query.schema) in emitted, logical_id
+        assert (query.namespace, query.metric, query.schema) in emitted
         assert query.namespace == NAMESPACE
-        assert query.function == FUNCTIONS[query.metric], logical_id
-        assert query.where == (("service", "fleetwise-reconciler"),)
+        assert (query.metric, query.function) == ("TargetInTrouble", "MIN"), logical_id
+        where = dict(query.where)
+        assert where["service"] == STACK
+        assert TROUBLE[FleetState(where["state"])].alarm == logical_id
         assert query.group_by == ("target",)
-    fleet_wide = {k: a for k, a in product.items() if "Metrics" not in a}
+    fleet_wide = {
+        k: a
+        for k, a in alarms.items()
+        if k not in per_target and _stat(a)["Metric"]["Namespace"] == NAMESPACE
+    }
     assert set(fleet_wide) == {"TriggerFailedRecordsAlarm", "DriftCheckSilentAlarm"}
     for logical_id, alarm in fleet_wide.items():
-        dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
-        key = (alarm["Namespace"], alarm["MetricName"], frozenset(dimensions))
+        stat = _stat(alarm)
+        dimensions = {d["Name"]: d["Value"] for d in stat["Metric"]["Dimensions"]}
+        key = (NAMESPACE, stat["Metric"]["MetricName"], frozenset(dimensions))
         assert key in emitted, logical_id
-        assert alarm["Namespace"] == NAMESPACE
-        assert alarm["Statistic"] == STATISTICS[alarm["MetricName"]], logical_id
-        assert dimensions == {"service": "fleetwise-reconciler"}
+        assert stat["Stat"] == STATISTICS[stat["Metric"]["MetricName"]], logical_id
+        assert dimensions == {"service": STACK}
 
 
 def test_every_product_metric_is_emitted_with_its_dimension_sets(
@@ -139,18 +143,16 @@ def test_every_product_metric_is_emitted_with_its_dimension_sets(
     emitted, _ = everything_emitted
     per_target = frozenset({"service", "target"})
     for metric in (
-        "RegistrationHealthy",
         "RegistrationSucceeded",
         "RegistrationFailed",
-        "DriftDetected",
         "ReconcileDuration",
         "RegisterAccountCalls",
         "StatusPolls",
-        "TargetPaused",
-        "InvalidSpec",
     ):
         assert (NAMESPACE, metric, per_target) in emitted, metric
-    assert (NAMESPACE, "RegistrationFailed", frozenset({"target", "reason"})) in emitted
+    assert (NAMESPACE, "TargetInTrouble", frozenset({"service", "state", "target"})) in emitted
+    reasons = frozenset({"service", "target", "reason"})
+    assert (NAMESPACE, "RegistrationFailed", reasons) in emitted
     assert (NAMESPACE, "TriggerFailedRecords", frozenset({"service"})) in emitted
     assert (NAMESPACE, "DriftChecks", frozenset({"service"})) in emitted
     assert (NAMESPACE, "Targets", frozenset({"service", "state"})) in emitted
@@ -170,21 +172,23 @@ def test_every_aws_alarm_names_a_published_metric_of_a_stack_resource(
         },
     }
     aws_alarms = {
-        k: a for k, a in r.stack.alarms.items() if str(a.get("Namespace")).startswith("AWS/")
+        k: _stat(a)["Metric"]
+        for k, a in r.stack.alarms.items()
+        if "MetricStat" in str(a["Metrics"]) and _stat(a)["Metric"]["Namespace"].startswith("AWS/")
     }
     assert len(aws_alarms) == 3 + 6 + 9 + 1 + 3
-    for logical_id, alarm in aws_alarms.items():
-        dimension = AWS_METRICS[(alarm["Namespace"], alarm["MetricName"])]
-        [only] = alarm["Dimensions"]
+    for logical_id, metric in aws_alarms.items():
+        dimension = AWS_METRICS[(metric["Namespace"], metric["MetricName"])]
+        [only] = metric["Dimensions"]
         assert only["Name"] == dimension, logical_id
         assert only["Value"] in resolvable[dimension], logical_id
     # every queue and every function that can fail unexpectedly is covered
     queues = {
-        a["Dimensions"][0]["Value"] for a in aws_alarms.values() if a["Namespace"] == "AWS/SQS"
+        m["Dimensions"][0]["Value"] for m in aws_alarms.values() if m["Namespace"] == "AWS/SQS"
     }
     assert queues == resolvable["QueueName"]
     throttled = {
-        a["Dimensions"][0]["Value"] for a in aws_alarms.values() if a["MetricName"] == "Throttles"
+        m["Dimensions"][0]["Value"] for m in aws_alarms.values() if m["MetricName"] == "Throttles"
     }
     assert throttled == resolvable["FunctionName"]
 
@@ -193,20 +197,27 @@ def test_every_aws_alarm_fires_on_injected_datapoints(rehearse: Callable[..., Re
     # What is checked: each alarm's own definition, evaluated by the rehearsal's evaluator,
     # turns to ALARM on one datapoint at its threshold (AWS's publishing is not rehearsed).
     r = rehearse(parameters=operator_managed())
-    now = r.clock.time()
+    now = r.clock.time() // 60 * 60 + 60  # the next minute: the datapoint's has ended
+    checked = 0
     for logical_id, alarm in r.stack.alarms.items():
-        if str(alarm.get("Namespace")).startswith("AWS/"):
-            [dimension] = alarm["Dimensions"]
-            point = alarm_eval.Datapoint(
-                alarm["Namespace"],
-                alarm["MetricName"],
-                frozenset({(dimension["Name"], dimension["Value"])}),
-                now,
-                float(alarm["Threshold"]),
-            )
-            quiet = alarm_eval.evaluate(logical_id, alarm, [], now)
-            fired = alarm_eval.evaluate(logical_id, alarm, [point], now)
-            assert (quiet.state, fired.state) == ("OK", "ALARM"), logical_id
+        if "MetricStat" not in str(alarm["Metrics"]):
+            continue
+        metric = _stat(alarm)["Metric"]
+        if not metric["Namespace"].startswith("AWS/"):
+            continue
+        [dimension] = metric["Dimensions"]
+        point = alarm_eval.Datapoint(
+            metric["Namespace"],
+            metric["MetricName"],
+            frozenset({(dimension["Name"], dimension["Value"])}),
+            now - 30,
+            float(alarm["Threshold"]),
+        )
+        quiet = alarm_eval.evaluate(logical_id, alarm, [], now)
+        fired = alarm_eval.evaluate(logical_id, alarm, [point], now)
+        assert (quiet.state, fired.state) == ("OK", "ALARM"), logical_id
+        checked += 1
+    assert checked == 3 + 6 + 9 + 1 + 3
 
 
 def test_a_healthy_registration_alarms_nothing_even_though_polls_raise(
@@ -232,14 +243,14 @@ def test_a_silent_drift_checker_alarms(rehearse: Callable[..., Rehearsal]) -> No
     r.tick()
     r.settle()
     assert r.alarms_in_alarm() == []
-    # WHEN no drift check runs for a whole health period
-    r.advance(1800)
-    # THEN the heartbeat's missing data is breaching (and only that: a target's missing
-    # health data is not, so a deleted target raises nothing)
+    # WHEN no drift check runs for a whole health period (the check's minute included)
+    r.advance(1800 + 60)
+    # THEN the heartbeat's alarm fires (and only it: a healthy target reports nothing)
     assert r.alarms_in_alarm() == ["DriftCheckSilentAlarm"]
-    # AND the next check clears it
+    # AND the next check clears it, once its minute has passed
     r.tick()
     r.settle()
+    r.advance(60)
     assert r.alarms_in_alarm() == []
 
 
@@ -266,7 +277,8 @@ def test_an_invalid_spec_alarms(rehearse: Callable[..., Rehearsal]) -> None:
     r = rehearse(parameters=operator_managed())
     r.write_spec({"target": TARGET, "colour": "blue"})
     r.settle()
-    assert "InvalidSpecAlarm" in r.alarms_in_alarm()
+    r.advance(60)  # the minute of the run's report has ended
+    assert r.alarm_targets() == {"InvalidSpecAlarm": [TARGET]}
 
 
 def test_a_failing_trigger_alarms_and_parks_the_record(rehearse: Callable[..., Rehearsal]) -> None:
@@ -274,6 +286,7 @@ def test_a_failing_trigger_alarms_and_parks_the_record(rehearse: Callable[..., R
     _break_stream_trigger(r)
     r.write_spec({"target": TARGET})
     r.settle()
+    r.advance(60)
     assert {
         "TriggerFailedRecordsAlarm",
         "OnFailureQueueMessagesAlarm",
@@ -296,10 +309,9 @@ def test_every_alarm_has_a_runbook_entry_and_every_runbook_metric_exists(
     # the runbook's metric table lists only metrics that exist
     section = text.split("## Metrics", 1)[1].split("\n## ", 1)[0]
     listed = re.findall(r"^\| `(\w+)` \|", section, re.M)
-    product = {"RegistrationHealthy", "RegistrationSucceeded", "RegistrationFailed",
-               "DriftDetected", "ReconcileDuration", "RegisterAccountCalls", "StatusPolls",
-               "TargetPaused", "InvalidSpec", "TriggerFailedRecords", "DriftChecks",
-               "Targets"}  # fmt: skip
+    product = {"TargetInTrouble", "RegistrationSucceeded", "RegistrationFailed",
+               "ReconcileDuration", "RegisterAccountCalls", "StatusPolls",
+               "TriggerFailedRecords", "DriftChecks", "Targets"}  # fmt: skip
     aws = {metric for _, metric in AWS_METRICS}
     assert listed
     assert set(listed) <= product | aws

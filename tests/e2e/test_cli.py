@@ -157,6 +157,7 @@ def test_scenario_json_report_exit_0(tmp_path: Path, capsys: pytest.CaptureFixtu
         "executions",
         "alarms",
         "alarmTargets",
+        "notifications",
         "virtualTime",
         "endpoint",
         "skipped",

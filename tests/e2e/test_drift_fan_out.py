@@ -79,14 +79,14 @@ def test_a_tick_hands_out_sorted_batches_and_each_target_is_observed_and_counted
             stamps.add(doc["_aws"]["Timestamp"])
     beats = [doc["_aws"]["Timestamp"] for doc in docs if "DriftChecks" in doc]
     assert +counts == {"Healthy": 9}
-    assert sum(1 for doc in docs if "Targets" in doc) == 3 * 6
+    assert sum(1 for doc in docs if "Targets" in doc) == 3 * 8  # each batch, every state
     assert len(beats) == 1
     assert stamps == set(beats)
     assert beats[0] % 60_000 == 0
     assert r.alarms_in_alarm() == []
 
 
-def test_a_batch_that_cannot_observe_fails_its_own_invocation_and_the_others_still_count(
+def test_a_target_a_batch_cannot_observe_is_named_and_no_invocation_fails(
     fleet: Rehearsal,
 ) -> None:
     # GIVEN IoT FleetWise throttling the last member account in eu-central-1: a target of the
@@ -99,18 +99,17 @@ def test_a_batch_that_cannot_observe_fails_its_own_invocation_and_the_others_sti
     invocations, metrics = len(r.invoker.invocations), len(r.metrics())
     r.tick()
     r.settle()
-    # THEN only that batch's invocation fails, naming the target; the others checked theirs
+    # THEN no invocation fails: the batch that could not observe it reports it by name
     ran = r.invoker.invocations[invocations:]
-    assert [i.error_type for i in ran] == [None, None, "DriftCheckIncomplete"]
-    assert ran[2].error_message == (
-        f"could not observe or start {OTHER}:eu-central-1 (ThrottlingException); "
-        "the other targets were checked"
-    )
+    assert [i.error_type for i in ran] == [None, None, None]
+    assert ran[2].result["unobserved"] == [f"{OTHER}:eu-central-1 (ThrottlingException)"]
     # AND the tick's counts still cover the fleet: eight healthy, one unobserved
     counts: Counter[str] = Counter()
     for doc in r.metrics()[metrics:]:
         if "Targets" in doc:
             counts[doc["state"]] += sum(doc["Targets"])
     assert +counts == {"Healthy": 8, "Unobserved": 1}
-    # AND the function's Errors alarm sees it
-    assert "DriftCheckFunctionErrorsAlarm" in r.alarms_in_alarm()
+    # AND the per-target alarm names it, and only it; the function's Errors alarm stays OK
+    r.advance(60)
+    assert r.alarm_targets() == {"TargetUnobservedAlarm": [f"{OTHER}:eu-central-1"]}
+    assert "DriftCheckFunctionErrorsAlarm" not in r.alarms_in_alarm()

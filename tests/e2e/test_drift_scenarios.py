@@ -28,6 +28,7 @@ FAILURE_MESSAGE = (
 )
 PERIOD = 1800  # HealthAlarmPeriodSeconds' default
 TICK = 900  # DriftCheckRateMinutes' default
+DRIFT_GRACE = 3 * PERIOD  # DriftAlarmPeriods' default, in health periods
 
 
 def registered(rehearse: Callable[..., Rehearsal], **spec: Any) -> Rehearsal:
@@ -67,14 +68,19 @@ def emitted_since(r: Rehearsal, count: int) -> list[dict[str, Any]]:
 
 def fleet(**counts: int) -> list[dict[str, Any]]:
     """What ends every tick: the fleet's count in each state (zeros included), the heartbeat."""
-    states = ("Healthy", "Failing", "Drifted", "Paused", "Invalid", "Unobserved")
+    states = ("Healthy", "Paused", "Reconciling", "Drifted", "Unobserved", "Blocked", "Failed",
+              "Invalid")  # fmt: skip
     counted = [{"state": s, "Targets": [float(counts.get(s, 0))]} for s in states]
     return [*counted, {"DriftChecks": [1.0]}]
 
 
-def drift_check_metrics(r: Rehearsal, count: int) -> list[dict[str, Any]]:
-    names = {"RegistrationHealthy", "DriftDetected", "TargetPaused", "InvalidSpec"}
-    return [m for m in emitted_since(r, count) if set(m) <= names]
+def troubles_since(r: Rehearsal, count: int) -> list[dict[str, Any]]:
+    """The ``TargetInTrouble`` reports emitted after the first ``count`` documents."""
+    return [m for m in emitted_since(r, count) if "TargetInTrouble" in m]
+
+
+def trouble(state: str, value: float = 1.0) -> dict[str, Any]:
+    return {"state": state, "TargetInTrouble": [value]}
 
 
 # -- steady state ---------------------------------------------------------------------------
@@ -151,14 +157,17 @@ def test_enforced_drift_is_repaired_by_one_run(
     assert status is not None
     assert (status["phase"], status["reason"]) == ("Registered", "Registered")
     assert status["history"][0]["execution"].endswith(started[0])
-    # the drift check reported the drift, the run its repair
+    # the drift check counted the target Reconciling (the run repairs it: no trouble), the run
+    # reported its repair
     metrics = emitted_since(r, metrics_before)
-    assert metrics[0] == {"RegistrationHealthy": [0.0], "DriftDetected": [1.0]}
+    assert metrics[:9] == fleet(Reconciling=1)
     assert metrics[-1]["RegistrationSucceeded"] == [1.0]
-    assert metrics[-1]["DriftDetected"] == [1.0]
-    # AND later ticks are quiet; a drift repaired in one period alarms nothing
+    assert troubles_since(r, metrics_before) == []
+    # AND later ticks are quiet; a drift repaired by its run alarms nothing
     assert tick(r) == []
+    r.advance(60)
     assert r.alarms_in_alarm() == []
+    assert [n for n in r.notifications() if n.contributor is not None] == []
 
 
 @pytest.mark.parametrize(("spec", "cause", "reason", "observed_phase"), DRIFTS)
@@ -178,24 +187,29 @@ def test_observe_only_drift_is_recorded_once_and_reported_every_tick(
     status = r.status()
     assert status is not None
     assert (status["phase"], status["reason"]) == (observed_phase, reason)
-    # THEN the following ticks start nothing, never register, and keep reporting the drift
-    started = [tick(r) for _ in range(5)]
-    assert started == [[]] * 5
+    # THEN the following ticks (until the drift's grace has passed) start nothing, never
+    # register, and report the target in its state
+    later = DRIFT_GRACE // TICK
+    started = [tick(r) for _ in range(later)]
+    assert started == [[]] * later
     calls = calls_since(r, before)
     assert "RegisterAccount" not in calls
-    assert calls["GetRegisterAccountStatus"] == 6 + 1  # six ticks, one Observe
-    assert (
-        drift_check_metrics(r, metrics_before)[-5:]
-        == [{"RegistrationHealthy": [0.0], "DriftDetected": [1.0]}] * 5
-    )
-    # AND the drift persists long enough to alarm, the target is unhealthy
-    alarms = set(r.alarms_in_alarm())
-    assert {"DriftPersistsAlarm", "RegistrationUnhealthyAlarm"} <= alarms
-    expected = {"DriftPersistsAlarm", "RegistrationUnhealthyAlarm"}
+    assert calls["GetRegisterAccountStatus"] == later + 1 + 1  # the ticks, one Observe
+    reported = troubles_since(r, metrics_before)
     if observed_phase == "Failed":
-        expected.add("RegistrationFailedAlarm")  # the run recorded Failed within the period
-        # (it fired when recorded; by now the period has passed)
-    assert alarms <= expected
+        # a failure the service reports is Failed at once: the run records it (the first tick
+        # counted it Reconciling), then every later tick reports it
+        assert reported == [trouble("Failed")] * (later + 1)
+        named = "RegistrationFailedAlarm"
+    else:
+        # a drift nothing repairs is reported once its grace (from the first tick) is over
+        assert reported == [trouble("Drifted")]
+        named = "DriftPersistsAlarm"
+    # AND exactly that alarm names the target, with one notification: no other pages
+    r.advance(60)
+    assert r.alarm_targets() == {named: [TARGET]}
+    pages = [(n.alarm, n.state) for n in r.notifications() if n.contributor is not None]
+    assert pages == [(named, "ALARM")]
 
 
 def test_a_drift_that_re_registration_does_not_cure_ends_blocked_not_looping(
@@ -221,7 +235,7 @@ def test_a_drift_that_re_registration_does_not_cure_ends_blocked_not_looping(
     # WHEN the schedule keeps firing THEN nothing more is registered
     assert [tick(r) for _ in range(4)] == [[]] * 4
     assert calls_since(r, before)["RegisterAccount"] == 1
-    assert "DriftPersistsAlarm" in r.alarms_in_alarm()
+    assert r.alarm_targets() == {"RegistrationBlockedAlarm": [TARGET]}
 
 
 # -- paused, terminal failures ---------------------------------------------------------------
@@ -249,14 +263,18 @@ def test_a_paused_target_is_reported_every_tick_and_never_acted_on(
         "Paused",
         [f"IoT FleetWise reports REGISTRATION_FAILURE ({FAILURE_MESSAGE})"],
     )
+    # a paused target that drifted is Drifted: nothing repairs it; within its grace (from the
+    # first tick that saw it) it is counted, not reported
     metrics_before = len(r.metrics())
     assert tick(r) == []
-    assert emitted_since(r, metrics_before) == [
-        {"RegistrationHealthy": [0.0], "DriftDetected": [1.0], "TargetPaused": [1.0]},
-        *fleet(Paused=1),
-    ]
-    assert {"RegistrationUnhealthyAlarm", "DriftPersistsAlarm"} <= set(r.alarms_in_alarm())
-    assert r.alarm_targets()["RegistrationUnhealthyAlarm"] == [r.default_target]
+    assert emitted_since(r, metrics_before) == fleet(Drifted=1)
+    # AND once the grace (from the first of these ticks) has passed it is reported, and the
+    # drift-persists alarm names it
+    for _ in range(DRIFT_GRACE // TICK - len(ticks)):
+        tick(r)
+    assert troubles_since(r, metrics_before) == [trouble("Drifted")]
+    r.advance(60)
+    assert r.alarm_targets() == {"DriftPersistsAlarm": [r.default_target]}
 
 
 def test_a_terminal_failure_is_observed_by_ticks_never_re_registered(
@@ -271,14 +289,18 @@ def test_a_terminal_failure_is_observed_by_ticks_never_re_registered(
     status = r.status()
     assert status is not None
     assert (status["phase"], status["reason"]) == ("Failed", "AccessDeniedException")
-    assert "RegistrationFailedAlarm" in r.alarms_in_alarm()
+    r.advance(60)  # the minute of the run's report has ended
+    assert r.alarm_targets() == {"RegistrationFailedAlarm": [TARGET]}
     before = r.fleetwise_calls()
     # WHEN the schedule fires again and again
     assert [tick(r) for _ in range(4)] == [[]] * 4
     # THEN each tick observes (one call) and nothing is registered again
     assert calls_since(r, before) == {"GetRegisterAccountStatus": 4}
     assert r.status()["phase"] == "Failed"  # type: ignore[index]
-    assert "RegistrationUnhealthyAlarm" in r.alarms_in_alarm()
+    # AND the failure is still named, by its alarm alone, notified once
+    assert r.alarm_targets() == {"RegistrationFailedAlarm": [TARGET]}
+    pages = [(n.alarm, n.state) for n in r.notifications() if n.contributor is not None]
+    assert pages == [("RegistrationFailedAlarm", "ALARM")]
 
 
 # -- the migration blocker -------------------------------------------------------------------

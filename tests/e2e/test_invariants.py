@@ -152,7 +152,9 @@ def test_7_invalid_spec_no_call_message_metric_stream_not_blocked(
     assert status is not None
     assert status["phase"] == "Invalid"
     assert "colour" in status["message"]
-    assert any("InvalidSpec" in doc for doc in r.metrics())
+    assert any(
+        doc.get("state") == "Invalid" and doc.get("TargetInTrouble") == [1.0] for doc in r.metrics()
+    )
     # the stream is not blocked: nothing failed delivery, and the fix is reconciled
     assert r.delivery.on_failure_records == []
     r.write_spec({"target": TARGET, "mode": "cloudwatch"})

@@ -10,9 +10,8 @@ import pytest
 from handler_fakes import Clock
 
 from fleetwise_reconciler.errors import FleetWiseTerminalError, FleetWiseTransientError
-from fleetwise_reconciler.handlers import drift_check, record
-from fleetwise_reconciler.logic import drift
-from fleetwise_reconciler.logic.plan import Action, Phase, Plan
+from fleetwise_reconciler.handlers import record
+from fleetwise_reconciler.logic.plan import Phase
 from fleetwise_reconciler.logic.status import Outcome
 
 TARGET = "123456789012:us-east-1"
@@ -352,18 +351,22 @@ def test_a_registration_emits_duration_and_success_and_no_health_gauge(
     ]
 
 
-def test_drift_of_a_reconciled_version_is_counted_and_a_failure_has_its_reason(
+def test_a_failure_reports_its_trouble_at_once_and_counts_its_reason(
     now: Clock, capsys: pytest.CaptureFixture[str]
 ) -> None:
     found = record_metrics(
         Outcome(Phase.FAILED, "AccessDeniedException", "no", (NOT_REGISTERED,)),
         capsys,
         plan={"specHash": "h1", "drift": [NOT_REGISTERED]},
-        previous={"specHash": "h1"},
+        previous={"specHash": "h1", "phase": "Registered"},
     )
     assert found == [
         {
-            "values": {"RegistrationHealthy": 0.0, "ReconcileDuration": 12.5, "DriftDetected": 1.0},
+            "values": {"TargetInTrouble": 1.0},
+            "dimensions": {"service": "fleetwise-reconciler", "state": "Failed", "target": TARGET},
+        },
+        {
+            "values": {"ReconcileDuration": 12.5},
             "dimensions": {"service": "fleetwise-reconciler", "target": TARGET},
         },
         {
@@ -377,73 +380,69 @@ def test_drift_of_a_reconciled_version_is_counted_and_a_failure_has_its_reason(
     ]
 
 
+def test_a_recovery_clears_the_trouble_the_previous_status_recorded(
+    now: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    found = record_metrics(
+        Outcome(Phase.REGISTERED, "Registered", "ok"),
+        capsys,
+        plan={"specHash": "h2"},
+        previous={"specHash": "h1", "phase": "Invalid"},
+    )
+    assert found == [
+        {
+            "values": {"TargetInTrouble": 0.0},
+            "dimensions": {"service": "fleetwise-reconciler", "state": "Invalid", "target": TARGET},
+        },
+        {
+            "values": {"ReconcileDuration": 12.5},
+            "dimensions": {"service": "fleetwise-reconciler", "target": TARGET},
+        },
+    ]
+
+
 @pytest.mark.parametrize(
-    ("outcome", "values"),
+    ("outcome", "trouble"),
     [
-        (
-            Outcome(Phase.PAUSED, "Paused", "p"),
-            {"ReconcileDuration": 12.5, "TargetPaused": 1.0},
-        ),
-        (
-            Outcome(Phase.PAUSED, "Paused", "p", (NOT_REGISTERED,)),
-            {"RegistrationHealthy": 0.0, "ReconcileDuration": 12.5, "TargetPaused": 1.0},
-        ),
-        (
-            Outcome(Phase.INVALID, "InvalidSpec", "bad"),
-            {"RegistrationHealthy": 0.0, "ReconcileDuration": 12.5, "InvalidSpec": 1.0},
-        ),
-        (
-            Outcome(Phase.DRIFTED, "DriftDetected", "d", (NOT_REGISTERED,)),
-            {"RegistrationHealthy": 0.0, "ReconcileDuration": 12.5},
-        ),
+        (Outcome(Phase.PAUSED, "Paused", "p"), None),
+        (Outcome(Phase.PAUSED, "Paused", "p", (NOT_REGISTERED,)), None),
+        (Outcome(Phase.INVALID, "InvalidSpec", "bad"), "Invalid"),
+        (Outcome(Phase.BLOCKED, "DriftNotCured", "b", (NOT_REGISTERED,)), "Blocked"),
+        # Drifted and Registering are no trouble yet: the drift check's grace decides
+        (Outcome(Phase.DRIFTED, "DriftDetected", "d", (NOT_REGISTERED,)), None),
     ],
-    ids=["paused-healthy", "paused-drifted", "invalid", "new-version-drift-not-counted"],
+    ids=["paused-healthy", "paused-drifted", "invalid", "blocked", "drifted"],
 )
 def test_what_each_outcome_emits(
     outcome: Outcome,
-    values: dict[str, float],
+    trouble: str | None,
     now: Clock,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # GIVEN a plan with differences for a spec version never recorded before (a new edit)
+    # GIVEN a target with no status yet
     found = record_metrics(
         outcome, capsys, plan={"specHash": "h1", "drift": list(outcome.drift)}, previous=None
     )
-    assert found == [
-        {"values": values, "dimensions": {"service": "fleetwise-reconciler", "target": TARGET}}
-    ]
+    duration = {
+        "values": {"ReconcileDuration": 12.5},
+        "dimensions": {"service": "fleetwise-reconciler", "target": TARGET},
+    }
+    if trouble is None:
+        assert found == [duration]
+    else:
+        state = {"service": "fleetwise-reconciler", "state": trouble, "target": TARGET}
+        assert found == [{"values": {"TargetInTrouble": 1.0}, "dimensions": state}, duration]
 
 
 def test_an_unmanaged_target_emits_nothing(now: Clock, capsys: pytest.CaptureFixture[str]) -> None:
     assert record_metrics(Outcome(Phase.UNMANAGED, "SpecDeleted", "gone"), capsys) == []
-
-
-def _check(**flags: bool) -> drift.Check:
-    return drift.Check(
-        target=TARGET,
-        why=drift.Why.IN_SYNC,
-        healthy=flags.get("healthy", False),
-        drift_detected=flags.get("drift_detected", False),
-        paused=flags.get("paused", False),
-        invalid=flags.get("invalid", False),
-        plan=Plan(Action.NO_CHANGE, Phase.REGISTERED, "UpToDate", "ok"),
+    # AND a deleted item's recorded trouble is cleared: nobody manages it any more
+    cleared = record_metrics(
+        Outcome(Phase.UNMANAGED, "SpecDeleted", "gone"), capsys, previous={"phase": "Failed"}
     )
-
-
-@pytest.mark.parametrize(
-    ("flags", "expected"),
-    [
-        ({"healthy": True}, {}),
-        ({}, {"RegistrationHealthy": 0}),
-        ({"drift_detected": True}, {"RegistrationHealthy": 0, "DriftDetected": 1}),
-        ({"paused": True}, {"RegistrationHealthy": 0, "TargetPaused": 1}),
-        ({"invalid": True}, {"RegistrationHealthy": 0, "InvalidSpec": 1}),
-    ],
-    ids=["healthy", "unhealthy", "drift", "paused", "invalid"],
-)
-def test_the_drift_checks_metrics_of_a_target(
-    flags: dict[str, bool], expected: dict[str, int]
-) -> None:
-    values = drift_check.metrics_of(_check(**flags))
-    assert {name: value for name, (_unit, value) in values.items()} == expected
-    assert {unit.value for unit, _value in values.values()} == ({"Count"} if expected else set())
+    assert cleared == [
+        {
+            "values": {"TargetInTrouble": 0.0},
+            "dimensions": {"service": "fleetwise-reconciler", "state": "Failed", "target": TARGET},
+        }
+    ]

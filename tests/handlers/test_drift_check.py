@@ -18,9 +18,11 @@ from handler_fakes import Clock, executions, status_response
 
 from fleetwise_reconciler import budget
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
+from fleetwise_reconciler.errors import FleetWiseTerminalError
 from fleetwise_reconciler.fleetwise import FleetWise
 from fleetwise_reconciler.handlers import drift_check
 from fleetwise_reconciler.logic.compare import spec_hash
+from fleetwise_reconciler.settings import get_settings
 
 REGION = "us-east-1"
 TARGET = "123456789012:us-east-1"
@@ -29,7 +31,8 @@ HOLDER = "arn:aws:states:us-east-1:123456789012:execution:Reconcile:earlier"
 NAME = "drift-123456789012-us-east-1-20261126T1200Z"
 # One per tick, whatever the targets: the silent-checker alarm watches it.
 HEARTBEAT = {"target": None, "values": {"DriftChecks": [1.0]}, "dimensions": [["service"]]}
-STATES = ("Healthy", "Failing", "Drifted", "Paused", "Invalid", "Unobserved")
+STATES = ("Healthy", "Paused", "Reconciling", "Drifted", "Unobserved", "Blocked", "Failed",
+          "Invalid")  # fmt: skip
 
 
 def fleet(**counts: int) -> list[dict[str, Any]]:
@@ -136,14 +139,14 @@ def test_enforced_drift_starts_one_named_run_and_reports_it(
     assert executions(client, arn) == [
         {"name": NAME, "input": {"target": TARGET, "trigger": "schedule", "eventId": NAME}}
     ]
-    assert emitted(capsys) == [
-        {
-            "target": TARGET,
-            "values": {"RegistrationHealthy": [0.0], "DriftDetected": [1.0]},
-            "dimensions": [["service", "target"]],
-        },
-        *fleet(Drifted=1),
-    ]
+    # AND the target is Reconciling (the run repairs the drift): within its grace nothing is
+    # reported, but the drift check remembers since when it has seen it so
+    assert emitted(capsys) == fleet(Reconciling=1)
+    assert status_repository.get_status_and_watch(TARGET)[1] == {
+        "state": "Reconciling",
+        "since": "2026-11-26T12:00:00.000Z",
+        "reported": False,
+    }
     # AND the same tick delivered again within the minute starts no second run (Step
     # Functions answers a running execution's name and input idempotently)
     tick(spec_repository, status_repository, fleetwise, client)
@@ -213,7 +216,13 @@ def test_a_status_whose_item_is_gone_gets_a_run_unless_it_says_unmanaged_or_a_ru
     result = tick(spec_repository, status_repository, fleetwise, client)
     # THEN only the status that does not say Unmanaged, unheld, gets a run; no target metrics
     name = f"drift-{died.replace(':', '-')}-20261126T1200Z"
-    assert result == {"checked": 0, "started": [name], "targets": [], "batches": 0}
+    assert result == {
+        "checked": 0,
+        "started": [name],
+        "unobserved": [],
+        "targets": [],
+        "batches": 0,
+    }
     assert executions(client, arn) == [
         {"name": name, "input": {"target": died, "trigger": "schedule", "eventId": name}}
     ]
@@ -255,13 +264,16 @@ def test_invalid_and_paused_targets_are_reported_without_a_call(
         (OTHER_REGION_TARGET, "Paused"),
         (TARGET, "AlreadyRecorded"),
     ]
-    found = emitted(capsys)
-    assert len(found) == 2 + 7
-    assert {m["target"]: m["values"] for m in found[:-7]} == {
-        OTHER_REGION_TARGET: {"TargetPaused": [1.0]},
-        TARGET: {"RegistrationHealthy": [0.0], "InvalidSpec": [1.0]},
-    }
-    assert found[-7:] == fleet(Paused=1, Invalid=1)
+    # AND the invalid target is reported in trouble under its name; the paused one is not
+    assert emitted(capsys) == [
+        {
+            "target": TARGET,
+            "state": "Invalid",
+            "values": {"TargetInTrouble": [1.0]},
+            "dimensions": [["service", "state", "target"]],
+        },
+        *fleet(Paused=1, Invalid=1),
+    ]
 
 
 def test_targets_of_one_account_and_region_share_one_observation(
@@ -288,7 +300,7 @@ def test_targets_of_one_account_and_region_share_one_observation(
     assert sorted(regions) == ["eu-central-1", "us-east-1"]
 
 
-def test_a_target_that_cannot_be_observed_fails_the_tick_after_the_others(
+def test_a_target_that_cannot_be_observed_is_reported_under_its_name_and_the_others_checked(
     spec_repository: SpecRepository,
     status_repository: StatusRepository,
     stubbed: tuple[FleetWise, Stubber],
@@ -318,23 +330,234 @@ def test_a_target_that_cannot_be_observed_fails_the_tick_after_the_others(
             http_status_code=400,
         )
         ports = {REGION: fleetwise, "eu-central-1": FleetWise(other_client)}
-        with pytest.raises(
-            drift_check.DriftCheckIncomplete,
-            match=r"^could not observe or start 123456789012:eu-central-1 "
-            r"\(ThrottlingException\); the other targets were checked$",
-        ):
-            drift_check.handle({}, specs=spec_repository, statuses=status_repository,
-                               fleetwise=ports.__getitem__, stepfunctions=client)  # fmt: skip
+        # WHEN the schedule fires
+        result = drift_check.handle({}, specs=spec_repository, statuses=status_repository,
+                                    fleetwise=ports.__getitem__, stepfunctions=client)  # fmt: skip
         other_stub.assert_no_pending_responses()
-    # the other target was still checked and reported, and the check still beat
+    # THEN the tick does not fail: the target it could not observe is Unobserved, reported
+    # under its own name (the per-target alarm names it); the other one was checked (not
+    # registered: a run starts, Reconciling within its grace) and the check still beat
+    assert result["unobserved"] == [f"{OTHER_REGION_TARGET} (ThrottlingException)"]
+    assert [t["target"] for t in result["targets"]] == [TARGET]
+    assert emitted(capsys) == [
+        {
+            "target": OTHER_REGION_TARGET,
+            "state": "Unobserved",
+            "values": {"TargetInTrouble": [1.0]},
+            "dimensions": [["service", "state", "target"]],
+        },
+        *fleet(Reconciling=1, Unobserved=1),
+    ]
+    assert status_repository.get_status_and_watch(OTHER_REGION_TARGET)[1] == {
+        "state": "Unobserved",
+        "since": "2026-11-26T12:00:00.000Z",
+        "reported": True,
+    }
+
+
+def test_an_unobserved_target_is_cleared_once_a_check_observes_it_again(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    state_machine: tuple[Any, str],
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a registered target whose observation is refused on one tick
+    fleetwise, stub = stubbed
+    client, _arn = state_machine
+    registered(status_repository, spec_repository, now, TARGET)
+    stub.add_client_error(
+        "get_register_account_status",
+        service_error_code="AccessDeniedException",
+        http_status_code=403,
+    )
+    tick(spec_repository, status_repository, fleetwise, client)
+    capsys.readouterr()
+    # WHEN the next tick observes it, registered as declared
+    now.advance(900)
+    stub.add_response("get_register_account_status", status_response("REGISTRATION_SUCCESS"), {})
+    tick(spec_repository, status_repository, fleetwise, client)
+    # THEN its trouble is cleared (0), once, and its memory deleted
     assert emitted(capsys) == [
         {
             "target": TARGET,
-            "values": {"RegistrationHealthy": [0.0]},
-            "dimensions": [["service", "target"]],
+            "state": "Unobserved",
+            "values": {"TargetInTrouble": [0.0]},
+            "dimensions": [["service", "state", "target"]],
         },
-        *fleet(Failing=1, Unobserved=1),
+        *fleet(Healthy=1),
     ]
+    assert status_repository.get_status_and_watch(TARGET)[1] is None
+    # AND a third tick reports nothing of the target's own
+    now.advance(900)
+    stub.add_response("get_register_account_status", status_response("REGISTRATION_SUCCESS"), {})
+    tick(spec_repository, status_repository, fleetwise, client)
+    assert emitted(capsys) == fleet(Healthy=1)
+
+
+def test_a_recorded_failure_stays_failed_when_the_target_cannot_be_observed(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    state_machine: tuple[Any, str],
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fleetwise, stub = stubbed
+    client, _arn = state_machine
+    spec_repository.put({"target": TARGET})
+    record_status(status_repository, now, TARGET, {"target": TARGET}, phase="Failed",
+                  reason="AccessDeniedException")  # fmt: skip
+    capsys.readouterr()
+    stub.add_client_error(
+        "get_register_account_status",
+        service_error_code="AccessDeniedException",
+        http_status_code=403,
+    )
+    tick(spec_repository, status_repository, fleetwise, client)
+    assert emitted(capsys) == [
+        {
+            "target": TARGET,
+            "state": "Failed",
+            "values": {"TargetInTrouble": [1.0]},
+            "dimensions": [["service", "state", "target"]],
+        },
+        *fleet(Failed=1),
+    ]
+
+
+def test_a_drift_nothing_repairs_is_reported_once_its_grace_has_passed(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    state_machine: tuple[Any, str],
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN an observe-only target whose drift is recorded, and a drift grace of 2 x 900 s
+    monkeypatch.setenv("HEALTH_ALARM_PERIOD_SECONDS", "900")
+    monkeypatch.setenv("DRIFT_ALARM_PERIODS", "2")
+    fleetwise, stub = stubbed
+    client, _arn = state_machine
+    raw = {"target": TARGET, "policy": "observe-only"}
+    spec_repository.put(raw)
+    failure = {"registered": True, "accountStatus": "REGISTRATION_FAILURE"}
+    record_status(status_repository, now, TARGET, raw, phase="Drifted", reason="DriftDetected",
+                  drift=["the account's registration is REGISTRATION_FAILURE"],
+                  observed=failure)  # fmt: skip
+    capsys.readouterr()
+    trouble = {
+        "target": TARGET,
+        "state": "Drifted",
+        "values": {"TargetInTrouble": [1.0]},
+        "dimensions": [["service", "state", "target"]],
+    }
+    reported = []
+    for _ in range(4):  # ticks at 12:00, 12:15, 12:30, 12:45
+        stub.add_response(
+            "get_register_account_status", status_response("REGISTRATION_FAILURE"), {}
+        )
+        tick(spec_repository, status_repository, fleetwise, client)
+        reported.append(trouble in emitted(capsys))
+        now.advance(900)
+    # THEN the drift is reported from the tick 30 minutes after the first that saw it
+    assert reported == [False, False, True, True]
+
+
+def test_a_watch_whose_item_is_gone_is_cleared_and_deleted(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    state_machine: tuple[Any, str],
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fleetwise, _stub = stubbed
+    client, _arn = state_machine
+    gone = "123456789019:us-east-1"
+    status_repository.put_watch(
+        gone, {"state": "Unobserved", "since": "2026-11-26T11:00:00.000Z", "reported": True}
+    )
+    capsys.readouterr()
+    tick(spec_repository, status_repository, fleetwise, client)
+    assert emitted(capsys) == [
+        {
+            "target": gone,
+            "state": "Unobserved",
+            "values": {"TargetInTrouble": [0.0]},
+            "dimensions": [["service", "state", "target"]],
+        },
+        *fleet(),
+    ]
+    assert status_repository.get_status_and_watch(gone) == (None, None)
+
+
+def test_the_fleets_counts_add_up_to_its_targets(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    state_machine: tuple[Any, str],
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN one target in each state a tick can tell from one observation per account/Region
+    client, _arn = state_machine
+    items = {
+        "123456789012:us-east-1": ({}, "Registered", SEEN_REGISTERED),
+        "123456789013:us-east-1": ({"paused": True}, "Paused", SEEN_REGISTERED),
+        "123456789014:us-east-1": ({}, "Failed", None),
+        "123456789015:us-east-1": ({}, "Blocked", None),
+        "123456789016:us-east-1": ({"colour": "blue"}, "Invalid", None),
+        "123456789017:us-east-1": ({"policy": "observe-only"}, "Drifted", None),
+        "123456789018:us-east-1": ({}, None, None),
+    }
+    for target, (extra, phase, observed) in items.items():
+        raw = {"target": target, **extra}
+        spec_repository.put(raw)
+        if phase is not None:
+            fields = {"observed": observed} if observed else {}
+            record_status(status_repository, now, target, raw, phase=phase, reason=phase,
+                          **fields)  # fmt: skip
+    capsys.readouterr()
+    answers = {
+        "123456789012": "REGISTRATION_SUCCESS",
+        "123456789013": "REGISTRATION_SUCCESS",
+        "123456789014": "REGISTRATION_FAILURE",
+        "123456789015": "REGISTRATION_FAILURE",
+        "123456789017": "REGISTRATION_FAILURE",
+        "123456789018": "REGISTRATION_PENDING",
+    }
+
+    class Port(FleetWise):
+        def __init__(self, account: str) -> None:
+            super().__init__(client=object())
+            self.account = account
+
+        def get_status(self) -> dict[str, Any]:
+            if self.account == "123456789018":
+                raise FleetWiseTerminalError("AccessDeniedException", "no")
+            return {"registered": True, "accountStatus": answers[self.account]}
+
+    # one observation at a time, in the order of the keys, so each port knows its account
+    monkeypatch.setattr(drift_check, "OBSERVE_THREADS", 1)
+    monkeypatch.setenv("MEMBER_ACCOUNT_IDS", ",".join(t.split(":")[0] for t in items))
+    get_settings.cache_clear()
+    accounts = iter(sorted(t for t in items if t != "123456789016:us-east-1"))
+    result = drift_check.handle({}, specs=spec_repository, statuses=status_repository,
+                                fleetwise=lambda _r: Port(next(accounts).split(":")[0]),
+                                stepfunctions=client)  # fmt: skip
+    counts = {
+        m["state"]: m["values"]["Targets"][0] for m in emitted(capsys) if "Targets" in m["values"]
+    }
+    # THEN every target is counted in exactly one state, and the states add up to the fleet
+    assert sum(counts.values()) == len(items)
+    assert {s: c for s, c in counts.items() if c} == {
+        "Healthy": 1, "Paused": 1, "Failed": 1, "Blocked": 1, "Invalid": 1, "Drifted": 1,
+        "Unobserved": 1,
+    }  # fmt: skip
+    assert len(result["targets"]) + len(result["unobserved"]) == len(items)
 
 
 class RefusingOne:
@@ -398,7 +621,7 @@ def test_one_targets_start_execution_failure_affects_that_target_only(
         else (error.response["Error"]["Code"] if isinstance(error, ClientError) else "?")
     )
     assert str(raised.value) == (
-        f"could not observe or start {first} (StartExecution: {code}); the other targets "
+        f"could not check {first} (StartExecution: {code}); the other targets "
         "were checked"
     )
     assert [e["name"] for e in executions(client, arn)] == sorted(
@@ -406,7 +629,7 @@ def test_one_targets_start_execution_failure_affects_that_target_only(
     )
     # (two of the three are in accounts this stack may not manage: Invalid, yet each gets
     # the run that records it)
-    assert emitted(capsys)[-7:] == fleet(Failing=1, Invalid=2)
+    assert emitted(capsys)[-len(STATES) - 1 :] == fleet(Reconciling=1, Invalid=2)
 
 
 def test_observations_run_in_parallel_each_account_and_region_once() -> None:
@@ -441,7 +664,7 @@ def test_the_scheduled_event_reaches_the_handler(
     # No spec item: the tick checks nothing, calls nothing, starts nothing.
     monkeypatch.setenv("SPEC_TABLE_NAME", spec_repository._model.Meta.table_name)
     result = drift_check.handle({}, specs=spec_repository, statuses=status_repository)
-    assert result == {"checked": 0, "started": [], "targets": [], "batches": 0}
+    assert result == {"checked": 0, "started": [], "unobserved": [], "targets": [], "batches": 0}
     assert now() - now.moment == timedelta(0)
 
 
@@ -561,10 +784,9 @@ def test_a_batch_checks_its_targets_and_counts_them_at_the_ticks_minute_without_
         (state, TICK_MILLIS) for state in STATES
     ]
     assert {d["state"]: d["Targets"] for d in lines if "Targets" in d} == {
-        "Healthy": [1.0], "Failing": [0.0], "Drifted": [1.0], "Paused": [0.0],
-        "Invalid": [0.0], "Unobserved": [0.0],
+        "Healthy": [1.0], "Paused": [0.0], "Reconciling": [1.0], "Drifted": [0.0],
+        "Unobserved": [0.0], "Blocked": [0.0], "Failed": [0.0], "Invalid": [0.0],
     }  # fmt: skip
-    assert [d["_aws"]["Timestamp"] for d in lines if "DriftDetected" in d] == [TICK_MILLIS + 90_000]
     assert not [d for d in lines if "DriftChecks" in d]
 
 
@@ -592,7 +814,7 @@ def test_a_batch_that_could_not_be_handed_out_fails_the_tick_and_counts_unobserv
         )
     with pytest.raises(
         drift_check.DriftCheckIncomplete,
-        match=r"^could not observe or start the 2 targets of batch 2 \(TooManyRequestsException\); "
+        match=r"^could not check the 2 targets of batch 2 \(TooManyRequestsException\); "
         "the other targets were checked$",
     ):
         drift_check.handle({}, specs=spec_repository, statuses=status_repository,
@@ -710,7 +932,7 @@ def test_a_batch_lost_on_the_way_counts_unobserved_with_the_sdks_error(
     tally = drift_check.Tally()
     batches = [[{"target": "a"}, {"target": "b"}], [{"target": "c"}]]
     drift_check.hand_out(batches, tally, stamp=STAMP, function=FUNCTION, client=Unreachable())
-    assert tally.unobserved == [
+    assert tally.missed == [
         "the 2 targets of batch 1 (EndpointConnectionError)",
         "the 1 targets of batch 2 (ServiceUnavailable)",
     ]
@@ -766,7 +988,7 @@ def test_a_target_whose_work_may_not_finish_in_time_counts_unobserved(
     # fails at its end naming the target
     with pytest.raises(
         drift_check.DriftCheckIncomplete,
-        match=rf"^could not observe or start {TARGET} \(TimeBudgetSpent\)",
+        match=rf"^could not check {TARGET} \(TimeBudgetSpent\)",
     ):
         drift_check.handle({}, specs=spec_repository, statuses=status_repository,
                            fleetwise=lambda _r: Port(client=object()), stepfunctions=client,
@@ -788,7 +1010,7 @@ class FleetWiseNotRegistered(FleetWise):
         return {"registered": False}
 
 
-def test_a_target_counted_unobserved_is_logged_with_its_error(
+def test_a_target_the_check_missed_is_logged_with_its_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     tally = drift_check.Tally()
@@ -800,9 +1022,9 @@ def test_a_target_counted_unobserved_is_logged_with_its_error(
         "operation": "the sweep",
         "retryAfterSeconds": None,
     }
-    drift_check.unobserved(tally, TARGET, error)
-    drift_check.unobserved(tally, OTHER_REGION_TARGET, error)
-    assert tally.unobserved == [
+    drift_check.missed(tally, TARGET, error)
+    drift_check.missed(tally, OTHER_REGION_TARGET, error)
+    assert tally.missed == [
         f"{TARGET} (TimeBudgetSpent)",
         f"{OTHER_REGION_TARGET} (TimeBudgetSpent)",
     ]
@@ -815,7 +1037,7 @@ def test_a_target_counted_unobserved_is_logged_with_its_error(
     assert records == [
         {
             "level": "ERROR",
-            "message": "drift check could not observe the target",
+            "message": "drift check missed the target",
             "target": target,
             "code": "TimeBudgetSpent",
             "operation": "the sweep",
@@ -825,16 +1047,17 @@ def test_a_target_counted_unobserved_is_logged_with_its_error(
     ]
 
 
-def test_batches_not_handed_out_in_time_count_unobserved() -> None:
+def test_batches_not_handed_out_in_time_are_missed() -> None:
     class NoCall:
         def invoke(self, **_request: Any) -> None:
             raise AssertionError("no batch may be handed out without the time to")
 
     tally = drift_check.Tally()
     tally.fleet[drift_check.FleetState.UNOBSERVED] = 1  # a target counted before
-    drift_check.hand_out([["a", "b"], ["c"]], tally, stamp=STAMP, function=FUNCTION,
-                         client=NoCall(), deadline=budget.Deadline.of(TimeLeft(0)))  # fmt: skip
-    assert tally.unobserved == [
+    batches = [[{"target": "a"}, {"target": "b"}], [{"target": "c"}]]
+    drift_check.hand_out(batches, tally, stamp=STAMP, function=FUNCTION, client=NoCall(),
+                         deadline=budget.Deadline.of(TimeLeft(0)))  # fmt: skip
+    assert tally.missed == [
         "the 2 targets of batch 1 (TimeBudgetSpent)",
         "the 1 targets of batch 2 (TimeBudgetSpent)",
     ]

@@ -201,9 +201,11 @@ def test_a_fanned_out_tick_reads_each_spec_item_once_and_assumes_each_member_rol
     assert [len(e["targets"]) for e in lam.events] == [6, 6, 6]
     assert sum(observed.values()) == len(targets)
     # AND the tick read each spec item and each status once; each batch read no spec item
-    # (its items came with its event) and its own targets' statuses once
+    # (its items came with its event) and asked for its own targets' status and WATCH item
+    # once each (a key each: there is no WATCH item while a target is healthy, and a batch
+    # cannot know which have one without asking)
     assert items_read(at_tick) == {"spec": 24, "status": 24}
-    assert [items_read(calls) for calls in in_batches] == [{"status": 6}] * 3
+    assert [items_read(calls) for calls in in_batches] == [{"status": 6 * 2}] * 3
     # AND every member account's role was assumed once in the whole tick
     assumed = [operations(calls)["AssumeRole"] for calls in [at_tick, *in_batches]]
     assert assumed == [1, 2, 2, 2]
@@ -240,10 +242,10 @@ def test_a_batch_reads_only_the_items_its_event_could_not_carry(
     result = drift_check.handle(event, specs=spec_repository, statuses=status_repository,
                                 stepfunctions=client)  # fmt: skip
     # THEN it read the two items the event did not carry, and checked all three as they are;
-    # of the status table, the three statuses and the lease of the target given a run (its
-    # status is of another spec version)
+    # of the status table, the three statuses and WATCH items, and the lease of the target
+    # given a run (its status is of another spec version)
     calls = wire.take()
-    assert items_read(calls) == {"spec": 2, "status": 3 + 1}
+    assert items_read(calls) == {"spec": 2, "status": 3 * 2 + 1}
     assert result["started"] == ["drift-123456789012-ap-south-1-20261126T1200Z"]
     [spec_read] = [p for _s, o, p, _a in calls if o == "BatchGetItem" and "spec" in str(p)]
     keys = next(iter(spec_read["RequestItems"].values()))["Keys"]
@@ -300,17 +302,17 @@ def test_one_summary_line_per_invocation_and_a_line_only_for_targets_in_trouble(
                        stepfunctions=client)  # fmt: skip
     # THEN one line for the invalid target (given a run to record it), one summary line
     name = "drift-123456789013-us-east-1-20261126T1200Z"
-    fields = ("target", "why", "healthy", "execution", "checked", "targets", "started",
-              "executions", "unobserved", "batches")  # fmt: skip
+    fields = ("target", "why", "state", "execution", "checked", "targets", "started",
+              "executions", "unobserved", "missed", "batches")  # fmt: skip
     assert [
         {"message": r.getMessage()} | {k: getattr(r, k) for k in fields if hasattr(r, k)}
         for r in caplog.records
     ] == [
         {"message": "drift checked", "target": invalid, "why": "StaleStatus",
-         "healthy": False, "execution": name},
+         "state": "Invalid", "execution": name},
         {"message": "drift check summary", "checked": 4,
          "targets": {"Healthy": 3, "Invalid": 1}, "started": 1, "executions": [name],
-         "unobserved": 0, "batches": 0},
+         "unobserved": 0, "missed": 0, "batches": 0},
     ]  # fmt: skip
 
 

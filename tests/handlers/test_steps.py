@@ -1494,7 +1494,7 @@ def test_observe_replaces_it_when_the_spec_says_so(
     assert result["spec"]["onExisting"] == "replace"
 
 
-def test_record_of_awaiting_adoption_alarms_as_unhealthy_not_as_drift(
+def test_record_of_awaiting_adoption_alarms_as_blocked_not_as_drift(
     spec_repository: SpecRepository,
     status_repository: StatusRepository,
     now: Clock,
@@ -1525,11 +1525,14 @@ def test_record_of_awaiting_adoption_alarms_as_unhealthy_not_as_drift(
         drift,
     )
     assert "managedSince" not in status
-    # AND each run reported the target unhealthy (RegistrationUnhealthy) and never as drift
+    # AND each run reported the target in trouble as Blocked (the per-target alarms'
+    # TargetInTrouble), never as drift
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "{" in line]
     metrics = [line for line in lines if "_aws" in line]
-    assert [line.get("RegistrationHealthy") for line in metrics] == [[0.0], [0.0]]
-    assert not any("DriftDetected" in line for line in metrics)
+    trouble = [(line["state"], line["TargetInTrouble"]) for line in metrics
+               if "TargetInTrouble" in line]  # fmt: skip
+    assert trouble == [("Blocked", [1.0]), ("Blocked", [1.0])]
+    assert not any("Drifted" in str(line.get("state")) for line in metrics)
 
 
 class AcquiredBetweenWrites(StatusRepository):

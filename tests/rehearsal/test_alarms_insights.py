@@ -37,21 +37,26 @@ def _point(target: str, at: float, value: float, *extra: tuple[str, str]) -> Dat
 
 
 def test_each_target_is_a_contributor_and_only_the_unhealthy_ones_alarm() -> None:
-    now = NOW + 100
+    now = NOW + 100  # evaluated at the minute NOW + 60: the periods end there
     points = [
-        _point("111111111111:us-east-1", now - 1000, 0),
-        _point("111111111111:us-east-1", now - 10, 0),
-        _point("222222222222:eu-central-1", now - 1000, 1),
-        _point("222222222222:eu-central-1", now - 10, 1),
+        _point("111111111111:us-east-1", now - 2000, 0),
+        _point("111111111111:us-east-1", now - 70, 0),
+        _point("222222222222:eu-central-1", now - 2000, 1),
+        _point("222222222222:eu-central-1", now - 70, 1),
         # Recovered within the newest period: that period's minimum is still 0.
-        _point("333333333333:us-east-1", now - 1000, 0),
-        _point("333333333333:us-east-1", now - 50, 0),
-        _point("333333333333:us-east-1", now - 10, 1),
+        _point("333333333333:us-east-1", now - 2800, 0),
+        _point("333333333333:us-east-1", now - 110, 0),
+        _point("333333333333:us-east-1", now - 70, 1),
     ]
     found = alarm_eval.evaluate("Unhealthy", _alarm(), points, now)
     assert found.state == ALARM
-    assert found.in_alarm("target") == ["111111111111:us-east-1", "333333333333:us-east-1"]
-    assert [c.periods for c in found.contributors] == [(0.0, 0.0), (0.0, 0.0)]
+    # (ties of the ORDER BY keep the order in which the series were found)
+    assert sorted(found.in_alarm("target")) == ["111111111111:us-east-1", "333333333333:us-east-1"]
+    # each period's minimum, newest first, over the evaluation range (2 periods and 2 more)
+    assert [c.periods for c in found.contributors] == [
+        (0.0, 0.0, None, None),
+        (0.0, 0.0, None, None),
+    ]
     assert found.partial is False
 
 
@@ -96,8 +101,8 @@ def test_schema_matches_exactly_its_dimensions_and_where_filters() -> None:
 
 def test_at_most_100_contributors_are_reported_in_alarm_and_500_series_evaluated() -> None:
     now = NOW + 100
-    failing = [_point(f"{i:012d}:us-east-1", now - t, 0) for i in range(150) for t in (1000, 10)]
-    healthy = [_point(f"{i:012d}:eu-central-1", now - 10, 1) for i in range(400)]
+    failing = [_point(f"{i:012d}:us-east-1", now - t, 0) for i in range(150) for t in (2000, 70)]
+    healthy = [_point(f"{i:012d}:eu-central-1", now - 70, 1) for i in range(400)]
     found = alarm_eval.evaluate("Unhealthy", _alarm(), failing + healthy, now)
     assert found.state == ALARM
     assert len(found.contributors) == 100
@@ -130,8 +135,8 @@ def test_a_query_without_group_by_is_one_aggregated_series() -> None:
     now = NOW + 100
     query = QUERY.replace(" GROUP BY target ORDER BY MIN() ASC", "")
     points = [
-        _point("111111111111:us-east-1", now - 10, 1),
-        _point("222222222222:us-east-1", now - 10, 0),
+        _point("111111111111:us-east-1", now - 70, 1),
+        _point("222222222222:us-east-1", now - 70, 0),
     ]
     found = alarm_eval.evaluate("Any", _alarm(query, periods=1), points, now)
-    assert (found.state, found.periods, found.contributors) == (ALARM, (0.0,), ())
+    assert (found.state, found.periods[0], found.contributors) == (ALARM, 0.0, ())

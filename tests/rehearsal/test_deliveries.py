@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from botocore.exceptions import ClientError
 
 from fleetwise_rehearsal.rehearsal import Rehearsal
 from fleetwise_rehearsal.scenarios.runner import ScenarioRunner
@@ -59,14 +60,24 @@ def test_a_tick_delivered_twice_starts_one_run(runner: ScenarioRunner) -> None:
     assert len(runner.rehearsal.executions()) == 1
 
 
-def test_a_drift_check_that_fails_is_retried_a_minute_later_once(runner: ScenarioRunner) -> None:
-    # GIVEN IoT FleetWise throttling the drift check's observations (three in a row)
+def test_a_drift_check_that_fails_is_retried_a_minute_later_once(
+    runner: ScenarioRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a drift check whose every StartExecution is refused (a target then needs a run:
+    # its registration was lost)
+    from fleetwise_reconciler.handlers import drift_check  # noqa: PLC0415 - patched here
+
     runner.apply({"write": {"target": T}})
     runner.finish()
-    runner.apply(
-        {"simulator": {"fail": {"operation": "GetRegisterAccountStatus",
-                                "code": "ThrottlingException", "times": 3}}}
-    )  # fmt: skip
+    runner.rehearsal.sim.forget_registration()
+
+    def refused(*_args: object, **_kwargs: object) -> bool:
+        raise ClientError(
+            {"Error": {"Code": "ExecutionLimitExceeded", "Message": "too many"}},
+            "StartExecution",
+        )
+
+    monkeypatch.setattr(drift_check, "start_run", refused)
     # WHEN the tick's check fails (DriftCheckIncomplete) THEN Lambda retries its
     # asynchronous invocation a minute later, once (DriftCheckInvokeConfig's
     # MaximumRetryAttempts), and no more

@@ -318,11 +318,11 @@ def test_every_simulator_verb() -> None:
         ),
         (
             {"tick": None, "target": T},
-            "s.yaml: step 3 (tick): tick takes no key 'target' (it takes at)",
+            "s.yaml: step 3 (tick): tick takes no key 'target' (it takes at, stack)",
         ),
         (
             {"abort": "running", "error": "x"},
-            "s.yaml: step 3 (abort): abort takes no key 'error' (it takes at, target)",
+            "s.yaml: step 3 (abort): abort takes no key 'error' (it takes at, stack, target)",
         ),
         ({"tick": 1}, "s.yaml: step 3 (tick): takes no value, not 1"),
         ({"at": -1, "tick": None}, "s.yaml: step 3 (tick): 'at' must be at least 0, not -1"),
@@ -585,7 +585,7 @@ def test_a_json_file_is_read_as_json(tmp_path: Path) -> None:
         ("description: x", "s.yaml: 'steps' is missing"),
         (
             "step: []",
-            "s.yaml: unknown key 'step' (did you mean 'steps'?); a scenario has description, parameters, members, jitter, seed, steps, expect",
+            "s.yaml: unknown key 'step' (did you mean 'steps'?); a scenario has description, parameters, members, stacks, schedule, jitter, seed, steps, expect",
         ),
         ("steps: tick", "s.yaml: 'steps' must be a list of steps"),
         (
@@ -603,7 +603,7 @@ def test_a_json_file_is_read_as_json(tmp_path: Path) -> None:
         ),
         (
             "steps: []\nexpect: {target: {}}",
-            "s.yaml: expect: unknown key 'target' (did you mean 'targets'?) (it takes targets, calls, executions, alarms, invariants)",
+            "s.yaml: expect: unknown key 'target' (did you mean 'targets'?) (it takes targets, calls, executions, alarms, notifications, invariants, stacks)",
         ),
         (
             # any key the spec table can hold may be expected on (an odd key is Invalid)
@@ -719,3 +719,94 @@ def test_repeat_writes_a_long_value_and_expectations_take_invariants_and_calls()
     assert expectations is not None
     assert expectations.invariants is True
     assert expectations.targets == {"123456789012:eu-central-1": {"calls": {"RegisterAccount": 1}}}
+
+
+def test_stacks_the_schedule_and_notifications_round_trip() -> None:
+    # GIVEN a scenario with a second stack, the schedule on, steps naming the other stack and
+    # expectations on the notifications of both
+    text = (
+        "stacks: {other-stack: {ManageDefaultTarget: 'false'}}\n"
+        "schedule: true\n"
+        "steps:\n"
+        f"  - write: {{target: '{T}'}}\n"
+        "    stack: other-stack\n"
+        "  - tick: \n"
+        "    stack: other-stack\n"
+        "  - tick\n"
+        "expect:\n"
+        "  notifications:\n"
+        "    - {alarm: DriftCheckSilentAlarm, state: ALARM}\n"
+        "  stacks:\n"
+        "    other-stack:\n"
+        f"      notifications: [{{alarm: RegistrationFailedAlarm, state: ALARM, target: '{T}'}}]\n"
+    )
+    scenario = Scenario.from_text(text, source="s.yaml")
+    # THEN each part is read as written
+    assert scenario.stacks == {"other-stack": {"ManageDefaultTarget": "false"}}
+    assert scenario.schedule is True
+    assert [(s.kind, s.args.get("stack")) for s in scenario.parsed] == [
+        ("write", "other-stack"),
+        ("tick", "other-stack"),
+        ("tick", None),
+    ]
+    expectations = scenario.expectations
+    assert expectations is not None
+    assert expectations.notifications == (("DriftCheckSilentAlarm", "ALARM", None),)
+    assert expectations.stacks["other-stack"].notifications == (
+        ("RegistrationFailedAlarm", "ALARM", T),
+    )
+    # AND the scenario writes itself back to an equal one
+    again = Scenario.from_text(scenario.to_yaml(), source="s.yaml")
+    assert (again.stacks, again.schedule, again.steps) == (
+        scenario.stacks,
+        scenario.schedule,
+        scenario.steps,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "stacks: {1bad: {}}\nsteps: []",
+            "s.yaml: stacks: '1bad' is not a stack name (a letter, then letters, digits and "
+            "hyphens, at most 128)",
+        ),
+        (
+            "stacks: {fleetwise-reconciler: {}}\nsteps: []",
+            "s.yaml: stacks: 'fleetwise-reconciler' is the scenario's own stack",
+        ),
+        (
+            "stacks: {b: {Nope: x}}\nsteps: []",
+            "s.yaml: stacks: 'Nope' is not a parameter of template.yaml",
+        ),
+        ("schedule: yes please\nsteps: []", "s.yaml: 'schedule' must be true or false"),
+        (
+            "steps:\n  - tick:\n    stack: b\n",
+            "s.yaml:2: step 1 (tick): 'stack' 'b' is not one of the scenario's stacks (none)",
+        ),
+        (
+            "steps: []\nexpect: {notifications: [{alarm: Nope, state: ALARM}]}",
+            "s.yaml: expect.notifications: 'Nope' is not an alarm of template.yaml",
+        ),
+        (
+            "steps: []\nexpect: {notifications: [{alarm: InvalidSpecAlarm, state: RED}]}",
+            "s.yaml: expect.notifications: 'state' is one of ALARM, OK, INSUFFICIENT_DATA, "
+            "not 'RED'",
+        ),
+        (
+            "steps: []\nexpect: {notifications: [InvalidSpecAlarm]}",
+            "s.yaml: expect.notifications: 'InvalidSpecAlarm': a list of {alarm, state, target} "
+            "(target left out for an alarm without contributors)",
+        ),
+        (
+            "steps: []\nexpect: {stacks: {b: {calls: {}}}}",
+            "s.yaml: expect.stacks.b: unknown key 'calls' (it takes targets, alarms, "
+            "notifications)",
+        ),
+    ],
+)
+def test_each_bad_stack_schedule_or_notification_is_refused(text: str, message: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        Scenario.from_text(text, source="s.yaml")
+    assert str(caught.value).startswith(message), str(caught.value)

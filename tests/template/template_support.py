@@ -142,3 +142,41 @@ def iter_states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
         for key in ("Iterator", "ItemProcessor"):
             if key in state:
                 yield from iter_states(state[key]["States"])
+
+
+# -- Rules, evaluated as CloudFormation evaluates them ("Rules syntax", "Rule functions") --
+
+
+def _value(node: Any, parameters: dict[str, str]) -> Any:
+    """A rule function's value (the functions the template uses; anything else fails)."""
+    if isinstance(node, list):
+        return [_value(item, parameters) for item in node]
+    if not isinstance(node, dict):
+        return str(node)
+    [(name, args)] = node.items()
+    if name == "Ref":
+        return parameters[args]
+    values = _value(args, parameters)
+    if name == "Fn::Equals":
+        return values[0] == values[1]
+    if name == "Fn::Not":
+        return not values[0]
+    if name == "Fn::Contains":
+        return values[1] in values[0]
+    raise AssertionError(f"a rule function this test does not evaluate: {name}")
+
+
+def refusals(template: dict[str, Any], overrides: dict[str, str]) -> list[str]:
+    """The AssertDescription of every assertion the parameters fail."""
+    parameters = {
+        name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()
+    }
+    parameters.update(overrides)
+    found = []
+    for rule in template["Rules"].values():
+        if "RuleCondition" in rule and not _value(rule["RuleCondition"], parameters):
+            continue
+        for assertion in rule["Assertions"]:
+            if not _value(assertion["Assert"], parameters):
+                found.append(" ".join(assertion["AssertDescription"].split()))
+    return found

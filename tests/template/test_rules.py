@@ -2,81 +2,43 @@
 ("Rules syntax" and "Rule functions", CloudFormation User Guide): a rule's assertions apply
 when its RuleCondition is true, and a false assertion refuses the stack operation.
 
-The alarm periods: every pair of HealthAlarmPeriodSeconds and UnhealthyEvaluationPeriods (and
-DriftAlarmPeriods) the parameters allow is accepted exactly when it fits in the 3 hours a
-Metrics Insights alarm evaluates."""
+The drift cadence: DriftCheckRateMinutes and DriftCheckWindowMinutes are accepted with a
+HealthAlarmPeriodSeconds only when every period holds a check (tests/template/test_alarm_model.py
+checks every combination the parameters allow against the whole alarm model)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
-from template_support import load_template
-
-WINDOW = 3 * 3600
-
-
-def _value(node: Any, parameters: dict[str, str]) -> Any:
-    """A rule function's value (the functions the template uses; anything else fails)."""
-    if isinstance(node, list):
-        return [_value(item, parameters) for item in node]
-    if not isinstance(node, dict):
-        return str(node)
-    [(name, args)] = node.items()
-    if name == "Ref":
-        return parameters[args]
-    values = _value(args, parameters)
-    if name == "Fn::Equals":
-        return values[0] == values[1]
-    if name == "Fn::Not":
-        return not values[0]
-    if name == "Fn::Contains":
-        return values[1] in values[0]
-    raise AssertionError(f"a rule function this test does not evaluate: {name}")
-
-
-def refusals(template: dict[str, Any], overrides: dict[str, str]) -> list[str]:
-    """The AssertDescription of every assertion the parameters fail."""
-    parameters = {
-        name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()
-    }
-    parameters.update(overrides)
-    found = []
-    for rule in template["Rules"].values():
-        if "RuleCondition" in rule and not _value(rule["RuleCondition"], parameters):
-            continue
-        for assertion in rule["Assertions"]:
-            if not _value(assertion["Assert"], parameters):
-                found.append(" ".join(assertion["AssertDescription"].split()))
-    return found
-
+from template_support import load_template, refusals
 
 TEMPLATE = load_template()
-PERIODS = [int(p) for p in TEMPLATE["Parameters"]["HealthAlarmPeriodSeconds"]["AllowedValues"]]
-COUNTS = range(
-    int(TEMPLATE["Parameters"]["UnhealthyEvaluationPeriods"]["MinValue"]),
-    int(TEMPLATE["Parameters"]["UnhealthyEvaluationPeriods"]["MaxValue"]) + 1,
-)
 
 
-@pytest.mark.parametrize("period", PERIODS)
-@pytest.mark.parametrize("parameter", ["UnhealthyEvaluationPeriods", "DriftAlarmPeriods"])
-def test_alarm_periods_are_accepted_exactly_when_they_fit_three_hours(
-    period: int, parameter: str
-) -> None:
-    for count in COUNTS:
-        found = refusals(TEMPLATE, {"HealthAlarmPeriodSeconds": str(period), parameter: str(count)})
-        if period * count <= WINDOW:
-            assert found == [], (period, count)
-        else:
-            [refused] = found
-            assert refused.startswith(f"With HealthAlarmPeriodSeconds {period}, {parameter}")
-            assert f"at most {WINDOW // period}:" in refused
+def test_a_cadence_that_does_not_fit_the_health_period_is_refused_with_what_fits() -> None:
+    # 25 + 5 minutes fit a 30-minute period; 26 + 5 do not, and the refusal says the bound
+    assert refusals(TEMPLATE, {"DriftCheckRateMinutes": "25"}) == []
+    assert refusals(TEMPLATE, {"DriftCheckRateMinutes": "26"}) == [
+        "With HealthAlarmPeriodSeconds 1800, DriftCheckRateMinutes must be at most 25 (and "
+        "DriftCheckWindowMinutes at most 5): every alarm period must hold a drift check. "
+        "Choose a longer HealthAlarmPeriodSeconds for a slower drift check."
+    ]
+    assert refusals(TEMPLATE, {"DriftCheckWindowMinutes": "6"}) == [
+        "With HealthAlarmPeriodSeconds 1800, DriftCheckWindowMinutes must be at most 5: every "
+        "alarm period must hold a drift check."
+    ]
+    slow = {"DriftCheckRateMinutes": "150", "DriftCheckWindowMinutes": "30"}
+    assert refusals(TEMPLATE, {**slow, "HealthAlarmPeriodSeconds": "10800"}) == []
 
 
 def test_the_defaults_and_the_prod_configuration_pass() -> None:
     assert refusals(TEMPLATE, {}) == []
-    prod = {"HealthAlarmPeriodSeconds": "900", "UnhealthyEvaluationPeriods": "2"}
+    prod = {
+        "DriftCheckRateMinutes": "5",
+        "DriftCheckWindowMinutes": "2",
+        "HealthAlarmPeriodSeconds": "900",
+        "UnhealthyEvaluationPeriods": "2",
+        "DriftAlarmPeriods": "2",
+        "FailureAlarmPeriodSeconds": "60",
+    }
     assert refusals(TEMPLATE, prod) == []
 
 

@@ -193,7 +193,8 @@ def test_every_function_logs_to_its_own_group_with_retention(cfn_template: dict[
 
 def test_every_function_gets_the_settings_environment(sam_template: dict[str, Any]) -> None:
     variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
-    assert variables["POWERTOOLS_SERVICE_NAME"] == "fleetwise-reconciler"
+    # the service dimension of every metric is the stack's name: two stacks never share one
+    assert variables["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
     assert variables["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
     assert variables["SPEC_TABLE_NAME"] == {"Ref": "SpecTable"}
@@ -421,6 +422,9 @@ def test_the_member_role_grant_names_only_allowed_accounts(cfn_template: dict[st
                 "dynamodb:Scan": ["SpecTable", "StatusTable"],
                 "dynamodb:BatchGetItem": ["SpecTable", "StatusTable"],
                 "dynamodb:GetItem": ["StatusTable"],
+                # the WATCH items (only their attributes: test below)
+                "dynamodb:PutItem": ["StatusTable"],
+                "dynamodb:DeleteItem": ["StatusTable"],
                 "iotfleetwise:GetRegisterAccountStatus": ["*"],
                 "states:StartExecution": [{"Ref": "ReconcileStateMachine"}],
                 "sqs:SendMessage": ["DriftCheckFailureQueue"],
@@ -451,6 +455,22 @@ def test_each_function_has_exactly_its_permissions(
     tracing = _grants(cfn_template, function)
     assert tracing["xray:PutTraceSegments"] == ["*"]
     assert tracing["xray:PutTelemetryRecords"] == ["*"]
+
+
+def test_the_drift_check_writes_only_the_watch_items_attributes(
+    cfn_template: dict[str, Any],
+) -> None:
+    [statement] = [
+        s
+        for s in _statements(_role_of(cfn_template, "DriftCheckFunction"))
+        if s.get("Sid") == "WatchTargets"
+    ]
+    assert statement["Action"] == ["dynamodb:PutItem", "dynamodb:DeleteItem"]
+    assert statement["Condition"] == {
+        "ForAllValues:StringEquals": {
+            "dynamodb:Attributes": ["target", "kind", "state", "since", "reported"]
+        }
+    }
 
 
 def test_pass_role_is_limited_to_allowed_roles_and_to_fleetwise(

@@ -547,7 +547,8 @@ def test_a_check_as_logged_and_returned() -> None:
         "action": "Register",
         "phase": "Registering",
         "reason": "NotRegistered",
-        "state": "Drifted",
+        # the run about to start repairs it: a registration under way, not a drift
+        "state": "Reconciling",
     }
     assert found.drift == ("the account is not registered with IoT FleetWise",)
 
@@ -674,7 +675,7 @@ def test_a_paused_target_whose_registration_settled_is_recorded_again() -> None:
 # -- a registration awaiting adoption ----------------------------------------------------------
 
 
-def test_awaiting_adoption_is_reported_as_failing_and_starts_nothing_once_recorded() -> None:
+def test_awaiting_adoption_is_reported_as_blocked_and_starts_nothing_once_recorded() -> None:
     # GIVEN an account registered by hand in Timestream mode, a modern spec, and a status
     # that already says the registration awaits adoption (the stack never managed it)
     by_hand = observed(timestream=TIMESTREAM)
@@ -688,14 +689,15 @@ def test_awaiting_adoption_is_reported_as_failing_and_starts_nothing_once_record
     }
     # WHEN the drift check looks at it
     found = run_check(MODERN, by_hand, status)
-    # THEN it is unhealthy (counted Failing: the RegistrationUnhealthy alarm), not "drift" (the
-    # stack never reconciled it), and no run is started: nothing changed since it was recorded
+    # THEN it is in trouble (counted Blocked: the per-target alarm of that state), not
+    # "drift" (the stack never reconciled it), and no run is started: nothing changed since
+    # it was recorded
     assert (found.plan.reason, found.why, found.start) == (
         "AwaitingAdoption",
         drift.Why.REPORT_ONLY,
         False,
     )
-    assert (found.healthy, found.drift_detected, str(found.state)) == (False, False, "Failing")
+    assert (found.healthy, found.drift_detected, str(found.state)) == (False, False, "Blocked")
     # AND before it was recorded, a run is started to record it (and only to record it)
     assert (first.plan.action, first.why) == (Action.BLOCKED, drift.Why.STALE_STATUS)
 
@@ -712,3 +714,29 @@ def test_an_adoption_the_registration_meets_is_recorded_by_a_run() -> None:
     found = run_check(MODERN, observed(), status)
     # THEN a run records Registered (which makes the registration the stack's from then on)
     assert (found.plan.action, found.why) == (Action.NO_CHANGE, drift.Why.UNRECORDED)
+
+
+@pytest.mark.parametrize(
+    ("spec", "observed", "phase", "reason", "expected"),
+    [
+        # enforce: a drift about to be repaired is Reconciling
+        (MODERN, NOT_REGISTERED, "Registered", "UpToDate", "Reconciling"),
+        # observe-only: nothing repairs it
+        ({**MODERN, "policy": "observe-only"}, NOT_REGISTERED, "Registered", "UpToDate", "Drifted"),
+        # a failure recorded for this version stays Failed, whatever is observed now
+        (MODERN, NOT_REGISTERED, "Failed", "AccessDeniedException", "Failed"),
+    ],
+)
+def test_the_state_a_check_counts_the_target_in(
+    spec: dict[str, Any], observed: dict[str, Any], phase: str, reason: str, expected: str
+) -> None:
+    found = run_check(spec, observed, recorded(spec, phase, reason))
+    assert str(found.state) == expected
+
+
+def test_a_status_of_another_version_records_nothing_for_this_one() -> None:
+    status = recorded(MODERN, "Failed", "AccessDeniedException")
+    assert drift.recorded_phase(status, "another-version") is None
+    assert drift.recorded_phase(None, "any") is None
+    assert drift.recorded_phase({**status, "phase": "SomethingNewer"}, status["specHash"]) is None
+    assert drift.recorded_phase(status, status["specHash"]) == "Failed"

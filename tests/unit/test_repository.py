@@ -1115,47 +1115,57 @@ def test_lease_times_are_instants_whatever_the_clocks_zone(
     assert status_repository.get_lease(TARGET)["expiresAt"] == NOW_EPOCH + 120
 
 
-def test_all_statuses_is_one_consistent_scan_of_the_statuses_only(
+def test_all_statuses_and_watches_is_one_consistent_scan_of_those_kinds_only(
     status_repository: StatusRepository,
 ) -> None:
-    # GIVEN two statuses, and a target with a lease only
+    # GIVEN two statuses, a target with a lease only, and a WATCH item
     other, leased = "123456789012:eu-central-1", "123456789012:ap-south-1"
+    watched = "123456789013:us-east-1"
     status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
     status_repository.put_status(TARGET, RUN_A, a_status("Failed", RUN_A))
     status_repository.acquire_lease(other, RUN_A, now=NOW, lease_seconds=LEASE)
     status_repository.put_status(other, RUN_A, {**a_status("Failed", RUN_A), "phase": 3})
     status_repository.acquire_lease(leased, RUN_B, now=NOW, lease_seconds=LEASE)
+    watch = {"state": "Unobserved", "since": "2026-11-26T12:00:00.000Z", "reported": True}
+    status_repository.put_watch(watched, watch)
     requests = _requests(status_repository, "Scan")
     # WHEN the drift check's tick reads them
-    found = status_repository.all_statuses()
-    # THEN every STATUS item, whole, by target, and no lease
+    found, watches = status_repository.all_statuses_and_watches()
+    # THEN every STATUS item, whole, by target, every WATCH item, and no lease
     assert found == {
         TARGET: a_status("Failed", RUN_A),
         other: {**a_status("Failed", RUN_A), "phase": 3},
     }
     assert found[TARGET] == status_repository.get_status(TARGET)
-    # AND it was one strongly consistent Scan (a status a run just wrote is seen)
+    assert watches == {watched: watch}
+    # AND it was one strongly consistent Scan (a status a run just wrote is seen) of those
+    # two kinds
     [request] = requests
     assert request["ConsistentRead"] is True
-    names = request["ExpressionAttributeNames"]
-    kind, value = request["FilterExpression"].split(" = ")
-    assert (names[kind], request["ExpressionAttributeValues"][value]) == ("kind", {"S": "STATUS"})
+    assert " IN " in request["FilterExpression"]
+    values = request["ExpressionAttributeValues"]
+    assert sorted(v["S"] for v in values.values()) == ["STATUS", "WATCH"]
 
 
-def test_get_statuses_reads_the_statuses_asked_for_consistently(
+def test_get_statuses_and_watches_reads_those_asked_for_consistently(
     status_repository: StatusRepository,
 ) -> None:
-    # GIVEN 130 statuses (more than BatchGetItem's 100 keys a request) and their leases
-    targets = [f"{100000000000 + i}:us-east-1" for i in range(130)]
+    # GIVEN 65 statuses and their leases, and a WATCH item for one of them (130 keys to ask
+    # for: more than BatchGetItem's 100 a request)
+    targets = [f"{100000000000 + i}:us-east-1" for i in range(65)]
     for target in targets:
         status_repository.acquire_lease(target, RUN_A, now=NOW, lease_seconds=LEASE)
         status_repository.put_status(target, RUN_A, {"phase": "Registered", "n": target})
+    watch = {"state": "Failed", "since": "2026-11-26T12:00:00.000Z", "reported": True}
+    status_repository.put_watch(targets[7], watch)
     requests = _requests(status_repository, "BatchGetItem")
     # WHEN a batch asks for all but one, twice one of them, and one with no status
     asked = [*targets[1:], targets[5], "999999999999:us-east-1"]
-    found = status_repository.get_statuses(asked)
-    # THEN the statuses that exist, by target, read consistently 100 keys at a time
+    found, watches = status_repository.get_statuses_and_watches(asked)
+    # THEN the statuses and WATCH items that exist, by target, read consistently 100 keys at
+    # a time (a STATUS and a WATCH key for each target asked once)
     assert found == {t: {"phase": "Registered", "n": t} for t in targets[1:]}
+    assert watches == {targets[7]: watch}
     tables = [request["RequestItems"] for request in requests]
     assert [len(keys) for table in tables for keys in [next(iter(table.values()))["Keys"]]] == [
         100,
@@ -1163,7 +1173,7 @@ def test_get_statuses_reads_the_statuses_asked_for_consistently(
     ]
     assert all(next(iter(t.values()))["ConsistentRead"] is True for t in tables)
     # AND nothing asked, nothing read
-    assert status_repository.get_statuses([]) == {}
+    assert status_repository.get_statuses_and_watches([]) == ({}, {})
     assert len(requests) == 2
 
 
@@ -1176,3 +1186,32 @@ def _requests(status_repository: StatusRepository, operation: str) -> list[dict[
         lambda params, **_: requests.append(dict(params)),
     )
     return requests
+
+
+def test_a_targets_status_and_watch_come_from_one_query_and_the_watch_is_its_own_item(
+    status_repository: StatusRepository,
+) -> None:
+    # GIVEN a target with a lease, a status and a WATCH item, and another target's status
+    other = "123456789012:eu-central-1"
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    status_repository.put_status(TARGET, RUN_A, a_status("Failed", RUN_A))
+    status_repository.acquire_lease(other, RUN_A, now=NOW, lease_seconds=LEASE)
+    status_repository.put_status(other, RUN_A, a_status("Registered", RUN_A))
+    watch = {"state": "Failed", "since": "2026-11-26T12:00:00.000Z", "reported": True}
+    status_repository.put_watch(TARGET, {"target": "ignored", "kind": "ignored", **watch})
+    requests: list[str] = []
+    client = status_repository._status._get_connection().connection.client
+    client.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: requests.append(model.name)
+    )
+    # WHEN the drift check reads the target
+    status, found = status_repository.get_status_and_watch(TARGET)
+    # THEN one consistent Query gives both, the status unchanged by the WATCH item
+    assert requests == ["Query"]
+    assert status == status_repository.get_status(TARGET)
+    assert found == watch
+    assert status_repository.get_status_and_watch(other)[1] is None
+    # AND deleting the WATCH item leaves the status
+    status_repository.delete_watch(TARGET)
+    assert status_repository.get_status_and_watch(TARGET) == (status, None)
+    assert status_repository.get_status_and_watch("123456789014:us-east-1") == (None, None)

@@ -36,6 +36,9 @@ from fleetwise_reconciler.clock import isoformat
 
 LEASE_KIND = "LEASE"
 STATUS_KIND = "STATUS"
+# The drift check's memory of a target that is not settled (logic/health.py, ``Watch``): a
+# StatusItem of this kind, written only when what it remembers changes.
+WATCH_KIND = "WATCH"
 
 # A "raw" MapAttribute (not subclassed) serialises any JSON-like dict by value type. PynamoDB
 # leaves its constructor and deserialize unannotated, hence the two ignores.

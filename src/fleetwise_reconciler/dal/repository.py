@@ -44,6 +44,7 @@ from fleetwise_reconciler.dal.models import (
     _RAW_MAP,
     LEASE_KIND,
     STATUS_KIND,
+    WATCH_KIND,
     StatusItem,
     lease_model,
     spec_model,
@@ -462,27 +463,60 @@ class StatusRepository:
             return None
         return dict(item.extra)
 
-    def all_statuses(self) -> dict[str, dict[str, Any]]:
-        """Every STATUS item's attributes without its keys, by target: one strongly
-        consistent Scan of the table (the drift check's tick reads each status once this
-        way, for its own targets and its sweep of statuses whose spec item is gone). A Scan is
-        billed by the size of the items it reads, LEASE items included, not per item."""
-        return {
-            item.target: dict(item.extra)
-            for item in self._status.scan(self._status.kind == STATUS_KIND, consistent_read=True)
-        }
+    def all_statuses_and_watches(
+        self,
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """Every STATUS item's and every WATCH item's attributes without their keys, each by
+        target: one strongly consistent Scan of the table (the drift check's tick reads each
+        status and WATCH item once this way, for its own targets and its sweep of those whose
+        spec item is gone). A Scan is billed by the size of the items it reads, LEASE items
+        included, not per item."""
+        found: dict[str, dict[str, dict[str, Any]]] = {STATUS_KIND: {}, WATCH_KIND: {}}
+        for item in self._status.scan(
+            self._status.kind.is_in(STATUS_KIND, WATCH_KIND), consistent_read=True
+        ):
+            found[item.kind][item.target] = dict(item.extra)
+        return found[STATUS_KIND], found[WATCH_KIND]
 
-    def get_statuses(self, targets: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The STATUS items of ``targets`` that exist, by target: consistent reads, as
-        ``get_status`` (PynamoDB asks BatchGetItem for 100 keys at a time and again for any it
-        left unprocessed)."""
-        keys = [(target, STATUS_KIND) for target in dict.fromkeys(targets)]
-        if not keys:
-            return {}
-        return {
-            item.target: dict(item.extra)
-            for item in self._status.batch_get(keys, consistent_read=True)
-        }
+    def get_statuses_and_watches(
+        self, targets: Iterable[str]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """The STATUS and WATCH items of ``targets`` that exist, each by target: consistent
+        reads, as ``get_status`` (PynamoDB asks BatchGetItem for 100 keys at a time and again
+        for any it left unprocessed). A WATCH item exists only while its target is in
+        trouble."""
+        wanted = list(dict.fromkeys(targets))
+        found: dict[str, dict[str, dict[str, Any]]] = {STATUS_KIND: {}, WATCH_KIND: {}}
+        if not wanted:
+            return found[STATUS_KIND], found[WATCH_KIND]
+        keys = [(target, kind) for target in wanted for kind in (STATUS_KIND, WATCH_KIND)]
+        for item in self._status.batch_get(keys, consistent_read=True):
+            found[item.kind][item.target] = dict(item.extra)
+        return found[STATUS_KIND], found[WATCH_KIND]
+
+    def get_status_and_watch(
+        self, target: str
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The STATUS item's attributes and the drift check's WATCH item's (each None when
+        absent), from one consistent Query of the target's items: a read as cheap as the
+        status's alone (a Query is charged for the size of what it returns, together)."""
+        status: dict[str, Any] | None = None
+        watch: dict[str, Any] | None = None
+        for item in self._status.query(target, consistent_read=True):
+            if item.kind == STATUS_KIND:
+                status = dict(item.extra)
+            elif item.kind == WATCH_KIND:
+                watch = dict(item.extra)
+        return status, watch
+
+    def put_watch(self, target: str, watch: Mapping[str, Any]) -> None:
+        """Replace the target's WATCH item (only the drift check writes it)."""
+        item = self._status(target, WATCH_KIND)
+        item.extra = {k: v for k, v in watch.items() if k not in ("target", "kind")}
+        item.save()
+
+    def delete_watch(self, target: str) -> None:
+        self._status(target, WATCH_KIND).delete()
 
     def _status_item(self, target: str, status: Mapping[str, Any]) -> StatusItem:
         # Equivalent mutants: the model's range key defaults to this kind.

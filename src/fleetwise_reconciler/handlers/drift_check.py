@@ -2,24 +2,27 @@
 
 For each item of the spec table: validate it, observe the registration (one
 GetRegisterAccountStatus per distinct account and Region, shared by the targets that name it),
-read the status, decide (``logic.drift.check``), emit the target's metrics, and start a
-reconcile execution only when one would change something (``logic.drift``). A target
-reports its own ``RegistrationHealthy`` gauge (0) only while it is unhealthy, and its other
-metrics only while they are true (``logic.health``): a healthy fleet keeps no per-target
-series. Every tick counts the fleet (``Targets``, one series per state) and emits one
-``DriftChecks`` heartbeat, whose alarm treats missing data as breaching: a checker that stops
-running alarms even when no target is left to report on.
+read the status, decide (``logic.drift.check``), put the target in its one state
+(``logic.health.fleet_state``), report it (``TargetInTrouble`` while it is in trouble, 0 once
+it no longer is: ``logic.health.watch``, with the target's WATCH item as memory), and start a
+reconcile execution only when one would change something (``logic.drift``). A healthy fleet
+keeps no per-target series. Every tick counts the fleet (``Targets``, one series per state,
+adding up to the fleet) and emits one ``DriftChecks`` heartbeat, whose alarm fires when no
+check ran for a whole period, even when no target is left to report on.
 
 Each table is read once per tick. Steady state per target: one GetRegisterAccountStatus (per
-account and Region), its item in the spec table's Scan, and its status in one read of the
-status table (the tick's invocation: one consistent Scan, which also finds statuses whose spec
-item is gone; a batch: consistent BatchGetItem of its targets); no lease read, no execution.
-The observations are made in parallel (at most ``OBSERVE_THREADS`` at once), each account and
-Region once; a target in another account is observed through its member role, assumed at most
-once per account and tick, and its credentials and client are kept for the next ticks of a
-warm environment (``DRIFT_SESSION``, ``member.py``). A status whose spec item is gone (a
-deletion whose run stepped aside for a run that then died) gets a run (unless a run holds the
-target), which records ``Unmanaged``.
+account and Region), its item in the spec table's Scan, and its status and WATCH item (the
+drift check's memory of a target's trouble, kept only while there is some) in one read of the
+status table (the tick's invocation: one consistent Scan, which also finds statuses and WATCH
+items whose spec item is gone; a batch: consistent BatchGetItem of its targets' items); no
+lease read, no write (a WATCH item is written only when what it remembers changes), no
+execution. The observations are made in parallel (at most ``OBSERVE_THREADS`` at once), each
+account and Region once; a target in another account is observed through its member role,
+assumed at most once per account and tick, and its credentials and client are kept for the
+next ticks of a warm environment (``DRIFT_SESSION``, ``member.py``). A status whose spec item
+is gone (a deletion whose run stepped aside for a run that then died) gets a run (unless a run
+holds the target), which records ``Unmanaged``; a WATCH item whose spec item is gone has its
+trouble cleared and is deleted.
 
 Logs: one ``drift check summary`` line per invocation (the targets by state, the runs it
 started, the batches it handed out); a line per target only for a target in trouble
@@ -35,10 +38,13 @@ others. So one invocation's work is bounded by the batch size, whatever the flee
 invocation stamps its part of the fleet's counts with the tick's minute, where CloudWatch adds
 them up beside the tick's single heartbeat.
 
-A target that cannot be observed (throttling, access denied), or whose run StartExecution
-refuses, does not stop the others: the invocation checks them, sweeps and beats, then raises
-``DriftCheckIncomplete`` at the end, so the function's Errors alarm names the problem; the next
-tick tries again.
+A target that cannot be observed (throttling, access denied, its member role or STS refusing)
+does not stop the others: it is ``Unobserved``, reported under its own name like any trouble
+(unless its status records a failure or a block, which it stays in), and the next tick
+observes again. What the reconciler itself failed to do makes the invocation raise
+``DriftCheckIncomplete`` at the end, after the other targets, the sweep and the heartbeat, so
+the function's Errors alarm reports it: a batch that could not be handed out, a run that
+StartExecution refused, targets left unchecked because the invocation's time ran out.
 
 Why one module: it is one function's invocation, read top to bottom at 3 a.m.: the tick, its
 hand-out of batches, a batch's check, the sweep and the one summary share one ``Tally`` and
@@ -56,7 +62,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -65,20 +70,17 @@ from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.errors import FleetWiseTransientError, ReconcileError
 from fleetwise_reconciler.logic import drift
 from fleetwise_reconciler.logic.compare import spec_hash
-from fleetwise_reconciler.logic.health import FleetState
+from fleetwise_reconciler.logic.health import FleetState, Graces, Watch, fleet_state, watch
 from fleetwise_reconciler.logic.plan import Phase
 from fleetwise_reconciler.logic.validate import ValidationContext, validate
 from fleetwise_reconciler.observability import (
     COUNT,
     DRIFT_CHECKS,
-    DRIFT_DETECTED,
-    INVALID_SPEC,
-    REGISTRATION_HEALTHY,
-    TARGET_PAUSED,
     TARGETS,
     logger,
     publish,
     publish_counts,
+    publish_trouble,
 )
 from fleetwise_reconciler.settings import get_settings
 from fleetwise_reconciler.workflow import start_reconcile
@@ -96,25 +98,69 @@ DRIFT_SESSION = "drift-check"
 # the batch. Far below Invoke's 1 MB quota for an asynchronous event (docs/fleet.md).
 HAND_OUT_BYTES = 256 * 1024
 
+# What a check reads of the status table after observing: the statuses and the WATCH items,
+# each by target.
+Recorded = tuple[Mapping[str, dict[str, Any]], Mapping[str, dict[str, Any]]]
+
 
 class DriftCheckIncomplete(Exception):
-    """At least one target could not be observed, or its run started, this tick (the others
-    were checked)."""
+    """What the reconciler failed to do this tick: a batch not handed out, a run not started,
+    targets left unchecked for want of time (the others were checked)."""
 
 
-def metrics_of(found: drift.Check) -> dict[str, tuple[MetricUnit, float]]:
-    """The target's own metrics for one tick: each only while it is true (the health gauge,
-    0, only while unhealthy); nothing for a healthy target."""
-    values: dict[str, tuple[MetricUnit, float]] = {}
-    if not found.healthy:
-        values[REGISTRATION_HEALTHY] = (COUNT, 0)
-    if found.drift_detected:
-        values[DRIFT_DETECTED] = (COUNT, 1)
-    if found.paused:
-        values[TARGET_PAUSED] = (COUNT, 1)
-    if found.invalid:
-        values[INVALID_SPEC] = (COUNT, 1)
-    return values
+def graces() -> Graces:
+    """How long the graced states may last (``Settings``: periods of the health alarms)."""
+    settings = get_settings()
+    period = settings.health_alarm_period_seconds
+    return Graces(
+        unhealthy=period * settings.unhealthy_evaluation_periods,
+        drift=period * settings.drift_alarm_periods,
+    )
+
+
+def watch_of(item: dict[str, Any] | None) -> Watch | None:
+    """The WATCH item as the ``Watch`` it stores (None: none, or one this code cannot read,
+    which is then rewritten)."""
+    if not item:
+        return None
+    try:
+        return Watch(
+            FleetState(str(item["state"])),
+            clock.parse(str(item["since"])).timestamp(),
+            bool(item.get("reported")),
+        )
+    except (KeyError, ValueError):
+        return None
+
+
+def item_of(memory: Watch) -> dict[str, Any]:
+    since = datetime.fromtimestamp(memory.since, UTC)
+    return {
+        "state": str(memory.state),
+        "since": clock.isoformat(since),
+        "reported": memory.reported,
+    }
+
+
+def report(
+    statuses: StatusRepository,
+    target: str,
+    state: FleetState,
+    remembered: dict[str, Any] | None,
+    now: datetime,
+) -> None:
+    """Report ``target`` in ``state`` (``logic.health.watch``) and keep the memory of it."""
+    decided = watch(state, watch_of(remembered), now.timestamp(), graces())
+    publish_trouble(target, decided.values)
+    # Written only when what it remembers changes: a target in one state for days costs no
+    # write after the first tick, a settled one neither reads nor writes more than its status.
+    wanted = None if decided.memory is None else item_of(decided.memory)
+    if wanted == remembered:
+        return
+    if wanted is None:
+        statuses.delete_watch(target)
+    else:
+        statuses.put_watch(target, wanted)
 
 
 def start_run(client: Any, state_machine_arn: str, target: str, name: str) -> bool:
@@ -148,7 +194,7 @@ def start_for(tally: Tally, client: Any, state_machine_arn: str, target: str, na
             code=_code(error),
             detail=str(error),
         )
-        tally.unobserved.append(f"{target} (StartExecution: {_code(error)})")
+        tally.missed.append(f"{target} (StartExecution: {_code(error)})")
 
 
 def observe_all(
@@ -212,16 +258,17 @@ def _out_of_time(operation: str) -> ReconcileError:
     )
 
 
-def unobserved(tally: Tally, target: str, error: ReconcileError) -> None:
-    """Count ``target`` unobserved this tick (the others are checked all the same)."""
+def missed(tally: Tally, target: str, error: ReconcileError) -> None:
+    """Count ``target`` as one the reconciler missed this tick (the others are checked all the
+    same): unobserved in the fleet's counts, not reported as the target's trouble."""
     logger.error(
-        "drift check could not observe the target",
+        "drift check missed the target",
         target=target,
         code=error.code,
         operation=error.operation,
         detail=error.message,
     )
-    tally.unobserved.append(f"{target} ({error.code})")
+    tally.missed.append(f"{target} ({error.code})")
     tally.fleet[FleetState.UNOBSERVED] += 1
 
 
@@ -232,7 +279,11 @@ class Tally:
 
     checks: list[dict[str, Any]] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
+    # Targets that could not be observed (each reported as Unobserved, or as what its status
+    # records); what the reconciler missed (batches not handed out, runs not started, targets
+    # left for want of time), which fails the invocation.
     unobserved: list[str] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
     fleet: Counter[FleetState] = field(default_factory=Counter)
 
 
@@ -242,16 +293,16 @@ def check_items(
     *,
     stamp: str,
     statuses: StatusRepository,
-    recorded: Callable[[], Mapping[str, dict[str, Any]]],
+    recorded: Callable[[], Recorded],
     fleetwise: wiring.FleetWisePorts | None,
     stepfunctions: Any | None,
     context: ValidationContext,
     deadline: budget.Deadline | None = None,
 ) -> None:
     """Validate, observe and decide each item of ``items``; emit its metrics; start a run
-    where one would change something. ``recorded`` reads the statuses (by target) once the
-    observations are made. Adds what it found to ``tally``. A target whose work no longer
-    fits in the time left counts unobserved (``TimeBudgetSpent``)."""
+    where one would change something. ``recorded`` reads the statuses and WATCH items (each
+    by target) once the observations are made. Adds what it found to ``tally``. A target
+    whose work no longer fits in the time left is missed (``TimeBudgetSpent``)."""
     settings = get_settings()
     now = clock.now()
     validated = [(raw, validate(raw, context)) for raw in items]
@@ -269,18 +320,42 @@ def check_items(
     # run that has nothing to do (the lease, read again just before a start, only stops runs
     # still in flight). Reading them before observing would widen that window by the time
     # the observations take.
-    status_of = recorded()
+    status_of, watches = recorded()
     for raw, validation in validated:
         target = str(raw.get("target"))
         version = spec_hash(raw)
+        status, remembered = status_of.get(target), watches.get(target)
         observation: dict[str, Any] | None = None
         if not in_time(deadline):
-            unobserved(tally, target, _out_of_time("the drift check"))
+            missed(tally, target, _out_of_time("the drift check"))
             continue
         if validation.valid and validation.spec is not None:
             key = validation.spec.target
             if key in errors:
-                unobserved(tally, target, errors[key])
+                error = errors[key]
+                if error.code == budget.TIME_BUDGET_SPENT:
+                    # The invocation's failure, not the target's: counted, not reported.
+                    missed(tally, target, error)
+                    continue
+                logger.error(
+                    "drift check could not observe the target",
+                    target=target,
+                    code=error.code,
+                    operation=error.operation,
+                    detail=error.message,
+                )
+                tally.unobserved.append(f"{target} ({error.code})")
+                state = fleet_state(
+                    invalid=False,
+                    recorded=drift.recorded_phase(status, version),
+                    unobserved=True,
+                    healthy=False,
+                    paused=False,
+                    drift_detected=False,
+                    acting=False,
+                )
+                report(statuses, target, state, remembered, now)
+                tally.fleet[state] += 1
                 continue
             observation = observed[key]
         found = drift.check(
@@ -288,13 +363,13 @@ def check_items(
             validation,
             observation,
             spec_hash=version,
-            status=status_of.get(target),
+            status=status,
             max_attempts=settings.max_registration_attempts,
         )
         if found.start:
             # Read now, not with the statuses: a run that started meanwhile holds it.
             found = drift.unless_running(found, statuses.get_lease(target), now.timestamp())
-        publish(target, metrics_of(found))
+        report(statuses, target, found.state, remembered, now)
         tally.fleet[found.state] += 1
         name = drift.execution_name(target, stamp)
         if found.start:
@@ -308,7 +383,7 @@ def check_items(
                 why=str(found.why),
                 action=str(found.plan.action),
                 reason=found.plan.reason,
-                healthy=found.healthy,
+                state=str(found.state),
                 execution=name if found.start else None,
             )
         tally.checks.append(found.as_dict())
@@ -355,10 +430,10 @@ def hand_out(
 ) -> None:
     """Invoke ``function`` asynchronously once per batch of items (Lambda queues each
     invocation and runs them side by side). A batch that could not be handed out, or no
-    longer in time, counts as unobserved."""
+    longer in time, is missed: its targets count unobserved, and the invocation fails."""
     for number, items in enumerate(batches, start=1):
         if not in_time(deadline):
-            tally.unobserved.append(
+            tally.missed.append(
                 f"the {len(items)} targets of batch {number} ({budget.TIME_BUDGET_SPENT})"
             )
             tally.fleet[FleetState.UNOBSERVED] += len(items)
@@ -378,7 +453,7 @@ def hand_out(
                 code=code,
                 detail=str(error),
             )
-            tally.unobserved.append(f"the {len(items)} targets of batch {number} ({code})")
+            tally.missed.append(f"the {len(items)} targets of batch {number} ({code})")
             tally.fleet[FleetState.UNOBSERVED] += len(items)
 
 
@@ -441,7 +516,8 @@ def batch_of(event: dict[str, Any]) -> tuple[str, list[str], dict[str, dict[str,
 
 def finish(tally: Tally, result: dict[str, Any], **summary: Any) -> dict[str, Any]:
     """Log the invocation's one summary line (with ``summary``); raise
-    ``DriftCheckIncomplete`` if a target went unobserved, else return ``result``."""
+    ``DriftCheckIncomplete`` if the reconciler missed something (``Tally.missed``), else
+    return ``result``."""
     logger.info(
         "drift check summary",
         checked=len(tally.checks),
@@ -449,17 +525,18 @@ def finish(tally: Tally, result: dict[str, Any], **summary: Any) -> dict[str, An
         started=len(tally.started),
         executions=tally.started,
         unobserved=len(tally.unobserved),
+        missed=len(tally.missed),
         **result,
         **summary,
     )
-    if tally.unobserved:
+    if tally.missed:
         raise DriftCheckIncomplete(
-            f"could not observe or start {', '.join(tally.unobserved)}; the other targets were "
-            "checked"
+            f"could not check {', '.join(tally.missed)}; the other targets were checked"
         )
     return {
         "checked": len(tally.checks),
         "started": tally.started,
+        "unobserved": tally.unobserved,
         "targets": tally.checks,
         **result,
     }
@@ -489,7 +566,7 @@ def handle(
     def check(
         items: list[dict[str, Any]],
         stamp: str,
-        recorded: Callable[[], Mapping[str, dict[str, Any]]],
+        recorded: Callable[[], Recorded],
     ) -> None:
         check_items(items, tally, stamp=stamp, statuses=statuses, recorded=recorded,
                     fleetwise=fleetwise, stepfunctions=stepfunctions,
@@ -507,7 +584,7 @@ def handle(
         read = {raw["target"]: raw for raw in (specs.get_many(missing) if missing else [])}
         items = [found for t in targets if (found := carried.get(t) or read.get(t)) is not None]
         mine = [str(raw.get("target")) for raw in items]
-        check(items, stamp, lambda: statuses.get_statuses(mine))
+        check(items, stamp, lambda: statuses.get_statuses_and_watches(mine))
         publish_counts(TARGETS, "state", {str(s): tally.fleet[s] for s in FleetState},
                        at=tick_moment(stamp))  # fmt: skip
         return finish(tally, {"batch": event.get("batch")}, read=len(missing),
@@ -529,12 +606,15 @@ def handle(
             client=lambda_client or wiring.lambda_client(),
             deadline=deadline,
         )
-    # One consistent Scan of the status table: the statuses of this invocation's targets
-    # (see check_items: read after observing) and every other status, for the sweep below.
-    everything: dict[str, dict[str, Any]] = {}
+    # One consistent Scan of the status table: the statuses and WATCH items of this
+    # invocation's targets (see check_items: read after observing) and all the others, for
+    # the sweep below.
+    everything: tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] = ({}, {})
 
-    def all_statuses() -> dict[str, dict[str, Any]]:
-        everything.update(statuses.all_statuses())
+    def all_statuses() -> Recorded:
+        found, watches = statuses.all_statuses_and_watches()
+        everything[0].update(found)
+        everything[1].update(watches)
         return everything
 
     check(own, stamp, all_statuses)
@@ -542,14 +622,16 @@ def handle(
     now = clock.now()
 
     # Statuses whose item is gone: no metrics (an Unmanaged target reports nothing), a run
-    # when the status does not say Unmanaged yet (its lease is read only then).
-    for target, status in sorted(everything.items()):
+    # when the status does not say Unmanaged yet (its lease is read only then). A WATCH item
+    # whose item is gone: its trouble cleared (nobody manages the target any more), deleted.
+    every_status, every_watch = everything
+    for target, status in sorted(every_status.items()):
         phase = status.get("phase")
         if target in seen or phase == Phase.UNMANAGED:
             continue
         phase = phase if isinstance(phase, str) else None
         if not in_time(deadline):
-            unobserved(tally, target, _out_of_time("the sweep"))
+            missed(tally, target, _out_of_time("the sweep"))
             continue
         why = drift.without_item(phase, statuses.get_lease(target), now.timestamp())
         if why is None:
@@ -559,6 +641,12 @@ def handle(
             client = stepfunctions or wiring.stepfunctions()
             start_for(tally, client, settings.state_machine_arn, target, name)
         logger.info("status without a spec item", target=target, phase=phase, why=str(why))
+    for target, remembered in sorted(every_watch.items()):
+        if target not in seen:
+            memory = watch_of(remembered)
+            if memory is not None and memory.reported:
+                publish_trouble(target, {memory.state: 0})
+            statuses.delete_watch(target)
 
     # This invocation's part of the fleet's counts (every state, zeros included: the
     # dashboard's series stay whole; each batch adds its own at the same minute), then the

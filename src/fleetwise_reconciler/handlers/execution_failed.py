@@ -19,9 +19,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from fleetwise_reconciler import clock, wiring
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.logic.compare import spec_hash, within_size_limit
+from fleetwise_reconciler.logic.health import recorded_change
 from fleetwise_reconciler.logic.plan import Phase
 from fleetwise_reconciler.logic.status import Outcome, build_status
-from fleetwise_reconciler.observability import COUNT, REGISTRATION_FAILED, logger, publish
+from fleetwise_reconciler.observability import (
+    COUNT,
+    REGISTRATION_FAILED,
+    logger,
+    publish,
+    publish_trouble,
+)
 from fleetwise_reconciler.settings import get_settings
 
 CAUSE_LIMIT = 1000
@@ -117,6 +124,7 @@ def handle(
     recorded = statuses.put_status_unleased(target, status, only_if_holder=execution)
     released = statuses.release_lease_if_holder(target, execution)
     if recorded:
+        publish_trouble(target, recorded_change(previous.get("phase"), Phase.FAILED))
         publish(target, {REGISTRATION_FAILED: (COUNT, 1)}, reason=reason)
     logger.info(
         "dead execution handled",

@@ -18,21 +18,19 @@ from fleetwise_reconciler import clock, wiring
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.errors import LeaseLost, parse_cause
 from fleetwise_reconciler.logic.compare import spec_hash, within_size_limit
-from fleetwise_reconciler.logic.plan import AWAITING_ADOPTION, Action, Phase
+from fleetwise_reconciler.logic.health import recorded_change
+from fleetwise_reconciler.logic.plan import Action, Phase
 from fleetwise_reconciler.logic.status import Outcome, build_status
 from fleetwise_reconciler.models.attempts import Attempts
 from fleetwise_reconciler.observability import (
     COUNT,
-    DRIFT_DETECTED,
-    INVALID_SPEC,
     RECONCILE_DURATION,
     REGISTRATION_FAILED,
-    REGISTRATION_HEALTHY,
     REGISTRATION_SUCCEEDED,
     SECONDS,
-    TARGET_PAUSED,
     logger,
     publish,
+    publish_trouble,
 )
 from fleetwise_reconciler.settings import get_settings
 
@@ -119,32 +117,15 @@ def _metrics(
     previous: dict[str, Any] | None,
     duration: float,
 ) -> None:
+    # The trouble this outcome is, at once (a failure, a block, an invalid spec), and the one
+    # the previous status was cleared (logic/health.py): the drift check reports it on every
+    # tick from then on. A deleted item clears its trouble too: nobody manages it any more.
+    publish_trouble(target, recorded_change((previous or {}).get("phase"), outcome.phase))
     if outcome.phase == Phase.UNMANAGED:
-        return  # nobody manages the target any more: no health to report, nothing to alarm
-    plan = event.get("plan") or {}
-    healthy = outcome.phase == Phase.REGISTERED or (
-        outcome.phase == Phase.PAUSED and not outcome.drift
-    )
-    # The health gauge only while unhealthy (logic/health.py): a run that ends healthy adds
-    # no series of the target's own beyond its duration.
+        return  # nobody manages the target any more: nothing else to report
     values: dict[str, tuple[MetricUnit, float]] = {RECONCILE_DURATION: (SECONDS, duration)}
-    if not healthy:
-        values[REGISTRATION_HEALTHY] = (COUNT, 0)
-    prev = previous or {}
-    # Drift: reality moved away from a spec that had been reconciled (not a new edit, nor a
-    # registration awaiting adoption, which the stack never reconciled).
-    if (
-        plan.get("drift")
-        and prev.get("specHash") == plan.get("specHash")
-        and plan.get("reason") != AWAITING_ADOPTION
-    ):
-        values[DRIFT_DETECTED] = (COUNT, 1)
     if (event.get("poll") or {}).get("outcome") == "Registered":
         values[REGISTRATION_SUCCEEDED] = (COUNT, 1)
-    if outcome.phase == Phase.PAUSED:
-        values[TARGET_PAUSED] = (COUNT, 1)
-    if outcome.phase == Phase.INVALID:
-        values[INVALID_SPEC] = (COUNT, 1)
     publish(target, values)
     if outcome.phase == Phase.FAILED:
         publish(target, {REGISTRATION_FAILED: (COUNT, 1)}, reason=outcome.reason)

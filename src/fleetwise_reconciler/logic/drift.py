@@ -69,6 +69,9 @@ class Check:
     invalid: bool
     plan: Plan
     drift: tuple[str, ...] = field(default=())
+    # The phase the status records for the item's current version (None: another version,
+    # or no status).
+    recorded: Phase | None = None
 
     @property
     def start(self) -> bool:
@@ -76,12 +79,15 @@ class Check:
 
     @property
     def state(self) -> FleetState:
-        """What the fleet's count takes this target as."""
+        """What the fleet's count takes this target as (``logic.health.fleet_state``)."""
         return fleet_state(
-            healthy=self.healthy,
             invalid=self.invalid,
+            recorded=self.recorded,
+            unobserved=False,
+            healthy=self.healthy,
             paused=self.paused,
             drift_detected=self.drift_detected,
+            acting=self.plan.action in (Action.REGISTER, Action.AWAIT),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -98,6 +104,15 @@ class Check:
             "reason": self.plan.reason,
             "state": str(self.state),
         }
+
+
+def recorded_phase(status: dict[str, Any] | None, spec_hash: str) -> Phase | None:
+    """The phase ``status`` records for spec version ``spec_hash`` (None: another version,
+    no status, or a phase this code does not know)."""
+    if not status or status.get("specHash") != spec_hash:
+        return None
+    phase = status.get("phase")
+    return Phase(phase) if phase in set(Phase) else None
 
 
 def lease_active(lease: dict[str, Any] | None, now_epoch: float) -> bool:
@@ -164,6 +179,7 @@ def check(
             invalid=invalid,
             plan=decided,
             drift=decided.drift,
+            recorded=recorded_phase(status, spec_hash),
         )
 
     if decided.action in (Action.REGISTER, Action.AWAIT):

@@ -167,11 +167,24 @@ class _StdoutRouter(io.TextIOBase):
         return True
 
 
+# The stack (its spec table) whose function ran last in this process.
+_last_stack: list[str | None] = [None]
+
+
 def _reset_product_caches() -> None:
-    """Settings are cached per process; each function has its own environment."""
+    """Settings are cached per process; each function has its own environment. The ports
+    (repositories bound to a stack's tables, its member roles) are cached per process too: a
+    function of another stack than the last one's (two stacks side by side) gets them afresh,
+    as its own Lambda environment would."""
     settings = sys.modules.get("fleetwise_reconciler.settings")
     if settings is not None:
         settings.get_settings.cache_clear()
+    stack = os.environ.get("SPEC_TABLE_NAME")
+    if stack != _last_stack[0]:
+        wiring = sys.modules.get("fleetwise_reconciler.wiring")
+        if wiring is not None and _last_stack[0] is not None:
+            wiring.reset()
+        _last_stack[0] = stack
 
 
 class LambdaInvoker:

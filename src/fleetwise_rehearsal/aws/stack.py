@@ -198,6 +198,7 @@ def deploy(
     resolver = Resolver(
         parameters=parameter_values(cfn, translated.parameters),
         conditions=cfn.get("Conditions") or {},
+        mappings=cfn.get("Mappings") or {},
         account_id=account_id,
         region=region,
         stack_name=stack_name,
@@ -545,6 +546,7 @@ class Deployer:
             "ExtendedStatistic", "Dimensions", "Period", "Unit", "EvaluationPeriods",
             "DatapointsToAlarm", "Threshold", "ComparisonOperator", "TreatMissingData",
             "EvaluateLowSampleCountPercentile", "Metrics", "ThresholdMetricId",
+            "EvaluationWindow", "WarmUpConfiguration",
         }  # fmt: skip
         args = {k: v for k, v in props.items() if k in allowed}
         for key in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
@@ -553,10 +555,7 @@ class Deployer:
         # A Ref to a Number parameter is a string; CloudFormation converts each query's period
         # to PutMetricAlarm's integer as it does the alarm's own.
         if "Metrics" in args:
-            args["Metrics"] = [
-                {**query, "Period": int(query["Period"])} if "Period" in query else query
-                for query in args["Metrics"]
-            ]
+            args["Metrics"] = [_integer_periods(query) for query in args["Metrics"]]
         if "Threshold" in args:
             args["Threshold"] = float(args["Threshold"])
         self.client("cloudwatch").put_metric_alarm(AlarmName=name, **args)
@@ -594,6 +593,16 @@ class Deployer:
             on_failure_destination=on_failure,
             uuid=created["UUID"],
         )
+
+
+def _integer_periods(query: Mapping[str, Any]) -> dict[str, Any]:
+    """A metric data query with its periods (its own, its MetricStat's) as integers."""
+    out = dict(query)
+    if "Period" in out:
+        out["Period"] = int(out["Period"])
+    if "MetricStat" in out:
+        out["MetricStat"] = {**out["MetricStat"], "Period": int(out["MetricStat"]["Period"])}
+    return out
 
 
 def _detach_from_moto_delivery(account_id: str, region: str, stream_arn: str) -> None:

@@ -50,6 +50,7 @@ def stack_outputs(stack: Stack) -> dict[str, dict[str, str]]:
     resolver = Resolver(
         parameters=_parameter_values(stack),
         conditions=cfn.get("Conditions") or {},
+        mappings=cfn.get("Mappings") or {},
         account_id=stack.account_id,
         region=stack.region,
         stack_name=stack.name,

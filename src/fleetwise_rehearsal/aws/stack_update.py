@@ -73,6 +73,7 @@ def update(
     resolver = Resolver(
         parameters=parameter_values(cfn, translated.parameters),
         conditions=cfn.get("Conditions") or {},
+        mappings=cfn.get("Mappings") or {},
         account_id=stack.account_id,
         region=stack.region,
         stack_name=stack.name,

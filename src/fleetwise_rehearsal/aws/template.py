@@ -6,9 +6,10 @@ translator insists on one), and the state machine definitions behind ``Definitio
 read from disk for the caller.
 
 ``Resolver`` evaluates Ref, Fn::GetAtt, Fn::Sub (both forms), Fn::Join, Fn::If (with the
-template's Conditions), Fn::Select, Fn::Split, Fn::Equals/And/Or/Not inside conditions and the
-pseudo parameters, against the physical names the stack layer gives it. Anything else raises
-UnsupportedIntrinsic naming it, so a template change cannot be silently mis-deployed.
+template's Conditions), Fn::Select, Fn::Split, Fn::FindInMap, Fn::Equals/And/Or/Not inside
+conditions and the pseudo parameters, against the physical names the stack layer gives it.
+Anything else raises UnsupportedIntrinsic naming it, so a template change cannot be silently
+mis-deployed.
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ class Resolver:
     stack_name: str
     refs: dict[str, Any] = field(default_factory=dict)
     attributes: dict[tuple[str, str], Any] = field(default_factory=dict)
+    mappings: Mapping[str, Any] = field(default_factory=dict)
     _condition_values: dict[str, bool] = field(default_factory=dict)
 
     @property
@@ -218,7 +220,17 @@ class Resolver:
             "Fn::If": self._fn_if,
             "Fn::Select": lambda a: self.resolve(a[1])[int(self.resolve(a[0]))],
             "Fn::Split": lambda a: str(self.resolve(a[1])).split(str(a[0])),
+            "Fn::FindInMap": self._fn_find_in_map,
         }
+
+    def _fn_find_in_map(self, args: Any) -> Any:
+        name, top, second = (str(self.resolve(a)) for a in args)
+        try:
+            return self.mappings[name][top][second]
+        except KeyError:
+            raise UnsupportedIntrinsic(
+                f"Fn::FindInMap {name}.{top}.{second}: no such entry"
+            ) from None
 
     def _fn_get_att(self, args: Any) -> Any:
         if isinstance(args, str):

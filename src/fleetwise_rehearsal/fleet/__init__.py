@@ -2,8 +2,9 @@
 
 ``driver`` rehearses a fleet's rollout and steady state and counts what the stack caused
 (``call_meter``: the product's AWS calls); ``cost`` prices the counts with ``prices`` (AWS's
-prices, with the day they were read). ``make bench`` prints the table.
+prices, with the day they were read); ``day`` rehearses a day in the life of two stacks and
+scores their alarms minute by minute. ``make bench`` prints the tables.
 
-May import: ``fleetwise_rehearsal.rehearsal``, ``fleetwise_rehearsal.aws``,
-``fleetwise_reconciler``.
+May import: ``fleetwise_rehearsal.rehearsal``, ``fleetwise_rehearsal.fleetwise`` (the
+simulator's values), ``fleetwise_rehearsal.aws``, ``fleetwise_reconciler``.
 """

@@ -321,6 +321,11 @@ class FleetWiseSimulator:
             state = self._state(region, account)
             state.slow.setdefault(operation, deque()).append(Slow(seconds, times))
 
+    def clear_faults(self, *, region: str | None = None, account: str | None = None) -> None:
+        """Forget every fault still queued for the account and Region (an outage that ends)."""
+        with self._lock:
+            self._state(region, account).faults.clear()
+
     def script_registrations(
         self,
         outcomes: Iterable[Outcome],

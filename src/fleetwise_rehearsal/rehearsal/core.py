@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import collections
 import contextlib
+import copy
 import json
 import os
 from collections.abc import Mapping
@@ -26,6 +27,8 @@ from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 
 from fleetwise_reconciler import wiring
 from fleetwise_rehearsal.aws import clients, members
+from fleetwise_rehearsal.aws.alarm_monitor import AlarmMonitor
+from fleetwise_rehearsal.aws.alarms import MetricStore
 from fleetwise_rehearsal.aws.lambda_runtime import LambdaInvoker
 from fleetwise_rehearsal.aws.moto_patches import patched
 from fleetwise_rehearsal.aws.stack import (
@@ -101,6 +104,23 @@ class Execution:
 
 
 @dataclass
+class Signals:
+    """What CloudWatch holds for the account and Region (every stack's datapoints), and how far
+    the rehearsal has brought it up to date (``Observing.metric_store``)."""
+
+    store: MetricStore = field(default_factory=MetricStore)
+    invocations: int = 0
+    executions: set[str] = field(default_factory=set)
+    queues_until: float | None = None
+
+    def clear(self) -> None:
+        self.store = MetricStore()
+        self.invocations = 0
+        self.executions = set()
+        self.queues_until = None
+
+
+@dataclass
 class Event:
     """One line of the narrated timeline."""
 
@@ -159,6 +179,12 @@ class RehearsalCore:
         self._catcher: ResponseCatcher | None = None
         self._proxy: RecordingProxy | None = None
         self._clients: dict[str, Any] = {}
+        # Shared by the stacks side by side (``add_stack``): CloudWatch's datapoints and the
+        # stacks themselves; each stack has its own alarm monitor.
+        self._signals = Signals()
+        self._peers: list[RehearsalCore] = [self]
+        self._monitor: AlarmMonitor | None = None
+        self.deployed_at = self.clock.time()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -218,6 +244,7 @@ class RehearsalCore:
             retries = config.properties.get("MaximumRetryAttempts")
             if retries is not None:
                 self.invoker.async_retries[function] = int(retries)
+        self.deployed_at = self.clock.time()
         self._note("deploy", f"stack {self.stack.name} deployed from template.yaml")
         for account, member_parameters in self.member_accounts.items():
             self.deploy_member(account, member_parameters)
@@ -295,7 +322,50 @@ class RehearsalCore:
         self._rule_handled.clear()
         self._events.clear()
         self.custom_resource_answers.clear()
+        self._signals.clear()
+        self._monitor = None
+        # CloudWatch starts over too: the alarms are as new (their warm-up counts from now).
+        self.deployed_at = self.clock.time()
         self._note("deploy", "rehearsal reset: empty tables, same stack")
+
+    def stacks(self) -> list[Self]:
+        """Every stack of the rehearsal, this one first: the stack the rehearsal deployed, then
+        those ``add_stack`` put beside it."""
+        return [self, *(p for p in self._peers if p is not self)]  # type: ignore[list-item]
+
+    def add_stack(self, name: str, parameters: Mapping[str, str] | None = None) -> Self:
+        """Another hub stack, deployed from the same template beside this one, in the same
+        account and Region, as a second ``sam deploy --stack-name NAME`` would: its own
+        tables, functions, workflow, schedule, alarms and dashboard; the same CloudWatch, IoT
+        FleetWise, clock and Lambda runtime. Returns a rehearsal of that stack (write its
+        items, tick its schedule, read its statuses and alarms through it); it is not a
+        context manager, and this one's exit takes it down. ``settle`` and ``run_until`` of
+        either drive both."""
+        if any(p.stack.name == name for p in self._peers):
+            raise ValueError(f"a stack named {name!r} is already deployed")
+        other = copy.copy(self)
+        other.parameters = dict(parameters or {})
+        other.member_stacks = {}
+        other._stack = deploy(
+            self.template,
+            other.parameters,
+            account_id=self.account_id,
+            region=self.region,
+            stack_name=name,
+        )
+        other._delivery = StreamDelivery(
+            other.stack.event_source_mapping,
+            region=self.region,
+            account_id=self.account_id,
+            clock=self.clock,
+        )
+        other._delivery.start()
+        other._rule_handled = set()
+        other._monitor = None
+        other.deployed_at = self.clock.time()
+        self._peers.append(other)
+        self._note("deploy", f"stack {name} deployed beside {self.stack.name}")
+        return other
 
     def deploy_member(self, account: str, parameters: Mapping[str, str] | None = None) -> Stack:
         """``member/template.yaml`` deployed into ``account`` as StackSets would roll it out:
@@ -333,10 +403,13 @@ class RehearsalCore:
         body = answer["Payload"].read()
         return json.loads(body) if body else None
 
-    def _list_executions(self) -> list[dict[str, Any]]:
+    def _list_executions(self, status: str | None = None) -> list[dict[str, Any]]:
+        """ListExecutions of this stack's state machine (of ``status`` only, when given)."""
         sfn = self.client("stepfunctions")
         out: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"stateMachineArn": self.state_machine_arn}
+        if status is not None:
+            kwargs["statusFilter"] = status
         while True:
             page = sfn.list_executions(**kwargs)
             out.extend(page["executions"])

@@ -182,11 +182,14 @@ class Driving(Observing):
 
     def settle(self) -> None:
         """Run until every execution finished, applying the stream, the status rule and the
-        deliveries due by now (an asynchronous invocation's retry, a late event)."""
+        deliveries due by now (an asynchronous invocation's retry, a late event), of every
+        stack side by side."""
         while True:
-            delivered = self.pump()
+            delivered = sum(peer.pump() for peer in self.stacks())
             self.clock.settle(self.settle_timeout_wall)
-            fired = self._apply_execution_rules() + self._deliver_due()
+            fired = sum(
+                peer._apply_execution_rules() + peer._deliver_due() for peer in self.stacks()
+            )
             if not delivered and not fired:
                 return
 
@@ -407,9 +410,10 @@ class Driving(Observing):
             return 0
         fired = 0
         sfn = self.client("stepfunctions")
-        for summary in self._list_executions():
+        ended = [e for status in FINISHED_BADLY for e in self._list_executions(status)]
+        for summary in sorted(ended, key=lambda e: (e["startDate"], e["name"])):
             arn = summary["executionArn"]
-            if summary["status"] not in FINISHED_BADLY or arn in self._rule_handled:
+            if arn in self._rule_handled:
                 continue
             self._rule_handled.add(arn)
             described = sfn.describe_execution(executionArn=arn)

@@ -4,12 +4,14 @@ narrated timeline, each read through the emulated services' own APIs."""
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from fleetwise_rehearsal.aws import alarms as alarm_eval
+from fleetwise_rehearsal.aws.alarm_monitor import AlarmMonitor, Notification
 from fleetwise_rehearsal.rehearsal.core import (
     Event,
     Execution,
@@ -104,33 +106,54 @@ class Observing(RehearsalCore):
         return dict(sorted(Counter(self.fleetwise_operations()).items()))
 
     def metrics(self) -> list[dict[str, Any]]:
-        """Every EMF document the handlers printed, in order."""
+        """Every EMF document the handlers printed, in order (every stack's)."""
         return self.invoker.metrics()
 
-    def datapoints(self) -> list[alarm_eval.Datapoint]:
-        """The reconciler's EMF datapoints plus the AWS-namespace datapoints synthesised from
-        what the rehearsal saw. Synthesised, one datapoint of value 1 each, stamped with the
-        virtual time of the event:
+    def metric_store(self) -> alarm_eval.MetricStore:
+        """Every datapoint CloudWatch would hold now, in this account and Region (the stacks
+        side by side share it): the reconciler's EMF datapoints plus the AWS-namespace
+        datapoints synthesised from what the rehearsal saw, each stamped with the virtual
+        time of its event. Kept up to date incrementally. Synthesised, one datapoint of value
+        1 each:
 
         - ``AWS/States`` ``ExecutionsFailed`` / ``ExecutionsTimedOut`` / ``ExecutionsAborted``
           (dimension ``StateMachineArn``) for each finished execution with that status;
         - ``AWS/Lambda`` ``Errors`` (dimension ``FunctionName``) for each in-process invocation
           whose handler raised (Lambda's "Unhandled" error), plus ``Invocations`` for each one;
-        - ``AWS/SQS`` ``ApproximateNumberOfMessagesVisible`` (dimension ``QueueName``), the
-          queue's current count at the moment of evaluation, for every queue of the stack.
+        - ``AWS/SQS`` ``ApproximateNumberOfMessagesVisible`` (dimension ``QueueName``): the
+          queue's count now, once within every minute that ended since the store was last
+          brought up to date, for every queue of every stack (between two updates nothing ran,
+          so nothing changed).
 
         Nothing else of the AWS namespaces is synthesised: an alarm on another AWS metric sees
         no data (and so follows its TreatMissingData)."""
-        points = alarm_eval.datapoints_from_emf(self.metrics())
+        signals = self._signals
+        invocations = self.invoker.invocations
+        if len(invocations) < signals.invocations:  # reset(): start over
+            signals.clear()
+        new: list[alarm_eval.Datapoint] = []
+        for invocation in invocations[signals.invocations :]:
+            new += alarm_eval.datapoints_from_emf(invocation.metrics())
+            dims = frozenset({("FunctionName", invocation.function_name)})
+            stamp = invocation.started_at.timestamp()
+            new.append(alarm_eval.Datapoint("AWS/Lambda", "Invocations", dims, stamp, 1.0))
+            if invocation.error_type is not None:
+                new.append(alarm_eval.Datapoint("AWS/Lambda", "Errors", dims, stamp, 1.0))
+        signals.invocations = len(invocations)
         metric_by_status = {
             "FAILED": "ExecutionsFailed",
             "TIMED_OUT": "ExecutionsTimedOut",
             "ABORTED": "ExecutionsAborted",
         }
-        for summary in self._list_executions():
-            name = metric_by_status.get(summary["status"])
-            if name and summary.get("stopDate"):
-                points.append(
+        for peer in self.stacks():
+            for summary in (e for s in metric_by_status for e in peer._list_executions(s)):
+                name = metric_by_status[summary["status"]]
+                if not summary.get("stopDate"):
+                    continue
+                if summary["executionArn"] in signals.executions:
+                    continue
+                signals.executions.add(summary["executionArn"])
+                new.append(
                     alarm_eval.Datapoint(
                         "AWS/States",
                         name,
@@ -139,40 +162,51 @@ class Observing(RehearsalCore):
                         1.0,
                     )
                 )
-        for invocation in self.invoker.invocations:
-            dims = frozenset({("FunctionName", invocation.function_name)})
-            stamp = invocation.started_at.timestamp()
-            points.append(alarm_eval.Datapoint("AWS/Lambda", "Invocations", dims, stamp, 1.0))
-            if invocation.error_type is not None:
-                points.append(alarm_eval.Datapoint("AWS/Lambda", "Errors", dims, stamp, 1.0))
-        sqs = self.client("sqs")
         now = self.clock.time()
-        for resource in self.stack.of_type("AWS::SQS::Queue").values():
-            attributes = sqs.get_queue_attributes(
-                QueueUrl=resource.physical_id,
-                AttributeNames=["ApproximateNumberOfMessages"],
-            )["Attributes"]
-            points.append(
-                alarm_eval.Datapoint(
-                    "AWS/SQS",
-                    "ApproximateNumberOfMessagesVisible",
-                    frozenset({("QueueName", str(resource.attributes["QueueName"]))}),
-                    now,
-                    float(attributes.get("ApproximateNumberOfMessages", 0)),
-                )
-            )
-        return points
+        minute = math.floor(now / 60) * 60
+        if signals.queues_until is None or signals.queues_until < minute:
+            first = minute if signals.queues_until is None else signals.queues_until + 60
+            sqs = self.client("sqs")
+            for peer in self.stacks():
+                for resource in peer.stack.of_type("AWS::SQS::Queue").values():
+                    attributes = sqs.get_queue_attributes(
+                        QueueUrl=resource.physical_id,
+                        AttributeNames=["ApproximateNumberOfMessages"],
+                    )["Attributes"]
+                    depth = float(attributes.get("ApproximateNumberOfMessages", 0))
+                    dims = frozenset({("QueueName", str(resource.attributes["QueueName"]))})
+                    # The depth now is the depth through each minute that ended since the
+                    # last update: one datapoint inside each of them.
+                    new += [
+                        alarm_eval.Datapoint(
+                            "AWS/SQS", "ApproximateNumberOfMessagesVisible", dims, m - 30, depth
+                        )
+                        for m in range(int(first), int(minute) + 1, 60)
+                    ]
+            signals.queues_until = minute
+        signals.store.add(new)
+        return signals.store
 
-    def alarm_states(self) -> dict[str, alarm_eval.Evaluation]:
-        """Every template alarm evaluated at the current virtual time (by logical id)."""
-        points = self.datapoints()
-        now = self.clock.time()
+    def datapoints(self) -> list[alarm_eval.Datapoint]:
+        """Every datapoint of ``metric_store``, in time order."""
+        store = self.metric_store()
+        return sorted(
+            (p for key in store.names() for p in store.between(*key, -math.inf, math.inf)),
+            key=lambda p: p.timestamp,
+        )
+
+    def alarm_states(self, at: float | None = None) -> dict[str, alarm_eval.Evaluation]:
+        """Every alarm of this stack evaluated at ``at`` (default: now, virtual), by logical
+        id, as CloudWatch would evaluate it at that minute."""
+        store = self.metric_store()
+        now = self.clock.time() if at is None else at
         return {
             logical_id: alarm_eval.evaluate(
                 str(props.get("AlarmName") or self.stack.physical_id(logical_id)),
                 props,
-                points,
+                store,
                 now,
+                created=self.deployed_at,
             )
             for logical_id, props in sorted(self.stack.alarms.items())
         }
@@ -188,6 +222,18 @@ class Observing(RehearsalCore):
             for k, v in self.alarm_states().items()
             if v.state == alarm_eval.ALARM and v.contributors
         }
+
+    def alarm_monitor(self) -> AlarmMonitor:
+        """This stack's alarms watched every minute since the stack was deployed, brought up
+        to now: their states minute by minute and the notifications they sent."""
+        if self._monitor is None:
+            self._monitor = AlarmMonitor(dict(self.stack.alarms), created=self.deployed_at)
+        self._monitor.advance(self.metric_store(), self.clock.time())
+        return self._monitor
+
+    def notifications(self) -> list[Notification]:
+        """Every notification this stack's alarm actions sent so far (``alarm_monitor``)."""
+        return list(self.alarm_monitor().notifications)
 
     def timeline(self) -> list[Event]:
         """The rehearsal's events with virtual timestamps, in time order: driver actions,
@@ -226,7 +272,7 @@ class Observing(RehearsalCore):
                 m["Name"] for d in meta.get("CloudWatchMetrics", []) for m in d.get("Metrics", [])
             ]
             at = datetime.fromtimestamp(float(meta.get("Timestamp", 0)) / 1000, UTC)
-            if doc.get("state"):
+            if doc.get("state") and "Targets" in names:
                 # The fleet's count of one state: a tick's counts read as one line.
                 if at not in fleet:
                     fleet[at] = []

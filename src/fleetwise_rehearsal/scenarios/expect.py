@@ -8,6 +8,7 @@ from typing import Any
 
 from fleetwise_reconciler.logic.compare import spec_hash
 from fleetwise_reconciler.logic.plan import Phase
+from fleetwise_rehearsal.aws.alarm_monitor import pages
 from fleetwise_rehearsal.rehearsal import Rehearsal
 from fleetwise_rehearsal.rehearsal.core import item_of, plain
 from fleetwise_rehearsal.scenarios.simulator_lines import fleetwise_model
@@ -16,12 +17,17 @@ from fleetwise_rehearsal.scenarios.values import (
     ScenarioError,
     TemplateFacts,
     check_key,
+    check_target,
     default_template,
     suggest,
     template_facts,
 )
 
 EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+ALARM_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
+SECTIONS = ("targets", "calls", "executions", "alarms", "notifications", "invariants", "stacks")
+# What the expectations of another stack of the scenario may check.
+STACK_SECTIONS = ("targets", "alarms", "notifications")
 TARGET_CHECKS = (
     "phase",
     "reason",
@@ -48,7 +54,12 @@ class Expectations:
     ``{Alarm: [target, ...]}`` also names the exact targets in ALARM among the alarm's
     contributors (an alarm on a Metrics Insights query grouped by target). ``invariants``:
     true to check the running invariants (``invariants.InvariantMonitor``: one acting run per
-    target, bounded registrations, no status going back) after every step."""
+    target, bounded registrations, no status going back) after every step.
+    ``notifications``: exactly the notifications the stack's alarms sent, in order, each
+    ``(alarm, state, target)`` (target None for an alarm without contributors): every one
+    naming a target, and every one of an alarm without contributors but each alarm's first
+    (``alarm_monitor.pages``). ``stacks``: for another stack of the scenario, by name, its own
+    ``targets``, ``alarms`` and ``notifications``."""
 
     targets: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
     calls: Mapping[str, int] = field(default_factory=dict)
@@ -56,6 +67,8 @@ class Expectations:
     alarms: tuple[str, ...] | None = None
     invariants: bool = False
     contributors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    notifications: tuple[tuple[str, str, str | None], ...] | None = None
+    stacks: Mapping[str, Expectations] = field(default_factory=dict)
 
 
 def parse_expectations(
@@ -67,12 +80,22 @@ def parse_expectations(
         return ScenarioError(f"{source}: {where}: {problem}")
 
     if not isinstance(raw, dict):
-        raise fail("expect", "a mapping of targets, calls, executions, alarms, invariants")
-    sections = ("targets", "calls", "executions", "alarms", "invariants")
+        raise fail("expect", f"a mapping of {', '.join(SECTIONS)}")
+    return _parse_sections(raw, facts, fail, sections=SECTIONS, at="expect")
+
+
+def _parse_sections(
+    raw: Mapping[str, Any],
+    facts: TemplateFacts,
+    fail: Any,
+    *,
+    sections: tuple[str, ...],
+    at: str,
+) -> Expectations:
     for key in raw:
         if key not in sections:
             raise fail(
-                "expect",
+                at,
                 f"unknown key {key!r}{suggest(str(key), sections)} (it takes "
                 f"{', '.join(sections)})",
             )
@@ -145,7 +168,52 @@ def parse_expectations(
     invariants = raw.get("invariants", False)
     if not isinstance(invariants, bool):
         raise fail("expect.invariants", f"true or false, not {invariants!r}")
-    return Expectations(targets, calls, executions, alarms, invariants, contributors)
+    notifications = _notifications(raw.get("notifications"), f"{at}.notifications", facts, fail)
+    stacks: dict[str, Expectations] = {}
+    for name, nested in _section(raw, "stacks", fail).items():
+        where = f"expect.stacks.{name}"
+        if not isinstance(nested, dict):
+            raise fail(where, f"a mapping of {', '.join(STACK_SECTIONS)}")
+        stacks[str(name)] = _parse_sections(nested, facts, fail, sections=STACK_SECTIONS, at=where)
+    return Expectations(
+        targets, calls, executions, alarms, invariants, contributors, notifications, stacks
+    )
+
+
+def _notifications(
+    raw: Any, where: str, facts: TemplateFacts, fail: Any
+) -> tuple[tuple[str, str, str | None], ...] | None:
+    if raw is None:
+        return None
+    shape = "a list of {alarm, state, target} (target left out for an alarm without contributors)"
+    if not isinstance(raw, list):
+        raise fail(where, shape)
+    out = []
+    for entry in raw:
+        if (
+            not isinstance(entry, dict)
+            or not {"alarm", "state"} <= set(entry)
+            or set(entry)
+            - {
+                "alarm",
+                "state",
+                "target",
+            }
+        ):
+            raise fail(where, f"{entry!r}: {shape}")
+        alarm, state, target = entry["alarm"], entry["state"], entry.get("target")
+        if alarm not in facts.alarms:
+            known = suggest(str(alarm), sorted(facts.alarms))
+            raise fail(where, f"{alarm!r} is not an alarm of {facts.name}{known}")
+        if state not in ALARM_STATES:
+            raise fail(where, f"'state' is one of {', '.join(ALARM_STATES)}, not {state!r}")
+        if target is not None:
+            try:
+                check_target(target, "the target")
+            except Problem as bad:
+                raise fail(where, str(bad)) from None
+        out.append((str(alarm), str(state), None if target is None else str(target)))
+    return tuple(out)
 
 
 def _section(raw: Mapping[str, Any], key: str, fail: Any) -> dict[str, Any]:
@@ -230,7 +298,29 @@ def check_expectations(rehearsal: Rehearsal, expectations: Expectations) -> list
                     f"alarms: {alarm} has {named or 'no'} target(s) in ALARM, "
                     f"expected {list(targets) or 'none'}"
                 )
+    if expectations.notifications is not None:
+        sent = [(n.alarm, n.state, n.value("target")) for n in pages(rehearsal.alarm_monitor())]
+        if sent != list(expectations.notifications):
+            failures.append(
+                f"notifications: sent {_listed(sent)}, expected "
+                f"{_listed(list(expectations.notifications))}"
+            )
+    for name, nested in expectations.stacks.items():
+        stacks = {r.stack.name: r for r in rehearsal.stacks()}
+        if name not in stacks:
+            failures.append(f"stacks: no stack {name!r} was deployed")
+            continue
+        failures += [f"{name}: {f}" for f in check_expectations(stacks[name], nested)]
     return failures
+
+
+def _listed(notifications: list[tuple[str, str, str | None]]) -> str:
+    if not notifications:
+        return "none"
+    return "; ".join(
+        f"{alarm} {state}" + (f" {target}" if target else "")
+        for alarm, state, target in notifications
+    )
 
 
 def _check_target(rehearsal: Rehearsal, target: str, checks: Mapping[str, Any] | None) -> list[str]:

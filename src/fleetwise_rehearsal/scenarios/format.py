@@ -61,7 +61,21 @@ STEP_KINDS = (
 )
 BARE_KINDS = ("settle", "tick")
 RUNNING = "running"
-TOP_LEVEL = ("description", "parameters", "members", "jitter", "seed", "steps", "expect")
+TOP_LEVEL = (
+    "description",
+    "parameters",
+    "members",
+    "stacks",
+    "schedule",
+    "jitter",
+    "seed",
+    "steps",
+    "expect",
+)
+# The name the rehearsal deploys the scenario's own stack under.
+MAIN_STACK = "fleetwise-reconciler"
+# CloudFormation's stack names ("Stack name constraints").
+_STACK_NAME = re.compile(r"[A-Za-z][-A-Za-z0-9]{0,127}")
 
 __all__ = [
     "RUNNING",
@@ -78,14 +92,16 @@ __all__ = [
     "template_facts",
 ]
 
-# Sibling keys each step kind accepts beside its own key and ``at``.
+# Sibling keys each step kind accepts beside its own key and ``at``; ``stack`` names another
+# stack of the scenario's ``stacks`` to act on.
 _SIBLINGS: dict[str, tuple[str, ...]] = {
-    "abort": ("target",),
-    "stop": ("target", "error", "cause"),
-    "write": ("stream",),
-    "writeItem": ("stream",),
-    "patch": ("stream",),
-    "delete": ("stream",),
+    "abort": ("target", "stack"),
+    "stop": ("target", "error", "cause", "stack"),
+    "write": ("stream", "stack"),
+    "writeItem": ("stream", "stack"),
+    "patch": ("stream", "stack"),
+    "delete": ("stream", "stack"),
+    "tick": ("stack",),
 }
 # How the stream delivers a write's record to the trigger: as usual, not at all (lost: the
 # drift check must find the change), or the batch twice (Lambda's event source mapping
@@ -106,7 +122,8 @@ class Step:
     - delete: ``target``;
     - and for each of these four, ``stream``: ``delivered``, ``lost`` or ``twice``;
     - abort, stop: ``execution`` (``"running"`` or a name), ``target``, ``error``, ``cause``;
-    - settle, tick: nothing; advance: ``seconds``; parameters: ``values`` (strings);
+    - settle: nothing; advance: ``seconds``; parameters: ``values`` (strings);
+    - write, patch, delete, tick, abort, stop: also ``stack`` when given (another stack's);
     - simulator: ``target``, ``verb`` and the verb's own (``outcomes``, ``fault``,
       ``status``/``iamError``/``timestreamError``, ``timestream``, ``campaigns``, ``slow``);
     - deliver: ``channel``, ``how`` (``twice``, ``late``), ``seconds``.
@@ -133,6 +150,10 @@ class Scenario:
     parameters: dict[str, Any] = field(default_factory=dict)
     # Member accounts: the parameters of member/template.yaml deployed into each one.
     members: dict[str, Any] = field(default_factory=dict)
+    # Other hub stacks deployed beside the scenario's own, by name: their parameters.
+    stacks: dict[str, Any] = field(default_factory=dict)
+    # The drift schedule fires on its own, every DriftCheckRateMinutes of each stack.
+    schedule: bool = False
     jitter: float | None = None
     seed: int = 0
     expect: dict[str, Any] | None = None
@@ -155,6 +176,12 @@ class Scenario:
             self.members = check_members(self.members)
         except Problem as problem:
             raise ScenarioError(f"{source}: members: {problem}") from None
+        try:
+            self.stacks = check_stacks(self.stacks, facts)
+        except Problem as problem:
+            raise ScenarioError(f"{source}: stacks: {problem}") from None
+        if not isinstance(self.schedule, bool):
+            raise ScenarioError(f"{source}: 'schedule' must be true or false")
         if self.jitter is not None and (
             isinstance(self.jitter, bool)
             or not isinstance(self.jitter, int | float)
@@ -183,6 +210,12 @@ class Scenario:
                 floor = step.at
             if step.kind == "advance":
                 floor += float(step.args["seconds"])
+            stack = step.args.get("stack")
+            if stack is not None and stack not in self.stacks:
+                raise ScenarioError(
+                    f"{step.label(source)}: 'stack' {stack!r} is not one of the scenario's "
+                    f"stacks ({', '.join(self.stacks) or 'none'})"
+                )
             parsed.append(step)
         self.parsed = parsed
         self.expectations = (
@@ -215,6 +248,8 @@ class Scenario:
             description=data.get("description") or "",
             parameters=data.get("parameters") or {},
             members=data.get("members") or {},
+            stacks=data.get("stacks") or {},
+            schedule=data.get("schedule", False),
             jitter=data.get("jitter"),
             seed=data.get("seed", 0),
             expect=data.get("expect"),
@@ -268,6 +303,10 @@ class Scenario:
             out["parameters"] = dict(self.parameters)
         if self.members:
             out["members"] = {k: dict(v) for k, v in self.members.items()}
+        if self.stacks:
+            out["stacks"] = {k: dict(v) for k, v in self.stacks.items()}
+        if self.schedule:
+            out["schedule"] = True
         if self.jitter is not None:
             out["jitter"] = self.jitter
         if self.seed:
@@ -412,6 +451,8 @@ def _parse(kind: str, raw: Any, facts: TemplateFacts) -> tuple[float | None, dic
                 f"{suggest(str(stream), STREAM_DELIVERIES)}"
             )
         args["stream"] = stream
+    if "stack" in raw:
+        args["stack"] = check_text(raw["stack"], "'stack'", limit=128)
     return at, args
 
 
@@ -531,6 +572,24 @@ def check_members(values: Any) -> dict[str, dict[str, str]]:
         if not re.fullmatch(r"[0-9]{12}", str(account)):
             raise Problem(f"{account!r} is not a 12-digit account id (quote it)")
         out[str(account)] = check_parameters(parameters or {}, facts)
+    return out
+
+
+def check_stacks(values: Any, facts: TemplateFacts) -> dict[str, dict[str, str]]:
+    """Other hub stacks by name (CloudFormation's stack name rules; not the scenario's own),
+    each with its template parameters, checked as CloudFormation checks them."""
+    if not isinstance(values, dict):
+        raise Problem("a mapping of stack names to their template parameters ({})")
+    out: dict[str, dict[str, str]] = {}
+    for name, parameters in values.items():
+        if not isinstance(name, str) or not _STACK_NAME.fullmatch(name):
+            raise Problem(
+                f"{name!r} is not a stack name (a letter, then letters, digits and hyphens, "
+                "at most 128)"
+            )
+        if name == MAIN_STACK:
+            raise Problem(f"{name!r} is the scenario's own stack")
+        out[name] = check_parameters(parameters or {}, facts)
     return out
 
 

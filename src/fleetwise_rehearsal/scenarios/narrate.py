@@ -150,6 +150,9 @@ def scenario_story(narrator: Narrator, result: ScenarioResult) -> None:
     narrator.line(
         f"  alarms in ALARM: {alarms_line(report['alarms'], report.get('alarmTargets', {}))}"
     )
+    for sent in report.get("notifications", []):
+        about = f" {sent['target']}" if sent["target"] else ""
+        narrator.line(f"  notified at {sent['at'][11:19]}: {sent['alarm']} {sent['state']}{about}")
     for line in result.skipped:
         narrator.line(f"  {line}")
     narrator.heading("expectations")

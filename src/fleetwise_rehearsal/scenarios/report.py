@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from fleetwise_rehearsal.aws.alarm_monitor import pages
 from fleetwise_rehearsal.rehearsal import Rehearsal
 
 
@@ -13,7 +14,8 @@ def iso(moment: datetime) -> str:
 
 
 def report(rehearsal: Rehearsal) -> dict[str, Any]:
-    """The ``--json`` report: targets, FleetWise calls, executions, alarms."""
+    """The ``--json`` report: targets, FleetWise calls, executions, alarms and the
+    notifications they sent (every minute since the deploy evaluated)."""
     targets = []
     for target in rehearsal.targets():
         status = rehearsal.status(target) or {}
@@ -57,6 +59,17 @@ def report(rehearsal: Rehearsal) -> dict[str, Any]:
         "alarms": rehearsal.alarms_in_alarm(),
         # Alarms grouped by target: which targets each names in ALARM (its contributors).
         "alarmTargets": rehearsal.alarm_targets(),
+        # What the alarms' actions sent (alarm_monitor.pages: each naming a target, or of an
+        # alarm without contributors), in order.
+        "notifications": [
+            {
+                "at": iso(datetime.fromtimestamp(n.at, UTC)),
+                "alarm": n.alarm,
+                "state": n.state,
+                "target": n.value("target"),
+            }
+            for n in pages(rehearsal.alarm_monitor())
+        ],
         "virtualTime": iso(rehearsal.clock.now()),
         "endpoint": "external" if rehearsal.external_endpoint else "simulator",
     }

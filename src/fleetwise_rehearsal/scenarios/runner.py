@@ -79,6 +79,7 @@ class ScenarioRunner:
         *,
         origin: datetime | None = None,
         source: str = "scenario",
+        schedule: bool = False,
     ) -> None:
         self.rehearsal = rehearsal
         self.source = source
@@ -88,7 +89,56 @@ class ScenarioRunner:
         self.applied: list[Step] = []
         self.skipped: list[str] = []
         self.phases: dict[str, list[dict[str, Any]]] = {}
+        # The stacks a step may name (None: the scenario's own), and, with ``schedule``, the
+        # moment each one's drift schedule fires next.
+        self.stacks: dict[str | None, Rehearsal] = {None: rehearsal}
+        self.schedule = schedule
+        self.next_tick: dict[str | None, datetime] = {}
+        if schedule:
+            self.next_tick[None] = self.origin + self._rate(rehearsal)
+        # Keep CloudWatch's data up to date at every moment (queue depths are sampled then),
+        # for expectations on the notifications the alarms sent.
+        self.watch_alarms = False
         self.observe()
+
+    def add_stack(self, name: str, parameters: Mapping[str, str]) -> Rehearsal:
+        """Deploy another hub stack beside the scenario's own (``Rehearsal.add_stack``), as
+        ``sam deploy`` would: its custom resource runs, its write lands."""
+        other = self.rehearsal.add_stack(name, parameters)
+        if other.stack.custom_resources:
+            other.deploy_spec()
+        other.settle()
+        self.stacks[name] = other
+        if self.schedule:
+            self.next_tick[name] = other.clock.now() + self._rate(other)
+        return other
+
+    def _rate(self, rehearsal: Rehearsal) -> timedelta:
+        minutes = rehearsal.parameters.get(
+            "DriftCheckRateMinutes", self.facts.parameters["DriftCheckRateMinutes"]["Default"]
+        )
+        return timedelta(minutes=float(minutes))
+
+    def run_to(self, moment: datetime) -> None:
+        """Let time run to ``moment``, executions running; with ``schedule``, each stack's
+        drift schedule fires at its rate on the way (at the start of its window: no jitter)."""
+        while self.next_tick:
+            name, due = min(self.next_tick.items(), key=lambda item: item[1])
+            if due > moment:
+                break
+            self.rehearsal.run_until(due, observe=self.observe)
+            self.stacks[name].tick()
+            self.rehearsal.settle()
+            self.observe()
+            self.next_tick[name] = due + self._rate(self.stacks[name])
+        self.rehearsal.run_until(moment, observe=self.observe)
+
+    def _for(self, step: Step) -> Rehearsal:
+        """The stack the step acts on."""
+        name = step.args.get("stack")
+        if name not in self.stacks:
+            raise ScenarioError(f"{step.label(self.source)}: no stack {name!r} is deployed")
+        return self.stacks[name]
 
     @property
     def elapsed(self) -> float:
@@ -125,7 +175,7 @@ class ScenarioRunner:
                         f"{label}: 'at' {step.at:g} has passed: the rehearsal is already at "
                         f"{self.elapsed:g} s"
                     )
-                rehearsal.run_until(moment, observe=self.observe)
+                self.run_to(moment)
             _APPLY[step.kind](self, step)
             # In manual mode this returns once what the step started sleeps or has ended.
             rehearsal.settle()
@@ -142,6 +192,8 @@ class ScenarioRunner:
     def observe(self) -> None:
         """Note each target's status if its (phase, reason, specHash) changed."""
         rehearsal = self.rehearsal
+        if self.watch_alarms:
+            rehearsal.metric_store()
         now = iso(rehearsal.clock.now())
         table = rehearsal.stack.physical_id("StatusTable")
         items = rehearsal.client("dynamodb").scan(TableName=table, ConsistentRead=True)["Items"]
@@ -181,22 +233,22 @@ class ScenarioRunner:
     # -- the steps ---------------------------------------------------------------------------
 
     def _write(self, step: Step) -> None:
-        self.rehearsal.write_spec(step.args["item"], stream=step.args["stream"])
+        self._for(step).write_spec(step.args["item"], stream=step.args["stream"])
 
     def _write_item(self, step: Step) -> None:
-        self.rehearsal.put_item(step.args["item"], stream=step.args["stream"])
+        self._for(step).put_item(step.args["item"], stream=step.args["stream"])
 
     def _patch(self, step: Step) -> None:
-        self.rehearsal.update_spec(
+        self._for(step).update_spec(
             step.args["target"], stream=step.args["stream"], **step.args["attributes"]
         )
 
     def _delete(self, step: Step) -> None:
-        self.rehearsal.delete_spec(step.args["target"], stream=step.args["stream"])
+        self._for(step).delete_spec(step.args["target"], stream=step.args["stream"])
 
     def _stop(self, step: Step) -> None:
         args = step.args
-        rehearsal = self.rehearsal
+        rehearsal = self._for(step)
         if args["execution"] == RUNNING:
             target = args["target"] or rehearsal.default_target
             executions = [e["executionArn"] for e in rehearsal.running_executions(target)]
@@ -215,11 +267,10 @@ class ScenarioRunner:
         self.finish()
 
     def _tick(self, step: Step) -> None:
-        self.rehearsal.tick()
+        self._for(step).tick()
 
     def _advance(self, step: Step) -> None:
-        moment = self.rehearsal.clock.now() + timedelta(seconds=float(step.args["seconds"]))
-        self.rehearsal.run_until(moment, observe=self.observe)
+        self.run_to(self.rehearsal.clock.now() + timedelta(seconds=float(step.args["seconds"])))
 
     def _parameters(self, step: Step) -> None:
         self.rehearsal.update_parameters(step.args["values"])
@@ -316,8 +367,17 @@ def run_scenario(
         endpoint_url=endpoint_url,
         member_accounts=scenario.members,
     ) as rehearsal:
-        runner = ScenarioRunner(rehearsal, source=scenario.source)
+        runner = ScenarioRunner(rehearsal, source=scenario.source, schedule=scenario.schedule)
+        runner.watch_alarms = bool(
+            scenario.expectations is not None
+            and (
+                scenario.expectations.notifications is not None
+                or any(e.notifications is not None for e in scenario.expectations.stacks.values())
+            )
+        )
         runner.deploy()
+        for name, stack_parameters in scenario.stacks.items():
+            runner.add_stack(name, stack_parameters)
         watching = scenario.expectations is not None and scenario.expectations.invariants
         monitor = InvariantMonitor(rehearsal) if watching else None
         broken: dict[str, None] = {}
