@@ -621,8 +621,7 @@ def test_one_targets_start_execution_failure_affects_that_target_only(
         else (error.response["Error"]["Code"] if isinstance(error, ClientError) else "?")
     )
     assert str(raised.value) == (
-        f"could not check {first} (StartExecution: {code}); the other targets "
-        "were checked"
+        f"could not check {first} (StartExecution: {code}); the other targets were checked"
     )
     assert [e["name"] for e in executions(client, arn)] == sorted(
         [names[second], names[third], names[gone]]

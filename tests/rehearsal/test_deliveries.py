@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from botocore.exceptions import ClientError
 
+from fleetwise_reconciler.handlers import drift_check
 from fleetwise_rehearsal.rehearsal import Rehearsal
 from fleetwise_rehearsal.scenarios.runner import ScenarioRunner
 
@@ -65,8 +66,6 @@ def test_a_drift_check_that_fails_is_retried_a_minute_later_once(
 ) -> None:
     # GIVEN a drift check whose every StartExecution is refused (a target then needs a run:
     # its registration was lost)
-    from fleetwise_reconciler.handlers import drift_check  # noqa: PLC0415 - patched here
-
     runner.apply({"write": {"target": T}})
     runner.finish()
     runner.rehearsal.sim.forget_registration()
