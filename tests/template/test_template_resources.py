@@ -675,3 +675,34 @@ def test_every_parameter_is_described_and_bounded(sam_template: dict[str, Any]) 
             assert "AllowedValues" in spec or {"MinValue", "MaxValue"} <= set(spec), name
         elif spec["Type"] == "String":
             assert "AllowedValues" in spec or "AllowedPattern" in spec, name
+
+
+def test_the_drift_schedule_is_created_after_the_hand_out_grant(
+    cfn_template: dict[str, Any],
+) -> None:
+    # The first tick of a large fleet hands batches out: a schedule that could fire before
+    # the grant exists would have that tick refused. CloudFormation orders by references and
+    # DependsOn only, and the schedule references nothing of the policy.
+    schedule = cfn_template["Resources"]["DriftCheckSchedule"]
+    depends = schedule.get("DependsOn")
+    assert (depends if isinstance(depends, list) else [depends]) == ["DriftCheckHandOutPolicy"]
+    # and the grant names the unqualified ARN, which the handler invokes (its own test)
+    policy = cfn_template["Resources"]["DriftCheckHandOutPolicy"]["Properties"]
+    assert policy["PolicyDocument"]["Statement"][0]["Resource"] == {
+        "Fn::GetAtt": ["DriftCheckFunction", "Arn"]
+    }
+
+
+def test_the_layer_is_named_after_the_stack(cfn_template: dict[str, Any]) -> None:
+    # Without a name SAM names the layer after its logical id: two stacks in one account and
+    # Region would publish versions of one layer. No other resource has a literal name.
+    [layer] = _resources(cfn_template, "AWS::Lambda::LayerVersion").values()
+    assert layer["Properties"]["LayerName"] == {"Fn::Sub": "${AWS::StackName}-deps"}
+    literal = {
+        (logical_id, key)
+        for logical_id, resource in cfn_template["Resources"].items()
+        for key, value in (resource.get("Properties") or {}).items()
+        if key.endswith("Name") and isinstance(value, str)
+        and key not in ("MetricName", "PolicyName", "DisplayName", "AttributeName")
+    }  # fmt: skip
+    assert literal == set()
