@@ -38,6 +38,10 @@ them up beside the tick's single heartbeat.
 A target that cannot be observed (throttling, access denied) does not stop the others; the
 invocation then raises ``DriftCheckIncomplete`` at the end, so the function's Errors alarm names
 the problem; the next tick observes again.
+
+Why one module: a tick and its batches are one check (validate, observe, read the statuses,
+decide, count) with its steps around it (split, hand out, sweep, finish); each step is a
+function here, and no other handler uses them.
 """
 
 from __future__ import annotations

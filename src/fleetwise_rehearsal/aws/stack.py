@@ -475,6 +475,14 @@ class Deployer:
         resource.physical_id = url
         resource.attributes.update(Arn=self.arn("sqs", name), QueueName=name, QueueUrl=url)
 
+    def _create_AWS_SSM_Parameter(self, resource: Resource) -> None:
+        props = resource.properties
+        name = props.get("Name") or f"/{self.name_for(resource.logical_id, 1011)}"
+        args = {k: props[k] for k in ("Description", "Type", "Tier") if k in props}
+        self.client("ssm").put_parameter(Name=name, Value=str(props["Value"]), **args)
+        resource.physical_id = name
+        resource.attributes.update(Type=props.get("Type"), Value=props["Value"])
+
     def _create_AWS_SNS_Topic(self, resource: Resource) -> None:
         props = resource.properties
         name = props.get("TopicName") or self.name_for(resource.logical_id, 256)
