@@ -36,7 +36,9 @@ JSON) is pinned by tests/rehearsal/test_strict.py, so an upgrade that loosens it
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import re
+from collections.abc import Callable, Mapping
 from typing import Any, Final, NoReturn, cast
 
 from jsonpath_ng.jsonpath import Child, Fields, Root
@@ -71,6 +73,31 @@ from fleetwise_rehearsal.aws.patching import Patcher
 
 # The Step Functions quota on state, task and execution data, in UTF-8 bytes.
 PAYLOAD_LIMIT_BYTES: Final = 256 * 1024
+
+# CloudFormation: "Maximum size of a parameter value: 4,096 bytes" (its quotas page).
+CFN_PARAMETER_VALUE_BYTES: Final = 4096
+# Lambda: "Function environment variables: 4 KB, for all environment variables associated
+# with the function, in aggregate" (Lambda quotas).
+LAMBDA_ENVIRONMENT_BYTES: Final = 4096
+# IAM: "Role policy size cannot exceed 10,240 characters" (every inline policy of a role
+# together) and "Role trust policy length: 2,048 characters" (the default; adjustable), with
+# "IAM doesn't count white space when calculating the size of a policy" (IAM and AWS STS
+# quotas).
+IAM_ROLE_POLICY_CHARS: Final = 10240
+IAM_TRUST_POLICY_CHARS: Final = 2048
+
+
+def environment_size(variables: Mapping[str, Any]) -> int:
+    """A function's environment as Lambda measures it against its 4 KB: the variables as one
+    JSON object (its refusal quotes that object after "String measured:")."""
+    return len(json.dumps(dict(variables), separators=(",", ":")).encode("utf-8"))
+
+
+def policy_size(document: Any) -> int:
+    """A policy document's length as IAM counts it: its characters, white space not counted."""
+    text = document if isinstance(document, str) else json.dumps(document)
+    return len(re.sub(r"\s", "", text))
+
 
 # Lambda's quota on a synchronous invocation's request and response: "6 MB each", taken as
 # 6 MiB. (Lambda's own message names 6,291,556 bytes for responses; moto 5.2.5 refuses any
