@@ -31,7 +31,7 @@ from typing import Any
 
 from moto.dynamodb.models import dynamodb_backends
 
-from fleetwise_rehearsal.aws import clients
+from fleetwise_rehearsal.aws import clients, strict
 from fleetwise_rehearsal.aws.streams import EventSourceMappingSpec
 from fleetwise_rehearsal.aws.template import Resolver, Translated, UnsupportedIntrinsic, translate
 
@@ -194,6 +194,8 @@ def deploy(
     """Create every resource of the SAM template in the active moto mock; return the Stack."""
     path = Path(template_path)
     translated = translate_once(path, parameters or {}, region=region, account_id=account_id)
+    # CloudFormation refuses the change set before creating anything.
+    strict.check_parameter_values(translated.parameters)
     cfn = translated.template
     resolver = Resolver(
         parameters=parameter_values(cfn, translated.parameters),
