@@ -250,6 +250,10 @@ def cost_markdown(template_path: Path = TEMPLATE) -> str:
     alarm_metrics = round(alarms.usd / PRICES["alarm_metric"].usd)
     alarms_free = min(FREE_ALARM_METRICS, alarm_metrics)
     rotation = price_text(PRICES["kms_rotation"].usd)
+    rate = int(load_template(template_path)["Parameters"]["DriftCheckRateMinutes"]["Default"])
+    ticks = 730 * 60 // rate
+    trail = PRICES["cloudtrail_management_copy"]
+    kms = PRICES["kms_request"]
     lines = [
         "# What the stack costs",
         "",
@@ -305,6 +309,20 @@ def cost_markdown(template_path: Path = TEMPLATE) -> str:
         "  gives. A healthy target has no metric series of its own: a target's series (each",
         "  `target` dimension is a custom metric, billed for the hours it gets data) exist only",
         "  while it needs attention, and the alarms on Metrics Insights queries read only those.",
+        "",
+        "- **A second trail** (CloudTrail): the first copy of management events in a Region is",
+        f"  free; each further trail delivering them pays ${price_text(trail.usd)} per 100,000.",
+        "  The stack's management events are its IoT FleetWise calls, `AssumeRole`,",
+        "  `GetParametersByPath`, `StartExecution` and the requests to a data key: a steady",
+        f"  drift check every {rate} minutes is {ticks:,} `GetRegisterAccountStatus` a month per",
+        f"  account and Region, {usd(ticks * trail.usd / 1e5)} a month in a second trail. Data",
+        "  events (DynamoDB items, SQS messages, invocations) cost",
+        f"  ${price_text(PRICES['cloudtrail_data_event'].usd)} per 100,000 only in a trail that",
+        "  records them. `fleetwise_rehearsal.fleet.cost.Trails` prices both for a fleet.",
+        f"- **Requests to `DataKmsKeyArn`** (when set): ${price_text(kms.usd)} per 10,000",
+        f"  ({kms.free_tier} free). The tables ask for their key once per reader and {rate}-minute",
+        f"  check (a key is cached 5 minutes): {2 * ticks:,} requests a month for the drift",
+        f"  check's two tables, {usd(2 * ticks * kms.usd / 1e4)}; the queues one per message.",
         "",
         "## Per target, at scale",
         "",
