@@ -181,3 +181,38 @@ def test_a_template_of_501_resources_fails(tmp_path: Path) -> None:
     row = _usage(_copy(tmp_path, edit), "cfn-resources")
     assert row.usage.amount == 501
     assert breaches([row]) == [row]
+
+
+def test_the_history_bound_counts_each_state_and_each_retry() -> None:
+    definition = {
+        "StartAt": "P",
+        "States": {
+            "P": {"Type": "Pass", "Next": "T"},
+            "T": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Retry": [
+                    {"ErrorEquals": ["A"], "MaxAttempts": 2},
+                    {"ErrorEquals": ["B"], "MaxAttempts": 3},
+                ],
+                "Next": "S",
+            },
+            "S": {"Type": "Succeed"},
+        },
+    }
+    # Pass 2, Task 5 + 3 x 5 retries, Succeed 2; twice; the execution's start and end
+    assert quotas.history_bound(definition, passes=2) == 2 * (2 + 5 + 15 + 2) + 2
+
+
+@pytest.mark.parametrize(("max_loops", "within"), [(8, True), (9, False)])
+def test_the_loop_bound_is_where_a_runs_history_could_pass_25000_events(
+    tmp_path: Path, max_loops: int, within: bool
+) -> None:
+    # GIVEN a copy whose MaxLoops default is 8, or 9 (ThrottleMaxWaits stays at 5)
+    def edit(sam: dict[str, Any]) -> None:
+        sam["Parameters"]["MaxLoops"]["Default"] = max_loops
+
+    row = _usage(_copy(tmp_path, edit), "sfn-history")
+    # THEN the bound passes 25,000 events from 9 loops on
+    assert row.within is within
+    assert (row in breaches([row])) is not within

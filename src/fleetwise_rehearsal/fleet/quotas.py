@@ -16,6 +16,7 @@ environment, IAM's policy sizes, a parameter value at deploy): the constants liv
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -346,6 +347,54 @@ def _definitions(sized: Sized) -> Usage:
     return _largest({k: len(text.encode("utf-8")) for k, text in sized.definitions.items()})
 
 
+# Events a state adds to an execution's history (AWS's history event types): a Lambda Task's
+# entered, scheduled, started, succeeded and exited; each retried attempt's scheduled, started
+# and failed (or timed out); any other state's entered and exited.
+TASK_EVENTS = 5
+RETRY_EVENTS = 3
+STATE_EVENTS = 2
+
+
+def history_bound(definition: Mapping[str, Any], passes: int) -> int:
+    """An upper bound of one execution's history events: ``passes`` times through every state
+    of ``definition``, every retrier of each Task spent to its MaxAttempts, and the execution's
+    started and ended events."""
+    per_pass = 0
+    for state in definition["States"].values():
+        if state["Type"] == "Task":
+            retries = sum(int(r.get("MaxAttempts", 3)) for r in state.get("Retry") or [])
+            per_pass += TASK_EVENTS + RETRY_EVENTS * retries
+        else:
+            per_pass += STATE_EVENTS
+    return passes * per_pass + 2
+
+
+def _history(sized: Sized) -> Usage:
+    # A run passes through the workflow at most once per loop (MaxLoops more after the first)
+    # and may go back once per throttle wait (ThrottleMaxWaits): counted as whole passes.
+    values = sized.translated.parameters
+    loops, waits = int(values["MaxLoops"]), int(values["ThrottleMaxWaits"])
+    passes = (loops + 1) * (waits + 1)
+    return _largest(
+        {
+            logical_id: history_bound(json.loads(text), passes)
+            for logical_id, text in sized.definitions.items()
+        }
+    )
+
+
+def most_loops_within_history(configuration: Configuration = LARGEST) -> int:
+    """The largest MaxLoops whose history bound stays within 25,000 events, with the
+    template's ThrottleMaxWaits."""
+    sized = size(configuration)
+    definition = json.loads(sized.definitions["ReconcileStateMachine"])
+    waits = int(sized.translated.parameters["ThrottleMaxWaits"])
+    loops = 0
+    while history_bound(definition, (loops + 2) * (waits + 1)) <= 25_000:
+        loops += 1
+    return loops
+
+
 def _section(name: str) -> Callable[[Sized], Usage]:
     def measure(sized: Sized) -> Usage:
         return Usage(len(sized.translated.template.get(name) or {}), "template.yaml")
@@ -424,6 +473,10 @@ QUOTAS: Final[tuple[Quota, ...]] = (
     Quota(
         "sfn-definition", "Step Functions", "State machine definition size", 1024 * 1024,
         "bytes", SFN_PAGE, _definitions,
+    ),
+    Quota(
+        "sfn-history", "Step Functions", "Execution history events (an upper bound of a run's)",
+        25_000, "events", SFN_PAGE, _history,
     ),
     Quota(
         "ssm-parameter-value", "Systems Manager", "Standard parameter value size", 4096,
