@@ -28,8 +28,9 @@ from typing import Any
 # The botocore service names (data directories) of every client the Lambda package builds:
 # the tables (PynamoDB), IoT FleetWise, Lambda (the drift check hands a large fleet's batches
 # to invocations of itself), Step Functions (the stream trigger and the drift check start
-# runs) and STS (the member role of another account).
-SERVICES = frozenset({"dynamodb", "iotfleetwise", "lambda", "stepfunctions", "sts"})
+# runs), STS (the member role of another account) and Systems Manager (the member accounts'
+# lists in Parameter Store).
+SERVICES = frozenset({"dynamodb", "iotfleetwise", "lambda", "ssm", "stepfunctions", "sts"})
 
 
 def endpoint_prefixes(data: Path) -> set[str]:

@@ -13,6 +13,9 @@ from botocore.exceptions import ClientError
 
 from fleetwise_cli.awserrors import code_of, message_of, translated
 from fleetwise_cli.context import CliError, Context
+from fleetwise_reconciler import wiring
+from fleetwise_reconciler.logic.validate import ValidationContext
+from fleetwise_reconciler.member import AllowedAccounts
 from fleetwise_reconciler.settings import DEFAULT_MEMBER_ROLE_NAME, Settings
 
 TEMPLATE = Path("template.yaml")
@@ -35,7 +38,21 @@ class Deployment:
 
     @property
     def settings(self) -> Settings:
-        return settings_for(self.parameters, account_id=self.account_id, region=self.region)
+        return settings_for(
+            self.parameters, account_id=self.account_id, region=self.region, stack=self.name
+        )
+
+    def validation_context(self, ctx: Context) -> ValidationContext:
+        """What the stack's functions allow a spec: its parameters, and the member accounts
+        listed under its path in Parameter Store (read only if a spec names another account,
+        with the operator's credentials)."""
+        settings = self.settings
+        members = AllowedAccounts(
+            settings.member_accounts_path,
+            fixed=settings.member_account_ids,
+            ssm_client=lambda: ctx.client("ssm"),
+        )
+        return wiring.validation_context(settings, members)
 
 
 def discover(ctx: Context, name: str) -> Deployment:
@@ -81,9 +98,12 @@ def discover(ctx: Context, name: str) -> Deployment:
     )
 
 
-def settings_for(parameters: Mapping[str, str], *, account_id: str, region: str) -> Settings:
+def settings_for(
+    parameters: Mapping[str, str], *, account_id: str, region: str, stack: str | None = None
+) -> Settings:
     """The settings the template gives the functions from these parameter values (its
-    ``Globals`` environment): what validation and planning need."""
+    ``Globals`` environment): what validation and planning need. ``stack`` names where its
+    member accounts are listed (none without a stack: ``--param MemberAccountIds`` then)."""
     roles = tuple(
         part.strip()
         for part in parameters.get("AllowedPassRoleArns", "").split(",")
@@ -103,6 +123,8 @@ def settings_for(parameters: Mapping[str, str], *, account_id: str, region: str)
         allowed_pass_role_arns=roles,
         max_registration_attempts=attempts,
         member_account_ids=members,
+        member_accounts_path=f"/fleetwise-reconciler/{stack}/member-accounts" if stack else "",
+        member_organization_id=parameters.get("MemberOrganizationId", ""),
         member_role_name=parameters.get("MemberRoleName") or DEFAULT_MEMBER_ROLE_NAME,
     )
 

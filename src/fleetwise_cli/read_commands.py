@@ -240,7 +240,7 @@ def plan(ctx: Context, args: argparse.Namespace) -> int:
     no_selectors_with_a_target(args)
     deployment, tables = open_stack(ctx, args)
     settings = deployment.settings
-    context = wiring.validation_context(settings)
+    context = deployment.validation_context(ctx)
     states = (
         [target_state(tables, deployment, args.target)] if args.target else chosen(tables, args)
     )
@@ -404,7 +404,7 @@ def diff(ctx: Context, args: argparse.Namespace) -> int:
         return diff_file(ctx, args)
     deployment, tables = open_stack(ctx, args)
     settings = deployment.settings
-    context = wiring.validation_context(settings)
+    context = deployment.validation_context(ctx)
     states = (
         [target_state(tables, deployment, args.target)] if args.target else chosen(tables, args)
     )

@@ -49,7 +49,6 @@ from fleetwise_cli.read_commands import (
     selecting,
     target_state,
 )
-from fleetwise_reconciler import wiring
 from fleetwise_reconciler.logic.compare import spec_hash
 
 NO_DEREGISTRATION = (
@@ -106,7 +105,7 @@ class Editor:
         self.args = args
         self.deployment, self.tables = open_stack(ctx, args)
         self.settings = self.deployment.settings
-        self.context = wiring.validation_context(self.settings)
+        self.context = self.deployment.validation_context(ctx)
 
     def plan(self, item: Mapping[str, Any], state: TargetState) -> Planned | None:
         """What a reconcile of ``item`` would do; None (with a warning) when IoT FleetWise

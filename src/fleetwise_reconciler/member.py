@@ -26,6 +26,18 @@ in an AWS Region"):
   resource: ..."): terminal until someone deploys or fixes the member role. ``Throttling`` is
   transient.
 
+Which accounts are members (``AllowedAccounts``): the accounts listed in the StringList
+parameters under the stack's path in Parameter Store (``MEMBER_ACCOUNTS_PATH``: the stack
+writes one of them from ``MemberAccountIds``, operators add any others), read with
+GetParametersByPath on first use and again after ``ALLOWED_ACCOUNTS_TTL``; or, with
+``MemberOrganizationId``, any account (IAM then lets the hub assume the member role only in that
+organisation's accounts, and only the accounts whose member role trusts the hub answer). AWS
+Systems Manager facts relied on ("How Parameter Store authorizes parameter retrieval";
+"Managing parameter tiers"): GetParametersByPath is authorised against the path asked for, not
+the parameters it returns, and answers at most 10 parameters a page; a standard parameter's
+value holds at most 4 KB (4,096 characters), so a list of more than about 315 account ids
+spans several parameters.
+
 Errors leave as the FleetWise adapter's domain errors (``FleetWiseTerminalError``,
 ``FleetWiseTransientError``), whose class names the workflow's Retry and Catch match, with
 ``operation`` ``AssumeRole``.
@@ -100,6 +112,92 @@ def sts_config() -> Config:
     """One attempt: the step that needs the credentials is retried by Step Functions
     (``budget.STS``)."""
     return budget.STS.config(user_agent_extra=USER_AGENT_EXTRA)
+
+
+# How long a process trusts its copy of the member accounts: an account added under the
+# path is allowed within this long, one removed is refused within this long.
+ALLOWED_ACCOUNTS_TTL = timedelta(minutes=5)
+OPERATION_ALLOWED = "GetParametersByPath"
+
+
+class AllowedAccounts:
+    """The member accounts listed under ``path`` in Parameter Store, as a container
+    (``account in allowed``), read on first use and cached for ``ALLOWED_ACCOUNTS_TTL``
+    (thread safe). ``fixed`` accounts are members without a read (tests, the operator's
+    ``--param MemberAccountIds``). An empty ``path`` lists no account beyond ``fixed``."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        fixed: tuple[str, ...] = (),
+        ssm_client: Callable[[], Any] | None = None,
+    ) -> None:
+        self.path = path.rstrip("/")
+        self.fixed = frozenset(fixed)
+        self._ssm_client = ssm_client
+        self._lock = threading.Lock()
+        self._listed: frozenset[str] = frozenset()
+        self._read_at: datetime | None = None
+        self.reads = 0  # GetParametersByPath calls made (pages included)
+
+    def __contains__(self, account: object) -> bool:
+        if account in self.fixed:
+            return True
+        if not self.path or self._ssm_client is None:
+            return False
+        return account in self.listed(self._ssm_client)
+
+    def listed(self, ssm_client: Callable[[], Any] | None = None) -> frozenset[str]:
+        """The accounts under the path, read now unless the copy is younger than the TTL."""
+        client = ssm_client or self._ssm_client
+        if not self.path or client is None:
+            return frozenset()
+        with self._lock:
+            now = clock.now()
+            if self._read_at is None or now - self._read_at >= ALLOWED_ACCOUNTS_TTL:
+                self._listed = self._read(client())
+                self._read_at = now
+            return self._listed
+
+    def _read(self, client: Any) -> frozenset[str]:
+        found: set[str] = set()
+        token: str | None = None
+        # At most one page per 10 parameters: bounded by what the path holds.
+        while True:
+            arguments: dict[str, Any] = {"Path": self.path, "Recursive": False}
+            if token:
+                arguments["NextToken"] = token
+            self.reads += 1
+            try:
+                page = client.get_parameters_by_path(**arguments)
+            except ClientError as error:
+                details = error.response.get("Error", {})
+                code = str(details.get("Code") or "Unknown")
+                message = f"{details.get('Message') or error} (reading {self.path})"
+                if classify(code) in (ErrorClass.TRANSIENT, ErrorClass.CONFLICT):
+                    raise FleetWiseTransientError(
+                        code, message, operation=OPERATION_ALLOWED
+                    ) from error
+                raise FleetWiseTerminalError(code, message, operation=OPERATION_ALLOWED) from error
+            except (BotocoreConnectionError, HTTPClientError) as error:
+                raise FleetWiseTransientError(
+                    ENDPOINT_UNREACHABLE, str(error), operation=OPERATION_ALLOWED
+                ) from error
+            for parameter in page.get("Parameters") or []:
+                found.update(_account_ids(str(parameter.get("Value") or "")))
+            token = page.get("NextToken")
+            if not token:
+                return frozenset(found)
+
+
+def _account_ids(value: str) -> set[str]:
+    """The account ids of a StringList's value (commas; blanks and anything that is not an
+    account id ignored: a stray entry must not allow anything)."""
+    return {part.strip() for part in value.split(",") if ACCOUNT_ID.fullmatch(part.strip())}
+
+
+ACCOUNT_ID = re.compile(r"[0-9]{12}")
 
 
 class MemberRoles:

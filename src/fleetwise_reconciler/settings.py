@@ -33,8 +33,12 @@ class Settings:
     # means "any role of this account" (the template's default).
     allowed_pass_role_arns: tuple[str, ...] = ()
     served_regions: tuple[str, ...] = DEFAULT_SERVED_REGIONS
-    # Other accounts whose targets this stack manages through their member role.
+    # Other accounts whose targets this stack manages through their member role: these, the
+    # accounts listed under ``member_accounts_path`` in Parameter Store (member.AllowedAccounts),
+    # and with ``member_organization_id`` any account (the organisation's, by IAM).
     member_account_ids: tuple[str, ...] = ()
+    member_accounts_path: str = ""
+    member_organization_id: str = ""
     member_role_name: str = DEFAULT_MEMBER_ROLE_NAME
     execution_timeout_seconds: int = 3600
     registration_budget_seconds: int = 900
@@ -113,6 +117,12 @@ def get_settings() -> Settings:
     members = _csv("MEMBER_ACCOUNT_IDS")
     if members is not None:
         values["member_account_ids"] = members
+    for variable, name in (
+        ("MEMBER_ACCOUNTS_PATH", "member_accounts_path"),
+        ("MEMBER_ORGANIZATION_ID", "member_organization_id"),
+    ):
+        if env.get(variable):
+            values[name] = env[variable]
     if env.get("MEMBER_ROLE_NAME"):
         values["member_role_name"] = env["MEMBER_ROLE_NAME"]
     return Settings(**values)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import TYPE_CHECKING, Any
 
 import botocore.session
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
     from fleetwise_reconciler.fleetwise import FleetWise
     from fleetwise_reconciler.logic.validate import ValidationContext
-    from fleetwise_reconciler.member import MemberRoles
+    from fleetwise_reconciler.member import AllowedAccounts, MemberRoles
 
     # What a handler's tests may pass instead of the real ports.
     FleetWisePorts: TypeAlias = FleetWise | Callable[[str], FleetWise]
@@ -152,19 +152,51 @@ def lambda_client() -> Any:
     return _control_client("lambda")
 
 
-def validation_context(settings: Settings | None = None) -> ValidationContext:
+def validation_context(
+    settings: Settings | None = None, members: Container[str] | None = None
+) -> ValidationContext:
     """What the stack allows a spec, from ``settings`` (the process's by default; the
-    operator's CLI passes the settings a deployed stack's parameters give its functions)."""
+    operator's CLI passes the settings a deployed stack's parameters give its functions, and
+    the ``members`` it read). The process's member accounts are read only when a spec names
+    another account."""
     # Imported here: only the handlers that validate a spec load the validation code.
     from fleetwise_reconciler.logic.validate import ValidationContext  # noqa: PLC0415
 
+    if members is None:
+        members = allowed_accounts() if settings is None else settings.member_account_ids
     settings = settings or get_settings()
     return ValidationContext(
         account_id=settings.account_id,
         partition=partition(settings.region),
         served_regions=settings.served_regions,
         allowed_role_patterns=settings.allowed_pass_role_arns,
-        member_account_ids=settings.member_account_ids,
+        member_account_ids=members,
+        member_accounts_path=settings.member_accounts_path,
+        member_organization_id=settings.member_organization_id,
+    )
+
+
+@functools.cache
+def allowed_accounts() -> AllowedAccounts:
+    """The member accounts of this process's settings: those given, and those listed under
+    the stack's path in Parameter Store (read on first use, cached for a while: member.py)."""
+    from fleetwise_reconciler.member import AllowedAccounts  # noqa: PLC0415
+
+    settings = get_settings()
+    return AllowedAccounts(
+        settings.member_accounts_path, fixed=settings.member_account_ids, ssm_client=ssm
+    )
+
+
+@functools.cache
+def ssm() -> Any:
+    """Parameter Store of the stack's own Region (the member accounts' list). One attempt,
+    as STS's (member.sts_config): the step that validates is retried by Step Functions, the
+    drift check by Lambda and the next tick."""
+    from fleetwise_reconciler.member import sts_config  # noqa: PLC0415
+
+    return botocore_session().create_client(
+        "ssm", region_name=get_settings().region, config=sts_config()
     )
 
 
@@ -176,6 +208,8 @@ def reset() -> None:
         status_repository,
         fleetwise,
         member_roles,
+        allowed_accounts,
+        ssm,
         stepfunctions,
         lambda_client,
         get_settings,

@@ -3,8 +3,10 @@
 - ``fleetwise-reconciler demo``: a narrated rehearsal for a newcomer.
 - ``fleetwise-reconciler rehearse [--spec FILE] [--json] [--param Key=Value ...]``: deploy,
   write the desired spec, settle, one drift tick, settle, report (one JSON object with
-  ``--json``). It exits 0 whenever the rehearsal ran, whatever the registration outcome, and
-  2 on bad input, before anything is started.
+  ``--json``). With ``MemberAccountIds`` (or ``MemberOrganizationId`` and a spec in another
+  account) the member role is deployed in those accounts first, as a scenario's ``members:``.
+  It exits 0 whenever the rehearsal ran, whatever the registration outcome, and 2 on bad
+  input, before anything is started.
 - ``fleetwise-reconciler rehearse --scenario FILE [--json] [--param Key=Value ...]``: run a
   scenario file (the README documents the format), narrated or as one JSON object; exit 0
   when every expectation held (or there were none), 1 when one failed (each failure on
@@ -34,7 +36,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from fleetwise_rehearsal.fleetwise import FAILURE, Outcome
-from fleetwise_rehearsal.rehearsal import Rehearsal
+from fleetwise_rehearsal.rehearsal import DEFAULT_ACCOUNT, Rehearsal
 from fleetwise_rehearsal.rehearsal.serve import ExecutionLog, Served, schedule_seconds
 from fleetwise_rehearsal.scenarios.format import Scenario, ScenarioError
 from fleetwise_rehearsal.scenarios.narrate import Narrator, alarms_line, scenario_story
@@ -92,6 +94,21 @@ def rehearse_scenario(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_EXPECTATION_FAILED if result.failures else 0
 
 
+def member_accounts(params: dict[str, str], spec: dict[str, Any] | None) -> list[str]:
+    """The accounts whose member role the rehearsal deploys, as the member StackSet would have
+    rolled it out before the hub manages them: each of ``MemberAccountIds``, and with
+    ``MemberOrganizationId`` the spec's own account (standing for the organisation's accounts,
+    which the rehearsal does not model), the hub's account excepted."""
+    accounts = [a.strip() for a in params.get("MemberAccountIds", "").split(",") if a.strip()]
+    target = spec.get("target") if spec is not None else None
+    if params.get("MemberOrganizationId") and isinstance(target, str) and ":" in target:
+        accounts.append(target.split(":", 1)[0])
+    for account in accounts:
+        if not (len(account) == 12 and account.isdigit()):
+            raise BadInput(f"member account {account!r} is not a 12-digit account id")
+    return [a for a in dict.fromkeys(accounts) if a != DEFAULT_ACCOUNT]
+
+
 def rehearse(args: argparse.Namespace, out: TextIO) -> int:
     if args.scenario is not None:
         return rehearse_scenario(args, out)
@@ -100,9 +117,10 @@ def rehearse(args: argparse.Namespace, out: TextIO) -> int:
     if spec is not None:
         # The operator writes the item: the deploy must not write the default target too.
         params.setdefault("ManageDefaultTarget", "false")
+    members: dict[str, dict[str, str]] = {a: {} for a in member_accounts(params, spec)}
     if args.serve:
-        return serve(params, spec, args, out)
-    with Rehearsal(params) as rehearsal:
+        return serve(params, spec, args, out, members)
+    with Rehearsal(params, member_accounts=members) as rehearsal:
         if spec is None:
             if rehearsal.stack.custom_resources:
                 rehearsal.deploy_spec()
@@ -132,7 +150,11 @@ def rehearse(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def serve(
-    params: dict[str, str], spec: dict[str, Any] | None, args: argparse.Namespace, out: TextIO
+    params: dict[str, str],
+    spec: dict[str, Any] | None,
+    args: argparse.Namespace,
+    out: TextIO,
+    members: dict[str, dict[str, str]] | None = None,
 ) -> int:
     """``rehearse --serve``: deploy, write the spec, then serve the stack until stopped."""
     if args.json:
@@ -143,7 +165,7 @@ def serve(
     now = datetime.now(UTC).replace(microsecond=0)
     try:
         with (
-            Rehearsal(params, start=now) as rehearsal,
+            Rehearsal(params, start=now, member_accounts=members) as rehearsal,
             Served(rehearsal, speed=args.speed, port=args.port) as served,
         ):
             if spec is None:

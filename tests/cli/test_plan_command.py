@@ -311,6 +311,30 @@ def test_plan_of_a_member_accounts_target_goes_through_its_member_role(
     assert op.sim.calls(GET, account="123456789012") == []
 
 
+def test_plan_of_a_target_in_an_account_listed_under_the_stacks_path(
+    operator: Callable[..., Operator],
+) -> None:
+    # GIVEN a stack deployed without MemberAccountIds, its member account listed in Parameter
+    # Store under the stack's path (as the functions read it), the target in the table
+    op = operator()
+    op.r.deploy_member(MEMBER, {"OperatorPrincipalArns": "arn:aws:iam::123456789012:user/moto"})
+    path = op.r.stack.function_env("ObserveFunction")["MEMBER_ACCOUNTS_PATH"]
+    op.r.client("ssm").put_parameter(Name=f"{path}/ours", Type="StringList", Value=MEMBER)
+    op.r.client("dynamodb").put_item(
+        TableName=op.r.stack.physical_id("SpecTable"), Item={"target": {"S": MEMBER_TARGET}}
+    )
+    # WHEN the operator plans it, THEN the CLI finds the account allowed as the functions do
+    result = op.run("plan", MEMBER_TARGET)
+    assert result.lines == [
+        "210987654321:eu-central-1: Register (NotRegistered): registering: the account is not registered with IoT FleetWise"
+    ]
+    # AND without the list the same target is Invalid, naming where to list it
+    op.r.client("ssm").delete_parameter(Name=f"{path}/ours")
+    refused = op.run("plan", MEMBER_TARGET)
+    assert refused.code == 1
+    assert f"list it in a StringList parameter under {path}" in refused.out
+
+
 def test_plan_through_a_member_role_that_does_not_trust_the_operator(
     operator: Callable[..., Operator],
 ) -> None:

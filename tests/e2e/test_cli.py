@@ -82,6 +82,51 @@ def test_rehearse_refuses_bad_input(
     assert message in capsys.readouterr().err
 
 
+MEMBER = "111111111111"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [[f"MemberAccountIds={MEMBER}"], ["MemberOrganizationId=o-abcdefghij"]],
+    ids=["listed", "organisation"],
+)
+def test_rehearse_a_spec_in_a_member_account_deploys_its_member_role(
+    tmp_path: Path, params: list[str]
+) -> None:
+    # GIVEN a spec for a target in another account, allowed by the list or the organisation
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"target": f"{MEMBER}:us-east-1"}))
+    # WHEN it is rehearsed through the CLI
+    report = run_json(["--spec", str(spec), *(f"--param={p}" for p in params)])
+    # THEN the member role was there, as the member StackSet would have put it: the target
+    # registered in its own account through it
+    [target] = report["targets"]  # type: ignore[misc]
+    assert (target["target"], target["phase"]) == (f"{MEMBER}:us-east-1", "Registered")
+    assert "lastError" not in target
+    assert report["fleetwiseCalls"][REGISTER] == 1  # type: ignore[index]
+
+
+def test_rehearse_deploys_no_member_role_in_an_account_not_allowed(tmp_path: Path) -> None:
+    # GIVEN a spec in an account that neither the list nor an organisation allows
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"target": "222222222222:us-east-1"}))
+    report = run_json(["--spec", str(spec), f"--param=MemberAccountIds={MEMBER}"])
+    # THEN the target is Invalid and nothing was called
+    [target] = report["targets"]  # type: ignore[misc]
+    assert target["phase"] == "Invalid"
+    assert report["fleetwiseCalls"] == {}
+
+
+def test_rehearse_refuses_a_member_account_that_is_not_an_account_id(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = io.StringIO()
+    argv = ["rehearse", "--json", "--param", "MemberAccountIds=12345"]
+    assert cli.main(argv, out=out) == cli.EXIT_BAD_INPUT
+    assert out.getvalue() == ""
+    assert "member account '12345' is not a 12-digit account id" in capsys.readouterr().err
+
+
 def test_rehearse_against_an_external_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     # GIVEN a FleetWise endpoint the rehearsal did not start (on its own clock, which the
     # rehearsal does not drive: registrations settle at once)

@@ -1061,3 +1061,36 @@ def test_batches_not_handed_out_in_time_are_missed() -> None:
         "the 1 targets of batch 2 (TimeBudgetSpent)",
     ]
     assert dict(tally.fleet) == {drift_check.FleetState.UNOBSERVED: 4}
+
+
+class _Context:
+    """What Lambda passes the handler (the fields the Powertools logger reads)."""
+
+    function_name = "stack-DriftCheckFunction-abc"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    aws_request_id = "request"
+
+    def __init__(self, invoked_function_arn: str) -> None:
+        self.invoked_function_arn = invoked_function_arn
+
+
+@pytest.mark.parametrize("qualifier", ["", ":$LATEST", ":live", ":7"])
+def test_the_hand_out_invokes_the_unqualified_arn_its_grant_names(
+    monkeypatch: pytest.MonkeyPatch, qualifier: str
+) -> None:
+    # GIVEN the function invoked through its ARN, with or without a version or alias (the
+    # grant DriftCheckHandOutPolicy names DriftCheckFunction.Arn: the unqualified ARN)
+    handed: list[str | None] = []
+
+    def handle(
+        event: dict[str, Any], *, function: str | None = None, **_: Any
+    ) -> dict[str, Any]:
+        handed.append(function)
+        return {}
+
+    monkeypatch.setattr(drift_check, "handle", handle)
+    # WHEN a tick runs
+    drift_check.lambda_handler({}, _Context(FUNCTION + qualifier))  # type: ignore[arg-type]
+    # THEN its batches are handed to the unqualified ARN, whatever ARN it was invoked by
+    assert handed == [FUNCTION]

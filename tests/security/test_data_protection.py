@@ -120,6 +120,7 @@ def test_without_the_key_no_role_holds_any_kms_grant(cfn_template: dict[str, Any
                     "HasDataKmsKey": False,
                     "HasAllowedPassRoleArns": False,
                     "HasMemberAccounts": members,
+                    "HasMemberOrganization": members,
                 },
             )
             text = repr(resolved.get("Policies", []))

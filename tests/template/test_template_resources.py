@@ -84,11 +84,11 @@ def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
     for policy in role["Properties"].get("Policies", []):
         for entry in policy["PolicyDocument"]["Statement"]:
             if "Fn::If" in entry:
-                _condition, statement, otherwise = entry["Fn::If"]
-                assert otherwise == {"Ref": "AWS::NoValue"}
+                # Either branch may be granted: each one that is a statement counts.
+                _condition, *branches = entry["Fn::If"]
+                statements.extend(b for b in branches if b != {"Ref": "AWS::NoValue"})
             else:
-                statement = entry
-            statements.append(statement)
+                statements.append(entry)
     return statements
 
 
@@ -105,7 +105,9 @@ def _grants(cfn: dict[str, Any], function: str) -> dict[str, list[Any]]:
     for statement in _statements(_role_of(cfn, function)):
         assert statement["Effect"] == "Allow"
         for action in _as_list(statement["Action"]):
-            grants.setdefault(action, []).extend(_as_list(statement["Resource"]))
+            known = grants.setdefault(action, [])
+            # (Both branches of a conditional statement may grant the same resource.)
+            known.extend(r for r in _as_list(statement["Resource"]) if r not in known)
     return grants
 
 
@@ -147,6 +149,12 @@ def test_no_resource_has_a_hard_coded_name(sam_template: dict[str, Any]) -> None
             continue  # FunctionName names the function it configures
         if resource["Type"] == "AWS::IAM::RolePolicy":
             continue  # RoleName names the role it attaches to
+        if resource["Type"] == "AWS::SSM::Parameter":
+            # Named under the stack's own path, which the functions read.
+            assert resource["Properties"]["Name"]["Fn::Sub"].startswith(
+                "/fleetwise-reconciler/${AWS::StackName}/"
+            ), name
+            continue
         assert not name_properties & set(resource.get("Properties", {})), name
     for name, group in _resources(sam_template, "AWS::Logs::LogGroup").items():
         assert "${AWS::StackName}" in group["Properties"]["LogGroupName"]["Fn::Sub"], name
@@ -302,31 +310,61 @@ def test_no_wildcard_actions_and_star_resources_only_for_unscopable_actions(
                 assert set(actions) <= UNSCOPABLE_ACTIONS, (name, actions)
 
 
-# Every role that calls IoT FleetWise may assume the member role, only with MemberAccountIds
-# (the account is a condition: test_the_member_role_grant_names_only_allowed_accounts).
+# Every role that calls IoT FleetWise may assume the member role (by its name, in any account:
+# no policy could list a large fleet's accounts, and the member role trusts this stack's roles
+# only); with MemberOrganizationId only in that organisation's accounts.
 MEMBER_ROLES = {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"}
+MEMBER_ACCOUNTS_PATH = {
+    "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
+    "/fleetwise-reconciler/${AWS::StackName}/member-accounts"
+}
+ASSUME = {"Sid": "AssumeMemberRole", "Effect": "Allow", "Action": "sts:AssumeRole",
+          "Resource": MEMBER_ROLES}  # fmt: skip
 
 
-def test_the_member_role_grant_names_only_allowed_accounts(cfn_template: dict[str, Any]) -> None:
+def test_the_member_role_grant_names_the_member_role_and_the_organisation(
+    cfn_template: dict[str, Any],
+) -> None:
     for role in ("ObserveFunctionRole", "RegisterFunctionRole", "PollFunctionRole",
                  "DriftCheckFunctionRole"):  # fmt: skip
         statements = cfn_template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"][
             "Statement"
         ]
-        wrapped = [s for s in statements if "Fn::If" in s and s["Fn::If"][0] == "HasMemberAccounts"]
+        wrapped = [
+            s for s in statements if "Fn::If" in s and s["Fn::If"][0] == "HasMemberOrganization"
+        ]
         assert len(wrapped) == 1, role
-        _condition, grant, otherwise = wrapped[0]["Fn::If"]
-        assert otherwise == {"Ref": "AWS::NoValue"}
-        assert grant == {
-            "Sid": "AssumeMemberRole",
-            "Effect": "Allow",
-            "Action": "sts:AssumeRole",
-            "Resource": MEMBER_ROLES,
-            "Condition": {"StringEquals": {"aws:ResourceAccount": {"Ref": "MemberAccountIds"}}},
+        _condition, in_organisation, otherwise = wrapped[0]["Fn::If"]
+        assert in_organisation == {
+            **ASSUME,
+            "Condition": {"StringEquals": {"aws:ResourceOrgID": {"Ref": "MemberOrganizationId"}}},
         }
+        assert otherwise == ASSUME
         # and the member template trusts exactly the roles under this path
         path = cfn_template["Resources"][role]["Properties"]["Path"]
         assert path == {"Fn::Sub": "/fleetwise-reconciler/${AWS::StackName}/"}
+
+
+def test_the_functions_that_validate_read_the_member_accounts_under_the_stacks_path_only(
+    cfn_template: dict[str, Any],
+) -> None:
+    readers = {}
+    for name, role in _resources(cfn_template, "AWS::IAM::Role").items():
+        for statement in _statements(role):
+            if "ssm:GetParametersByPath" in _as_list(statement.get("Action", [])):
+                readers[name] = statement["Resource"]
+    path = ("arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
+            "/fleetwise-reconciler/${AWS::StackName}/member-accounts")  # fmt: skip
+    assert readers == {
+        "ObserveFunctionRole": {"Fn::Sub": path},
+        "DriftCheckFunctionRole": {"Fn::Sub": path},
+    }
+    for function in _resources(cfn_template, "AWS::Lambda::Function").values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["MEMBER_ACCOUNTS_PATH"] == {
+            "Fn::Sub": "/fleetwise-reconciler/${AWS::StackName}/member-accounts"
+        }
+        assert "MEMBER_ACCOUNT_IDS" not in variables
 
 
 @pytest.mark.parametrize(
@@ -350,6 +388,7 @@ def test_the_member_role_grant_names_only_allowed_accounts(cfn_template: dict[st
                 "iotfleetwise:GetCampaign": [
                     {"Fn::Sub": "arn:${AWS::Partition}:iotfleetwise:*:${AWS::AccountId}:campaign/*"}
                 ],
+                "ssm:GetParametersByPath": [MEMBER_ACCOUNTS_PATH],
                 "sts:AssumeRole": [MEMBER_ROLES],
             },
         ),
@@ -428,6 +467,7 @@ def test_the_member_role_grant_names_only_allowed_accounts(cfn_template: dict[st
                 "iotfleetwise:GetRegisterAccountStatus": ["*"],
                 "states:StartExecution": [{"Ref": "ReconcileStateMachine"}],
                 "sqs:SendMessage": ["DriftCheckFailureQueue"],
+                "ssm:GetParametersByPath": [MEMBER_ACCOUNTS_PATH],
                 "sts:AssumeRole": [MEMBER_ROLES],
             },
         ),
@@ -697,3 +737,34 @@ def test_every_parameter_is_described_and_bounded(sam_template: dict[str, Any]) 
             assert "AllowedValues" in spec or {"MinValue", "MaxValue"} <= set(spec), name
         elif spec["Type"] == "String":
             assert "AllowedValues" in spec or "AllowedPattern" in spec, name
+
+
+def test_the_drift_schedule_is_created_after_the_hand_out_grant(
+    cfn_template: dict[str, Any],
+) -> None:
+    # The first tick of a large fleet hands batches out: a schedule that could fire before
+    # the grant exists would have that tick refused. CloudFormation orders by references and
+    # DependsOn only, and the schedule references nothing of the policy.
+    schedule = cfn_template["Resources"]["DriftCheckSchedule"]
+    depends = schedule.get("DependsOn")
+    assert (depends if isinstance(depends, list) else [depends]) == ["DriftCheckHandOutPolicy"]
+    # and the grant names the unqualified ARN, which the handler invokes (its own test)
+    policy = cfn_template["Resources"]["DriftCheckHandOutPolicy"]["Properties"]
+    assert policy["PolicyDocument"]["Statement"][0]["Resource"] == {
+        "Fn::GetAtt": ["DriftCheckFunction", "Arn"]
+    }
+
+
+def test_the_layer_is_named_after_the_stack(cfn_template: dict[str, Any]) -> None:
+    # Without a name SAM names the layer after its logical id: two stacks in one account and
+    # Region would publish versions of one layer. No other resource has a literal name.
+    [layer] = _resources(cfn_template, "AWS::Lambda::LayerVersion").values()
+    assert layer["Properties"]["LayerName"] == {"Fn::Sub": "${AWS::StackName}-deps"}
+    literal = {
+        (logical_id, key)
+        for logical_id, resource in cfn_template["Resources"].items()
+        for key, value in (resource.get("Properties") or {}).items()
+        if key.endswith("Name") and isinstance(value, str)
+        and key not in ("MetricName", "PolicyName", "DisplayName", "AttributeName")
+    }  # fmt: skip
+    assert literal == set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -216,3 +217,67 @@ def test_the_month_scales_the_steady_state_and_prices_each_part() -> None:
 def test_top_series_rank_by_their_monthly_cost() -> None:
     usage = steady(series_hours={Series("N", "A", ()): 1.0, Series("N", "B", ()): 2.0})
     assert fleet_cost.top_series(usage, 1) == [(Series("N", "B", ()), pytest.approx(0.30))]
+
+
+def cloudtrail_usage() -> Usage:
+    """Two hours: 8 drift ticks, 2 runs, 100 FleetWise calls, 10 AssumeRoles, one read of the
+    member lists, 2 StartExecutions, 8 Scans of 2 tables, one SQS message, 8 invocations."""
+    return steady(
+        fleetwise=Counter({"GetRegisterAccountStatus": 100}),
+        executions=2,
+        invocations=Counter({"DriftCheckFunction": 8}),
+        dynamodb={"Spec": (4.0, 0.0), "Status": (4.0, 0.0)},
+        api=Counter(
+            {
+                "sts:AssumeRole": 10,
+                "ssm:GetParametersByPath": 1,
+                "states:StartExecution": 2,
+                "dynamodb:Scan": 8,
+                "sqs:SendMessage": 1,
+                "lambda:Invoke": 3,
+            }
+        ),
+    )
+
+
+def test_one_trail_and_no_data_key_cost_nothing_more() -> None:
+    lines = {
+        line.part: line
+        for line in fleet_cost.monthly_cost(cloudtrail_usage(), STACK, storage_bytes=0)
+    }
+    assert lines["KMS requests to the data key (DataKmsKeyArn)"].usd == 0.0
+    assert lines["CloudTrail management events in trails past the first"].quantity == 0.0
+    assert lines["CloudTrail data events (trails that record them)"].quantity == 0.0
+
+
+def test_a_second_trail_pays_for_every_management_event_and_the_data_key_for_its_requests() -> None:
+    # GIVEN a data key, two trails of management events and one recording data events
+    stack = dataclasses.replace(STACK, data_kms_key=True)
+    trails = fleet_cost.Trails(management_copies=2, data_events=True)
+    lines = {
+        line.part: line
+        for line in fleet_cost.monthly_cost(
+            cloudtrail_usage(), stack, storage_bytes=0, trails=trails
+        )
+    }
+    scale = 730 / 2
+    # THEN each table read in a tick or a run asks for its key once, each message once:
+    # (8 ticks + 2 runs) x 2 tables + 1
+    kms = lines["KMS requests to the data key (DataKmsKeyArn)"]
+    assert kms.quantity == pytest.approx(21 * scale)
+    assert kms.usd == pytest.approx(21 * scale * 0.03 / 1e4)
+    # AND the second trail pays for the FleetWise, STS, SSM, Step Functions and KMS events
+    management = lines["CloudTrail management events in trails past the first"]
+    assert management.quantity == pytest.approx((100 + 10 + 1 + 2 + 21) * scale)
+    assert management.usd == pytest.approx((100 + 10 + 1 + 2 + 21) * scale * 2.00 / 1e5)
+    # AND the data events are the Scans, the message and every invocation (the hand-outs'
+    # Invoke calls are among the invocations)
+    data = lines["CloudTrail data events (trails that record them)"]
+    assert data.quantity == pytest.approx((8 + 1 + 8) * scale)
+    assert data.usd == pytest.approx((8 + 1 + 8) * scale * 0.10 / 1e5)
+
+
+def test_drift_checks_closer_than_the_key_caches_last_are_refused() -> None:
+    stack = dataclasses.replace(STACK, data_kms_key=True, drift_rate_minutes=2)
+    with pytest.raises(ValueError, match="not modelled"):
+        fleet_cost.kms_requests(cloudtrail_usage(), stack)

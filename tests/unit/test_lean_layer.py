@@ -43,13 +43,15 @@ def test_every_service_the_handlers_call_is_kept() -> None:
 
 REGIONS = ("us-east-1", "eu-central-1", "ap-south-1", "cn-north-1", "us-gov-west-1", "aws-global")
 
+SERVICES = ("dynamodb", "iotfleetwise", "lambda", "ssm", "stepfunctions", "sts")
+
 # Builds each kept service's client in each Region, then one the layer drops; prints where
 # each would send its requests and how it would sign them.
 PROBE = f"""
 import json, botocore.session
 session = botocore.session.get_session()
 built = []
-for name in {sorted(SERVICES := ("dynamodb", "iotfleetwise", "lambda", "stepfunctions", "sts"))!r}:
+for name in {sorted(SERVICES)!r}:
     for region in {REGIONS!r}:
         client = session.create_client(name, region_name=region,
             aws_access_key_id="a", aws_secret_access_key="b")
@@ -92,6 +94,7 @@ def test_a_trimmed_copy_builds_every_client_as_the_full_botocore_does(tmp_path: 
         "dynamodb",
         "iotfleetwise",
         "lambda",
+        "ssm",
         "states",
         "sts",
     }
@@ -112,7 +115,7 @@ def test_a_trimmed_copy_builds_every_client_as_the_full_botocore_does(tmp_path: 
 
 def test_a_trim_that_would_lose_a_model_in_use_removes_nothing(tmp_path: Path) -> None:
     data = tmp_path / "botocore" / "data"
-    for name in ("dynamodb", "iotfleetwise", "lambda", "sts", "s3"):
+    for name in ("dynamodb", "iotfleetwise", "lambda", "ssm", "sts", "s3"):
         (data / name).mkdir(parents=True)
     (data / "endpoints.json").write_text("{}")
     with pytest.raises(SystemExit, match="lacks the service models stepfunctions"):
@@ -123,6 +126,7 @@ def test_a_trim_that_would_lose_a_model_in_use_removes_nothing(tmp_path: Path) -
         "iotfleetwise",
         "lambda",
         "s3",
+        "ssm",
         "sts",
     ]
 
@@ -154,6 +158,6 @@ def test_the_command_trims_a_layer_in_place(
         "version": 3,
     }
     assert capsys.readouterr().out == (
-        "botocore models: kept dynamodb, iotfleetwise, lambda, stepfunctions, sts; "
+        "botocore models: kept dynamodb, iotfleetwise, lambda, ssm, stepfunctions, sts; "
         "removed 2 others\n"
     )

@@ -427,3 +427,100 @@ def test_a_target_of_a_member_account_goes_through_its_member_role(
         assert asked == [(MEMBER, "ap-south-1", EXECUTION)]
     finally:
         wiring.reset()
+
+
+# --- the member accounts' list (Parameter Store) ----------------------------------------------
+
+PATH = "/fleetwise-reconciler/hub/member-accounts"
+
+
+@pytest.fixture
+def ssm() -> Iterator[tuple[Any, Stubber]]:
+    client = botocore.session.get_session().create_client(
+        "ssm", region_name="us-east-1", aws_access_key_id="hub", aws_secret_access_key="hub"
+    )
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def page(*values: str, token: str | None = None) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "Parameters": [
+            {"Name": f"{PATH}/list-{i}", "Type": "StringList", "Value": value, "Version": 1}
+            for i, value in enumerate(values)
+        ]
+    }
+    if token:
+        answer["NextToken"] = token
+    return answer
+
+
+def test_the_member_accounts_are_every_list_under_the_path_read_page_by_page(
+    ssm: tuple[Any, Stubber], frozen: list[datetime]
+) -> None:
+    # GIVEN two pages of StringList parameters under the path (one of them with a stray entry)
+    client, stubber = ssm
+    stubber.add_response("get_parameters_by_path", page("210987654321,310987654321",
+                         token="next"), {"Path": PATH, "Recursive": False})  # fmt: skip
+    stubber.add_response("get_parameters_by_path", page("410987654321, not-an-id ,"),
+                         {"Path": PATH, "Recursive": False, "NextToken": "next"})  # fmt: skip
+    allowed = member_module.AllowedAccounts(PATH + "/", ssm_client=lambda: client)
+    # THEN every account listed is a member, the stray entry allows nothing
+    assert "410987654321" in allowed
+    assert allowed.listed() == {"210987654321", "310987654321", "410987654321"}
+    assert "not-an-id" not in allowed
+    # AND the list was read once for all of those questions (two pages)
+    assert allowed.reads == 2
+
+
+def test_the_member_accounts_are_read_again_after_their_ttl(
+    ssm: tuple[Any, Stubber], frozen: list[datetime]
+) -> None:
+    client, stubber = ssm
+    asked = {"Path": PATH, "Recursive": False}
+    stubber.add_response("get_parameters_by_path", page("210987654321"), asked)
+    stubber.add_response("get_parameters_by_path", page("310987654321"), asked)
+    allowed = member_module.AllowedAccounts(PATH, ssm_client=lambda: client)
+    assert "210987654321" in allowed
+    # within the TTL: the copy, no read
+    frozen[0] = NOW + member_module.ALLOWED_ACCOUNTS_TTL - timedelta(seconds=1)
+    assert "310987654321" not in allowed
+    # past it: read again, the removed account refused, the added one allowed
+    frozen[0] = NOW + member_module.ALLOWED_ACCOUNTS_TTL
+    assert "310987654321" in allowed
+    assert "210987654321" not in allowed
+    assert allowed.reads == 2
+
+
+def test_fixed_accounts_need_no_read_and_no_path_lists_nothing(
+    ssm: tuple[Any, Stubber], frozen: list[datetime]
+) -> None:
+    client, _stubber = ssm
+    assert "210987654321" in member_module.AllowedAccounts(
+        PATH, fixed=("210987654321",), ssm_client=lambda: client
+    )
+    assert "210987654321" not in member_module.AllowedAccounts("", ssm_client=lambda: client)
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [("ThrottlingException", FleetWiseTransientError), ("AccessDeniedException",
+     FleetWiseTerminalError)],
+)  # fmt: skip
+def test_a_list_that_cannot_be_read_is_a_domain_error_the_steps_retry_or_not(
+    ssm: tuple[Any, Stubber], frozen: list[datetime], code: str, error: type[Exception]
+) -> None:
+    client, stubber = ssm
+    stubber.add_client_error("get_parameters_by_path", service_error_code=code,
+                             service_message="no", http_status_code=400)  # fmt: skip
+    allowed = member_module.AllowedAccounts(PATH, ssm_client=lambda: client)
+    with pytest.raises(error) as raised:
+        _ = "210987654321" in allowed
+    assert raised.value.as_dict() == {  # type: ignore[attr-defined]
+        "code": code,
+        "message": f"no (reading {PATH})",
+        "operation": "GetParametersByPath",
+        "retryAfterSeconds": None,
+        "retryable": error is FleetWiseTransientError,
+    }

@@ -72,10 +72,52 @@ def test_target_in_an_account_not_allowed_is_invalid_and_names_the_parameter() -
     message = (
         "target: account 999999999999 is neither the account this reconciler runs in "
         "(123456789012) nor one it may manage; redeploy the stack with parameter "
-        "MemberAccountIds including it (and roll the member role out to it)"
+        "MemberAccountIds including it, or with MemberOrganizationId (and roll the member role "
+        "out to it)"
     )
     assert problems({"target": "999999999999:us-east-1"}) == [message]
     assert problems({"target": "999999999999:us-east-1"}, WITH_MEMBER) == [message]
+
+
+def test_a_stack_with_a_member_accounts_path_names_it_in_the_message() -> None:
+    context = ValidationContext(
+        account_id=ACCOUNT, member_accounts_path="/fleetwise-reconciler/hub/member-accounts"
+    )
+    assert problems({"target": "999999999999:us-east-1"}, context) == [
+        "target: account 999999999999 is neither the account this reconciler runs in "
+        "(123456789012) nor one it may manage; list it in a StringList parameter under "
+        "/fleetwise-reconciler/hub/member-accounts or redeploy the stack with parameter "
+        "MemberAccountIds including it, or with MemberOrganizationId (and roll the member role "
+        "out to it)"
+    ]
+
+
+def test_with_an_organisation_any_account_may_be_a_member() -> None:
+    # IAM (aws:ResourceOrgID) and the member role's trust decide which accounts answer; a
+    # target elsewhere fails its AssumeRole (AccessDenied), it is not Invalid.
+    context = ValidationContext(account_id=ACCOUNT, member_organization_id="o-abcdefghij")
+    assert problems({"target": "999999999999:us-east-1"}, context) == []
+
+
+class Listed:
+    """A member accounts' container that counts the lookups (the list is read lazily)."""
+
+    def __init__(self, *accounts: str) -> None:
+        self.accounts = set(accounts)
+        self.asked: list[object] = []
+
+    def __contains__(self, account: object) -> bool:
+        self.asked.append(account)
+        return account in self.accounts
+
+
+def test_the_member_accounts_are_consulted_only_for_another_account() -> None:
+    listed = Listed(MEMBER)
+    context = ValidationContext(account_id=ACCOUNT, member_account_ids=listed)
+    assert problems({"target": f"{ACCOUNT}:us-east-1"}, context) == []
+    assert listed.asked == []
+    assert problems({"target": f"{MEMBER}:us-east-1"}, context) == []
+    assert listed.asked == [MEMBER]
 
 
 def test_target_in_an_allowed_member_account_is_valid() -> None:

@@ -656,8 +656,21 @@ def handle(
     return finish(tally, {"batches": len(batches)})
 
 
+def unqualified(function_arn: str) -> str:
+    """The function's ARN without a version or alias: the resource the hand-out grant names
+    (``DriftCheckHandOutPolicy``). IAM authorises an invocation of a qualified ARN against
+    that qualified resource (Lambda developer guide, "Fine-tuning the Resources and
+    Conditions sections of policies"), which a grant of the unqualified ARN does not cover;
+    the invocation that was called through a qualified ARN (an alias, ``$LATEST``) would be
+    refused its hand-out."""
+    # arn:partition:lambda:region:account:function:name[:qualifier]
+    return ":".join(function_arn.split(":")[:7])
+
+
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(
-        event, function=context.invoked_function_arn, deadline=budget.Deadline.of(context)
+        event,
+        function=unqualified(context.invoked_function_arn),
+        deadline=budget.Deadline.of(context),
     )

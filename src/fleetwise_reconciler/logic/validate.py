@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -32,6 +32,7 @@ from fleetwise_reconciler.models.spec import (
 LEGACY_ONLY = ("timestream", "iamRoleArn")
 ALLOWED_ROLES_PARAMETER = "AllowedPassRoleArns"
 MEMBER_ACCOUNTS_PARAMETER = "MemberAccountIds"
+MEMBER_ORGANIZATION_PARAMETER = "MemberOrganizationId"
 
 # Values quoted back in a message are cut to this many characters: the message is stored in
 # the status and carried by the workflow.
@@ -77,8 +78,14 @@ class ValidationContext:
     served_regions: tuple[str, ...] = ("us-east-1", "eu-central-1", "ap-south-1")
     # Glob patterns; empty means "any role of the target's own account".
     allowed_role_patterns: tuple[str, ...] = ()
-    # Other accounts the stack manages through their member role.
-    member_account_ids: tuple[str, ...] = ()
+    # Other accounts the stack manages through their member role: a container (the member
+    # accounts' list is read from Parameter Store only when a target names another account).
+    member_account_ids: Container[str] = ()
+    # Where the member accounts are listed (named in the message of an account not allowed).
+    member_accounts_path: str = ""
+    # With an organisation, any account may be a member: IAM lets the hub assume the member
+    # role only in that organisation's accounts, which hold it where StackSets rolled it out.
+    member_organization_id: str = ""
 
     def role_patterns(self, account: str | None = None) -> tuple[str, ...]:
         if self.allowed_role_patterns:
@@ -257,14 +264,23 @@ def _context_problems(raw: Mapping[str, Any], context: ValidationContext) -> lis
     account = None  # pragma: no mutate
     if target:
         account, region = target.group("account"), target.group("region")
-        if account != context.account_id and account not in context.member_account_ids:
+        if (
+            account != context.account_id
+            and not context.member_organization_id
+            and account not in context.member_account_ids
+        ):
+            listed = (
+                f"list it in a StringList parameter under {context.member_accounts_path} or "
+                if context.member_accounts_path
+                else ""
+            )
             problems.append(
                 Problem(
                     "target",
                     f"account {account} is neither the account this reconciler runs in "
-                    f"({context.account_id}) nor one it may manage; redeploy the stack with "
-                    f"parameter {MEMBER_ACCOUNTS_PARAMETER} including it (and roll the member "
-                    "role out to it)",
+                    f"({context.account_id}) nor one it may manage; {listed}redeploy the stack "
+                    f"with parameter {MEMBER_ACCOUNTS_PARAMETER} including it, or with "
+                    f"{MEMBER_ORGANIZATION_PARAMETER} (and roll the member role out to it)",
                 )
             )
         if region not in context.served_regions:

@@ -31,7 +31,7 @@ from typing import Any
 
 from moto.dynamodb.models import dynamodb_backends
 
-from fleetwise_rehearsal.aws import clients
+from fleetwise_rehearsal.aws import clients, strict
 from fleetwise_rehearsal.aws.streams import EventSourceMappingSpec
 from fleetwise_rehearsal.aws.template import Resolver, Translated, UnsupportedIntrinsic, translate
 
@@ -194,6 +194,8 @@ def deploy(
     """Create every resource of the SAM template in the active moto mock; return the Stack."""
     path = Path(template_path)
     translated = translate_once(path, parameters or {}, region=region, account_id=account_id)
+    # CloudFormation refuses the change set before creating anything.
+    strict.check_parameter_values(translated.parameters)
     cfn = translated.template
     resolver = Resolver(
         parameters=parameter_values(cfn, translated.parameters),
@@ -475,6 +477,14 @@ class Deployer:
         url = self.client("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         resource.physical_id = url
         resource.attributes.update(Arn=self.arn("sqs", name), QueueName=name, QueueUrl=url)
+
+    def _create_AWS_SSM_Parameter(self, resource: Resource) -> None:
+        props = resource.properties
+        name = props.get("Name") or f"/{self.name_for(resource.logical_id, 1011)}"
+        args = {k: props[k] for k in ("Description", "Type", "Tier") if k in props}
+        self.client("ssm").put_parameter(Name=name, Value=str(props["Value"]), **args)
+        resource.physical_id = name
+        resource.attributes.update(Type=props.get("Type"), Value=props["Value"])
 
     def _create_AWS_SNS_Topic(self, resource: Resource) -> None:
         props = resource.properties

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fleetwise_rehearsal.aws import strict
 from fleetwise_rehearsal.aws.stack import Deployer, Stack, parameter_values, translate_once
 from fleetwise_rehearsal.aws.template import Resolver
 
@@ -69,6 +70,7 @@ def update(
     translated = translate_once(
         Path(template_path), parameters or {}, region=stack.region, account_id=stack.account_id
     )
+    strict.check_parameter_values(translated.parameters)
     cfn = translated.template
     resolver = Resolver(
         parameters=parameter_values(cfn, translated.parameters),

@@ -1,4 +1,8 @@
-"""Where AWS Step Functions fails an execution and moto 5.2.5's interpreter does not.
+"""Where AWS Step Functions fails an execution and moto 5.2.5's interpreter does not, and the
+sizes AWS refuses that moto stores.
+
+Why one module: it is the one list of where AWS is stricter than moto, read against AWS's
+pages case by case; its patch points are checked together (tests/rehearsal/test_moto_internals).
 
 Applied by ``moto_patches.patched`` with the other patches; ``PATCH_POINTS`` and
 ``EXPECTED_SIGNATURES`` name every moto internal touched here (the moto-internals test checks
@@ -32,6 +36,15 @@ them). docs/rehearsal.md lists what AWS documents for each case and what stays l
   ``States.DataLimitExceeded`` ("States.ALL ... cannot catch the States.DataLimitExceeded
   terminal error or Runtime error types"); moto's matches both.
 
+- Sizes moto never checks: a function's environment (Lambda: "4 KB, for all environment
+  variables ... in aggregate"; CreateFunction and UpdateFunctionConfiguration refuse more
+  with ``InvalidParameterValueException``), a role's inline policies together (IAM: "Role
+  policy size cannot exceed 10,240 characters", white space not counted; PutRolePolicy
+  refuses more with ``LimitExceeded``, HTTP 409), a role's trust policy (2,048 characters by
+  default; CreateRole and UpdateAssumeRolePolicy refuse more with ``LimitExceeded``), and a
+  template parameter's value (CloudFormation: "Maximum size of a parameter value: 4,096
+  bytes"; ``check_parameter_values``, which the rehearsal's deploy calls).
+
 What moto 5.2.5 already fails like AWS (a ``Parameters``/``ResultSelector`` path, an
 ``InputPath``/``OutputPath``, ``SecondsPath``, ``States.StringToJson`` of text that is not
 JSON) is pinned by tests/rehearsal/test_strict.py, so an upgrade that loosens it is noticed.
@@ -41,12 +54,16 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from typing import Any, Final, NoReturn, cast
 
+from botocore.exceptions import ClientError
 from jsonpath_ng.jsonpath import Child, Fields, Root
 from jsonpath_ng.parser import parse
+from moto.awslambda.exceptions import InvalidParameterValueException
 from moto.core.exceptions import JsonRESTError
+from moto.iam.exceptions import LimitExceededException
 from moto.stepfunctions.exceptions import InvalidName, ValidationException
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
@@ -76,6 +93,31 @@ from fleetwise_rehearsal.aws.patching import Patcher
 
 # The Step Functions quota on state, task and execution data, in UTF-8 bytes.
 PAYLOAD_LIMIT_BYTES: Final = 256 * 1024
+
+# CloudFormation: "Maximum size of a parameter value: 4,096 bytes" (its quotas page).
+CFN_PARAMETER_VALUE_BYTES: Final = 4096
+# Lambda: "Function environment variables: 4 KB, for all environment variables associated
+# with the function, in aggregate" (Lambda quotas).
+LAMBDA_ENVIRONMENT_BYTES: Final = 4096
+# IAM: "Role policy size cannot exceed 10,240 characters" (every inline policy of a role
+# together) and "Role trust policy length: 2,048 characters" (the default; adjustable), with
+# "IAM doesn't count white space when calculating the size of a policy" (IAM and AWS STS
+# quotas).
+IAM_ROLE_POLICY_CHARS: Final = 10240
+IAM_TRUST_POLICY_CHARS: Final = 2048
+
+
+def environment_size(variables: Mapping[str, Any]) -> int:
+    """A function's environment as Lambda measures it against its 4 KB: the variables as one
+    JSON object (its refusal quotes that object after "String measured:")."""
+    return len(json.dumps(dict(variables), separators=(",", ":")).encode("utf-8"))
+
+
+def policy_size(document: Any) -> int:
+    """A policy document's length as IAM counts it: its characters, white space not counted."""
+    text = document if isinstance(document, str) else json.dumps(document)
+    return len(re.sub(r"\s", "", text))
+
 
 # Lambda's quota on a synchronous invocation's request and response: "6 MB each", taken as
 # 6 MiB. (Lambda's own message names 6,291,556 bytes for responses; moto 5.2.5 refuses any
@@ -131,6 +173,8 @@ _LAMBDA_EVAL = "moto.stepfunctions.parser.asl.component.state.exec.state_task.la
 # "Handle Lambda service exceptions"). A function that timed out answers an error without an
 # errorType; moto names it "Exception".
 LAMBDA_UNKNOWN: Final = "Lambda.Unknown"
+_IAM = "moto.iam.models"
+_LAMBDA = "moto.awslambda.models"
 
 # "States.ALL ... cannot catch the States.DataLimitExceeded terminal error or Runtime error
 # types"; "A States.Runtime error isn't retriable" (AWS, error handling).
@@ -149,6 +193,11 @@ PATCH_POINTS: Final[tuple[tuple[str, str, str], ...]] = (
     (_TASK_SERVICE, "is_within_size_quota", "function"),
     (_BACKEND, "StepFunctionsParserBackend.start_execution", "method"),
     (_SERVICE_LAMBDA, "StateTaskServiceLambda._from_error", "method"),
+    (_IAM, "IAMBackend.put_role_policy", "method"),
+    (_IAM, "IAMBackend.create_role", "method"),
+    (_IAM, "IAMBackend.update_assume_role_policy", "method"),
+    (_LAMBDA, "LambdaBackend.create_function", "method"),
+    (_LAMBDA, "LambdaBackend.update_function_configuration", "method"),
 )
 
 EXPECTED_SIGNATURES: Final[dict[str, tuple[str, ...]]] = {
@@ -167,6 +216,26 @@ EXPECTED_SIGNATURES: Final[dict[str, tuple[str, ...]]] = {
         "trace_header",
     ),
     "StateTaskServiceLambda._from_error": ("self", "env", "ex"),
+    "IAMBackend.put_role_policy": ("self", "role_name", "policy_name", "policy_json"),
+    "IAMBackend.create_role": (
+        "self",
+        "role_name",
+        "assume_role_policy_document",
+        "path",
+        "permissions_boundary",
+        "description",
+        "tags",
+        "max_session_duration",
+        "linked_service",
+    ),
+    "IAMBackend.update_assume_role_policy": ("self", "role_name", "policy_document"),
+    "LambdaBackend.create_function": ("self", "spec"),
+    "LambdaBackend.update_function_configuration": (
+        "self",
+        "function_name",
+        "qualifier",
+        "body",
+    ),
 }
 
 
@@ -189,6 +258,8 @@ def apply(patcher: Patcher) -> None:
     _strict_result_path(patcher)
     _payload_limits(patcher)
     _unhandled_lambda_errors(patcher)
+    _policy_sizes(patcher)
+    _environment_size(patcher)
 
 
 # -- failing like Step Functions --------------------------------------------------------------
@@ -449,3 +520,102 @@ def _checked_parameters(original: Callable[[Any, Any], Any]) -> Callable[[Any, A
         return parameters
 
     return eval_parameters
+
+
+# -- sizes moto never checks ------------------------------------------------------------------
+
+
+def check_parameter_values(parameters: Mapping[str, Any]) -> None:
+    """Refuse a stack's parameter value past CloudFormation's 4,096 bytes, as the deploy would
+    (``ValidationError``, CloudFormation's code for a parameter it refuses; AWS documents no
+    wording for this one). A list parameter's value is its items joined with commas, as
+    ``--parameter-overrides`` sends it."""
+    for name, value in parameters.items():
+        text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+        size = len(text.encode("utf-8"))
+        if size > CFN_PARAMETER_VALUE_BYTES:
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "ValidationError",
+                        "Message": (
+                            f"Parameter '{name}' value is {size} bytes: a parameter value "
+                            f"is at most {CFN_PARAMETER_VALUE_BYTES} bytes"
+                        ),
+                    }
+                },
+                "CreateChangeSet",
+            )
+
+
+def _policy_sizes(patcher: Patcher) -> None:
+    """PutRolePolicy refuses a policy that takes the role's inline policies past 10,240
+    characters ("Maximum policy size of 10240 bytes exceeded for role <name>", LimitExceeded,
+    409, as IAM answers it); CreateRole and UpdateAssumeRolePolicy a trust policy past 2,048
+    ("Cannot exceed quota for ACLSizePerRole: 2048")."""
+    put: Callable[..., None] = patcher.original(_IAM, "IAMBackend.put_role_policy")
+    create: Callable[..., Any] = patcher.original(_IAM, "IAMBackend.create_role")
+    update: Callable[..., None] = patcher.original(_IAM, "IAMBackend.update_assume_role_policy")
+
+    def put_role_policy(self: Any, role_name: str, policy_name: str, policy_json: str) -> None:
+        role = self.get_role(role_name)
+        others = sum(policy_size(doc) for name, doc in role.policies.items() if name != policy_name)
+        if others + policy_size(policy_json) > IAM_ROLE_POLICY_CHARS:
+            raise LimitExceededException(
+                f"Maximum policy size of {IAM_ROLE_POLICY_CHARS} bytes exceeded for role "
+                f"{role_name}"
+            )
+        put(self, role_name, policy_name, policy_json)
+
+    def check_trust(document: str) -> None:
+        if policy_size(document) > IAM_TRUST_POLICY_CHARS:
+            raise LimitExceededException(
+                f"Cannot exceed quota for ACLSizePerRole: {IAM_TRUST_POLICY_CHARS}"
+            )
+
+    def create_role(self: Any, role_name: str, assume_role_policy_document: str, *args: Any,
+                    **kwargs: Any) -> Any:  # fmt: skip
+        check_trust(assume_role_policy_document)
+        return create(self, role_name, assume_role_policy_document, *args, **kwargs)
+
+    def update_assume_role_policy(self: Any, role_name: str, policy_document: str) -> None:
+        check_trust(policy_document)
+        update(self, role_name, policy_document)
+
+    patcher.replace(_IAM, "IAMBackend.put_role_policy", put_role_policy)
+    patcher.replace(_IAM, "IAMBackend.create_role", create_role)
+    patcher.replace(_IAM, "IAMBackend.update_assume_role_policy", update_assume_role_policy)
+
+
+def _environment_size(patcher: Patcher) -> None:
+    """CreateFunction and UpdateFunctionConfiguration refuse an environment past 4 KB with
+    Lambda's words (``InvalidParameterValueException``)."""
+    create: Callable[[Any, Any], Any] = patcher.original(_LAMBDA, "LambdaBackend.create_function")
+    update: Callable[..., Any] = patcher.original(
+        _LAMBDA, "LambdaBackend.update_function_configuration"
+    )
+
+    def check(request: Mapping[str, Any]) -> None:
+        variables = (request.get("Environment") or {}).get("Variables") or {}
+        if environment_size(variables) > LAMBDA_ENVIRONMENT_BYTES:
+            measured = json.dumps(dict(variables), separators=(",", ":"))
+            raise InvalidParameterValueException(
+                "Lambda was unable to configure your environment variables because the "
+                "environment variables you have provided exceeded the 4KB limit. "
+                f"String measured: {measured}"
+            )
+
+    def create_function(self: Any, spec: dict[str, Any]) -> Any:
+        check(spec)
+        return create(self, spec)
+
+    def update_function_configuration(
+        self: Any, function_name: str, qualifier: str, body: dict[str, Any]
+    ) -> Any:
+        check(body)
+        return update(self, function_name, qualifier, body)
+
+    patcher.replace(_LAMBDA, "LambdaBackend.create_function", create_function)
+    patcher.replace(
+        _LAMBDA, "LambdaBackend.update_function_configuration", update_function_configuration
+    )

@@ -5,6 +5,13 @@ The steady state (``fleet.Usage`` of the drift ticks, nothing changing) is scale
 from the template as deployed. Free tiers are left out (they are the account's, shared with
 everything else in it). ``monthly_cost(0 targets)`` is the idle stack; the cost of a target is
 ``(monthly(N) - monthly(0)) / N``.
+
+CloudTrail and KMS are priced where they apply: ``Trails`` says how many trails deliver the
+account's management events (the first copy is free) and whether one records data events;
+``Stack.data_kms_key`` whether the tables and queues use a customer managed key
+(``DataKmsKeyArn``). Which calls are which events: IoT FleetWise, STS, Parameter Store, Step
+Functions and KMS calls are management events (StartExecution counted so: the conservative
+choice); DynamoDB item operations, SQS messages and Lambda invocations are data events.
 """
 
 from __future__ import annotations
@@ -20,6 +27,14 @@ from fleetwise_rehearsal.fleet.prices import HOURS_PER_MONTH, PRICES, Price
 # CloudWatch's first tier covers the first 10,000 custom metrics; the lower prices beyond it
 # are not modelled.
 FIRST_METRIC_TIER = 10_000
+# Services whose API calls CloudTrail records as management events, and as data events (a
+# Lambda invocation is a data event however it is invoked; usage.invocations counts them).
+MANAGEMENT_SERVICES = frozenset({"sts", "ssm", "states", "kms"})
+DATA_SERVICES = frozenset({"dynamodb", "sqs"})
+# DynamoDB "caches the plaintext table keys for each caller in memory" and asks KMS again
+# "after five minutes of inactivity" (AWS KMS Developer Guide, "How Amazon DynamoDB uses AWS
+# KMS"); SQS reuses a data key for KmsDataKeyReusePeriodSeconds (300 s by default).
+KMS_CACHE_SECONDS = 300
 # DynamoDB counts 100 bytes of overhead per item towards storage.
 ITEM_OVERHEAD_BYTES = 100
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
@@ -46,6 +61,46 @@ class Stack:
     memory_mb: Mapping[str, int]
     drift_rate_minutes: int
     log_retention_days: int
+    # DataKmsKeyArn set: the tables and the queues encrypt with the operator's key.
+    data_kms_key: bool = False
+
+
+@dataclass(frozen=True)
+class Trails:
+    """The account's CloudTrail trails, as far as the stack's events go: how many deliver its
+    management events (the first copy in a Region is free), and whether one records data
+    events (DynamoDB, SQS, Lambda), which every delivery pays for."""
+
+    management_copies: int = 1
+    data_events: bool = False
+
+
+def kms_requests(usage: Usage, stack: Stack) -> float:
+    """Requests to the data key in ``usage`` (none without ``DataKmsKeyArn``): each table a
+    drift tick or a run reads costs one table-key request (its callers' caches last 5
+    minutes; ticks and runs are further apart), each SQS message at most one. The log groups'
+    and the alarm topic's requests are not modelled (AWS documents no rate)."""
+    if not stack.data_kms_key:
+        return 0.0
+    ticks = usage.seconds / (stack.drift_rate_minutes * 60)
+    windows = max(ticks, 0.0) + usage.executions
+    if stack.drift_rate_minutes * 60 < KMS_CACHE_SECONDS:
+        raise ValueError("drift checks closer than the key caches last are not modelled")
+    messages = sum(n for call, n in usage.api.items() if call.startswith("sqs:"))
+    return windows * len(usage.dynamodb) + messages
+
+
+def management_events(usage: Usage, kms: float) -> float:
+    """Management events ``usage`` causes: every IoT FleetWise call, the STS, Parameter
+    Store and Step Functions calls, and ``kms`` requests."""
+    calls = sum(n for call, n in usage.api.items() if call.split(":", 1)[0] in MANAGEMENT_SERVICES)
+    return sum(usage.fleetwise.values()) + calls + kms
+
+
+def data_events(usage: Usage) -> float:
+    """Data events ``usage`` causes: DynamoDB item operations, SQS messages, invocations."""
+    calls = sum(n for call, n in usage.api.items() if call.split(":", 1)[0] in DATA_SERVICES)
+    return calls + sum(usage.invocations.values())
 
 
 def _usd(price: Price, quantity: float, per: float = 1.0) -> float:
@@ -99,10 +154,17 @@ def top_series(usage: Usage, count: int = 5) -> list[tuple[Series, float]]:
     return [(s, _usd(price, m)) for s, m in ranked[:count]]
 
 
-def monthly_cost(usage: Usage, stack: Stack, *, storage_bytes: int) -> list[Line]:
-    """The month's cost of ``usage`` (a steady state) on ``stack``, part by part."""
+def monthly_cost(
+    usage: Usage, stack: Stack, *, storage_bytes: int, trails: Trails | None = None
+) -> list[Line]:
+    """The month's cost of ``usage`` (a steady state) on ``stack``, part by part (one trail
+    of management events, no data events, unless ``trails`` says otherwise)."""
     p = PRICES
+    trails = trails or Trails()
     scale = HOURS_PER_MONTH / usage.hours
+    kms = kms_requests(usage, stack) * scale
+    paid_management = management_events(usage, kms / scale) * scale * (trails.management_copies - 1)
+    paid_data = data_events(usage) * scale if trails.data_events else 0.0
     requests = sum(usage.invocations.values()) * scale
     gb_seconds = scale * sum(
         ms / 1000 * stack.memory_mb.get(fn, 128) / 1024
@@ -201,6 +263,24 @@ def monthly_cost(usage: Usage, stack: Stack, *, storage_bytes: int) -> list[Line
             _usd(p["xray_trace"], usage.traces * scale, 1e6),
         ),
         Line("STS AssumeRole", usage.api.get("sts:AssumeRole", 0) * scale, "sts_request", 0.0),
+        Line(
+            "KMS requests to the data key (DataKmsKeyArn)",
+            kms,
+            "kms_request",
+            _usd(p["kms_request"], kms, 1e4),
+        ),
+        Line(
+            "CloudTrail management events in trails past the first",
+            paid_management,
+            "cloudtrail_management_copy",
+            _usd(p["cloudtrail_management_copy"], paid_management, 1e5),
+        ),
+        Line(
+            "CloudTrail data events (trails that record them)",
+            paid_data,
+            "cloudtrail_data_event",
+            _usd(p["cloudtrail_data_event"], paid_data, 1e5),
+        ),
     ]
 
 

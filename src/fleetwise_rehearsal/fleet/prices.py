@@ -41,6 +41,7 @@ LAMBDA = "https://aws.amazon.com/lambda/pricing/"
 STEP_FUNCTIONS = "https://aws.amazon.com/step-functions/pricing/"
 SNS = "https://aws.amazon.com/sns/pricing/"
 IAM = "https://aws.amazon.com/iam/pricing/"
+CLOUDTRAIL = "https://aws.amazon.com/cloudtrail/pricing/"
 # A figure no page read on READ_ON carried: AWS's long-standing price, to confirm.
 UNCONFIRMED = f"not confirmed on {READ_ON.isoformat()}: check the AWS page"
 
@@ -170,6 +171,34 @@ PRICES: dict[str, Price] = {
         "1 million publishes a month",
         SNS,
         UNCONFIRMED,
+    ),
+    # "The first copy of management events is delivered free of charge. Additional copies of
+    # management events are charged at $2.00 per 100,000 events"; "Data events ... are
+    # charged at $0.10 per 100,000 events" and only trails that select them record them (AWS's
+    # CloudTrail pricing page). The first copy is per Region.
+    "cloudtrail_management_copy": Price(
+        2.00,
+        "100,000 management events, in each copy after the first",
+        "the first copy of management events in each Region",
+        CLOUDTRAIL,
+        CLOUDTRAIL,
+    ),
+    "cloudtrail_data_event": Price(
+        0.10,
+        "100,000 data events (trails that select them only)",
+        "none",
+        CLOUDTRAIL,
+        CLOUDTRAIL,
+    ),
+    # Requests to a customer managed key, whoever makes them (the services encrypting with
+    # it included). AWS's page gives the free tier ("20,000 requests/month calculated across
+    # all regions"); the request price was read from a summary of it.
+    "kms_request": Price(
+        0.03,
+        "10,000 requests (symmetric keys)",
+        "20,000 requests a month",
+        KMS,
+        "https://www.wring.co/blog/aws-kms-pricing-guide",
     ),
     # IAM and AWS STS are offered at no additional charge.
     "sts_request": Price(0.0, "request", "free", IAM, UNCONFIRMED),

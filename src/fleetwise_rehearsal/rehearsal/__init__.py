@@ -9,6 +9,7 @@ May import: ``fleetwise_rehearsal.aws``, ``fleetwise_rehearsal.fleetwise``,
 ``fleetwise_reconciler``.
 """
 
+from fleetwise_rehearsal.aws.stack import DEFAULT_ACCOUNT
 from fleetwise_rehearsal.rehearsal.core import (
     ENDPOINT_VARIABLE,
     START,
@@ -20,6 +21,7 @@ from fleetwise_rehearsal.rehearsal.core import (
 from fleetwise_rehearsal.rehearsal.stage import Rehearsal, rehearsal
 
 __all__ = [
+    "DEFAULT_ACCOUNT",
     "ENDPOINT_VARIABLE",
     "START",
     "Event",
