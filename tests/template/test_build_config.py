@@ -175,7 +175,7 @@ def test_requirements_pin_what_pyproject_pins() -> None:
 # --- the artifact check -------------------------------------------------------------------
 
 
-KEPT_MODELS = ("dynamodb", "iotfleetwise", "lambda", "stepfunctions", "sts")
+KEPT_MODELS = ("dynamodb", "iotfleetwise", "lambda", "ssm", "stepfunctions", "sts")
 
 
 def _fake_layer(root: Path, *entries: str, models: tuple[str, ...] = KEPT_MODELS) -> Path:
@@ -251,7 +251,7 @@ def test_a_layer_with_every_botocore_model_fails(tmp_path: Path) -> None:
 
 def test_a_layer_without_a_model_the_functions_use_fails(tmp_path: Path) -> None:
     layer = _fake_layer(
-        tmp_path, *DEPENDENCIES, models=("dynamodb", "iotfleetwise", "lambda", "sts")
+        tmp_path, *DEPENDENCIES, models=("dynamodb", "iotfleetwise", "lambda", "ssm", "sts")
     )
     assert check_artifact.layer_problems(layer) == ["lacks the botocore model of stepfunctions"]
 

@@ -27,7 +27,7 @@ from pynamodb.constants import BATCH_GET_PAGE_LIMIT
 
 from fleetwise_reconciler.handlers.drift_check import HAND_OUT_BYTES
 from fleetwise_reconciler.logic.compare import MAX_SPEC_BYTES
-from fleetwise_rehearsal.aws.stack import apply_definition_substitutions
+from fleetwise_rehearsal.aws.stack import apply_definition_substitutions, parameter_values
 from fleetwise_rehearsal.aws.strict import (
     CFN_PARAMETER_VALUE_BYTES,
     IAM_ROLE_POLICY_CHARS,
@@ -86,7 +86,7 @@ class Configuration:
     # under the stack's Parameter Store path or allowed through MemberOrganizationId).
     listed_in_template: int = 315
     # Role ARNs in AllowedPassRoleArns, each of a role with a 64-character name (the longest).
-    pass_role_arns: int = 28
+    pass_role_arns: int = 26
     stack_name_length: int = 128
     drift_check_batch_size: int = 500
 
@@ -179,15 +179,10 @@ def size(configuration: Configuration, template_path: Path = TEMPLATE) -> Sized:
     parameters = configuration.parameters()
     translated = translate(template_path, parameters, region=region, account_id=account)
     cfn = translated.template
-    values: dict[str, Any] = {}
-    for name, spec in (cfn.get("Parameters") or {}).items():
-        value = translated.parameters.get(name, "")
-        if spec.get("Type") == "CommaDelimitedList" and isinstance(value, str):
-            value = [] if value == "" else value.split(",")
-        values[name] = value
     resolver = _LongestNames(
-        parameters=values,
+        parameters=parameter_values(cfn, translated.parameters),
         conditions=cfn.get("Conditions") or {},
+        mappings=cfn.get("Mappings") or {},
         account_id=account,
         region=region,
         stack_name=configuration.stack_name(),
