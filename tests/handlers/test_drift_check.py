@@ -1083,9 +1083,7 @@ def test_the_hand_out_invokes_the_unqualified_arn_its_grant_names(
     # grant DriftCheckHandOutPolicy names DriftCheckFunction.Arn: the unqualified ARN)
     handed: list[str | None] = []
 
-    def handle(
-        event: dict[str, Any], *, function: str | None = None, **_: Any
-    ) -> dict[str, Any]:
+    def handle(event: dict[str, Any], *, function: str | None = None, **_: Any) -> dict[str, Any]:
         handed.append(function)
         return {}
 
