@@ -9,8 +9,10 @@ Hypothesis and printed with its reproduction as a scenario file. The last line i
     soak: <examples> examples, <steps> steps, <violations> violations
 
 where examples counts every example run (shrinking included) and violations the examples
-that broke an invariant (at most one per worker: a worker stops at its first). Exit 0 when
-nothing broke, 1 otherwise.
+that broke an invariant (at most one per worker: a worker stops at its first). A worker
+process that dies (killed, out of memory, an exit from inside the rehearsal) counts as a
+violation with what is known of it, so the run always ends with its line instead of waiting
+for a result that will never come. Exit 0 when nothing broke, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import multiprocessing
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 STEPS_PER_EXAMPLE = 20
@@ -55,13 +59,34 @@ def run_share(examples: int, steps_per_example: int = STEPS_PER_EXAMPLE) -> Shar
                 print_blob=False,
             ),
         )
-    except Exception:  # noqa: BLE001 - whatever broke is the report
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # noqa: BLE001 - whatever broke (an exit included) is the report
         failure = traceback.format_exc()
     return Share(ReconcilerMachine.examples, ReconcilerMachine.steps_run, failure)
 
 
 def _worker(args: tuple[int, int]) -> Share:
     return run_share(*args)
+
+
+def run_shares(
+    shares: Sequence[int], steps: int, worker: Callable[[tuple[int, int]], Share] = _worker
+) -> list[Share]:
+    """Each share in its own fresh interpreter (each starts its own embedded AWS and
+    simulator); a worker that dies is a failed share, never a wait without end (a
+    ``multiprocessing.Pool`` would replace the dead process and wait for its result forever).
+    """
+    done: list[Share] = []
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(shares), mp_context=context) as pool:
+        futures = [pool.submit(worker, (share, steps)) for share in shares]
+        for future in futures:
+            try:
+                done.append(future.result())
+            except BrokenProcessPool as died:
+                done.append(Share(0, 0, f"a soak worker process died: {died}"))
+    return done
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,9 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"soak: {args.examples} examples of up to {args.steps} steps on {workers} worker(s)",
         flush=True,
     )
-    # Fresh interpreters: each worker starts its own embedded AWS and simulator.
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        done = pool.map(_worker, [(share, args.steps) for share in shares])
+    done = run_shares(shares, args.steps)
     failures = [share.failure for share in done if share.failure]
     for failure in failures:
         print(failure, file=sys.stderr)
