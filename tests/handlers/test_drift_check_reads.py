@@ -329,3 +329,81 @@ def test_a_batch_event_carries_items_up_to_its_size_exactly(
     event = json.loads(payload)
     assert len(payload) <= drift_check.HAND_OUT_BYTES
     assert event == dict(two, items=items[: 2 if spare == 0 else 1])
+
+
+def test_a_fanned_out_tick_sweeps_one_segment_a_tick_and_reads_each_status_about_once(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    state_machine: tuple[Any, str],
+    now: Clock,
+    wire: Wire,
+    observed: Counter[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN 24 settled targets in batches of 8 (the tick checks six, three batches of six),
+    # and the status of a deleted target whose run never recorded it
+    accounts, targets = fleet(7, 3)
+    monkeypatch.setenv("MEMBER_ACCOUNT_IDS", ",".join(accounts))
+    monkeypatch.setenv("DRIFT_CHECK_BATCH_SIZE", "8")
+    wiring.reset()
+    settle(spec_repository, status_repository, now, targets)
+    gone = "123456789019:us-east-1"
+    record_status(status_repository, now, gone, {"target": gone}, phase="Registered",
+                  reason="UpToDate", observed=SEEN_REGISTERED)  # fmt: skip
+    client, _arn = state_machine
+    ticks = drift_check.SWEEP_TICKS
+    wire.take()
+    # WHEN the schedule fires SWEEP_TICKS times, 15 minutes apart, each batch run as well
+    reads, segments, orphan_runs, own = 0, [], [], set()
+    for _ in range(ticks):
+        now.advance(900)
+        lam = Invocations()
+        scheduled = now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        tick = drift_check.handle({"scheduledTime": scheduled, "rateMinutes": 15},
+                                  specs=spec_repository, statuses=status_repository,
+                                  stepfunctions=client, function=FUNCTION,
+                                  lambda_client=lam)  # fmt: skip
+        own = {t["target"] for t in tick["targets"]}
+        calls = wire.take()
+        for event in lam.events:
+            drift_check.handle(event, specs=spec_repository, statuses=status_repository,
+                               stepfunctions=client)  # fmt: skip
+            calls += wire.take()
+        reads += items_read(calls)["status"]
+        [scan] = [p for s, o, p, _a in calls if o == "Scan" and "status" in p["TableName"]]
+        assert scan["ConsistentRead"] is True
+        assert scan["TotalSegments"] == ticks
+        segments.append(scan["Segment"])
+        orphan_runs += [name for name in tick["started"] if "123456789019" in name]
+    # THEN consecutive ticks swept consecutive segments, each once
+    assert sorted(segments) == list(range(ticks))
+    assert [(b - a) % ticks for a, b in zip(segments, segments[1:], strict=False)] == [1] * 9
+    # AND the deleted target's status was swept once: one run, after one lease read
+    assert len(orphan_runs) == 1
+    # AND each tick read every target's status once, plus its segment's statuses of targets
+    # it does not check itself: over the ticks, every status but the tick's own six once
+    # more, and the deleted target's status and lease once
+    assert len(own) == 6
+    assert reads == ticks * len(targets) + (len(targets) - len(own)) + 2
+    assert reads / (ticks * len(targets)) <= 1 + 1 / ticks
+
+
+@pytest.mark.parametrize(
+    ("event", "segment"),
+    [
+        ({"scheduledTime": "2026-11-26T12:00:00Z", "rateMinutes": 15}, 1_995_216 % 10),
+        ({"scheduledTime": "2026-11-26T12:15:00Z", "rateMinutes": 15}, 1_995_217 % 10),
+        ({"scheduledTime": "2026-11-26T12:15:00Z", "rateMinutes": 5}, 5_985_651 % 10),
+        ({}, None),  # an invocation by hand: sweep everything
+        ({"scheduledTime": "2026-11-26T12:15:00Z"}, None),
+        ({"scheduledTime": "2026-11-26T12:15:00Z", "rateMinutes": True}, None),
+        ({"scheduledTime": "2026-11-26T12:15:00Z", "rateMinutes": 0}, None),
+        ({"scheduledTime": "2026-11-26 12:15", "rateMinutes": 15}, None),
+        ({"scheduledTime": "<aws.scheduler.scheduled-time>", "rateMinutes": 15}, None),
+    ],
+)
+def test_the_sweep_segment_is_the_tick_number_modulo_the_sweep_ticks(
+    event: dict[str, Any], segment: int | None
+) -> None:
+    assert drift_check.SWEEP_TICKS == 10
+    assert drift_check.sweep_segment(event) == segment

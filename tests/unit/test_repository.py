@@ -1039,6 +1039,31 @@ def test_all_statuses_is_one_consistent_scan_of_the_statuses_only(
     assert (names[kind], request["ExpressionAttributeValues"][value]) == ("kind", {"S": "STATUS"})
 
 
+def test_the_segments_of_a_parallel_scan_hold_every_status_once(
+    status_repository: StatusRepository,
+) -> None:
+    # GIVEN twenty statuses
+    targets = [f"1234567890{n:02d}:us-east-1" for n in range(20)]
+    for target in targets:
+        status_repository.acquire_lease(target, RUN_A, now=NOW, lease_seconds=LEASE)
+        status_repository.put_status(target, RUN_A, a_status("Failed", RUN_A))
+        status_repository.release_lease(target, RUN_A)
+    requests = _requests(status_repository, "Scan")
+    # WHEN they are read segment by segment, four segments
+    parts = [status_repository.all_statuses(segment, 4) for segment in range(4)]
+    # THEN the segments are disjoint and together every status, as the whole Scan reads them
+    assert sum(len(part) for part in parts) == 20
+    assert {t: s for part in parts for t, s in part.items()} == status_repository.all_statuses()
+    # AND each was one consistent Scan of its segment
+    assert [(r["Segment"], r["TotalSegments"], r["ConsistentRead"]) for r in requests[:4]] == [
+        (segment, 4, True) for segment in range(4)
+    ]
+    # AND a segment past the last is refused before any request
+    with pytest.raises(ValueError, match="segment 4 of 4"):
+        status_repository.all_statuses(4, 4)
+    assert len(requests) == 5
+
+
 def test_get_statuses_reads_the_statuses_asked_for_consistently(
     status_repository: StatusRepository,
 ) -> None:

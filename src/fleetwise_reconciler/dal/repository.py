@@ -359,14 +359,25 @@ class StatusRepository:
             return None
         return dict(item.extra)
 
-    def all_statuses(self) -> dict[str, dict[str, Any]]:
+    def all_statuses(self, segment: int = 0, segments: int = 1) -> dict[str, dict[str, Any]]:
         """Every STATUS item's attributes without its keys, by target: one strongly
         consistent Scan of the table (the drift check's tick reads each status once this
         way, for its own targets and its sweep of statuses whose spec item is gone). A Scan is
-        billed by the size of the items it reads, LEASE items included, not per item."""
+        billed by the size of the items it reads, LEASE items included, not per item.
+
+        With ``segments`` above 1, only the items of ``segment`` (0 to ``segments`` - 1) of a
+        parallel Scan: DynamoDB splits the table into that many disjoint segments, together
+        every item (DynamoDB developer guide, "Scanning tables", Parallel scan)."""
+        if not 0 <= segment < segments:
+            raise ValueError(f"segment {segment} of {segments}")
+        parallel: dict[str, int] = (
+            {"segment": segment, "total_segments": segments} if segments > 1 else {}
+        )
         return {
             item.target: dict(item.extra)
-            for item in self._status.scan(self._status.kind == STATUS_KIND, consistent_read=True)
+            for item in self._status.scan(
+                self._status.kind == STATUS_KIND, consistent_read=True, **parallel
+            )
         }
 
     def get_statuses(self, targets: Iterable[str]) -> dict[str, dict[str, Any]]:

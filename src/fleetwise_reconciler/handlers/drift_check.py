@@ -12,8 +12,10 @@ running alarms even when no target is left to report on.
 
 Each table is read once per tick. Steady state per target: one GetRegisterAccountStatus (per
 account and Region), its item in the spec table's Scan, and its status in one read of the
-status table (the tick's invocation: one consistent Scan, which also finds statuses whose spec
-item is gone; a batch: consistent BatchGetItem of its targets); no lease read, no execution.
+status table (a fleet of one batch: the tick's one consistent Scan, which also finds statuses
+whose spec item is gone; a fleet handed out in batches: each batch's consistent BatchGetItem of
+its targets, and the tick's Scan of one segment in ``SWEEP_TICKS`` for that sweep, its own
+targets outside the segment read by key); no lease read, no execution.
 The observations are made in parallel (at most ``OBSERVE_THREADS`` at once), each account and
 Region once; a target in another account is observed through its member role, assumed at most
 once per account and tick, and its credentials and client are kept for the next ticks of a
@@ -94,6 +96,18 @@ DRIFT_SESSION = "drift-check"
 # A hand-out event's size with the items it carries; the rest of a batch's items are read by
 # the batch. Far below Invoke's 1 MB quota for an asynchronous event (docs/fleet.md).
 HAND_OUT_BYTES = 256 * 1024
+# A fleet handed out in batches: each batch reads its own targets' statuses, so a Scan of the
+# whole status table by the tick's invocation would read theirs a second time (1.5 reads per
+# target and tick at two batches). That invocation then scans one segment of this many of the
+# table (a parallel Scan's segment, chosen from the tick's scheduled time: sweep_segment) for
+# statuses whose spec item is gone, and reads its own targets' other statuses by key: about
+# 1 + 1 / SWEEP_TICKS reads per target and tick, and a status without its item is swept
+# within SWEEP_TICKS ticks (2.5 hours at the default rate of 15 minutes) instead of one. A
+# fleet that fits one batch scans the whole table every tick, as before (one read each).
+SWEEP_TICKS = 10
+# EventBridge Scheduler's <aws.scheduler.scheduled-time>, e.g. 2022-03-22T18:59:43Z
+# (EventBridge Scheduler user guide, "Adding context attributes").
+SCHEDULED_TIME = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class DriftCheckIncomplete(Exception):
@@ -462,15 +476,21 @@ def handle(
             function=function or os.environ["AWS_LAMBDA_FUNCTION_NAME"],
             client=lambda_client or wiring.lambda_client(),
         )
-    # One consistent Scan of the status table: the statuses of this invocation's targets
-    # (see check_items: read after observing) and every other status, for the sweep below.
+    # The statuses, consistently and after observing (see check_items): this invocation's
+    # targets' and, for the sweep below, every other status; in a fleet handed out in
+    # batches, only one segment of the others (sweep_segment).
+    segment = sweep_segment(event) if batches else None
     everything: dict[str, dict[str, Any]] = {}
 
-    def all_statuses() -> dict[str, dict[str, Any]]:
-        everything.update(statuses.all_statuses())
-        return everything
+    def own_and_swept() -> dict[str, dict[str, Any]]:
+        if segment is None:
+            everything.update(statuses.all_statuses())
+            return everything
+        everything.update(statuses.all_statuses(segment, SWEEP_TICKS))
+        mine = [str(raw.get("target")) for raw in own]
+        return {**everything, **statuses.get_statuses(t for t in mine if t not in everything)}
 
-    check(own, stamp, all_statuses)
+    check(own, stamp, own_and_swept)
     seen = {str(raw.get("target")) for raw in items}
     now = clock.now()
 
@@ -496,7 +516,29 @@ def handle(
     # heartbeat: this check ran (its alarm fires when ticks stop arriving).
     publish_counts(TARGETS, "state", {str(s): tally.fleet[s] for s in FleetState}, at=at)
     publish(None, {DRIFT_CHECKS: (COUNT, 1)}, at=at)
-    return finish(tally, {"batches": len(batches)})
+    return finish(tally, {"batches": len(batches)}, swept=_swept(segment))
+
+
+def _swept(segment: int | None) -> str:
+    return "all" if segment is None else f"{segment + 1}/{SWEEP_TICKS}"
+
+
+def sweep_segment(event: Mapping[str, Any]) -> int | None:
+    """The segment of the status table a fanned-out tick sweeps: the tick's number (its
+    scheduled time over the schedule's rate, both in the schedule's event) modulo
+    ``SWEEP_TICKS``, so consecutive ticks sweep consecutive segments and every status is
+    swept once in ``SWEEP_TICKS`` ticks. None (sweep every status) for an event without
+    them (an invocation by hand) or with values that are not."""
+    scheduled, rate = event.get("scheduledTime"), event.get("rateMinutes")
+    if not isinstance(scheduled, str) or isinstance(rate, bool) or not isinstance(rate, int):
+        return None
+    try:
+        moment = datetime.strptime(scheduled, SCHEDULED_TIME).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    if rate < 1:
+        return None
+    return int(moment.timestamp()) // (rate * 60) % SWEEP_TICKS
 
 
 def unqualified(function_arn: str) -> str:
