@@ -360,6 +360,21 @@ class FleetWiseSimulator:
             registration.modified = now
             state.registration = registration
 
+    def copy_registration(
+        self, source: tuple[str, str], targets: Iterable[tuple[str, str]]
+    ) -> None:
+        """Give each ``(account, region)`` of ``targets`` the registration ``source`` (an
+        ``(account, region)`` one) has, as its own (its service-linked role in its own
+        account): what the same RegisterAccount would have left there at the same moments."""
+        with self._lock:
+            original = self._state(source[1], source[0]).registration
+            if original is None:
+                raise ValueError(f"{source[0]} has no registration in {source[1]} to copy")
+            for account, region in targets:
+                self._state(region, account).registration = replace(
+                    original, role_arn=service_linked_role_arn(account)
+                )
+
     def forget_registration(self, *, region: str | None = None, account: str | None = None) -> None:
         """Back to a never-registered account (GetRegisterAccountStatus: not found)."""
         with self._lock:
