@@ -12,6 +12,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -377,7 +378,7 @@ def test_a_fanned_out_tick_sweeps_one_segment_a_tick_and_reads_each_status_about
         orphan_runs += [name for name in tick["started"] if "123456789019" in name]
     # THEN consecutive ticks swept consecutive segments, each once
     assert sorted(segments) == list(range(ticks))
-    assert [(b - a) % ticks for a, b in zip(segments, segments[1:], strict=False)] == [1] * 9
+    assert [(b - a) % ticks for a, b in pairwise(segments)] == [1] * 9
     # AND the deleted target's status was swept once: one run, after one lease read
     assert len(orphan_runs) == 1
     # AND each tick read every target's status once, plus its segment's statuses of targets

@@ -370,13 +370,14 @@ class StatusRepository:
         every item (DynamoDB developer guide, "Scanning tables", Parallel scan)."""
         if not 0 <= segment < segments:
             raise ValueError(f"segment {segment} of {segments}")
-        parallel: dict[str, int] = (
-            {"segment": segment, "total_segments": segments} if segments > 1 else {}
-        )
+        parallel = segments > 1
         return {
             item.target: dict(item.extra)
             for item in self._status.scan(
-                self._status.kind == STATUS_KIND, consistent_read=True, **parallel
+                self._status.kind == STATUS_KIND,
+                segment=segment if parallel else None,
+                total_segments=segments if parallel else None,
+                consistent_read=True,
             )
         }
 

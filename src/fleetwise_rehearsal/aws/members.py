@@ -200,7 +200,7 @@ def account_for_access_key(default: str) -> Callable[[str], str]:
     lookup, indexed while the patches are applied)."""
 
     def lookup(access_key: str) -> str:
-        from moto.core import DEFAULT_ACCOUNT_ID  # noqa: PLC0415 - moto's own
+        from moto.core.models import DEFAULT_ACCOUNT_ID  # noqa: PLC0415 - moto's own
 
         account = str(resolve_patch_point(_IAM, "get_account_id_from")[2](access_key))
         if account != DEFAULT_ACCOUNT_ID:
