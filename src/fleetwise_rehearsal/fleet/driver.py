@@ -18,7 +18,7 @@ handlers printed. ``fleet_cost`` prices a report.
 ``rehearse_fleet(written=True)`` rolls out a sample and writes the other targets as that
 rollout left its like, for the drift tick at sizes a rollout here cannot reach (10,000).
 
-Past 500 lines: the fleet's figures (pure parts), collecting them from a running rehearsal,
+Why one module: the fleet's figures (pure parts), collecting them from a running rehearsal,
 and driving it are one measurement; split, each part would only be read with the others.
 """
 
