@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -63,7 +64,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleetwise_reconciler import clock, wiring
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
-from fleetwise_reconciler.errors import ReconcileError
+from fleetwise_reconciler.errors import FleetWiseTransientError, ReconcileError
 from fleetwise_reconciler.logic import drift
 from fleetwise_reconciler.logic.compare import spec_hash
 from fleetwise_reconciler.logic.health import FleetState
@@ -96,6 +97,14 @@ DRIFT_SESSION = "drift-check"
 # A hand-out event's size with the items it carries; the rest of a batch's items are read by
 # the batch. Far below Invoke's 1 MB quota for an asynchronous event (docs/fleet.md).
 HAND_OUT_BYTES = 256 * 1024
+# An observation that fails transiently (throttling, a connection dropped or timed out: the
+# clients make one attempt, as the workflow's steps, which Step Functions retries) is made
+# again, OBSERVE_ATTEMPTS in all, after a growing pause. The drift check runs outside Step
+# Functions: without this one lost request among a fleet's thousands fails the whole tick
+# (DriftCheckIncomplete, the function's Errors alarm), as the bench saw at 1,000 targets.
+OBSERVE_ATTEMPTS = 3
+OBSERVE_BACKOFF_SECONDS = 0.25
+pause = time.sleep
 # A fleet handed out in batches: each batch reads its own targets' statuses, so a Scan of the
 # whole status table by the tick's invocation would read theirs a second time (1.5 reads per
 # target and tick at two batches). That invocation then scans one segment of this many of the
@@ -159,10 +168,19 @@ def observe_all(
             wiring.member_roles()
 
     def observe(key: str) -> None:
-        try:
-            observed[key] = wiring.fleetwise_for(key, run, given).get_status()
-        except ReconcileError as error:
-            errors[key] = error
+        for attempt in range(1, OBSERVE_ATTEMPTS + 1):
+            try:
+                observed[key] = wiring.fleetwise_for(key, run, given).get_status()
+            except FleetWiseTransientError as error:
+                errors[key] = error
+                if attempt < OBSERVE_ATTEMPTS:
+                    pause(OBSERVE_BACKOFF_SECONDS * attempt)
+                continue
+            except ReconcileError as error:
+                errors[key] = error
+                return
+            errors.pop(key, None)
+            return
 
     if len(wanted) <= 1:
         for key in wanted:
