@@ -10,14 +10,21 @@ scaled to 730 hours, priced from fleet/prices.py), the idle stack's monthly cost
 growth, the quotas checked, and which series dominate the cost. Nothing here is asserted on
 timing.
 
-    python bench/bench_fleet.py [N ...] [--hours H]
+Then the drift tick at each size, and at the ``--written`` sizes (10,000 by default: targets
+beyond the hub's and one member account's are written as that rollout left them, since a
+rollout of 10,000 takes hours here; rehearse_fleet says why the tick cannot tell): wall time
+per target and tick, AssumeRole per tick beside the member-account count (it may not exceed
+it: each account's role once, then reused across ticks while its credentials last), status
+reads per target per tick, and the drift check's invocations and handler errors per tick.
+
+    python bench/bench_fleet.py [N ...] [--hours H] [--written N ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from fleetwise_rehearsal.fleet import cost as fleet_cost
 from fleetwise_rehearsal.fleet.driver import FLEETWISE_REGIONS, FleetReport, rehearse_fleet
@@ -25,6 +32,7 @@ from fleetwise_rehearsal.fleet.prices import READ_ON
 
 SIZES = (1, 10, 100, 1000)
 HOURS = 2
+WRITTEN = (10000,)
 
 
 def accounts_for(n: int) -> int:
@@ -111,10 +119,49 @@ def print_details(report: FleetReport) -> None:
         print(f"    handler errors: {dict(steady.invocation_errors)}")
 
 
+def tick_row(report: FleetReport) -> str:
+    ticks = report.ticks
+    members = report.accounts - 1
+    wall = report.wall_steady / len(ticks) if ticks else 0.0
+    assumed = [t.assume_role for t in ticks]
+    reads = sum(t.status_reads for t in ticks) / len(ticks) / report.n if ticks else 0.0
+    invocations = sum(t.invocations for t in ticks) / len(ticks) if ticks else 0.0
+    errors = sum(t.errors for t in ticks)
+    how = "written" if report.written else "rolled"
+    return (
+        f"  {report.n:>6} {how:>7} {members:>6} {wall:>8.1f} {wall / report.n * 1000:>8.2f} "
+        f"{assumed[0] if assumed else 0:>7} {max(assumed, default=0):>7} "
+        f"{sum(assumed) / max(1, len(assumed)):>7.1f} {reads:>8.3f} {invocations:>6.1f} "
+        f"{errors:>6}"
+    )
+
+
+def print_tick_table(
+    rolled: Sequence[FleetReport], written: Callable[[], Iterable[FleetReport]]
+) -> None:
+    print("Drift tick at scale (steady state; first tick in a cold environment)")
+    print(
+        f"  {'N':>6} {'targets':>7} {'member':>6} {'s/tick':>8} {'ms/t/tk':>8} "
+        f"{'AR 1st':>7} {'AR max':>7} {'AR mean':>7} {'SR/t/tk':>8} {'inv/tk':>6} {'errors':>6}",
+        flush=True,
+    )
+    for report in rolled:
+        print(tick_row(report), flush=True)
+    for report in written():
+        print(tick_row(report), flush=True)
+        if report.steady.executions or report.steady.invocation_errors:
+            print(f"    steady runs {report.steady.executions}, errors "
+                  f"{dict(report.steady.invocation_errors)}")  # fmt: skip
+    print("  (member: member accounts; AR: AssumeRole per tick, never above the member")
+    print("   accounts; SR/t/tk: status items read per target per tick; inv/tk: drift check")
+    print("   invocations per tick; errors: drift check invocations that raised, all ticks)")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sizes", nargs="*", type=int, default=list(SIZES))
     parser.add_argument("--hours", type=int, default=HOURS)
+    parser.add_argument("--written", nargs="*", type=int, default=list(WRITTEN))
     args = parser.parse_args(argv)
     sizes: list[int] = sorted(args.sizes)
 
@@ -172,6 +219,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     print()
     print(f"Counts at N={largest.n} (RegisterAccount exactly 1 per target: checked)")
     print_details(largest)
+
+    print()
+    print_tick_table(
+        [reports[n] for n in sizes],
+        lambda: (rehearse_fleet(n, accounts_for(n), hours=1, written=True) for n in args.written),
+    )
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from typing import Any
 
 import cfnlint  # type: ignore[import-untyped]
 
+from fleetwise_reconciler import member
 from fleetwise_rehearsal.aws.template import load_template, translate
 from fleetwise_rehearsal.fleet import quotas
 from fleetwise_rehearsal.fleet.prices import PRICES, READ_ON, REGION, fixed_parts
@@ -399,7 +400,12 @@ def limits_markdown() -> str:
         "order: a target in trouble could go unseen. Member accounts are listed",
         "in Parameter Store under the stack's `MemberAccountsPath` (each list a standard",
         "parameter, as many as needed) or allowed by organisation, so no quota bounds them; the",
-        "fleet bench rehearses 1,000 over the three Regions IoT FleetWise serves. The other",
+        "fleet bench rehearses 1,000 over the three Regions IoT FleetWise serves. Each",
+        f"function keeps the member roles' credentials of up to {member.CACHE_LIMIT:,} accounts",
+        "(`member.CACHE_LIMIT`, more than the accounts of 10,000 targets over three Regions)",
+        f"and IoT FleetWise clients for {member.PORT_LIMIT} account and Region pairs",
+        "(`member.PORT_LIMIT`, one drift check batch's), so a warm drift check assumes no role",
+        "again while its credentials last. The other",
         "parameters are at their defaults (the numbers) or their longest values: a",
         "255-character `MetricsNamespace`, `MemberOrganizationId`, `DataKmsKeyArn`,",
         "`AlarmEmail` set, `LogLevel` `WARNING`.",

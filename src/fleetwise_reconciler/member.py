@@ -70,8 +70,19 @@ SESSION_SECONDS = 3600
 # Credentials closer to their expiry than this are not handed out: a step that starts with
 # them must finish its calls before they lapse.
 REFRESH_MARGIN = timedelta(minutes=5)
-# Runs are short and few at a time per process; the oldest entries go first past this.
-CACHE_LIMIT = 256
+# Credentials kept per process (an account and run each), the oldest first out past this. The
+# drift check's session is one entry per member account and serves every tick of a warm
+# environment while it lasts, so the limit holds every member account of the largest fleet
+# supported (docs/limits.md: 1,000 member accounts; and 10,000 targets over the 3 Regions
+# would be 3,334 accounts, tests/template/test_quotas.py holds both). An entry measured 1.3 KB
+# (tracemalloc, CPython 3.11, a session token of 805 characters): 4,096 entries, 5 MB.
+CACHE_LIMIT = 4096
+# IoT FleetWise clients kept per process (an account, Region and run each), the oldest first
+# out past this: a client measured about 196 KB (the same measurement, the botocore session
+# shared), so clients are kept for one drift check batch (DriftCheckBatchSize, 500 targets
+# by default), about 100 MB, not for every member account (2 GB at 10,000 targets); a
+# client made again from cached credentials costs no AssumeRole.
+PORT_LIMIT = 512
 _NOT_IN_SESSION_NAME = re.compile(r"[^\w+=,.@-]")
 
 
@@ -226,7 +237,9 @@ class MemberRoles:
         # number of such threads: a gate lives exactly as long as it is in use, so no thread
         # can drop the gate another one holds (and a third assume the same role again).
         self._gates: dict[tuple[str, str], _Gate] = {}
-        self._ports: dict[tuple[str, str, str], tuple[Credentials, FleetWise]] = {}
+        self._ports: OrderedDict[tuple[str, str, str], tuple[Credentials, FleetWise]] = (
+            OrderedDict()
+        )
         self.assumed = 0  # AssumeRole calls made (answered or not)
 
     def role_arn(self, account: str) -> str:
@@ -277,6 +290,7 @@ class MemberRoles:
         with self._lock:
             known = self._ports.get(key)
             if known is not None and known[0] == credentials:
+                self._ports.move_to_end(key)
                 return known[1]
             client = self._session().create_client(
                 "iotfleetwise",
@@ -291,6 +305,8 @@ class MemberRoles:
             for stale in [k for k in self._ports if (k[0], k[2]) not in live]:
                 del self._ports[stale]
             self._ports[key] = (credentials, port)
+            while len(self._ports) > PORT_LIMIT:
+                self._ports.popitem(last=False)
             return port
 
     def _client(self, region: str) -> Any:

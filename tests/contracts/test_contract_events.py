@@ -11,6 +11,8 @@ import pytest
 from event_rules import filter_patterns, matches, rule_findings, sample, schedule_findings
 from stack_values import PARAMETER_SETS, Deployed, deployed
 
+from fleetwise_reconciler.handlers import drift_check
+
 
 @pytest.mark.parametrize("parameter_set", sorted(PARAMETER_SETS))
 def test_rules_and_schedules_follow_the_documented_rules(parameter_set: str) -> None:
@@ -58,8 +60,15 @@ def test_a_misspelt_pattern_matches_no_sample() -> None:
 
 
 def test_the_schedule_input_is_what_the_drift_check_reads() -> None:
+    # GIVEN the deployed schedule's input, as Scheduler fills in its scheduled time
     schedule = deployed("default").resources["DriftCheckSchedule"]["Properties"]
-    assert json.loads(schedule["Target"]["Input"]) == {}
+    raw = schedule["Target"]["Input"]
+    event = json.loads(raw.replace("<aws.scheduler.scheduled-time>", "2026-11-26T12:15:00Z"))
+    # THEN it is the tick's scheduled time and the schedule's own rate
+    rate = schedule["ScheduleExpression"].removeprefix("rate(").split(" ")[0]
+    assert event == {"scheduledTime": "2026-11-26T12:15:00Z", "rateMinutes": int(rate)}
+    # AND the drift check reads the tick's sweep segment from it (tick 1,995,217 of 15 min)
+    assert drift_check.sweep_segment(event) == 1_995_217 % drift_check.SWEEP_TICKS
 
 
 def _rule_target(stack: Deployed) -> dict[str, object]:

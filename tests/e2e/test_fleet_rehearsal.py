@@ -81,3 +81,27 @@ def test_the_month_costs_at_least_the_stack_resources(report: FleetReport) -> No
     assert lines["EventBridge Scheduler invocations"].quantity == 730 * 60 / 15
     assert lines["Lambda requests"].quantity == 730 * 4
     assert fleet_cost.total(lines.values()) > 3.0 + 1.0
+
+
+def test_a_fleet_written_as_rolled_out_ticks_as_a_rolled_out_one() -> None:
+    # GIVEN 12 targets over 6 accounts in 2 Regions, of which the hub's and the first member
+    # account's are rolled out and the other eight written as that rollout left its like
+    written = rehearse_fleet(12, 6, regions=REGIONS, hours=1, written=True)
+    # THEN only the four sampled targets were rolled out, each with one RegisterAccount
+    assert written.written == 8
+    assert written.rollout.executions == 4
+    assert written.register_per_target == {
+        f"{account}:{region}": 1 for region in REGIONS for account in (HUB, MEMBER)
+    }
+    assert written.phases == {"Registered": 12}
+    # AND each tick observed all twelve, read each status once, started no run and found
+    # every target healthy; the first assumed each of the five member roles once, the next
+    # ones reused them
+    assert written.steady.executions == 0
+    assert written.steady.fleetwise == {"GetRegisterAccountStatus": 12 * 4}
+    assert [(t.assume_role, t.status_reads, t.errors, t.unhealthy) for t in written.ticks] == [
+        (5, 12, 0, 0),
+        (0, 12, 0, 0),
+        (0, 12, 0, 0),
+        (0, 12, 0, 0),
+    ]

@@ -331,3 +331,24 @@ def test_a_batch_event_carries_items_up_to_its_size_exactly(
     event = json.loads(payload)
     assert len(payload) <= drift_check.HAND_OUT_BYTES
     assert event == dict(two, items=items[: 2 if spare == 0 else 1])
+
+
+@pytest.mark.parametrize(
+    ("event", "segment"),
+    [
+        ({"scheduledTime": "2026-11-26T12:00:00Z", "rateMinutes": 15}, 1_995_216 % 10),
+        ({"scheduledTime": "2026-11-26T12:15:00Z", "rateMinutes": 15}, 1_995_217 % 10),
+        ({"scheduledTime": "2026-11-26T12:15:00Z", "rateMinutes": 5}, 5_985_651 % 10),
+        ({}, None),  # an invocation by hand: sweep everything
+        ({"scheduledTime": "2026-11-26T12:15:00Z"}, None),
+        ({"scheduledTime": "2026-11-26T12:15:00Z", "rateMinutes": True}, None),
+        ({"scheduledTime": "2026-11-26T12:15:00Z", "rateMinutes": 0}, None),
+        ({"scheduledTime": "2026-11-26 12:15", "rateMinutes": 15}, None),
+        ({"scheduledTime": "<aws.scheduler.scheduled-time>", "rateMinutes": 15}, None),
+    ],
+)
+def test_the_sweep_segment_is_the_tick_number_modulo_the_sweep_ticks(
+    event: dict[str, Any], segment: int | None
+) -> None:
+    assert drift_check.SWEEP_TICKS == 10
+    assert drift_check.sweep_segment(event) == segment

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from fleetwise_rehearsal.aws import clients
 from fleetwise_rehearsal.aws.lambda_runtime import Invocation
-from fleetwise_rehearsal.aws.members import account_for_access_key
+from fleetwise_rehearsal.aws.members import _indexed, _known_first, account_for_access_key
 from fleetwise_rehearsal.rehearsal import Rehearsal
 
 pytestmark = pytest.mark.e2e
@@ -130,3 +130,40 @@ def test_a_session_past_its_expiry_is_refused_as_aws_refuses_it(rehearsal: Rehea
         fleetwise.get_register_account_status()
     assert refused.value.response["Error"]["Code"] == "ExpiredTokenException"
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_the_account_lookup_scans_once_per_access_key() -> None:
+    # GIVEN moto's lookup (a scan of every account), counted, behind the rehearsal's index
+    scans: list[str] = []
+
+    def scan(access_key: str) -> str:
+        scans.append(access_key)
+        return {"AKIA1": MEMBER}.get(access_key, "123456789012")
+
+    lookup = _indexed(scan)
+    # WHEN two keys are each looked up three times
+    answers = [lookup(key) for key in ("AKIA1", "testing") * 3]
+    # THEN each answer is moto's, and each key was scanned for once
+    assert answers == [MEMBER, "123456789012"] * 3
+    assert scans == ["AKIA1", "testing"]
+
+
+def test_an_account_already_created_skips_motos_creation_path() -> None:
+    # GIVEN a dictionary of accounts' backends with one account in it, and moto's creation
+    created: list[str] = []
+
+    class Accounts(dict[str, str]):
+        pass
+
+    def create(self: Accounts, account_id: str) -> str:
+        created.append(account_id)
+        self[account_id] = f"backends of {account_id}"
+        return self[account_id]
+
+    getitem = _known_first(create)
+    accounts = Accounts({MEMBER: f"backends of {MEMBER}"})
+    # WHEN the known account and a new one are each read twice
+    answers = [getitem(accounts, a) for a in (MEMBER, "310987654321") * 2]
+    # THEN only the new account's first read went through moto's creation
+    assert answers == [f"backends of {MEMBER}", "backends of 310987654321"] * 2
+    assert created == ["310987654321"]

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from samtranslator.yaml_helper import yaml_parse
 
+from fleetwise_reconciler import member
 from fleetwise_rehearsal.aws import strict
 from fleetwise_rehearsal.fleet import quotas
 from fleetwise_rehearsal.fleet.quotas import LARGEST, Row, breaches, ledger, one_past
@@ -39,6 +40,17 @@ def test_the_largest_configuration_is_within_every_quota_aws_refuses_past(
     assert breaches(rows) == []
     assert {row.quota.key for row in rows if not row.within} == DEGRADED
     assert all(row.quota.past_it for row in rows if row.quota.key in DEGRADED)
+
+
+def test_a_warm_function_keeps_every_member_accounts_credentials_at_the_largest_size() -> None:
+    # GIVEN the largest configuration's member accounts, and the accounts its targets could
+    # span (a target is one account in one of the three Regions IoT FleetWise serves)
+    spanned = -(-LARGEST.targets // 3)
+    # THEN the member roles' cache holds them all (a warm drift check assumes no role again
+    # while the credentials last), and its clients cover one drift check batch's targets
+    assert (LARGEST.member_accounts, spanned) == (1_000, 3_334)
+    assert max(LARGEST.member_accounts, spanned) <= member.CACHE_LIMIT
+    assert LARGEST.drift_check_batch_size <= member.PORT_LIMIT
 
 
 def test_every_quota_names_its_number_and_an_aws_page(largest: dict[str, Row]) -> None:

@@ -524,3 +524,28 @@ def test_a_list_that_cannot_be_read_is_a_domain_error_the_steps_retry_or_not(
         "retryAfterSeconds": None,
         "retryable": error is FleetWiseTransientError,
     }
+
+
+def test_past_the_port_limit_the_least_recently_used_clients_go_first(
+    frozen: list[datetime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN room for two IoT FleetWise clients, and credentials for three accounts
+    monkeypatch.setattr(member_module, "PORT_LIMIT", 2)
+    sts = CountingSts()
+    member = MemberRoles("FleetWiseReconcilerMember", sts_client=lambda _region: sts)
+    first, second, third = "210987654321", "210987654322", "210987654323"
+    one = member.fleetwise(first, "us-east-1", "drift-check")
+    member.fleetwise(second, "us-east-1", "drift-check")
+    # WHEN the first is used again, then a third account's client is made
+    assert member.fleetwise(first, "us-east-1", "drift-check") is one
+    member.fleetwise(third, "us-east-1", "drift-check")
+    # THEN the second account's client went (used longest ago), its credentials did not:
+    # its client is made again without an AssumeRole
+    assert list(member._ports) == [
+        (first, "us-east-1", "drift-check"),
+        (third, "us-east-1", "drift-check"),
+    ]
+    member.fleetwise(second, "us-east-1", "drift-check")
+    assert sts.accounts == [first, second, third]
+    assert list(member._ports)[-1] == (second, "us-east-1", "drift-check")
+    assert len(member._ports) == 2

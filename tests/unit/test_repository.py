@@ -1147,6 +1147,36 @@ def test_all_statuses_and_watches_is_one_consistent_scan_of_those_kinds_only(
     assert sorted(v["S"] for v in values.values()) == ["STATUS", "WATCH"]
 
 
+def test_the_segments_of_a_parallel_scan_hold_every_status_and_watch_once(
+    status_repository: StatusRepository,
+) -> None:
+    # GIVEN twenty statuses, five of them with a WATCH item
+    targets = [f"1234567890{n:02d}:us-east-1" for n in range(20)]
+    for target in targets:
+        status_repository.acquire_lease(target, RUN_A, now=NOW, lease_seconds=LEASE)
+        status_repository.put_status(target, RUN_A, a_status("Failed", RUN_A))
+        status_repository.release_lease(target, RUN_A)
+    for target in targets[::4]:
+        status_repository.put_watch(target, {"state": "Failed", "since": "x", "reported": True})
+    requests = _requests(status_repository, "Scan")
+    # WHEN they are read segment by segment, four segments
+    parts = [status_repository.all_statuses_and_watches(segment, 4) for segment in range(4)]
+    # THEN the segments are disjoint and together every status and WATCH item, as the whole
+    # Scan reads them
+    whole = status_repository.all_statuses_and_watches()
+    for kind, count in ((0, 20), (1, 5)):
+        assert sum(len(part[kind]) for part in parts) == count
+        assert {t: item for part in parts for t, item in part[kind].items()} == whole[kind]
+    # AND each was one consistent Scan of its segment
+    assert [(r["Segment"], r["TotalSegments"], r["ConsistentRead"]) for r in requests[:4]] == [
+        (segment, 4, True) for segment in range(4)
+    ]
+    # AND a segment past the last is refused before any request
+    with pytest.raises(ValueError, match="segment 4 of 4"):
+        status_repository.all_statuses_and_watches(4, 4)
+    assert len(requests) == 5
+
+
 def test_get_statuses_and_watches_reads_those_asked_for_consistently(
     status_repository: StatusRepository,
 ) -> None:

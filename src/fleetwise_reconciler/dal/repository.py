@@ -464,16 +464,26 @@ class StatusRepository:
         return dict(item.extra)
 
     def all_statuses_and_watches(
-        self,
+        self, segment: int = 0, segments: int = 1
     ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
         """Every STATUS item's and every WATCH item's attributes without their keys, each by
         target: one strongly consistent Scan of the table (the drift check's tick reads each
         status and WATCH item once this way, for its own targets and its sweep of those whose
         spec item is gone). A Scan is billed by the size of the items it reads, LEASE items
-        included, not per item."""
+        included, not per item.
+
+        With ``segments`` above 1, only the items of ``segment`` (0 to ``segments`` - 1) of a
+        parallel Scan: DynamoDB splits the table into that many disjoint segments, together
+        every item (DynamoDB developer guide, "Scanning tables", Parallel scan)."""
+        if not 0 <= segment < segments:
+            raise ValueError(f"segment {segment} of {segments}")
+        parallel = segments > 1
         found: dict[str, dict[str, dict[str, Any]]] = {STATUS_KIND: {}, WATCH_KIND: {}}
         for item in self._status.scan(
-            self._status.kind.is_in(STATUS_KIND, WATCH_KIND), consistent_read=True
+            self._status.kind.is_in(STATUS_KIND, WATCH_KIND),
+            segment=segment if parallel else None,
+            total_segments=segments if parallel else None,
+            consistent_read=True,
         ):
             found[item.kind][item.target] = dict(item.extra)
         return found[STATUS_KIND], found[WATCH_KIND]

@@ -97,6 +97,12 @@ DRIFT_SESSION = "drift-check"
 # A hand-out event's size with the items it carries; the rest of a batch's items are read by
 # the batch. Far below Invoke's 1 MB quota for an asynchronous event (docs/fleet.md).
 HAND_OUT_BYTES = 256 * 1024
+# The sweep's part of the status table in a tick (sweep_segment): one parallel-Scan segment
+# of SWEEP_TICKS, chosen from the tick's scheduled time.
+SWEEP_TICKS = 10
+# EventBridge Scheduler's <aws.scheduler.scheduled-time>, e.g. 2022-03-22T18:59:43Z
+# (EventBridge Scheduler user guide, "Adding context attributes").
+SCHEDULED_TIME = "%Y-%m-%dT%H:%M:%SZ"
 
 # What a check reads of the status table after observing: the statuses and the WATCH items,
 # each by target.
@@ -654,6 +660,24 @@ def handle(
     publish_counts(TARGETS, "state", {str(s): tally.fleet[s] for s in FleetState}, at=at)
     publish(None, {DRIFT_CHECKS: (COUNT, 1)}, at=at)
     return finish(tally, {"batches": len(batches)})
+
+
+def sweep_segment(event: Mapping[str, Any]) -> int | None:
+    """The segment of the status table a fanned-out tick sweeps: the tick's number (its
+    scheduled time over the schedule's rate, both in the schedule's event) modulo
+    ``SWEEP_TICKS``, so consecutive ticks sweep consecutive segments and every status is
+    swept once in ``SWEEP_TICKS`` ticks. None (sweep every status) for an event without
+    them (an invocation by hand) or with values that are not."""
+    scheduled, rate = event.get("scheduledTime"), event.get("rateMinutes")
+    if not isinstance(scheduled, str) or isinstance(rate, bool) or not isinstance(rate, int):
+        return None
+    try:
+        moment = datetime.strptime(scheduled, SCHEDULED_TIME).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    if rate < 1:
+        return None
+    return int(moment.timestamp()) // (rate * 60) % SWEEP_TICKS
 
 
 def unqualified(function_arn: str) -> str:

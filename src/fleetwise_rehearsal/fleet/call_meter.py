@@ -43,6 +43,9 @@ class ApiCall:
     # DynamoDB only: the table and the request units consumed (per table for transactions).
     read_units: tuple[tuple[str, float], ...] = ()
     write_units: tuple[tuple[str, float], ...] = ()
+    # DynamoDB only: the items read per table (a GetItem one, a BatchGetItem each key it
+    # processed, a Scan or Query its ScannedCount), whatever their size.
+    items_read: tuple[tuple[str, int], ...] = ()
 
 
 def _caller_module() -> str | None:
@@ -179,12 +182,14 @@ class CallMeter:
         finally:
             reads: tuple[tuple[str, float], ...] = ()
             writes: tuple[tuple[str, float], ...] = ()
+            read: tuple[tuple[str, int], ...] = ()
             if items is not None:
                 reads = self._read_units(operation, params, response, items)
                 writes = self._write_units(operation, params, before, items)
+                read = _items_read(operation, params, response)
             with self._lock:
                 self.calls.append(
-                    ApiCall(service, operation, module, at, error, retries, reads, writes)
+                    ApiCall(service, operation, module, at, error, retries, reads, writes, read)
                 )
 
     @staticmethod
@@ -244,12 +249,17 @@ class CallMeter:
             table = params["TableName"]
             consistent = bool(params.get("ConsistentRead"))
             sizes = items.sizes(table)
-            whole = "ExclusiveStartKey" not in params and "LastEvaluatedKey" not in response
+            whole = (
+                "ExclusiveStartKey" not in params
+                and "LastEvaluatedKey" not in response
+                and "TotalSegments" not in params
+            )
             if operation == "Scan" and whole:
                 evaluated = sum(sizes)
             else:
-                # A page of a longer scan, or a query: its evaluated items at the table's
-                # mean item size (the rehearsal's tables hold items of similar sizes).
+                # A page of a longer scan, a segment of a parallel one, or a query: its
+                # evaluated items at the table's mean item size (the rehearsal's tables hold
+                # items of similar sizes).
                 mean = sum(sizes) / len(sizes) if sizes else 0
                 evaluated = round(int(response.get("ScannedCount", 0)) * mean)
             return ((table, dynamo_units.read_units(evaluated, consistent=consistent)),)
@@ -261,6 +271,33 @@ class CallMeter:
         """The calls made at virtual times in [start, end)."""
         with self._lock:
             return [c for c in self.calls if c.at >= start and (end is None or c.at < end)]
+
+
+def _items_read(operation: str, params: Any, response: Any) -> tuple[tuple[str, int], ...]:
+    if response is None:
+        return ()
+    if operation == "GetItem":
+        return ((params["TableName"], 1),)
+    if operation == "BatchGetItem":
+        left = response.get("UnprocessedKeys") or {}
+        return tuple(
+            sorted(
+                (table, len(request["Keys"]) - len((left.get(table) or {}).get("Keys") or []))
+                for table, request in params["RequestItems"].items()
+            )
+        )
+    if operation in ("Scan", "Query"):
+        return ((params["TableName"], int(response.get("ScannedCount", 0))),)
+    return ()
+
+
+def items_per_table(calls: list[ApiCall]) -> dict[str, int]:
+    """Items read per table."""
+    out: Counter[str] = Counter()
+    for call in calls:
+        for table, count in call.items_read:
+            out[table] += count
+    return dict(sorted(out.items()))
 
 
 def _item_written(params: Any, table: str, key: Any) -> Mapping[str, Any]:

@@ -14,21 +14,36 @@ in-process durations, the product's AWS calls (DynamoDB request units per table,
 StartExecution and its refusals, STS AssumeRole), the custom metric series and the hours in
 which each got data (from the EMF documents the handlers printed), and the log bytes the
 handlers printed. ``fleet_cost`` prices a report.
+
+``rehearse_fleet(written=True)`` rolls out a sample and writes the other targets as that
+rollout left its like, for the drift tick at sizes a rollout here cannot reach (10,000).
+
+Why one module: the fleet's figures (pure parts), collecting them from a running rehearsal,
+and driving it are one measurement; split, each part would only be read with the others.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import json
 import math
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from fleetwise_rehearsal.aws.dynamo_units import item_size, write_units
 from fleetwise_rehearsal.aws.lambda_runtime import Invocation
 from fleetwise_rehearsal.aws.stack import DEFAULT_ACCOUNT, DEFAULT_REGION
-from fleetwise_rehearsal.fleet.call_meter import ApiCall, CallMeter, operations, units_per_table
+from fleetwise_rehearsal.fleet.call_meter import (
+    ApiCall,
+    CallMeter,
+    items_per_table,
+    operations,
+    units_per_table,
+)
 from fleetwise_rehearsal.rehearsal import Rehearsal
 
 # The Regions IoT FleetWise serves (ap-south-1 is gated: opt-in, but served), as the
@@ -96,6 +111,8 @@ class Usage:
     drift_check_max_targets: int = 0
     api: Counter[str] = field(default_factory=Counter)
     dynamodb: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # Items read per table (whatever their size): the drift check's reads per target.
+    items_read: dict[str, int] = field(default_factory=dict)
     start_execution_refused: int = 0
     start_execution_retries: int = 0
     series_hours: dict[Series, float] = field(default_factory=dict)
@@ -108,6 +125,19 @@ class Usage:
     @property
     def hours(self) -> float:
         return self.seconds / 3600.0
+
+
+@dataclass(frozen=True)
+class Tick:
+    """One steady-state tick: the product's AssumeRole calls, the status table's items read,
+    the drift check's invocations and those that raised, and the targets its invocations
+    found unhealthy."""
+
+    assume_role: int
+    status_reads: int
+    invocations: int
+    errors: int
+    unhealthy: int
 
 
 @dataclass
@@ -138,6 +168,12 @@ class FleetReport:
     keys: int
     log_retention_days: int
     storage_bytes: int
+    # The status table's physical name (the key of its figures in a Usage).
+    status_table: str = ""
+    # Each steady-state tick's figures, in order.
+    ticks: list[Tick] = field(default_factory=list)
+    # Targets written settled instead of rolled out (``rehearse_fleet(written=True)``).
+    written: int = 0
 
     @property
     def n(self) -> int:
@@ -290,6 +326,7 @@ class _Window:
         calls = self.meter.between(start, end)
         usage.api = operations(calls)
         usage.dynamodb = units_per_table(calls)
+        usage.items_read = items_per_table(calls)
         starts = [c for c in calls if c.operation == "StartExecution"]
         usage.start_execution_refused = sum(
             1 for c in starts if c.error not in (None, "ExecutionAlreadyExists")
@@ -347,6 +384,108 @@ def _register_calls(r: Rehearsal, targets: Sequence[str]) -> dict[str, int]:
     return {t: counts.get(t, 0) for t in targets}
 
 
+def _phases(r: Rehearsal, targets: Sequence[str]) -> Counter[str]:
+    """The phase of each target's status (``None`` for a target without one), read with one
+    consistent Scan of the status table."""
+    pages = r.client("dynamodb").get_paginator("scan")
+    phase: dict[str, str] = {}
+    for page in pages.paginate(TableName=r.stack.physical_id("StatusTable"), ConsistentRead=True):
+        for item in page["Items"]:
+            if item["kind"]["S"] == "STATUS":
+                phase[item["target"]["S"]] = str(item.get("phase", {}).get("S"))
+    return Counter(phase.get(t, "None") for t in targets)
+
+
+def _write_settled(r: Rehearsal, targets: Sequence[str], like: str) -> None:
+    """Each of ``targets`` as a rollout leaves it, copied from account ``like``'s target in
+    the same Region (rolled out): its status item (the account's id replaced, the spec
+    version computed for its own item), its registration in the simulator, and its spec item,
+    written without a stream record (so that no run starts: a run of a settled target
+    changes nothing)."""
+    from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415 - inside the mock
+
+    from fleetwise_reconciler.logic.compare import spec_hash  # noqa: PLC0415
+
+    if r.sim is None:
+        raise FleetError("the fleet rehearsal needs the simulator (no external endpoint)")
+    ddb = r.client("dynamodb")
+    status_table = r.stack.physical_id("StatusTable")
+    by_region: dict[str, list[str]] = {}
+    for target in targets:
+        account, _, region = target.partition(":")
+        by_region.setdefault(region, []).append(account)
+    puts: list[dict[str, Any]] = []
+    for region, accounts in by_region.items():
+        sample = ddb.get_item(
+            TableName=status_table,
+            Key={"target": {"S": f"{like}:{region}"}, "kind": {"S": "STATUS"}},
+            ConsistentRead=True,
+        ).get("Item")
+        if sample is None:
+            raise FleetError(f"{like}:{region} has no status to copy")
+        text = json.dumps(sample)
+        for account in accounts:
+            item = json.loads(text.replace(like, account))
+            item["specHash"] = {"S": spec_hash({"target": f"{account}:{region}"})}
+            puts.append({"PutRequest": {"Item": item}})
+        r.sim.copy_registration((like, region), [(a, region) for a in accounts])
+    for first in range(0, len(puts), BATCH_WRITE_LIMIT):
+        unprocessed: dict[str, Any] = {status_table: puts[first : first + BATCH_WRITE_LIMIT]}
+        while unprocessed:
+            unprocessed = ddb.batch_write_item(RequestItems=unprocessed).get("UnprocessedItems")
+    table = dynamodb_backends[r.account_id][r.region].get_table(r.stack.physical_id("SpecTable"))
+    shard, table.stream_shard = table.stream_shard, None
+    try:
+        for target in targets:
+            table.put_item({"target": {"S": target}})
+    finally:
+        table.stream_shard = shard
+    r.note(f"{len(targets)} targets written as rolled out (spec item, status, registration)")
+
+
+def _tick(
+    r: Rehearsal,
+    meter: CallMeter,
+    since: float,
+    first_invocation: int,
+    functions: Mapping[str, str],
+) -> Tick:
+    calls = meter.between(since)
+    status_table = r.stack.physical_id("StatusTable")
+    checks = [
+        i
+        for i in r.invoker.invocations[first_invocation:]
+        if functions.get(i.function_name) == "DriftCheckFunction"
+    ]
+    return Tick(
+        assume_role=operations(calls)["sts:AssumeRole"],
+        status_reads=items_per_table(calls).get(status_table, 0),
+        invocations=len(checks),
+        errors=sum(1 for i in checks if i.error_type is not None),
+        unhealthy=sum(
+            1
+            for i in checks
+            if isinstance(i.result, dict)
+            for found in i.result.get("targets", [])
+            if not found.get("healthy")
+        ),
+    )
+
+
+@contextlib.contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """Everything the deploy made (every account's moto backends, IAM's managed policies in
+    each: hundreds of thousands of objects at a few hundred accounts) out of the garbage
+    collector's sight while the fleet runs: a collection then walks only what the fleet
+    makes, not the whole deployment each time (``gc.freeze``; undone after)."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def rehearse_fleet(
     n: int,
     accounts: int,
@@ -358,31 +497,47 @@ def rehearse_fleet(
     hub_account: str = DEFAULT_ACCOUNT,
     hub_region: str = DEFAULT_REGION,
     settle_timeout_wall: float = 3600.0,
+    written: bool = False,
 ) -> FleetReport:
     """Rehearse ``n`` targets over ``accounts`` accounts (the hub's included) and ``regions``,
-    then ``hours`` of drift ticks; see the module docstring."""
+    then ``hours`` of drift ticks; see the module docstring.
+
+    ``written``: only the targets of the hub and the first member account are rolled out
+    (and checked as above); every other target is written as that rollout left its like
+    (``_write_settled``) and the steady state ticks over all of them. A tick reads the spec
+    items, the statuses and each registration, and assumes each member role: it cannot tell
+    a target rolled out from one written so (the bench checks that the ticks start no run and
+    find every target healthy), and a rollout of 10,000 targets would take hours here."""
     if hours < 1:
         raise ValueError("the steady state lasts at least one hour")
     members = member_accounts(accounts - 1)
     targets = fleet_targets(n, [hub_account, *members], regions)
+    sampled = {hub_account, *members[:1]}
+    rolled = [t for t in targets if t.partition(":")[0] in sampled] if written else targets
+    settled = [t for t in targets if t not in set(rolled)]
     began = time.perf_counter()
-    with Rehearsal(
-        {"ManageDefaultTarget": "false", "MemberAccountIds": ",".join(members)},
-        member_accounts={m: {} for m in members},
-        seed=seed,
-        jitter_fraction=jitter_fraction,
-        account_id=hub_account,
-        region=hub_region,
-        settle_timeout_wall=settle_timeout_wall,
-    ) as r:
+    with (
+        Rehearsal(
+            {"ManageDefaultTarget": "false", "MemberAccountIds": ",".join(members)},
+            member_accounts={m: {} for m in members},
+            seed=seed,
+            jitter_fraction=jitter_fraction,
+            account_id=hub_account,
+            region=hub_region,
+            settle_timeout_wall=settle_timeout_wall,
+        ) as r,
+        _frozen_heap(),
+    ):
         deployed = time.perf_counter()
         functions, memory = _functions(r)
         rate = int(r.stack.translated.template["Parameters"]["DriftCheckRateMinutes"]["Default"])
         with CallMeter(r.clock.time, account=hub_account, region=hub_region) as meter:
             window = _Window(r, meter, functions)
             start = r.clock.time()
-            written_units = _write_all(r, targets)
+            written_units = _write_all(r, rolled)
             r.settle()
+            if settled:
+                _write_settled(r, settled, members[0])
             rolled_out = time.perf_counter()
             ends = [
                 s["stopDate"].timestamp()
@@ -390,8 +545,8 @@ def rehearse_fleet(
                 if s.get("stopDate") is not None
             ]
             converged = max(ends, default=start)
-            registers = _register_calls(r, targets)
-            phases = Counter(str((r.status(t) or {}).get("phase")) for t in targets)
+            registers = _register_calls(r, rolled)
+            phases = _phases(r, targets)
             wrong = {t: c for t, c in registers.items() if c != 1}
             if wrong or phases != Counter({"Registered": len(targets)}):
                 raise FleetError(
@@ -412,13 +567,21 @@ def rehearse_fleet(
             steady_from = r.clock.time()
             first_steady = len(r.invoker.invocations)
             steady_began = time.perf_counter()
+            ticks: list[Tick] = []
             for _ in range(hours * 60 // rate):
                 r.advance(rate * 60)
+                tick_from, first_invocation = r.clock.time(), len(r.invoker.invocations)
                 r.tick()
                 r.settle()
+                ticks.append(_tick(r, meter, tick_from, first_invocation, functions))
             steady_to = r.clock.time()
             steady = window.usage(boundary, steady_to + 1e-6, first_invocation=first_steady)
             steady.seconds = steady_to - steady_from
+            if settled and (steady.executions or any(t.unhealthy for t in ticks)):
+                raise FleetError(
+                    f"the ticks told written targets from rolled-out ones: {steady.executions} "
+                    f"runs, unhealthy per tick {[t.unhealthy for t in ticks]}"
+                )
             finished = time.perf_counter()
         deliveries = r.delivery.deliveries
         parameters = r.stack.translated.template["Parameters"]
@@ -449,6 +612,9 @@ def rehearse_fleet(
             keys=len(r.stack.of_type("AWS::KMS::Key")),
             log_retention_days=int(parameters["LogRetentionDays"]["Default"]),
             storage_bytes=_storage_bytes(r),
+            status_table=r.stack.physical_id("StatusTable"),
+            ticks=ticks,
+            written=len(settled),
         )
 
 
@@ -458,6 +624,7 @@ __all__ = [
     "FleetError",
     "FleetReport",
     "Series",
+    "Tick",
     "Usage",
     "fleet_targets",
     "log_bytes",

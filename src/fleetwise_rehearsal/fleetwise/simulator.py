@@ -394,6 +394,17 @@ class FleetWiseSimulator:
             registration.modified = now
             state.registration = registration
 
+    def copy_registration(self, source: tuple[str, str], to: Iterable[tuple[str, str]]) -> None:
+        """Give each ``(account, region)`` of ``to`` the registration of ``source`` (one too)
+        with its own service-linked role: what the same RegisterAccount would leave there."""
+        with self._lock:
+            if (original := self._state(source[1], source[0]).registration) is None:
+                raise ValueError(f"{source[0]} has no registration in {source[1]} to copy")
+            for account, region in to:
+                self._state(region, account).registration = replace(
+                    original, role_arn=service_linked_role_arn(account)
+                )
+
     def forget_registration(self, *, region: str | None = None, account: str | None = None) -> None:
         """Back to a never-registered account (GetRegisterAccountStatus: not found)."""
         with self._lock:

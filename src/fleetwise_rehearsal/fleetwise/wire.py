@@ -129,6 +129,11 @@ def decode_token(token: str | None, total: int) -> int:
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    # The listen backlog (socketserver's default is 5): a fanned-out drift tick opens a
+    # connection per account and Region from 16 threads at once, and connections past the
+    # backlog wait for the kernel's SYN retransmission (a second or more): on a loaded machine
+    # past the clients' 5 s connect timeout. A service endpoint queues far more.
+    request_queue_size = 128
     # Answers one request already read: (path, headers, body) -> Reply.
     dispatch: Callable[[str, Message, bytes], Reply]
 

@@ -250,6 +250,11 @@ class Driving(Observing):
                 )
                 for target in lambda_targets:
                     raw = target.get("Input")
+                    if isinstance(raw, str):
+                        # Scheduler fills in its context attributes (EventBridge Scheduler
+                        # user guide, "Adding context attributes"); the schedule fires now.
+                        scheduled = self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+                        raw = raw.replace("<aws.scheduler.scheduled-time>", scheduled)
                     event = json.loads(raw) if isinstance(raw, str) else (raw or {})
                     for _ in range(2 if twice else 1):
                         self._note("tick", "drift schedule fires its function")
