@@ -153,7 +153,9 @@ def print_tick_table(
             print(f"    steady runs {report.steady.executions}, errors "
                   f"{dict(report.steady.invocation_errors)}")  # fmt: skip
     print("  (member: member accounts; AR: AssumeRole per tick, never above the member")
-    print("   accounts; SR/t/tk: status items read per target per tick; inv/tk: drift check")
+    print("   accounts; SR/t/tk: status table items read per target per tick (a Scan's or")
+    print("   Query's ScannedCount, a GetItem's 1, a BatchGetItem's keys; not read units);")
+    print("   inv/tk: drift check")
     print("   invocations per tick; errors: drift check invocations that raised, all ticks)")
 
 

@@ -3,7 +3,8 @@ AssumeRole per member account and tick (none on the next ticks of a warm environ
 
 The tables are moto's; IoT FleetWise answers a registered account through the real adapter;
 STS is moto's. Every botocore request the handler makes is recorded, and DynamoDB's reads are
-counted as items read: a GetItem one, a BatchGetItem one per key, a Scan its ScannedCount.
+counted as items read: a GetItem one, a BatchGetItem one per key, a Scan or Query its
+ScannedCount (the items it read, before any filter).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -52,7 +54,7 @@ def items_read(calls: list[tuple[str, str, dict[str, Any], dict[str, Any]]]) -> 
     for service, operation, params, answer in calls:
         if service != "dynamodb":
             continue
-        if operation in ("GetItem", "Scan"):
+        if operation in ("GetItem", "Scan", "Query"):
             table = params["TableName"]
             read[table] += 1 if operation == "GetItem" else int(answer["ScannedCount"])
         elif operation == "BatchGetItem":
@@ -63,6 +65,37 @@ def items_read(calls: list[tuple[str, str, dict[str, Any], dict[str, Any]]]) -> 
 
 def operations(calls: list[tuple[str, str, dict[str, Any], dict[str, Any]]]) -> Counter[str]:
     return Counter(operation for _service, operation, _params, _answer in calls)
+
+
+def scheduled(now: Clock) -> dict[str, Any]:
+    """The schedule's event at ``now``, as EventBridge Scheduler fills it in (template.yaml)."""
+    return {"scheduledTime": now().strftime("%Y-%m-%dT%H:%M:%SZ"), "rateMinutes": 15}
+
+
+def segments_of(statuses: StatusRepository) -> dict[tuple[str, str], int]:
+    """The sweep segment of each STATUS and WATCH item, as ``(target, kind)``."""
+    found: dict[tuple[str, str], int] = {}
+    for segment in range(drift_check.SWEEP_TICKS):
+        for kind, items in zip(("STATUS", "WATCH"), statuses.all_statuses_and_watches(
+                segment, drift_check.SWEEP_TICKS), strict=True):  # fmt: skip
+            found.update({(target, kind): segment for target in items})
+    return found
+
+
+def status_queries(calls: list[tuple[str, str, dict[str, Any], dict[str, Any]]]) -> list[str]:
+    """The target of each Query of the status table, each checked consistent and bounded to
+    the target's STATUS and WATCH items."""
+    asked = []
+    for _service, operation, params, _answer in calls:
+        if operation != "Query":
+            continue
+        assert "status" in params["TableName"]
+        assert params["ConsistentRead"] is True
+        values = {v["S"] for v in params["ExpressionAttributeValues"].values()}
+        assert " BETWEEN " in params["KeyConditionExpression"]
+        assert {"STATUS", "WATCH"} <= values
+        asked += sorted(values - {"STATUS", "WATCH"})
+    return asked
 
 
 @pytest.fixture
@@ -165,7 +198,7 @@ def test_a_tick_reads_each_table_once_and_assumes_each_member_role_once(
     assert operations(calls) == {"Scan": 2}
 
 
-def test_a_fanned_out_tick_reads_each_spec_item_once_and_assumes_each_member_role_once(
+def test_a_fanned_out_tick_reads_each_status_once_and_one_segment_for_its_sweep(
     spec_repository: SpecRepository,
     status_repository: StatusRepository,
     state_machine: tuple[Any, str],
@@ -183,33 +216,145 @@ def test_a_fanned_out_tick_reads_each_spec_item_once_and_assumes_each_member_rol
     settle(spec_repository, status_repository, now, targets)
     client, _arn = state_machine
     lam = Invocations()
+    event = scheduled(now)
+    segment = drift_check.sweep_segment(event)
+    in_segment = [t for (t, _kind), s in segments_of(status_repository).items() if s == segment]
     wire.take()
     # WHEN the schedule fires, and each batch then runs in an environment of its own
-    tick = drift_check.handle({}, specs=spec_repository, statuses=status_repository,
+    tick = drift_check.handle(event, specs=spec_repository, statuses=status_repository,
                               stepfunctions=client, function=FUNCTION,
                               lambda_client=lam)  # fmt: skip
     at_tick = wire.take()
     in_batches = []
-    for event in lam.events:
+    for batch in lam.events:
         wiring.reset()
-        drift_check.handle(event, specs=spec_repository, statuses=status_repository,
+        drift_check.handle(batch, specs=spec_repository, statuses=status_repository,
                            stepfunctions=client)  # fmt: skip
         in_batches.append(wire.take())
     # THEN the tick checks two accounts' six targets (a batch ends where an account's
     # targets end) and hands out three batches of six
-    assert len(tick["targets"]) == 6
-    assert [len(e["targets"]) for e in lam.events] == [6, 6, 6]
+    own = [t["target"] for t in tick["targets"]]
+    assert own == targets[:6]
+    assert [e["targets"] for e in lam.events] == [targets[6:12], targets[12:18], targets[18:]]
     assert sum(observed.values()) == len(targets)
-    # AND the tick read each spec item and each status once; each batch read no spec item
-    # (its items came with its event) and asked for its own targets' status and WATCH item
-    # once each (a key each: there is no WATCH item while a target is healthy, and a batch
-    # cannot know which have one without asking)
-    assert items_read(at_tick) == {"spec": 24, "status": 24}
-    assert [items_read(calls) for calls in in_batches] == [{"status": 6 * 2}] * 3
+    # AND the tick read each spec item once, its own six statuses by one Query each, and one
+    # segment of the status table for its sweep (a consistent Scan of that segment only)
+    assert items_read(at_tick) == {"spec": 24, "status": 6 + len(in_segment)}
+    assert status_queries(at_tick) == own
+    [sweep] = [p for _s, o, p, _a in at_tick if o == "Scan" and "status" in p["TableName"]]
+    assert (sweep["Segment"], sweep["TotalSegments"], sweep["ConsistentRead"]) == (
+        segment, drift_check.SWEEP_TICKS, True)  # fmt: skip
+    # AND each batch read no spec item (its items came with its event) and each of its six
+    # statuses by one Query (no WATCH item while a target is healthy: nothing more to read)
+    assert [items_read(calls) for calls in in_batches] == [{"status": 6}] * 3
+    assert [status_queries(calls) for calls in in_batches] == [e["targets"] for e in lam.events]
+    assert [operations(calls)["Query"] for calls in in_batches] == [6, 6, 6]
     # AND every member account's role was assumed once in the whole tick
     assumed = [operations(calls)["AssumeRole"] for calls in [at_tick, *in_batches]]
     assert assumed == [1, 2, 2, 2]
     assert sum(assumed) == len(accounts)
+
+
+def test_a_batch_of_six_reads_each_status_and_only_the_watch_items_there_are(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    state_machine: tuple[Any, str],
+    now: Clock,
+    wire: Wire,
+    observed: Counter[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a batch of six settled targets (this account and a member account, 3 Regions),
+    # two of which the drift check remembers in trouble (reported Unobserved: a WATCH item
+    # each), and a third whose lease a run holds
+    accounts, targets = fleet(1, 3)
+    monkeypatch.setenv("MEMBER_ACCOUNT_IDS", ",".join(accounts))
+    wiring.reset()
+    settle(spec_repository, status_repository, now, targets)
+    troubled = [targets[1], targets[4]]
+    for target in troubled:
+        status_repository.put_watch(target, {"state": "Unobserved", "reported": True,
+                                             "since": "2026-11-26T11:00:00Z"})  # fmt: skip
+    status_repository.acquire_lease(targets[2], "arn:run", now=now(), lease_seconds=60)
+    event = json.loads(drift_check.batch_event("20261126T1200Z", 2, 2,
+                                               [{"target": t} for t in targets]))  # fmt: skip
+    client, _arn = state_machine
+    wire.take()
+    # WHEN the batch runs
+    result = drift_check.handle(event, specs=spec_repository, statuses=status_repository,
+                                stepfunctions=client)  # fmt: skip
+    # THEN it read its six statuses and the two WATCH items, by one consistent Query per
+    # target after observing (each account and Region once), and nothing else of the table
+    # (not the lease either)
+    calls = wire.take()
+    assert items_read(calls) == {"status": 6 + 2}
+    assert status_queries(calls) == targets
+    assert operations(calls) == {"Query": 6, "DeleteItem": 2, "AssumeRole": 1}
+    assert sum(observed.values()) == 6
+    # AND the two targets' trouble, over, was cleared: their WATCH items deleted
+    assert [t["why"] for t in result["targets"]] == ["InSync"] * 6
+    assert [status_repository.get_status_and_watch(t)[1] for t in troubled] == [None, None]
+
+
+def test_the_sweep_goes_round_the_table_one_segment_a_tick(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    state_machine: tuple[Any, str],
+    now: Clock,
+    wire: Wire,
+    observed: Counter[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN 24 settled targets in batches of 8 (the tick checks six, three batches of six),
+    # the status of a deleted target whose run never recorded it, and the WATCH item of
+    # another deleted target
+    accounts, targets = fleet(7, 3)
+    monkeypatch.setenv("MEMBER_ACCOUNT_IDS", ",".join(accounts))
+    monkeypatch.setenv("DRIFT_CHECK_BATCH_SIZE", "8")
+    wiring.reset()
+    settle(spec_repository, status_repository, now, targets)
+    gone, forgotten = "123456789019:us-east-1", "123456789018:us-east-1"
+    record_status(status_repository, now, gone, {"target": gone}, phase="Registered",
+                  reason="UpToDate", observed=SEEN_REGISTERED)  # fmt: skip
+    status_repository.put_watch(forgotten, {"state": "Failed", "reported": True,
+                                            "since": "2026-11-26T11:00:00Z"})  # fmt: skip
+    where = segments_of(status_repository)
+    client, _arn = state_machine
+    ticks = drift_check.SWEEP_TICKS
+    wire.take()
+    # WHEN the schedule fires SWEEP_TICKS times, 15 minutes apart, each batch run as well
+    reads, segments, runs = [], [], []
+    for _ in range(ticks):
+        now.advance(900)
+        lam = Invocations()
+        event = scheduled(now)
+        tick = drift_check.handle(event, specs=spec_repository, statuses=status_repository,
+                                  stepfunctions=client, function=FUNCTION,
+                                  lambda_client=lam)  # fmt: skip
+        calls = wire.take()
+        for batch in lam.events:
+            drift_check.handle(batch, specs=spec_repository, statuses=status_repository,
+                               stepfunctions=client)  # fmt: skip
+            calls += wire.take()
+        reads.append(items_read(calls)["status"])
+        segments.append(drift_check.sweep_segment(event))
+        runs += [name for name in tick["started"] if "123456789019" in name]
+    # THEN consecutive ticks swept consecutive segments, each once
+    assert sorted(segments) == list(range(ticks))
+    assert [(b - a) % ticks for a, b in pairwise(segments)] == [1] * (ticks - 1)
+    # AND the deleted target's status was swept once (one run, after one lease read), and
+    # the forgotten WATCH item once (deleted then)
+    assert len(runs) == 1
+    assert status_repository.get_status_and_watch(forgotten) == (None, None)
+    # AND each tick read each of the 24 statuses once, by Query, and the items of its
+    # segment: over the ticks, every item once more, and the deleted target's lease
+    lease = {where[(gone, "STATUS")]: 1}
+    assert reads == [
+        24 + sum(1 for s in where.values() if s == segment) + lease.get(segment, 0)
+        for segment in segments
+    ]
+    assert sum(reads) == ticks * 24 + (24 + 2) + 1
+    assert sum(reads) / (ticks * len(targets)) <= 1.1
 
 
 def test_a_batch_reads_only_the_items_its_event_could_not_carry(
@@ -242,10 +387,10 @@ def test_a_batch_reads_only_the_items_its_event_could_not_carry(
     result = drift_check.handle(event, specs=spec_repository, statuses=status_repository,
                                 stepfunctions=client)  # fmt: skip
     # THEN it read the two items the event did not carry, and checked all three as they are;
-    # of the status table, the three statuses and WATCH items, and the lease of the target
-    # given a run (its status is of another spec version)
+    # of the status table, the three statuses (a Query each, no WATCH item there), and the
+    # lease of the target given a run (its status is of another spec version)
     calls = wire.take()
-    assert items_read(calls) == {"spec": 2, "status": 3 * 2 + 1}
+    assert items_read(calls) == {"spec": 2, "status": 3 + 1}
     assert result["started"] == ["drift-123456789012-ap-south-1-20261126T1200Z"]
     [spec_read] = [p for _s, o, p, _a in calls if o == "BatchGetItem" and "spec" in str(p)]
     keys = next(iter(spec_read["RequestItems"].values()))["Keys"]
@@ -336,9 +481,9 @@ def test_a_batch_event_carries_items_up_to_its_size_exactly(
 @pytest.mark.parametrize(
     ("event", "segment"),
     [
-        ({"scheduledTime": "2026-11-26T12:00:00Z", "rateMinutes": 15}, 1_995_216 % 10),
-        ({"scheduledTime": "2026-11-26T12:15:00Z", "rateMinutes": 15}, 1_995_217 % 10),
-        ({"scheduledTime": "2026-11-26T12:15:00Z", "rateMinutes": 5}, 5_985_651 % 10),
+        ({"scheduledTime": "2026-11-26T12:00:00Z", "rateMinutes": 15}, 1_995_216 % 16),
+        ({"scheduledTime": "2026-11-26T12:15:00Z", "rateMinutes": 15}, 1_995_217 % 16),
+        ({"scheduledTime": "2026-11-26T12:15:00Z", "rateMinutes": 5}, 5_985_651 % 16),
         ({}, None),  # an invocation by hand: sweep everything
         ({"scheduledTime": "2026-11-26T12:15:00Z"}, None),
         ({"scheduledTime": "2026-11-26T12:15:00Z", "rateMinutes": True}, None),
@@ -350,5 +495,5 @@ def test_a_batch_event_carries_items_up_to_its_size_exactly(
 def test_the_sweep_segment_is_the_tick_number_modulo_the_sweep_ticks(
     event: dict[str, Any], segment: int | None
 ) -> None:
-    assert drift_check.SWEEP_TICKS == 10
+    assert drift_check.SWEEP_TICKS == 16
     assert drift_check.sweep_segment(event) == segment

@@ -459,7 +459,8 @@ def test_the_functions_that_validate_read_the_member_accounts_under_the_stacks_p
             "DriftCheckFunction",
             {
                 "dynamodb:Scan": ["SpecTable", "StatusTable"],
-                "dynamodb:BatchGetItem": ["SpecTable", "StatusTable"],
+                "dynamodb:BatchGetItem": ["SpecTable"],
+                "dynamodb:Query": ["StatusTable"],
                 "dynamodb:GetItem": ["StatusTable"],
                 # the WATCH items (only their attributes: test below)
                 "dynamodb:PutItem": ["StatusTable"],

@@ -1177,34 +1177,31 @@ def test_the_segments_of_a_parallel_scan_hold_every_status_and_watch_once(
     assert len(requests) == 5
 
 
-def test_get_statuses_and_watches_reads_those_asked_for_consistently(
+def test_statuses_and_watches_of_reads_each_target_asked_once_by_a_consistent_query(
     status_repository: StatusRepository,
 ) -> None:
-    # GIVEN 65 statuses and their leases, and a WATCH item for one of them (130 keys to ask
-    # for: more than BatchGetItem's 100 a request)
-    targets = [f"{100000000000 + i}:us-east-1" for i in range(65)]
+    # GIVEN five statuses and their leases, and a WATCH item for one of them
+    targets = [f"{100000000000 + i}:us-east-1" for i in range(5)]
     for target in targets:
         status_repository.acquire_lease(target, RUN_A, now=NOW, lease_seconds=LEASE)
         status_repository.put_status(target, RUN_A, {"phase": "Registered", "n": target})
     watch = {"state": "Failed", "since": "2026-11-26T12:00:00.000Z", "reported": True}
-    status_repository.put_watch(targets[7], watch)
-    requests = _requests(status_repository, "BatchGetItem")
-    # WHEN a batch asks for all but one, twice one of them, and one with no status
-    asked = [*targets[1:], targets[5], "999999999999:us-east-1"]
-    found, watches = status_repository.get_statuses_and_watches(asked)
-    # THEN the statuses and WATCH items that exist, by target, read consistently 100 keys at
-    # a time (a STATUS and a WATCH key for each target asked once)
+    status_repository.put_watch(targets[3], watch)
+    requests = _requests(status_repository, "Query")
+    # WHEN a batch asks for all but the first, twice one of them, and one with no status
+    asked = [*targets[1:], targets[2], "999999999999:us-east-1"]
+    found, watches = status_repository.statuses_and_watches_of(asked)
+    # THEN the statuses and WATCH items that exist, by target, one Query per target asked
     assert found == {t: {"phase": "Registered", "n": t} for t in targets[1:]}
-    assert watches == {targets[7]: watch}
-    tables = [request["RequestItems"] for request in requests]
-    assert [len(keys) for table in tables for keys in [next(iter(table.values()))["Keys"]]] == [
-        100,
-        30,
-    ]
-    assert all(next(iter(t.values()))["ConsistentRead"] is True for t in tables)
+    assert watches == {targets[3]: watch}
+    values = [{v["S"] for v in r["ExpressionAttributeValues"].values()} for r in requests]
+    assert values == [{t, "STATUS", "WATCH"} for t in dict.fromkeys(asked)]
+    # AND each Query consistent, bounded to the STATUS and WATCH items (no LEASE item read)
+    assert all(r["ConsistentRead"] is True for r in requests)
+    assert all(" BETWEEN " in r["KeyConditionExpression"] for r in requests)
     # AND nothing asked, nothing read
-    assert status_repository.get_statuses_and_watches([]) == ({}, {})
-    assert len(requests) == 2
+    assert status_repository.statuses_and_watches_of([]) == ({}, {})
+    assert len(requests) == 5
 
 
 def _requests(status_repository: StatusRepository, operation: str) -> list[dict[str, Any]]:
@@ -1234,10 +1231,15 @@ def test_a_targets_status_and_watch_come_from_one_query_and_the_watch_is_its_own
     client.meta.events.register(
         "before-call.dynamodb", lambda model, **_: requests.append(model.name)
     )
+    scanned: list[int] = []
+    client.meta.events.register(
+        "after-call.dynamodb.Query", lambda parsed, **_: scanned.append(parsed["ScannedCount"])
+    )
     # WHEN the drift check reads the target
     status, found = status_repository.get_status_and_watch(TARGET)
-    # THEN one consistent Query gives both, the status unchanged by the WATCH item
-    assert requests == ["Query"]
+    # THEN one Query gives both, and reads those two items only (not the lease), the status
+    # unchanged by the WATCH item
+    assert (requests, scanned) == (["Query"], [2])
     assert status == status_repository.get_status(TARGET)
     assert found == watch
     assert status_repository.get_status_and_watch(other)[1] is None

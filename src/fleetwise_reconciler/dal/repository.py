@@ -488,36 +488,42 @@ class StatusRepository:
             found[item.kind][item.target] = dict(item.extra)
         return found[STATUS_KIND], found[WATCH_KIND]
 
-    def get_statuses_and_watches(
-        self, targets: Iterable[str]
-    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-        """The STATUS and WATCH items of ``targets`` that exist, each by target: consistent
-        reads, as ``get_status`` (PynamoDB asks BatchGetItem for 100 keys at a time and again
-        for any it left unprocessed). A WATCH item exists only while its target is in
-        trouble."""
-        wanted = list(dict.fromkeys(targets))
-        found: dict[str, dict[str, dict[str, Any]]] = {STATUS_KIND: {}, WATCH_KIND: {}}
-        if not wanted:
-            return found[STATUS_KIND], found[WATCH_KIND]
-        keys = [(target, kind) for target in wanted for kind in (STATUS_KIND, WATCH_KIND)]
-        for item in self._status.batch_get(keys, consistent_read=True):
-            found[item.kind][item.target] = dict(item.extra)
-        return found[STATUS_KIND], found[WATCH_KIND]
-
     def get_status_and_watch(
         self, target: str
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """The STATUS item's attributes and the drift check's WATCH item's (each None when
-        absent), from one consistent Query of the target's items: a read as cheap as the
-        status's alone (a Query is charged for the size of what it returns, together)."""
+        absent), from one consistent Query of the target's items of those two kinds (the sort
+        key between ``STATUS`` and ``WATCH``: no LEASE). One request reads both, and a WATCH
+        item (kept only while the target is in trouble) is read only when it exists; a Query
+        is charged for the total size of the items it reads, rounded up to 4 KB (DynamoDB
+        developer guide, "DynamoDB read and write operations"): one read unit for a target's
+        status and WATCH item together, where a BatchGetItem rounds each item up on its own
+        and must ask for a WATCH key that is there only while the target is in trouble."""
         status: dict[str, Any] | None = None
         watch: dict[str, Any] | None = None
-        for item in self._status.query(target, consistent_read=True):
+        for item in self._status.query(
+            target, self._status.kind.between(STATUS_KIND, WATCH_KIND), consistent_read=True
+        ):
             if item.kind == STATUS_KIND:
                 status = dict(item.extra)
             elif item.kind == WATCH_KIND:
                 watch = dict(item.extra)
         return status, watch
+
+    def statuses_and_watches_of(
+        self, targets: Iterable[str]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """The STATUS and WATCH items of ``targets`` that exist, each by target: one consistent
+        Query per target (``get_status_and_watch``), in order."""
+        statuses: dict[str, dict[str, Any]] = {}
+        watches: dict[str, dict[str, Any]] = {}
+        for target in dict.fromkeys(targets):
+            status, watch = self.get_status_and_watch(target)
+            if status is not None:
+                statuses[target] = status
+            if watch is not None:
+                watches[target] = watch
+        return statuses, watches
 
     def put_watch(self, target: str, watch: Mapping[str, Any]) -> None:
         """Replace the target's WATCH item (only the drift check writes it)."""

@@ -10,19 +10,21 @@ keeps no per-target series. Every tick counts the fleet (``Targets``, one series
 adding up to the fleet) and emits one ``DriftChecks`` heartbeat, whose alarm fires when no
 check ran for a whole period, even when no target is left to report on.
 
-Each table is read once per tick. Steady state per target: one GetRegisterAccountStatus (per
-account and Region), its item in the spec table's Scan, and its status and WATCH item (the
-drift check's memory of a target's trouble, kept only while there is some) in one read of the
-status table (the tick's invocation: one consistent Scan, which also finds statuses and WATCH
-items whose spec item is gone; a batch: consistent BatchGetItem of its targets' items); no
-lease read, no write (a WATCH item is written only when what it remembers changes), no
-execution. The observations are made in parallel (at most ``OBSERVE_THREADS`` at once), each
-account and Region once; a target in another account is observed through its member role,
-assumed at most once per account and tick, and its credentials and client are kept for the
-next ticks of a warm environment (``DRIFT_SESSION``, ``member.py``). A status whose spec item
-is gone (a deletion whose run stepped aside for a run that then died) gets a run (unless a run
-holds the target), which records ``Unmanaged``; a WATCH item whose spec item is gone has its
-trouble cleared and is deleted.
+Each table is read about once per tick. Steady state per target: one
+GetRegisterAccountStatus (per account and Region), its item in the spec table's Scan, and its
+status and WATCH item (the drift check's memory of a target's trouble, kept only while there
+is some) in one consistent read of the status table (a fleet of one batch: the tick's one
+Scan, which also finds statuses and WATCH items whose spec item is gone; a fleet handed out in
+batches: one Query per target by the invocation that checks it, and the tick's Scan of one
+segment in ``SWEEP_TICKS`` for that sweep); no lease read, no write (a WATCH item is written
+only when what it remembers changes), no execution. The observations are made in parallel
+(at most ``OBSERVE_THREADS`` at once), each account and Region once; a target in another
+account is observed through its member role, assumed at most once per account and tick, and
+its credentials and client are kept for the next ticks of a warm environment
+(``DRIFT_SESSION``, ``member.py``). A status whose spec item is gone (a deletion whose run
+stepped aside for a run that then died) gets a run (unless a run holds the target), which
+records ``Unmanaged``; a WATCH item whose spec item is gone has its trouble cleared and is
+deleted.
 
 Logs: one ``drift check summary`` line per invocation (the targets by state, the runs it
 started, the batches it handed out); a line per target only for a target in trouble
@@ -97,9 +99,20 @@ DRIFT_SESSION = "drift-check"
 # A hand-out event's size with the items it carries; the rest of a batch's items are read by
 # the batch. Far below Invoke's 1 MB quota for an asynchronous event (docs/fleet.md).
 HAND_OUT_BYTES = 256 * 1024
-# The sweep's part of the status table in a tick (sweep_segment): one parallel-Scan segment
-# of SWEEP_TICKS, chosen from the tick's scheduled time.
-SWEEP_TICKS = 10
+# A fleet handed out in batches: every invocation reads its own targets' statuses and WATCH
+# items, one consistent Query per target (StatusRepository.get_status_and_watch), so a Scan
+# of the whole table by the tick's invocation for its sweep (statuses and WATCH items whose
+# spec item is gone) would read every status a second time (2 reads per target and tick).
+# That invocation scans one parallel-Scan segment of SWEEP_TICKS instead, a different one
+# each tick (sweep_segment): about 1 + 1/SWEEP_TICKS status items read per target and tick
+# (one more for a target in trouble: its WATCH item), and what the sweep finds is found
+# within SWEEP_TICKS ticks (4 hours at the default rate of 15 minutes) instead of one. The
+# segment's items are not used for the invocation's own targets, which are read by Query all
+# the same: DynamoDB does not document that a target's STATUS and WATCH items fall in the
+# same segment, and a WATCH item missed would lose what the target's trouble was. 16 rather
+# than 10, so that 1 + 1/16 stays under 1.1 however unevenly the segments split the table. A
+# fleet that fits one batch scans the whole table every tick (one read each).
+SWEEP_TICKS = 16
 # EventBridge Scheduler's <aws.scheduler.scheduled-time>, e.g. 2022-03-22T18:59:43Z
 # (EventBridge Scheduler user guide, "Adding context attributes").
 SCHEDULED_TIME = "%Y-%m-%dT%H:%M:%SZ"
@@ -319,8 +332,8 @@ def check_items(
         given=fleetwise,
         deadline=deadline,
     )
-    # The statuses are read after the observations, as one consistent read (a Scan or a
-    # BatchGetItem) instead of one read per target, and consistent on purpose: the decision
+    # The statuses are read after the observations (by the tick's Scan, or a Query per
+    # target: handle says which), and consistent on purpose: the decision
     # compares the status with what was just observed, and an eventually consistent read
     # could miss what a run recorded a moment ago (Registered after its Poll) and start a
     # run that has nothing to do (the lease, read again just before a start, only stops runs
@@ -590,7 +603,7 @@ def handle(
         read = {raw["target"]: raw for raw in (specs.get_many(missing) if missing else [])}
         items = [found for t in targets if (found := carried.get(t) or read.get(t)) is not None]
         mine = [str(raw.get("target")) for raw in items]
-        check(items, stamp, lambda: statuses.get_statuses_and_watches(mine))
+        check(items, stamp, lambda: statuses.statuses_and_watches_of(mine))
         publish_counts(TARGETS, "state", {str(s): tally.fleet[s] for s in FleetState},
                        at=tick_moment(stamp))  # fmt: skip
         return finish(tally, {"batch": event.get("batch")}, read=len(missing),
@@ -612,18 +625,28 @@ def handle(
             client=lambda_client or wiring.lambda_client(),
             deadline=deadline,
         )
-    # One consistent Scan of the status table: the statuses and WATCH items of this
-    # invocation's targets (see check_items: read after observing) and all the others, for
-    # the sweep below.
+    # The status table, consistently and after observing (check_items says why). A fleet of
+    # one batch: one Scan of the whole table, this invocation's targets' statuses and WATCH
+    # items and, for the sweep below, all the others. A fleet handed out in batches: a Query
+    # per target of this invocation's own, then one segment of the table for the sweep
+    # (SWEEP_TICKS says why); an invocation by hand, whose event has no scheduled time,
+    # sweeps the whole table.
+    segment = sweep_segment(event) if batches else None
     everything: tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] = ({}, {})
 
-    def all_statuses() -> Recorded:
-        found, watches = statuses.all_statuses_and_watches()
-        everything[0].update(found)
-        everything[1].update(watches)
-        return everything
+    def own_and_swept() -> Recorded:
+        if segment is None:
+            whole = statuses.all_statuses_and_watches()
+            everything[0].update(whole[0])
+            everything[1].update(whole[1])
+            return everything
+        mine = statuses.statuses_and_watches_of(str(raw.get("target")) for raw in own)
+        swept = statuses.all_statuses_and_watches(segment, SWEEP_TICKS)
+        everything[0].update(swept[0])
+        everything[1].update(swept[1])
+        return mine
 
-    check(own, stamp, all_statuses)
+    check(own, stamp, own_and_swept)
     seen = {str(raw.get("target")) for raw in items}
     now = clock.now()
 
@@ -659,7 +682,11 @@ def handle(
     # heartbeat: this check ran (its alarm fires when ticks stop arriving).
     publish_counts(TARGETS, "state", {str(s): tally.fleet[s] for s in FleetState}, at=at)
     publish(None, {DRIFT_CHECKS: (COUNT, 1)}, at=at)
-    return finish(tally, {"batches": len(batches)})
+    return finish(tally, {"batches": len(batches)}, swept=_swept(segment))
+
+
+def _swept(segment: int | None) -> str:
+    return "all" if segment is None else f"{segment + 1}/{SWEEP_TICKS}"
 
 
 def sweep_segment(event: Mapping[str, Any]) -> int | None:
