@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from fleetwise_reconciler.handlers import drift_check
 from fleetwise_rehearsal.rehearsal import Rehearsal
 
 pytestmark = pytest.mark.e2e
@@ -89,13 +90,15 @@ def test_a_tick_hands_out_sorted_batches_and_each_target_is_observed_and_counted
 def test_a_target_a_batch_cannot_observe_is_named_and_no_invocation_fails(
     fleet: Rehearsal,
 ) -> None:
-    # GIVEN IoT FleetWise throttling the last member account in eu-central-1: a target of the
-    # last batch (sorted: 123456789012's three, 210000000000's, then 210000000001's)
+    # GIVEN IoT FleetWise throttling the last member account in eu-central-1 on every attempt
+    # the tick makes: a target of the last batch (sorted: 123456789012's three,
+    # 210000000000's, then 210000000001's)
     r = fleet
     assert r.sim is not None
     r.advance(TICK)
     r.sim.fail_next("GetRegisterAccountStatus", "ThrottlingException",
-                    region="eu-central-1", account=OTHER)  # fmt: skip
+                    times=drift_check.OBSERVE_ATTEMPTS, region="eu-central-1",
+                    account=OTHER)  # fmt: skip
     invocations, metrics = len(r.invoker.invocations), len(r.metrics())
     r.tick()
     r.settle()

@@ -307,8 +307,11 @@ def test_a_target_that_cannot_be_observed_is_reported_under_its_name_and_the_oth
     state_machine: tuple[Any, str],
     now: Clock,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GIVEN two targets in two Regions, observed in parallel, each through its own port
+    # GIVEN two targets in two Regions, observed in parallel, each through its own port, one
+    # throttled on every attempt the tick makes (OBSERVE_ATTEMPTS)
+    monkeypatch.setattr(drift_check, "pause", lambda _seconds: None)
     fleetwise, stub = stubbed
     other_client = boto3.client(
         "iotfleetwise",
@@ -324,11 +327,12 @@ def test_a_target_that_cannot_be_observed_is_reported_under_its_name_and_the_oth
         http_status_code=404,
     )
     with Stubber(other_client) as other_stub:
-        other_stub.add_client_error(
-            "get_register_account_status",
-            service_error_code="ThrottlingException",
-            http_status_code=400,
-        )
+        for _ in range(drift_check.OBSERVE_ATTEMPTS):
+            other_stub.add_client_error(
+                "get_register_account_status",
+                service_error_code="ThrottlingException",
+                http_status_code=400,
+            )
         ports = {REGION: fleetwise, "eu-central-1": FleetWise(other_client)}
         # WHEN the schedule fires
         result = drift_check.handle({}, specs=spec_repository, statuses=status_repository,

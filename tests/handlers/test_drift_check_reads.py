@@ -497,3 +497,131 @@ def test_the_sweep_segment_is_the_tick_number_modulo_the_sweep_ticks(
 ) -> None:
     assert drift_check.SWEEP_TICKS == 16
     assert drift_check.sweep_segment(event) == segment
+
+
+class Flaky:
+    """A Region's port whose first ``failures`` GetRegisterAccountStatus calls fail with
+    ``error``; the calls are counted per Region."""
+
+    def __init__(self, failures: dict[str, int], error: Exception) -> None:
+        self.failures = failures
+        self.error = error
+        self.calls: Counter[str] = Counter()
+
+    def __call__(self, region: str) -> Any:
+        flaky = self
+
+        class Port:
+            def get_status(self) -> dict[str, Any]:
+                flaky.calls[region] += 1
+                if flaky.calls[region] <= flaky.failures.get(region, 0):
+                    raise flaky.error
+                return {"registered": True, "region": region}
+
+        return Port()
+
+
+@pytest.mark.parametrize(
+    ("failures", "unobserved", "calls"),
+    [
+        # one dropped connection in a Region: observed on the second attempt
+        ({"eu-central-1": 1}, [], {"ap-south-1": 1, "eu-central-1": 2, "us-east-1": 1}),
+        # throttled twice: the third and last attempt
+        ({"us-east-1": 2}, [], {"ap-south-1": 1, "eu-central-1": 1, "us-east-1": 3}),
+        # failing every attempt: unobserved after three
+        ({"us-east-1": 3}, ["us-east-1"], {"ap-south-1": 1, "eu-central-1": 1, "us-east-1": 3}),
+    ],
+)
+def test_a_transient_observation_failure_is_tried_again_before_the_target_is_unobserved(
+    monkeypatch: pytest.MonkeyPatch,
+    failures: dict[str, int],
+    unobserved: list[str],
+    calls: dict[str, int],
+) -> None:
+    # GIVEN three Regions of this account, whose observations fail transiently at first
+    # (the drift check runs outside Step Functions: nothing else retries them this tick)
+    from fleetwise_reconciler.errors import FleetWiseTransientError
+
+    pauses: list[float] = []
+    monkeypatch.setattr(drift_check, "pause", pauses.append)
+    error = FleetWiseTransientError("EndpointUnreachable", "connect timeout",
+                                    operation="GetRegisterAccountStatus")  # fmt: skip
+    port = Flaky(failures, error)
+    keys = [f"{OWN}:{region}" for region in REGIONS]
+    # WHEN the tick observes them
+    observed, errors = drift_check.observe_all(keys, run="drift-check", given=port)
+    # THEN each is observed within three attempts, paused 0.25 s, then 0.5 s, between them
+    assert sorted(k.partition(":")[2] for k in errors) == unobserved
+    assert sorted(k.partition(":")[2] for k in observed) == sorted(
+        r for r in REGIONS if r not in unobserved
+    )
+    assert dict(port.calls) == calls
+    assert sorted(pauses) == sorted(
+        [0.25, 0.5][: min(f, 2)][i] for f in failures.values() for i in range(min(f, 2))
+    )
+
+
+def test_a_terminal_observation_failure_is_not_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a Region whose observation is refused (access denied: terminal)
+    from fleetwise_reconciler.errors import FleetWiseTerminalError
+
+    monkeypatch.setattr(drift_check, "pause", lambda _s: pytest.fail("paused"))
+    port = Flaky({"us-east-1": 5}, FleetWiseTerminalError("AccessDenied", "no"))
+    # WHEN the tick observes it THEN once, and it is unobserved
+    observed, errors = drift_check.observe_all([f"{OWN}:us-east-1"], run="r", given=port)
+    assert (observed, list(errors), dict(port.calls)) == (
+        {},
+        [f"{OWN}:us-east-1"],
+        {"us-east-1": 1},
+    )
+
+
+class Remaining:
+    """A Lambda context's clock: the seconds left, spent by each pause."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.pauses: list[float] = []
+
+    def pause(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.seconds -= seconds
+
+    def millis(self) -> int:
+        return int(self.seconds * 1000)
+
+
+@pytest.mark.parametrize(
+    ("spare", "pauses", "calls"),
+    [
+        # room for both pauses and the attempts after them: three attempts
+        (0.75, [0.25, 0.5], 3),
+        # room for the first pause only: two attempts, then the failure stands
+        (0.5, [0.25], 2),
+        # no room for a pause: one attempt
+        (0.2, [], 1),
+    ],
+)
+def test_a_transient_failure_is_tried_again_only_while_the_time_left_allows(
+    monkeypatch: pytest.MonkeyPatch, spare: float, pauses: list[float], calls: int
+) -> None:
+    # GIVEN a Region whose observation fails transiently on every attempt, and an invocation
+    # with time for one target's work and the sweep, and ``spare`` seconds more
+    from fleetwise_reconciler import budget
+    from fleetwise_reconciler.errors import FleetWiseTransientError
+
+    need = budget.seconds(budget.LOOPS["DriftCheckFunction"]) + budget.seconds(
+        ((budget.DYNAMODB, 1),))  # fmt: skip
+    left = Remaining(need + spare)
+    monkeypatch.setattr(drift_check, "pause", left.pause)
+    error = FleetWiseTransientError("ThrottlingException", "slow down",
+                                    operation="GetRegisterAccountStatus")  # fmt: skip
+    port = Flaky({"us-east-1": 5}, error)
+    # WHEN the tick observes it
+    observed, errors = drift_check.observe_all([f"{OWN}:us-east-1"], run="drift-check",
+                                               given=port,
+                                               deadline=budget.Deadline(left.millis))  # fmt: skip
+    # THEN it is tried again only while a pause and one more attempt fit; the failure that
+    # stands is the target's (unobserved), not the invocation's (no TimeBudgetSpent)
+    assert (observed, left.pauses, port.calls["us-east-1"]) == ({}, pauses, calls)
+    assert errors[f"{OWN}:us-east-1"] is error

@@ -40,13 +40,14 @@ others. So one invocation's work is bounded by the batch size, whatever the flee
 invocation stamps its part of the fleet's counts with the tick's minute, where CloudWatch adds
 them up beside the tick's single heartbeat.
 
-A target that cannot be observed (throttling, access denied, its member role or STS refusing)
-does not stop the others: it is ``Unobserved``, reported under its own name like any trouble
-(unless its status records a failure or a block, which it stays in), and the next tick
-observes again. What the reconciler itself failed to do makes the invocation raise
-``DriftCheckIncomplete`` at the end, after the other targets, the sweep and the heartbeat, so
-the function's Errors alarm reports it: a batch that could not be handed out, a run that
-StartExecution refused, targets left unchecked because the invocation's time ran out.
+A target that cannot be observed (throttling, access denied, its member role or STS refusing;
+a transient failure after ``OBSERVE_ATTEMPTS`` attempts) does not stop the others: it is
+``Unobserved``, reported under its own name like any trouble (unless its status records a
+failure or a block, which it stays in), and the next tick observes again. What the
+reconciler itself failed to do makes the invocation raise ``DriftCheckIncomplete`` at the
+end, after the other targets, the sweep and the heartbeat, so the function's Errors alarm
+reports it: a batch that could not be handed out, a run that StartExecution refused, targets
+left unchecked because the invocation's time ran out.
 
 Why one module: it is one function's invocation, read top to bottom at 3 a.m.: the tick, its
 hand-out of batches, a batch's check, the sweep and the one summary share one ``Tally`` and
@@ -57,6 +58,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -99,6 +101,15 @@ DRIFT_SESSION = "drift-check"
 # A hand-out event's size with the items it carries; the rest of a batch's items are read by
 # the batch. Far below Invoke's 1 MB quota for an asynchronous event (docs/fleet.md).
 HAND_OUT_BYTES = 256 * 1024
+# An observation that fails transiently (throttling, a connection dropped or timed out, STS
+# busy: the clients make one attempt, as the workflow's, whose steps Step Functions retries)
+# is made again, OBSERVE_ATTEMPTS in all, after a growing pause (0.25 s, then 0.5 s), while
+# the time left allows. Nothing else retries it this tick: without this, one lost request
+# among a fleet's thousands reports its targets Unobserved (TargetInTrouble under their
+# names) until the next tick. A terminal failure (access denied) is not tried again.
+OBSERVE_ATTEMPTS = 3
+OBSERVE_BACKOFF_SECONDS = 0.25
+pause = time.sleep
 # A fleet handed out in batches: every invocation reads its own targets' statuses and WATCH
 # items, one consistent Query per target (StatusRepository.get_status_and_watch), so a Scan
 # of the whole table by the tick's invocation for its sweep (statuses and WATCH items whose
@@ -243,10 +254,23 @@ def observe_all(
         if not in_time(deadline):
             errors[key] = _out_of_time("GetRegisterAccountStatus")
             return
-        try:
-            observed[key] = wiring.fleetwise_for(key, run, given).get_status()
-        except ReconcileError as error:
-            errors[key] = error
+        for attempt in range(1, OBSERVE_ATTEMPTS + 1):
+            try:
+                observed[key] = wiring.fleetwise_for(key, run, given).get_status()
+            except FleetWiseTransientError as error:
+                errors[key] = error
+                wait = OBSERVE_BACKOFF_SECONDS * attempt
+                # Tried again only while the pause and the attempt fit in the time left;
+                # otherwise the failure stands: the target's, unobserved this tick.
+                if attempt == OBSERVE_ATTEMPTS or not in_time(deadline, after=wait):
+                    return
+                pause(wait)
+            except ReconcileError as error:
+                errors[key] = error
+                return
+            else:
+                errors.pop(key, None)
+                return
 
     if len(wanted) <= 1:
         for key in wanted:
@@ -263,11 +287,11 @@ def observe_all(
 _AFTER_TARGETS = ((budget.DYNAMODB, 1),)
 
 
-def in_time(deadline: budget.Deadline | None) -> bool:
-    """Whether one more target's work (or an observation) still fits in the time left, the
-    sweep's Scan kept in hand (budget.LOOPS)."""
+def in_time(deadline: budget.Deadline | None, *, after: float = 0) -> bool:
+    """Whether one more target's work (or an observation), after ``after`` seconds, still
+    fits in the time left, the sweep's Scan kept in hand (budget.LOOPS)."""
     return deadline is None or deadline.allows(
-        budget.LOOPS["DriftCheckFunction"], after=budget.seconds(_AFTER_TARGETS)
+        budget.LOOPS["DriftCheckFunction"], after=budget.seconds(_AFTER_TARGETS) + after
     )
 
 
