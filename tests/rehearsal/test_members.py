@@ -4,7 +4,9 @@ AssumeRole as strict as AWS (moto alone hands out credentials for any role to an
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
 
 import boto3
 import pytest
@@ -12,7 +14,12 @@ from botocore.exceptions import ClientError
 
 from fleetwise_rehearsal.aws import clients
 from fleetwise_rehearsal.aws.lambda_runtime import Invocation
-from fleetwise_rehearsal.aws.members import _indexed, _known_first, account_for_access_key
+from fleetwise_rehearsal.aws.members import (
+    _indexed,
+    _known_first,
+    account_for_access_key,
+    expired_keys,
+)
 from fleetwise_rehearsal.rehearsal import Rehearsal
 
 pytestmark = pytest.mark.e2e
@@ -167,3 +174,36 @@ def test_an_account_already_created_skips_motos_creation_path() -> None:
     # THEN only the new account's first read went through moto's creation
     assert answers == [f"backends of {MEMBER}", "backends of 310987654321"] * 2
     assert created == ["310987654321"]
+
+
+def test_a_sessions_end_is_looked_up_once_per_access_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN moto's STS backends of two accounts, one of which issued an assumed-role key whose
+    # session ends at noon, every lookup counted
+    import moto.sts.models
+
+    looked: list[str] = []
+    noon = datetime(2026, 11, 26, 12, 0)
+
+    class Backend:
+        def __init__(self, issued: dict[str, datetime]) -> None:
+            self.issued = issued
+
+        def get_assumed_role_from_access_key(self, access_key: str) -> Any:
+            looked.append(access_key)
+            end = self.issued.get(access_key)
+            return None if end is None else SimpleNamespace(expiration=end)
+
+    backends = {"123456789012": {"global": Backend({})},
+                MEMBER: {"global": Backend({"ASIA1": noon})}}  # fmt: skip
+    monkeypatch.setattr(moto.sts.models, "sts_backends", backends)
+    now = [noon - timedelta(minutes=1)]
+    expired = expired_keys(SimpleNamespace(now=lambda: now[0].replace(tzinfo=UTC)))  # type: ignore[arg-type]
+    # WHEN the assumed-role key and a key no role issued are each asked about, before noon
+    # and after it
+    before = [expired("ASIA1"), expired("testing"), expired("ASIA1")]
+    now[0] = noon
+    after = [expired("ASIA1"), expired("testing")]
+    # THEN the session ended at noon on the clock, the other key never ends, and each key was
+    # looked up across the accounts once (the first time it was asked about)
+    assert (before, after) == ([False, False, False], [True, False])
+    assert sorted(looked) == ["ASIA1", "ASIA1", "testing", "testing"]
