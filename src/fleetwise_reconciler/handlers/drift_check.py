@@ -121,8 +121,9 @@ pause = time.sleep
 # segment's items are not used for the invocation's own targets, which are read by Query all
 # the same: DynamoDB does not document that a target's STATUS and WATCH items fall in the
 # same segment, and a WATCH item missed would lose what the target's trouble was. 16 rather
-# than 10, so that 1 + 1/16 stays under 1.1 however unevenly the segments split the table. A
-# fleet that fits one batch scans the whole table every tick (one read each).
+# than 10: 1 + 1/16 leaves room under 1.1 for segments of uneven sizes (DynamoDB divides the
+# table into segments of about equal size, not exactly). A fleet that fits one batch scans
+# the whole table every tick (one read each).
 SWEEP_TICKS = 16
 # EventBridge Scheduler's <aws.scheduler.scheduled-time>, e.g. 2022-03-22T18:59:43Z
 # (EventBridge Scheduler user guide, "Adding context attributes").
@@ -357,12 +358,12 @@ def check_items(
         deadline=deadline,
     )
     # The statuses are read after the observations (by the tick's Scan, or a Query per
-    # target: handle says which), and consistent on purpose: the decision
-    # compares the status with what was just observed, and an eventually consistent read
-    # could miss what a run recorded a moment ago (Registered after its Poll) and start a
-    # run that has nothing to do (the lease, read again just before a start, only stops runs
-    # still in flight). Reading them before observing would widen that window by the time
-    # the observations take.
+    # target: handle says which), and consistent on purpose: the decision compares the
+    # status with what was just observed, and an eventually consistent read could miss what
+    # a run recorded a moment ago (Registered after its Poll) and start a run that has
+    # nothing to do (the lease, read again just before a start, only stops runs still in
+    # flight). Reading them before observing would widen that window by the time the
+    # observations take.
     status_of, watches = recorded()
     for raw, validation in validated:
         target = str(raw.get("target"))
