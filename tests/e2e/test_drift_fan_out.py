@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from fleetwise_reconciler.handlers import drift_check
+from fleetwise_rehearsal.fleet.call_meter import CallMeter, items_per_table
 from fleetwise_rehearsal.rehearsal import Rehearsal
 
 pytestmark = pytest.mark.e2e
@@ -85,6 +86,33 @@ def test_a_tick_hands_out_sorted_batches_and_each_target_is_observed_and_counted
     assert stamps == set(beats)
     assert beats[0] % 60_000 == 0
     assert r.alarms_in_alarm() == []
+
+
+def test_a_scheduled_tick_reads_each_status_once_and_one_segment_for_its_sweep(
+    fleet: Rehearsal,
+) -> None:
+    # GIVEN the settled fleet of three batches, the schedule due
+    r = fleet
+    r.advance(TICK)
+    invocations = len(r.invoker.invocations)
+    status_table = r.stack.physical_id("StatusTable")
+    # WHEN the schedule fires (its input filled in as EventBridge Scheduler fills it) and
+    # the batches run, every AWS call of the product metered
+    with CallMeter(r.clock.time, account=HUB, region="us-east-1") as meter:
+        r.tick()
+        r.settle()
+    # THEN the tick's event names its scheduled time, so it swept one segment of the table
+    event = r.invoker.invocations[invocations].event
+    segment = drift_check.sweep_segment(event)
+    assert segment is not None
+    in_segment = r.client("dynamodb").scan(
+        TableName=status_table, Segment=segment, TotalSegments=drift_check.SWEEP_TICKS,
+        ConsistentRead=True, Select="COUNT")["ScannedCount"]  # fmt: skip
+    # AND the status table was read by one consistent Query per target (nine) and that
+    # segment's Scan: each status once, and the segment's items once more
+    operations = Counter(c.operation for c in meter.calls if c.service == "dynamodb")
+    assert (operations["Query"], operations["Scan"], operations["BatchGetItem"]) == (9, 2, 0)
+    assert items_per_table(meter.calls)[status_table] == 9 + in_segment
 
 
 def test_a_target_a_batch_cannot_observe_is_named_and_no_invocation_fails(
