@@ -77,6 +77,37 @@ def request(
 MODERN = {"Target": TARGET, "Mode": "cloudwatch", "Policy": "enforce", "Paused": "false"}
 
 
+@pytest.mark.parametrize(
+    ("properties", "item"),
+    [
+        # only the target: the parameters' defaults, written out
+        (
+            {"Target": "123456789012:us-east-1"},
+            {"target": "123456789012:us-east-1", "mode": "cloudwatch", "policy": "enforce",
+             "paused": False},
+        ),
+        # blank parameters are their defaults too (CloudFormation passes '' for them)
+        (
+            {"Target": "123456789012:us-east-1", "Mode": "", "Policy": "", "Paused": "False"},
+            {"target": "123456789012:us-east-1", "mode": "cloudwatch", "policy": "enforce",
+             "paused": False},
+        ),
+        # every parameter given, as CloudFormation passes them (strings)
+        (
+            {"Target": "123456789012:us-east-1", "Mode": "cloudwatch", "Policy": "observe-only",
+             "Paused": "true"},
+            {"target": "123456789012:us-east-1", "mode": "cloudwatch", "policy": "observe-only",
+             "paused": True},
+        ),
+    ],
+    ids=["defaults", "blanks", "given"],
+)  # fmt: skip
+def test_the_spec_item_is_what_the_parameters_declare(
+    properties: dict[str, Any], item: dict[str, Any]
+) -> None:
+    assert deploy_spec.spec_item(properties) == item
+
+
 def test_create_writes_the_item_and_answers(
     spec_repository: SpecRepository, cloudformation: CloudFormation
 ) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from handler_fakes import executions, load_event
 
 from fleetwise_reconciler import budget
@@ -50,7 +51,10 @@ def stream_records(table: str) -> list[dict[str, Any]]:
 
 
 def test_a_redelivered_record_starts_one_execution(
-    spec_repository: SpecRepository, tables: dict[str, str], state_machine: tuple[Any, str]
+    spec_repository: SpecRepository,
+    tables: dict[str, str],
+    state_machine: tuple[Any, str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     client, arn = state_machine
     spec_repository.put({"target": TARGET})
@@ -70,6 +74,17 @@ def test_a_redelivered_record_starts_one_execution(
             "name": record["eventID"],
             "input": {"target": TARGET, "trigger": "stream", "eventId": record["eventID"]},
         }
+    ]
+    # AND the log says what each delivery did: StartExecution of a running Standard execution
+    # with the same name and input answers as the first call did (it is idempotent), so the
+    # second delivery reads as a start; once the run has ended, the name is refused
+    assert [
+        (line.getMessage(), getattr(line, "execution", None), getattr(line, "target", None))
+        for line in caplog.records
+    ] == [
+        ("reconcile started", record["eventID"], TARGET),
+        ("reconcile started", record["eventID"], TARGET),
+        ("redelivered record: execution already started", record["eventID"], None),
     ]
 
 
@@ -157,6 +172,42 @@ def test_a_record_of_an_odd_key_is_named_validly_and_the_same_when_redelivered(
     assert started["name"].startswith("stream-odd-id-")
     assert name_problem(started["name"]) is None
     assert started["input"]["target"] == odd
+
+
+def _record(event_id: str, dynamodb: dict[str, Any] | None) -> DynamoDBRecord:
+    raw: dict[str, Any] = {"eventID": event_id, "eventName": "MODIFY"}
+    if dynamodb is not None:
+        raw["dynamodb"] = dynamodb
+    return DynamoDBRecord(raw)
+
+
+@pytest.mark.parametrize(
+    "dynamodb",
+    [
+        None,  # no change data at all
+        {"SequenceNumber": "1"},  # no keys
+        {"Keys": {"target": {"N": "5"}}},  # a number under the key's name
+        {"Keys": {"target": {"S": ""}}},  # an empty string
+        {"Keys": {"other": {"S": TARGET}}},  # another key
+    ],
+    ids=["no-dynamodb", "no-keys", "number", "empty", "other-key"],
+)
+def test_a_record_without_a_string_target_is_refused_by_its_event_id(
+    dynamodb: dict[str, Any] | None,
+) -> None:
+    with pytest.raises(ValueError) as refused:
+        stream_trigger.execution_input(_record("e-41", dynamodb))
+
+    assert str(refused.value) == "stream record e-41 has no string 'target' key"
+
+
+def test_a_record_becomes_a_run_named_after_its_event_id() -> None:
+    record = _record("0a1b2c", {"Keys": {"target": {"S": TARGET}}})
+
+    assert stream_trigger.execution_input(record) == (
+        "0a1b2c",
+        {"target": TARGET, "trigger": "stream", "eventId": "0a1b2c"},
+    )
 
 
 class TimeLeft:

@@ -16,6 +16,7 @@ from typing import Any
 
 import botocore.session
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 
 from fleetwise_reconciler import clock, wiring
@@ -524,3 +525,62 @@ def test_a_list_that_cannot_be_read_is_a_domain_error_the_steps_retry_or_not(
         "retryAfterSeconds": None,
         "retryable": error is FleetWiseTransientError,
     }
+
+
+class Raises:
+    """An SSM client whose GetParametersByPath raises ``error`` (what botocore raises when the
+    answer has no error document, or the endpoint cannot be reached)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def get_parameters_by_path(self, **_arguments: Any) -> dict[str, Any]:
+        raise self.error
+
+
+def test_an_error_without_its_document_is_named_unknown_and_terminal(
+    frozen: list[datetime],
+) -> None:
+    # GIVEN an error answer whose body botocore could not parse (no Error document)
+    answer = ClientError({"ResponseMetadata": {"HTTPStatusCode": 502}}, "GetParametersByPath")
+    allowed = member_module.AllowedAccounts(PATH, ssm_client=lambda: Raises(answer))
+    # WHEN the list is read
+    with pytest.raises(FleetWiseTerminalError) as raised:
+        allowed.listed()
+    # THEN it is an error of its own code, saying which list it could not read
+    assert raised.value.as_dict() == {
+        "code": "Unknown",
+        "message": f"{answer} (reading {PATH})",
+        "operation": "GetParametersByPath",
+        "retryAfterSeconds": None,
+        "retryable": False,
+    }
+
+
+def test_an_unreachable_parameter_store_is_transient(frozen: list[datetime]) -> None:
+    unreachable = EndpointConnectionError(endpoint_url="https://ssm.us-east-1.amazonaws.com/")
+    allowed = member_module.AllowedAccounts(PATH, ssm_client=lambda: Raises(unreachable))
+
+    with pytest.raises(FleetWiseTransientError) as raised:
+        _ = "210987654321" in allowed
+
+    assert raised.value.as_dict() == {
+        "code": "EndpointUnreachable",
+        "message": str(unreachable),
+        "operation": "GetParametersByPath",
+        "retryAfterSeconds": None,
+        "retryable": True,
+    }
+    assert allowed.reads == 1
+
+
+def test_no_path_reads_nothing_even_when_asked_for_the_list(
+    ssm: tuple[Any, Stubber], frozen: list[datetime]
+) -> None:
+    # GIVEN no path (a stack whose members are fixed) and a client that answers nothing
+    client, _stubber = ssm
+    allowed = member_module.AllowedAccounts("", ssm_client=lambda: client)
+    # THEN asking for the list reads nothing and lists nothing
+    assert allowed.listed() == frozenset()
+    assert allowed.listed(lambda: client) == frozenset()
+    assert allowed.reads == 0
