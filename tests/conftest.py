@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 import yaml
 from moto import mock_aws
@@ -72,6 +74,30 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only loopback connections: moto servers and the FleetWise simulator, nothing else."""
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
+
+
+# -- botocore's data files, parsed once per process ---------------------------------------
+
+# Every botocore session parses its JSON data (endpoints, partitions, each service's model)
+# afresh, and the tests make sessions by the thousand (a fresh wiring per test, PynamoDB's
+# connections, moto's clients): about a third of a handler test's time went to parsing the
+# same files again. One loader per data path for the whole process shares what a loader
+# already shares between the clients of one session (its cache hands every caller the same
+# objects, so none may change them), and a worker forked after the first tests starts warm.
+_LOADERS: dict[str | None, botocore.loaders.Loader] = {}
+
+
+def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+    if search_path_string not in _LOADERS:
+        _LOADERS[search_path_string] = botocore.loaders.create_loader(search_path_string)
+    return _LOADERS[search_path_string]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _botocore_data_parsed_once() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", _shared_loader)
+        yield
 
 
 # -- the environment ------------------------------------------------------------------------

@@ -51,10 +51,7 @@ def stream_records(table: str) -> list[dict[str, Any]]:
 
 
 def test_a_redelivered_record_starts_one_execution(
-    spec_repository: SpecRepository,
-    tables: dict[str, str],
-    state_machine: tuple[Any, str],
-    caplog: pytest.LogCaptureFixture,
+    spec_repository: SpecRepository, tables: dict[str, str], state_machine: tuple[Any, str]
 ) -> None:
     client, arn = state_machine
     spec_repository.put({"target": TARGET})
@@ -75,7 +72,26 @@ def test_a_redelivered_record_starts_one_execution(
             "input": {"target": TARGET, "trigger": "stream", "eventId": record["eventID"]},
         }
     ]
-    # AND the log says what each delivery did: StartExecution of a running Standard execution
+
+
+def test_each_delivery_of_a_record_says_in_the_log_what_it_did(
+    spec_repository: SpecRepository,
+    tables: dict[str, str],
+    state_machine: tuple[Any, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a record delivered while its run is running, and again once it has ended
+    client, arn = state_machine
+    spec_repository.put({"target": TARGET})
+    [record] = stream_records(tables["SpecTable"])
+    event = {"Records": [record]}
+    stream_trigger.handle(event, client=client)
+    stream_trigger.handle(event, client=client)
+    client.stop_execution(
+        executionArn=f"{arn.replace(':stateMachine:', ':execution:')}:{record['eventID']}"
+    )
+    stream_trigger.handle(event, client=client)
+    # THEN the log says what each delivery did: StartExecution of a running Standard execution
     # with the same name and input answers as the first call did (it is idempotent), so the
     # second delivery reads as a start; once the run has ended, the name is refused
     assert [
