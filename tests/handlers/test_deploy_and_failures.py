@@ -108,6 +108,20 @@ def test_the_spec_item_is_what_the_parameters_declare(
     assert deploy_spec.spec_item(properties) == item
 
 
+def test_a_timestream_spec_item_keeps_blank_names_blank_for_validation_to_refuse() -> None:
+    # GIVEN Timestream mode without the database, table or role (parameters left empty)
+    item = deploy_spec.spec_item({"Target": "123456789012:us-east-1", "Mode": "timestream"})
+    # THEN the item says so as it is (no made-up names): validation refuses it by name
+    assert item == {
+        "target": "123456789012:us-east-1",
+        "mode": "timestream",
+        "policy": "enforce",
+        "paused": False,
+        "timestream": {"databaseName": "", "tableName": ""},
+        "iamRoleArn": "",
+    }
+
+
 def test_create_writes_the_item_and_answers(
     spec_repository: SpecRepository, cloudformation: CloudFormation
 ) -> None:
@@ -306,6 +320,49 @@ def test_a_dead_execution_never_overwrites_a_newer_runs_status(
     assert result == {"recorded": False, "released": False}
     assert status_repository.get_status(TARGET) == {"phase": "Registering", "specHash": "h2"}
     assert status_repository.get_lease(TARGET)["holder"] == OTHER
+
+
+def test_a_dead_run_that_noted_the_recorded_version_keeps_the_recorded_spec(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    # GIVEN a run that noted on its lease the version the status already records, and a spec
+    # item edited since (another version: its own run will come)
+    status_repository.acquire_lease(TARGET, EXEC, now=now(), lease_seconds=3900)
+    status_repository.put_status(
+        TARGET, EXEC, {"phase": "Registered", "specHash": "h-recorded", "observedSpec": {"a": 1}}
+    )
+    status_repository.renew_lease(
+        TARGET, EXEC, now=now(), lease_seconds=3900, spec_hash="h-recorded"
+    )
+    spec_repository.put({"target": TARGET, "reconcileToken": "edited"})
+    # WHEN the run dies
+    execution_failed.handle(
+        failed_event(EXEC, "FAILED"), statuses=status_repository, specs=spec_repository
+    )
+    # THEN the failure is recorded against the recorded version and the spec it recorded
+    status = status_repository.get_status(TARGET)
+    assert status is not None
+    assert (status["phase"], status["specHash"], status["observedSpec"]) == (
+        "Failed",
+        "h-recorded",
+        {"a": 1},
+    )
+
+
+def test_a_dead_run_without_a_lease_records_nothing(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    # GIVEN a status and no lease at all (it expired, and nobody holds the target)
+    status_repository.acquire_lease(TARGET, EXEC, now=now(), lease_seconds=1800)
+    status_repository.put_status(TARGET, EXEC, {"phase": "Registered", "specHash": "h1"})
+    status_repository.release_lease_if_holder(TARGET, EXEC)
+    # WHEN the failed-run rule delivers the run's end
+    result = execution_failed.handle(
+        failed_event(EXEC, "ABORTED"), statuses=status_repository, specs=spec_repository
+    )
+    # THEN nothing is written over the status (only a holder records) and nothing released
+    assert result == {"recorded": False, "released": False}
+    assert status_repository.get_status(TARGET) == {"phase": "Registered", "specHash": "h1"}
 
 
 def test_the_sample_create_event(

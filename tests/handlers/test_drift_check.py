@@ -1092,3 +1092,30 @@ def test_the_hand_out_invokes_the_unqualified_arn_its_grant_names(
     drift_check.lambda_handler({}, _Context(FUNCTION + qualifier))  # type: ignore[arg-type]
     # THEN its batches are handed to the unqualified ARN, whatever ARN it was invoked by
     assert handed == [FUNCTION]
+
+
+class Refusing:
+    """A Step Functions client whose StartExecution raises ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.exceptions = boto3.client("stepfunctions", region_name="us-east-1").exceptions
+
+    def start_execution(self, **_kwargs: Any) -> Any:
+        raise self.error
+
+
+def test_a_start_refused_without_an_error_document_is_missed_as_unknown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN StartExecution answering an error botocore could not parse (no Error document)
+    tally = drift_check.Tally()
+    refused = ClientError({"ResponseMetadata": {"HTTPStatusCode": 502}}, "StartExecution")
+    # WHEN the check starts the target's run
+    drift_check.start_for(tally, Refusing(refused), "arn:sm", TARGET, "drift-run")
+    # THEN the target is missed under the code 'Unknown', and the log says so
+    assert tally.started == []
+    assert tally.missed == [f"{TARGET} (StartExecution: Unknown)"]
+    assert [(r.getMessage(), getattr(r, "code", None)) for r in caplog.records] == [
+        ("drift check could not start a run", "Unknown")
+    ]

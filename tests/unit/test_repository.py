@@ -1215,3 +1215,15 @@ def test_a_targets_status_and_watch_come_from_one_query_and_the_watch_is_its_own
     status_repository.delete_watch(TARGET)
     assert status_repository.get_status_and_watch(TARGET) == (status, None)
     assert status_repository.get_status_and_watch("123456789014:us-east-1") == (None, None)
+
+
+def test_a_targets_status_and_watch_are_read_consistently(
+    status_repository: StatusRepository,
+) -> None:
+    requests = _requests(status_repository, "Query")
+
+    assert status_repository.get_status_and_watch(TARGET) == (None, None)
+
+    assert [(r["KeyConditionExpression"] != "", r["ConsistentRead"]) for r in requests] == [
+        (True, True)
+    ]
