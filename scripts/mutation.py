@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -156,6 +157,14 @@ def _git(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def tests_mutmut_runs() -> list[str]:
+    """The test paths mutmut runs (pyproject's selection) and the top-level test support."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    selection = [str(path) for path in config["pytest_add_cli_args_test_selection"]]
+    support = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("*.py"))
+    return selection + support
+
+
 def retest_refusal() -> str | None:
     """Why the last run's results cannot be carried over to today's tree, or None."""
     commit = measured_commit()
@@ -167,9 +176,10 @@ def retest_refusal() -> str | None:
             f"the code under mutation changed since the run of {commit[:12]} "
             "(or that commit is unknown here): run without --retest"
         )
-    # Tests only added: no line of the run's test files deleted (an edited line is a deletion
-    # and an addition), so every test that killed a mutant is still there as it was.
-    tests = _git("diff", "--numstat", commit, "--", "tests")
+    # Tests only added: no line deleted from what mutmut runs (its test selection, and the
+    # conftest and support modules beside them; an edited line is a deletion and an
+    # addition), so every test that killed a mutant is still there as it was.
+    tests = _git("diff", "--numstat", commit, "--", *tests_mutmut_runs())
     edited = [
         line.split("\t")[-1]
         for line in tests.stdout.splitlines()
