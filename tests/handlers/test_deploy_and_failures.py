@@ -637,3 +637,17 @@ def test_a_request_that_fails_answers_failed_under_the_id_it_has_and_logs_why(
         ("custom resource failed", kind)
     ]
     assert spec_repository.get(TARGET) is None
+
+
+def test_every_answer_to_cloudformation_is_logged_with_what_it_says(
+    spec_repository: SpecRepository,
+    cloudformation: CloudFormation,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    deploy_spec.handle(request("Create", cloudformation.url, MODERN), specs=spec_repository)
+
+    answered = [r for r in caplog.records if r.getMessage() == "answering CloudFormation"]
+    assert [(r.levelname, getattr(r, "status", None), getattr(r, "reason", None))
+            for r in answered] == [
+        ("INFO", "SUCCESS", f"wrote the spec item for {TARGET}")
+    ]  # fmt: skip
