@@ -1472,6 +1472,50 @@ def test_observe_leaves_a_registration_made_by_hand_until_it_is_adopted(
     assert "fleetwise-reconciler adopt 123456789012:us-east-1" in result["message"]
 
 
+def test_observe_plans_from_the_recorded_status_of_the_target(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+) -> None:
+    # GIVEN a spec version whose calls are all spent (the status counts them), and an account
+    # still not registered
+    hold_lease(status_repository, now)
+    fleetwise, stub = stubbed
+    spec_repository.put({"target": TARGET})
+    counted(status_repository, spec_hash({"target": TARGET}), made=5)
+    stub.add_client_error(
+        "get_register_account_status",
+        service_error_code="ResourceNotFoundException",
+        http_status_code=404,
+        expected_params={},
+    )
+    # WHEN Observe plans THEN it reads the status: no call is planned for a spent version
+    result = observe_with(spec_repository, status_repository, fleetwise)
+    assert (result["action"], result["reason"], result["attempts"]) == (
+        "Failed",
+        "AttemptsExhausted",
+        5,
+    )
+
+
+def test_observe_of_a_deleted_item_says_so_in_the_log(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hold_lease(status_repository, now)
+    fleetwise, _stub = stubbed
+
+    observe_with(spec_repository, status_repository, fleetwise)
+
+    assert [(r.getMessage(), getattr(r, "target", None)) for r in caplog.records] == [
+        ("spec item deleted; target no longer managed", TARGET)
+    ]
+
+
 def test_observe_replaces_it_when_the_spec_says_so(
     spec_repository: SpecRepository,
     status_repository: StatusRepository,

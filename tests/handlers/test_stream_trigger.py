@@ -257,3 +257,27 @@ def test_a_record_whose_start_may_not_finish_in_time_fails_alone_and_is_delivere
         "batchItemFailures": []
     }
     assert len(executions(client, arn)) == 2
+
+
+def test_a_batch_whose_every_record_fails_is_counted_before_it_is_delivered_again(
+    spec_repository: SpecRepository,
+    tables: dict[str, str],
+    state_machine: tuple[Any, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN two records the trigger cannot turn into executions (no keys)
+    client, _arn = state_machine
+    spec_repository.put({"target": TARGET})
+    spec_repository.put({"target": "123456789012:eu-central-1"})
+    records = stream_records(tables["SpecTable"])
+    for record in records:
+        del record["dynamodb"]["Keys"]
+    capsys.readouterr()
+    # WHEN the batch is delivered THEN it fails whole (Powertools raises: the mapping
+    # retries it) and both failed records are counted first, for the alarm
+    with pytest.raises(BatchProcessingError, match="All records failed processing"):
+        stream_trigger.handle({"Records": records}, client=client)
+    emitted = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    ]
+    assert [m.get("TriggerFailedRecords") for m in emitted] == [[2.0]]
