@@ -1516,6 +1516,126 @@ def test_observe_of_a_deleted_item_says_so_in_the_log(
     ]
 
 
+def test_observe_logs_what_it_planned(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hold_lease(status_repository, now)
+    fleetwise, stub = stubbed
+    spec_repository.put({"target": TARGET})
+    stub.add_response("get_register_account_status", status_response("REGISTRATION_SUCCESS"), {})
+    caplog.set_level(logging.INFO)
+
+    observe_with(spec_repository, status_repository, fleetwise)
+
+    fields = ("target", "action", "reason", "spec_hash", "account_status")
+    assert [r for r in logged(caplog, *fields) if r["message"] == "planned"] == [
+        {"message": "planned", "target": TARGET, "action": "NoChange", "reason": "UpToDate",
+         "spec_hash": spec_hash({"target": TARGET}), "account_status": "REGISTRATION_SUCCESS"},
+    ]  # fmt: skip
+
+
+def test_observe_plans_by_the_trigger_the_run_was_started_with(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+) -> None:
+    # GIVEN a spec version whose last attempt failed with a non-retryable error
+    hold_lease(status_repository, now)
+    fleetwise, stub = stubbed
+    spec_repository.put({"target": TARGET})
+    version = spec_hash({"target": TARGET})
+    status_repository.put_status(TARGET, EXEC, {
+        "phase": "Failed", "specHash": version,
+        "lastError": {"code": "AccessDeniedException", "message": "no", "retryable": False},
+    })  # fmt: skip
+    for _ in range(2):
+        stub.add_client_error(
+            "get_register_account_status",
+            service_error_code="ResourceNotFoundException",
+            http_status_code=404,
+            expected_params={},
+        )
+    # WHEN the drift schedule's run observes THEN it does not try again
+    scheduled = observe.handle({"target": TARGET, "execution": EXEC, "trigger": "schedule"},
+                               specs=spec_repository, statuses=status_repository,
+                               fleetwise=fleetwise)  # fmt: skip
+    assert (scheduled["action"], scheduled["reason"]) == ("Failed", "AccessDeniedException")
+    # AND a run without a trigger is an edit's (the stream's): it registers
+    edited = observe.handle({"target": TARGET, "execution": EXEC}, specs=spec_repository,
+                            statuses=status_repository, fleetwise=fleetwise)  # fmt: skip
+    assert (edited["action"], edited["reason"]) == ("Register", "NotRegistered")
+
+
+class BlockingPort(MigrationPort):
+    """The migration's account, whose campaign c2 has no data destination."""
+
+    def get_campaign(self, name: str) -> dict[str, Any]:
+        if name == "c2":
+            self.reads.append(name)
+            return {"name": name}
+        return super().get_campaign(name)
+
+
+def test_observe_blocks_the_switch_back_on_campaigns_without_a_destination(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    hold_lease(status_repository, now)
+    spec_repository.put({"target": TARGET, "onExisting": "replace"})
+    port = BlockingPort()
+
+    result = observe.handle({"target": TARGET, "execution": EXEC, "trigger": "stream"},
+                            specs=spec_repository, statuses=status_repository,
+                            fleetwise=port)  # fmt: skip
+
+    assert port.reads == ["ListCampaigns", "c1", "c2"]
+    assert (result["action"], result["phase"], result["reason"]) == (
+        "Blocked",
+        "Blocked",
+        "MigrationBlocked",
+    )
+    assert result["message"] == (
+        "the spec's mode is 'cloudwatch' but the account is still registered with Timestream, "
+        "and these campaigns have no data destination, so IoT FleetWise refuses to drop "
+        "Timestream until they are deleted: c2. Delete them (or give them a destination), then "
+        "change the spec's reconcileToken"
+    )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "operation"),
+    [((11.9,), "ListCampaigns"), ((40, 12, 11.9), "GetCampaign")],
+    ids=["list", "read"],
+)
+def test_observe_out_of_time_names_the_call_it_did_not_make(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    now: Clock,
+    seconds: tuple[float, ...],
+    operation: str,
+) -> None:
+    hold_lease(status_repository, now)
+    spec_repository.put({"target": TARGET, "onExisting": "replace"})
+
+    with pytest.raises(FleetWiseTransientError) as raised:
+        observe.handle({"target": TARGET, "execution": EXEC, "trigger": "stream"},
+                       specs=spec_repository, statuses=status_repository,
+                       fleetwise=MigrationPort(),
+                       deadline=budget.Deadline.of(Countdown(*seconds)))  # fmt: skip
+
+    assert json.loads(str(raised.value)) == {
+        "code": "TimeBudgetSpent",
+        "message": f"no time left in this invocation for {operation}",
+        "operation": operation,
+        "retryAfterSeconds": None,
+        "retryable": True,
+    }
+
+
 def test_observe_replaces_it_when_the_spec_says_so(
     spec_repository: SpecRepository,
     status_repository: StatusRepository,
