@@ -1862,3 +1862,51 @@ def test_observe_out_of_time_names_the_operation_it_did_not_start() -> None:
         "retryAfterSeconds": None,
     }
     observe.in_time(budget.Deadline.of(Countdown(12)), "GetCampaign")  # fits: no error
+
+
+def test_record_keeps_what_observe_saw_when_nothing_was_polled_and_logs_it(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a run that found the registration as declared (nothing registered, nothing polled)
+    raw = {"target": TARGET}
+    spec_repository.put(raw)
+    hold_lease(status_repository, now)
+    seen = {"registered": True, "accountStatus": "REGISTRATION_SUCCESS"}
+    plan = planned(raw, action="NoChange", phase="Registered", reason="UpToDate", drift=[],
+                   observation=seen)  # fmt: skip
+    caplog.set_level(logging.INFO)
+    # WHEN Record records it
+    record.handle(record_event(plan), specs=spec_repository, statuses=status_repository)
+    # THEN the status keeps Observe's observation, and the log says what was recorded
+    status = status_repository.get_status(TARGET)
+    assert status is not None
+    assert status["observed"] == {**seen, "observedAt": "2026-11-26T12:00:00.000Z"}
+    assert [
+        r for r in logged(caplog, "target", "phase", "reason") if r["message"] == "recorded"
+    ] == [{"message": "recorded", "target": TARGET, "phase": "Registered", "reason": "UpToDate"}]
+
+
+def test_record_by_a_run_that_lost_its_lease_leaves_the_status_to_the_newer_run(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a newer run holding the target (this run's lease expired and was taken)
+    raw = {"target": TARGET}
+    spec_repository.put(raw)
+    hold_lease(status_repository, now, execution=OTHER)
+    status_repository.put_status(TARGET, OTHER, {"phase": "Registering", "specHash": "newer"})
+    # WHEN this run's Record runs
+    result = record.handle(record_event(planned(raw), loop=2), specs=spec_repository,
+                           statuses=status_repository)  # fmt: skip
+    # THEN it writes nothing, says so, and ends without looping
+    assert result == {"again": False, "loop": 2, "phase": None, "leaseLost": True}
+    assert status_repository.get_status(TARGET) == {"phase": "Registering", "specHash": "newer"}
+    assert [r for r in logged(caplog, "target") if r["message"].startswith("lease lost")] == [
+        {"message": "lease lost: a newer run owns this target; status left to it",
+         "target": TARGET},
+    ]  # fmt: skip
