@@ -1910,3 +1910,66 @@ def test_record_by_a_run_that_lost_its_lease_leaves_the_status_to_the_newer_run(
         {"message": "lease lost: a newer run owns this target; status left to it",
          "target": TARGET},
     ]  # fmt: skip
+
+
+def test_record_of_a_recovery_clears_the_trouble_and_times_the_run_from_its_start(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a target recorded Failed, and a run started at 11:59 that registered it by 12:05:30
+    raw = {"target": TARGET}
+    spec_repository.put(raw)
+    hold_lease(status_repository, now)
+    status_repository.put_status(TARGET, EXEC, {"phase": "Failed", "reason": "RegistrationFailed",
+                                                "specHash": "older"})  # fmt: skip
+    counted(status_repository, spec_hash(raw), 1)
+    now.advance(330)
+    event = record_event(
+        planned(raw),
+        registration={"startedAt": "2026-11-26T12:00:00.000Z", "attempt": 1},
+        poll={"outcome": "Registered", "message": "registered as declared", "drift": [],
+              "observation": {"registered": True, "accountStatus": "REGISTRATION_SUCCESS"}},
+    )  # fmt: skip
+    event["startedAt"] = "2026-11-26T11:59:00.000Z"
+    capsys.readouterr()
+    # WHEN Record records it
+    record.handle(event, specs=spec_repository, statuses=status_repository)
+    # THEN the run is timed from its start (390 s), the Failed trouble is cleared for this
+    # target, and the registration is counted
+    status = status_repository.get_status(TARGET)
+    assert status is not None
+    assert status["lastReconcileStartedAt"] == "2026-11-26T11:59:00.000Z"
+    emitted = []
+    for line in capsys.readouterr().out.splitlines():
+        if '"_aws"' in line:
+            metrics = json.loads(line)
+            names = [m["Name"] for m in metrics["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+            emitted.append(
+                (metrics.get("target"), metrics.get("state"), {n: metrics[n] for n in names})
+            )
+    assert emitted == [
+        (TARGET, "Failed", {"TargetInTrouble": [0.0]}),
+        (TARGET, None, {"ReconcileDuration": [390.0], "RegistrationSucceeded": [1.0]}),
+    ]
+
+
+def test_record_reads_the_loop_from_the_record_slot_when_the_event_has_none(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    # GIVEN a Record whose loop count comes only from the previous Record's result (and a
+    # newer run holding the target, so that it answers at once with the loop it read)
+    raw = {"target": TARGET}
+    spec_repository.put(raw)
+    hold_lease(status_repository, now, execution=OTHER)
+    event = record_event(planned(raw))
+    del event["loop"]
+    event["record"] = {"loop": 3}
+    # WHEN it runs THEN it answers with that loop count
+    assert record.handle(event, specs=spec_repository, statuses=status_repository) == {
+        "again": False,
+        "loop": 3,
+        "phase": None,
+        "leaseLost": True,
+    }
