@@ -644,9 +644,7 @@ def test_an_assume_role_error_without_its_document_is_named_unknown_and_terminal
 def test_an_unreachable_sts_is_transient_and_says_why(frozen: list[datetime]) -> None:
     # GIVEN an STS endpoint that cannot be reached
     unreachable = EndpointConnectionError(endpoint_url="https://sts.us-east-1.amazonaws.com")
-    member = MemberRoles(
-        "FleetWiseReconcilerMember", sts_client=lambda _r: RaisingSts(unreachable)
-    )
+    member = MemberRoles("FleetWiseReconcilerMember", sts_client=lambda _r: RaisingSts(unreachable))
     # WHEN the credentials are asked for
     with pytest.raises(FleetWiseTransientError) as raised:
         member.credentials(MEMBER, "us-east-1", EXECUTION)
