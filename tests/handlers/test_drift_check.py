@@ -1119,3 +1119,48 @@ def test_a_start_refused_without_an_error_document_is_missed_as_unknown(
     assert [(r.getMessage(), getattr(r, "code", None)) for r in caplog.records] == [
         ("drift check could not start a run", "Unknown")
     ]
+
+
+def test_a_start_that_fails_logs_the_target_the_run_and_the_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN StartExecution refused with a throttling error
+    tally = drift_check.Tally()
+    refused = ClientError(
+        {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "StartExecution"
+    )
+    # WHEN the check starts the target's run
+    drift_check.start_for(tally, Refusing(refused), "arn:sm", TARGET, "drift-run")
+    # THEN the log names the target, the run, the code and the error's text
+    fields = ("target", "execution", "code", "detail")
+    assert [
+        {"message": r.getMessage()} | {k: getattr(r, k, None) for k in fields}
+        for r in caplog.records
+    ] == [
+        {
+            "message": "drift check could not start a run",
+            "target": TARGET,
+            "execution": "drift-run",
+            "code": "ThrottlingException",
+            "detail": str(refused),
+        }
+    ]
+    assert tally.missed == [f"{TARGET} (StartExecution: ThrottlingException)"]
+
+
+def test_a_run_already_started_this_minute_is_logged_with_its_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a tick's run that already exists (a redelivered tick)
+    client = boto3.client("stepfunctions", region_name="us-east-1")
+    already = client.exceptions.ExecutionAlreadyExists(
+        {"Error": {"Code": "ExecutionAlreadyExists", "Message": "exists"}}, "StartExecution"
+    )
+    tally = drift_check.Tally()
+    # WHEN the check starts it again
+    drift_check.start_for(tally, Refusing(already), "arn:sm", TARGET, "drift-run")
+    # THEN nothing is started or missed, and the log names the run
+    assert (tally.started, tally.missed) == ([], [])
+    assert [(r.getMessage(), getattr(r, "execution", None)) for r in caplog.records] == [
+        ("drift run already started for this minute", "drift-run")
+    ]

@@ -6,6 +6,7 @@ not queued, so each test states exactly which FleetWise calls a step makes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from typing import Any
@@ -1973,3 +1974,121 @@ def test_record_reads_the_loop_from_the_record_slot_when_the_event_has_none(
         "phase": None,
         "leaseLost": True,
     }
+
+
+# -- Register: what the mutation run found untested ------------------------------------------
+
+
+def test_a_spent_version_is_logged_with_its_target_and_both_counts(
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a version with 3 calls that may have acted and 5 refused (the bound)
+    fleetwise, _stub = stubbed  # nothing queued: a RegisterAccount call would fail the test
+    hold_lease(status_repository, now)
+    counted(status_repository, spec_hash(MODERN_ITEM), 3, 5)
+    # WHEN Register runs
+    with pytest.raises(FleetWiseTerminalError):
+        register.handle(
+            register_event(MODERN_ITEM), statuses=status_repository, fleetwise=fleetwise
+        )
+    # THEN the operator reads why nothing was called, for which target, with both counts
+    warnings = [
+        {"message": r.getMessage()}
+        | {f: getattr(r, f, None) for f in ("target", "made", "refused")}
+        for r in caplog.records
+        if r.levelname == "WARNING"
+    ]
+    assert warnings == [
+        {"message": "registration attempts spent", "target": TARGET, "made": 3, "refused": 5}
+    ]
+
+
+def test_each_register_account_call_is_counted_once_for_its_target(
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a target to register
+    fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+    stub.add_response("register_account", registering(now), expected_params={})
+    # WHEN Register calls RegisterAccount
+    register.handle(register_event(MODERN_ITEM), statuses=status_repository, fleetwise=fleetwise)
+    # THEN one call is counted in the target's RegisterAccountCalls metric
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "{" in line]
+    calls = [line for line in lines if "_aws" in line and "RegisterAccountCalls" in line]
+    assert [(line["RegisterAccountCalls"], line["target"]) for line in calls] == [([1.0], TARGET)]
+
+
+def test_a_conflict_is_logged_and_counted_as_refused_under_the_requests_token(
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    # GIVEN a registration already in flight, and a spy on the status table's transactions
+    fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+    tokens: list[str | None] = []
+
+    def spy(params: dict[str, Any], **_: Any) -> None:
+        tokens.append(params.get("ClientRequestToken"))
+
+    counted(status_repository, "an older version", 1)  # builds the transactions' connection
+    connection = status_repository._connection
+    assert connection is not None
+    connection.client.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", spy)
+    stub.add_client_error(
+        "register_account", service_error_code="ConflictException", http_status_code=409
+    )
+    # WHEN Register runs as Lambda request "req-1"
+    register.handle(
+        register_event(MODERN_ITEM),
+        statuses=status_repository,
+        fleetwise=fleetwise,
+        request="req-1",
+    )
+    # THEN the refusal is written under the token of that request (a retried write is
+    # applied once) and the log names the target and the service's answer
+    version = spec_hash(MODERN_ITEM)
+    refused = hashlib.sha256(f"req-1|refused|{version}".encode()).hexdigest()[:32]
+    assert tokens[-1] == refused
+    assert status_repository.get_status(TARGET) == counts(version, 0, 1)
+    (conflict,) = [r for r in logged(caplog, "target", "detail") if r["target"] == TARGET]
+    assert conflict == {
+        "message": "registration already in progress",
+        "target": TARGET,
+        "detail": (
+            "RegisterAccount: ConflictException: An error occurred (ConflictException) when "
+            "calling the RegisterAccount operation: "
+        ),
+    }
+
+
+def test_register_asks_for_the_port_of_its_target_within_its_run(
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a record of the ports Register asks for
+    fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+    stub.add_response("register_account", registering(now), expected_params={})
+    asked: list[tuple[str, str, Any]] = []
+    real = register.wiring.fleetwise_for
+
+    def recording(target: str, run: str, given: Any = None) -> FleetWise:
+        asked.append((target, run, given))
+        return real(target, run, given)
+
+    monkeypatch.setattr(register.wiring, "fleetwise_for", recording)
+    # WHEN Register runs
+    register.handle(register_event(MODERN_ITEM), statuses=status_repository, fleetwise=fleetwise)
+    # THEN it asked for its target's port within its run (whose session the member role names)
+    assert asked == [(TARGET, EXEC, fleetwise)]
