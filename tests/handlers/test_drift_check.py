@@ -17,6 +17,7 @@ from botocore.stub import Stubber
 from handler_fakes import Clock, executions, status_response
 
 from fleetwise_reconciler import budget
+from fleetwise_reconciler import errors as errors_module
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.errors import FleetWiseTerminalError
 from fleetwise_reconciler.fleetwise import FleetWise
@@ -1164,3 +1165,75 @@ def test_a_run_already_started_this_minute_is_logged_with_its_name(
     assert [(r.getMessage(), getattr(r, "execution", None)) for r in caplog.records] == [
         ("drift run already started for this minute", "drift-run")
     ]
+
+
+def test_targets_left_for_want_of_time_are_each_named_and_logged_with_the_check(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    state_machine: tuple[Any, str],
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN two targets and less time left than one target's work may take
+    client, _arn = state_machine
+    spec_repository.put({"target": TARGET})
+    spec_repository.put({"target": OTHER_REGION_TARGET})
+    needed = budget.seconds(budget.LOOPS["DriftCheckFunction"]) + budget.DYNAMODB.worst_seconds
+
+    class Port(FleetWise):
+        def get_status(self) -> dict[str, Any]:
+            raise AssertionError("no observation may start")
+
+    # WHEN the tick runs THEN it fails at its end naming both, one after the other
+    with pytest.raises(drift_check.DriftCheckIncomplete) as raised:
+        drift_check.handle({}, specs=spec_repository, statuses=status_repository,
+                           fleetwise=lambda _r: Port(client=object()), stepfunctions=client,
+                           deadline=budget.Deadline.of(TimeLeft(needed * 1000 - 1)))  # fmt: skip
+    first, second = sorted([TARGET, OTHER_REGION_TARGET])
+    assert str(raised.value) == (
+        f"could not check {first} (TimeBudgetSpent), {second} (TimeBudgetSpent); the other "
+        "targets were checked"
+    )
+    # AND each is logged as missed by the drift check itself
+    assert [
+        (r.getMessage(), getattr(r, "target", None), getattr(r, "operation", None))
+        for r in caplog.records
+        if r.getMessage() == "drift check missed the target"
+    ] == [
+        ("drift check missed the target", first, "the drift check"),
+        ("drift check missed the target", second, "the drift check"),
+    ]
+
+
+def test_a_target_that_cannot_be_observed_is_logged_with_the_services_error(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    state_machine: tuple[Any, str],
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a target whose status check is throttled
+    client, _arn = state_machine
+    spec_repository.put({"target": TARGET})
+
+    class Throttled(FleetWise):
+        def get_status(self) -> dict[str, Any]:
+            raise errors_module.FleetWiseTransientError(
+                "ThrottlingException", "Rate exceeded", operation="GetRegisterAccountStatus"
+            )
+
+    # WHEN the tick runs
+    result = drift_check.handle({}, specs=spec_repository, statuses=status_repository,
+                                fleetwise=lambda _r: Throttled(client=object()),
+                                stepfunctions=client)  # fmt: skip
+    # THEN the target is unobserved, and the log names the call and what the service said
+    assert result["unobserved"] == [f"{TARGET} (ThrottlingException)"]
+    fields = ("target", "code", "operation", "detail")
+    assert [
+        {"level": r.levelname} | {k: getattr(r, k, None) for k in fields}
+        for r in caplog.records
+        if r.getMessage() == "drift check could not observe the target"
+    ] == [
+        {"level": "ERROR", "target": TARGET, "code": "ThrottlingException",
+         "operation": "GetRegisterAccountStatus", "detail": "Rate exceeded"},
+    ]  # fmt: skip
