@@ -144,7 +144,8 @@ def measured_commit() -> str | None:
     stats = MUTANTS / "mutmut-stats.json"
     if not stats.exists():
         return None
-    return json.loads(stats.read_text()).get("git_commit")
+    commit = json.loads(stats.read_text()).get("git_commit")
+    return str(commit) if commit else None
 
 
 def _git(*args: str) -> subprocess.CompletedProcess[str]:
