@@ -45,15 +45,19 @@ soak: $(STAMP)
 # handler tests notice a change in the decisions, the FleetWise adapter or the data layer?
 # Ends with `mutation: <killed>/<total> killed (<score>%)`; fails below 95%. Takes a while
 # (every mutant runs the tests that reach it); MUTATION_JOBS mutants at once.
+# `make mutation MUTATION_ARGS=--retest` tests again only what the last run did not detect
+# (its survivors and whatever it had not reached: an interrupted run goes on), when the code
+# under mutation is unchanged and tests were only added since.
 MUTATION_STAMP := $(VENV)/.mutation-installed
 MUTATION_JOBS ?= 2
+MUTATION_ARGS ?=
 
 $(MUTATION_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,mutation]'
 	touch $(MUTATION_STAMP)
 
 mutation: $(MUTATION_STAMP)
-	$(BIN)/python scripts/mutation.py --jobs $(MUTATION_JOBS)
+	$(BIN)/python scripts/mutation.py --jobs $(MUTATION_JOBS) $(MUTATION_ARGS)
 
 # One rehearsed registration's wall time beside a bare moto write, the poll schedule's cost in
 # polls and notice latency, each handler's cold start as Lambda runs it (CPython 3.13 on a

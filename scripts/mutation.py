@@ -1,6 +1,6 @@
 """Mutation testing of the decisions and the adapters: would the fast tests notice a change?
 
-Usage: python scripts/mutation.py [--jobs N] [--keep]
+Usage: python scripts/mutation.py [--jobs N] [--keep | --retest]
 
 Runs mutmut (configured in pyproject.toml, ``[tool.mutmut]``) on the functions in ``SCOPE``
 against the unit and handler tests, then prints the survivors, a score per module and, last,
@@ -11,6 +11,12 @@ failed or timed out with it; survivors, suspicious results and mutants no test r
 Every run starts from a fresh copy (``mutants/`` is deleted first) unless ``--keep`` is given,
 so the score never mixes results of older code or older tests. Equivalent mutants are not
 generated at all: their lines carry mutmut's ``# pragma: no mutate`` with the reason.
+
+``--retest`` tests again, with today's tests, only the mutants the last run did not detect, and
+prints the score of the whole scope: what a full run would print when tests were only added
+since (a mutant a test killed stays killed while that test exists). It refuses when the code
+under mutation differs from the commit the last run measured, or when a line of the tests that
+run had was changed or removed since (then only a full run says what the tests detect).
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,27 +139,100 @@ def status(code: int | None) -> str:
     return STATUS.get(code, f"suspicious (exit code {code})")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once")
-    parser.add_argument("--keep", action="store_true", help="reuse mutants/ (faster, staler)")
-    args = parser.parse_args()
-    if not args.keep:
-        shutil.rmtree(MUTANTS, ignore_errors=True)
+def measured_commit() -> str | None:
+    """The commit the last full run measured (mutmut records it with its test statistics)."""
+    stats = MUTANTS / "mutmut-stats.json"
+    if not stats.exists():
+        return None
+    commit = json.loads(stats.read_text()).get("git_commit")
+    return str(commit) if commit else None
+
+
+def _git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - git with fixed arguments
+        ["git", *args],  # noqa: S607 - git from PATH, as every developer runs it
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def tests_mutmut_runs() -> list[str]:
+    """The test paths mutmut runs (pyproject's selection) and the top-level test support."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    selection = [str(path) for path in config["pytest_add_cli_args_test_selection"]]
+    support = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("*.py"))
+    return selection + support
+
+
+def retest_refusal() -> str | None:
+    """Why the last run's results cannot be carried over to today's tree, or None."""
+    commit = measured_commit()
+    if commit is None:
+        return "no earlier run to carry over (mutants/ has no results): run without --retest"
+    source = _git("diff", "--quiet", commit, "--", "src/fleetwise_reconciler")
+    if source.returncode != 0:
+        return (
+            f"the code under mutation changed since the run of {commit[:12]} "
+            "(or that commit is unknown here): run without --retest"
+        )
+    # Tests only added: no line deleted from what mutmut runs (its test selection, and the
+    # conftest and support modules beside them; an edited line is a deletion and an
+    # addition), so every test that killed a mutant is still there as it was.
+    tests = _git("diff", "--numstat", commit, "--", *tests_mutmut_runs())
+    edited = [
+        line.split("\t")[-1]
+        for line in tests.stdout.splitlines()
+        if line.split("\t")[1] not in ("0", "-")
+    ]
+    if tests.returncode != 0 or edited:
+        return (
+            f"lines of the tests the run of {commit[:12]} used were changed or removed since, "
+            f"so its kills may not hold ({', '.join(edited) or tests.stderr.strip()}): "
+            "run without --retest"
+        )
+    return None
+
+
+def mutmut_run(names: Sequence[str], jobs: int) -> int:
+    """mutmut's ``run`` of ``names`` (patterns), its output in ``mutants/run.log``."""
     MUTANTS.mkdir(exist_ok=True)
-    log = MUTANTS / "run.log"
-    started = time.monotonic()
-    with log.open("w") as out:
-        run = subprocess.run(  # noqa: S603 - our own venv's mutmut, fixed arguments
-            [str(MUTMUT), "run", "--max-children", str(args.jobs), *SCOPE],
+    with (MUTANTS / "run.log").open("w") as out:
+        return subprocess.run(  # noqa: S603 - our own venv's mutmut, fixed arguments
+            [str(MUTMUT), "run", "--max-children", str(jobs), *names],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
             check=False,
-        )
+        ).returncode
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once")
+    reuse = parser.add_mutually_exclusive_group()
+    reuse.add_argument("--keep", action="store_true", help="reuse mutants/ (faster, staler)")
+    reuse.add_argument(
+        "--retest", action="store_true", help="test only the last run's undetected mutants again"
+    )
+    args = parser.parse_args()
+    log = MUTANTS / "run.log"
+    names: Sequence[str] = SCOPE
+    if args.retest:
+        refusal = retest_refusal()
+        if refusal:
+            print(refusal)
+            return 2
+        names = sorted(n for n, code in results().items() if status(code) not in DETECTED)
+        print(f"testing again the {len(names)} mutants the run of {measured_commit()} missed")
+    elif not args.keep:
+        shutil.rmtree(MUTANTS, ignore_errors=True)
+    started = time.monotonic()
+    returncode = mutmut_run(names, args.jobs) if names else 0
     seconds = time.monotonic() - started
-    if run.returncode != 0:
-        print(f"mutmut failed (exit code {run.returncode}); its output is in {log}")
+    if returncode != 0:
+        print(f"mutmut failed (exit code {returncode}); its output is in {log}")
         return 1
 
     codes = results()

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
-import yaml
 from moto import mock_aws
 
+import parsed_once
 from fleetwise_reconciler import settings as settings_module
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 
@@ -74,6 +75,16 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
 
 
+# -- botocore's data files, parsed once per process (parsed_once.py says why) ---------------
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _botocore_data_parsed_once() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", parsed_once.botocore_loader)
+        yield
+
+
 # -- the environment ------------------------------------------------------------------------
 
 
@@ -109,26 +120,9 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 # -- moto tables ----------------------------------------------------------------------------
 
 
-class _TemplateLoader(yaml.SafeLoader):
-    """Reads template.yaml's short intrinsic tags (!If, !Ref, ...) as plain values."""
-
-
-def _any_intrinsic(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node, deep=True)
-    return loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-
-
-_TemplateLoader.add_multi_constructor("!", _any_intrinsic)
-
-
-@functools.cache
 def template_table(logical_id: str) -> dict[str, Any]:
     """The Properties of a table in template.yaml."""
-    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_TemplateLoader)  # noqa: S506
-    properties: dict[str, Any] = template["Resources"][logical_id]["Properties"]
+    properties: dict[str, Any] = parsed_once.template()["Resources"][logical_id]["Properties"]
     return properties
 
 

@@ -431,6 +431,13 @@ def test_a_missing_table_is_named(stack: Served, workdir: Path) -> None:
     )
 
 
+def _as_a_shell_starts_it() -> None:
+    """A foreground command gets Ctrl-C: SIGINT neither ignored nor blocked, whatever the
+    test runner's process happens to hold when it starts the command."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_ctrl_c_while_waiting_says_the_run_goes_on(stack: Served, workdir: Path) -> None:
     put_spec(stack, {"target": TARGET})
     assert PROG is not None
@@ -441,6 +448,7 @@ def test_ctrl_c_while_waiting_says_the_run_goes_on(stack: Served, workdir: Path)
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_as_a_shell_starts_it,  # noqa: PLW1509 - only signal calls, before exec
     )
     assert waiting.stderr is not None
     seen = []

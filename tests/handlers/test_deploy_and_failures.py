@@ -77,6 +77,51 @@ def request(
 MODERN = {"Target": TARGET, "Mode": "cloudwatch", "Policy": "enforce", "Paused": "false"}
 
 
+@pytest.mark.parametrize(
+    ("properties", "item"),
+    [
+        # only the target: the parameters' defaults, written out
+        (
+            {"Target": "123456789012:us-east-1"},
+            {"target": "123456789012:us-east-1", "mode": "cloudwatch", "policy": "enforce",
+             "paused": False},
+        ),
+        # blank parameters are their defaults too (CloudFormation passes '' for them)
+        (
+            {"Target": "123456789012:us-east-1", "Mode": "", "Policy": "", "Paused": "False"},
+            {"target": "123456789012:us-east-1", "mode": "cloudwatch", "policy": "enforce",
+             "paused": False},
+        ),
+        # every parameter given, as CloudFormation passes them (strings)
+        (
+            {"Target": "123456789012:us-east-1", "Mode": "cloudwatch", "Policy": "observe-only",
+             "Paused": "true"},
+            {"target": "123456789012:us-east-1", "mode": "cloudwatch", "policy": "observe-only",
+             "paused": True},
+        ),
+    ],
+    ids=["defaults", "blanks", "given"],
+)  # fmt: skip
+def test_the_spec_item_is_what_the_parameters_declare(
+    properties: dict[str, Any], item: dict[str, Any]
+) -> None:
+    assert deploy_spec.spec_item(properties) == item
+
+
+def test_a_timestream_spec_item_keeps_blank_names_blank_for_validation_to_refuse() -> None:
+    # GIVEN Timestream mode without the database, table or role (parameters left empty)
+    item = deploy_spec.spec_item({"Target": "123456789012:us-east-1", "Mode": "timestream"})
+    # THEN the item says so as it is (no made-up names): validation refuses it by name
+    assert item == {
+        "target": "123456789012:us-east-1",
+        "mode": "timestream",
+        "policy": "enforce",
+        "paused": False,
+        "timestream": {"databaseName": "", "tableName": ""},
+        "iamRoleArn": "",
+    }
+
+
 def test_create_writes_the_item_and_answers(
     spec_repository: SpecRepository, cloudformation: CloudFormation
 ) -> None:
@@ -277,6 +322,49 @@ def test_a_dead_execution_never_overwrites_a_newer_runs_status(
     assert status_repository.get_lease(TARGET)["holder"] == OTHER
 
 
+def test_a_dead_run_that_noted_the_recorded_version_keeps_the_recorded_spec(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    # GIVEN a run that noted on its lease the version the status already records, and a spec
+    # item edited since (another version: its own run will come)
+    status_repository.acquire_lease(TARGET, EXEC, now=now(), lease_seconds=3900)
+    status_repository.put_status(
+        TARGET, EXEC, {"phase": "Registered", "specHash": "h-recorded", "observedSpec": {"a": 1}}
+    )
+    status_repository.renew_lease(
+        TARGET, EXEC, now=now(), lease_seconds=3900, spec_hash="h-recorded"
+    )
+    spec_repository.put({"target": TARGET, "reconcileToken": "edited"})
+    # WHEN the run dies
+    execution_failed.handle(
+        failed_event(EXEC, "FAILED"), statuses=status_repository, specs=spec_repository
+    )
+    # THEN the failure is recorded against the recorded version and the spec it recorded
+    status = status_repository.get_status(TARGET)
+    assert status is not None
+    assert (status["phase"], status["specHash"], status["observedSpec"]) == (
+        "Failed",
+        "h-recorded",
+        {"a": 1},
+    )
+
+
+def test_a_dead_run_without_a_lease_records_nothing(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    # GIVEN a status and no lease at all (it expired, and nobody holds the target)
+    status_repository.acquire_lease(TARGET, EXEC, now=now(), lease_seconds=1800)
+    status_repository.put_status(TARGET, EXEC, {"phase": "Registered", "specHash": "h1"})
+    status_repository.release_lease_if_holder(TARGET, EXEC)
+    # WHEN the failed-run rule delivers the run's end
+    result = execution_failed.handle(
+        failed_event(EXEC, "ABORTED"), statuses=status_repository, specs=spec_repository
+    )
+    # THEN nothing is written over the status (only a holder records) and nothing released
+    assert result == {"recorded": False, "released": False}
+    assert status_repository.get_status(TARGET) == {"phase": "Registered", "specHash": "h1"}
+
+
 def test_the_sample_create_event(
     spec_repository: SpecRepository, cloudformation: CloudFormation
 ) -> None:
@@ -324,3 +412,242 @@ def test_an_event_without_input_reads_it_back(
     assert result == {"recorded": True, "released": True}
     assert fake.asked == [EXEC]
     assert status_repository.get_status(TARGET)["reason"] == "ExecutionAborted"
+
+
+def _emitted(out: str) -> list[tuple[str, dict[str, Any], list[float]]]:
+    """Each EMF record written: its metric's name, its dimensions' values, its values."""
+    records = [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
+    found = []
+    for record in records:
+        [directive] = record["_aws"]["CloudWatchMetrics"]
+        [metric] = directive["Metrics"]
+        names = {name for dimensions in directive["Dimensions"] for name in dimensions}
+        found.append(
+            (metric["Name"], {n: record[n] for n in sorted(names)}, record[metric["Name"]])
+        )
+    return found
+
+
+def test_a_failed_execution_is_recorded_with_its_error_counted_and_logged(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a registered target whose run holds the lease, then fails with an error and cause
+    status_repository.acquire_lease(TARGET, EXEC, now=now(), lease_seconds=1800)
+    status_repository.put_status(
+        TARGET, EXEC, {"phase": "Registered", "specHash": "h1", "observedSpec": {"target": TARGET}}
+    )
+    event = failed_event(EXEC, "FAILED")
+    event["detail"].update(error="States.TaskFailed", cause="boom")
+    capsys.readouterr()
+    # WHEN the failed-run rule delivers its end
+    result = execution_failed.handle(event, statuses=status_repository, specs=spec_repository)
+    # THEN the status is Failed for the version it had, with the workflow's error
+    assert result == {"recorded": True, "released": True}
+    at = "2026-11-26T12:00:00.000Z"
+    message = (
+        "the reconcile workflow ended FAILED (boom); the lease was released and the next edit "
+        "or drift check tries again"
+    )
+    condition = {"lastTransitionTime": at, "message": message, "specHash": "h1", "status": "False"}
+    assert status_repository.get_status(TARGET) == {
+        "conditions": [
+            {**condition, "reason": "ExecutionFailed", "type": "Ready"},
+            {**condition, "reason": "ExecutionFailed", "type": "Synced"},
+            {**condition, "reason": "InSync", "type": "Drifted"},
+        ],
+        "drift": [],
+        "history": [
+            {"at": at, "execution": EXEC, "phase": "Failed", "reason": "ExecutionFailed",
+             "specHash": "h1"},
+        ],
+        "lastError": {"at": at, "code": "States.TaskFailed", "message": "boom",
+                      "operation": "ReconcileWorkflow", "retryable": True},
+        "lastExecutionArn": EXEC,
+        "lastReconcileFinishedAt": at,
+        "lastTransitionTime": at,
+        "managedSince": at,
+        "message": message,
+        "observedSpec": {"target": TARGET},
+        "phase": "Failed",
+        "reason": "ExecutionFailed",
+        "specHash": "h1",
+        "updatedAt": at,
+    }  # fmt: skip
+    # AND the target is in trouble (Failed) and one failed registration is counted by reason
+    assert _emitted(capsys.readouterr().out) == [
+        ("TargetInTrouble", {"service": "fleetwise-reconciler", "state": "Failed",
+                             "target": TARGET}, [1.0]),
+        ("RegistrationFailed", {"reason": "ExecutionFailed", "service": "fleetwise-reconciler",
+                                "target": TARGET}, [1.0]),
+    ]  # fmt: skip
+    # AND one log line says what was done
+    fields = ("target", "execution", "status", "recorded", "released")
+    assert [
+        (r.levelname, r.getMessage(), {k: getattr(r, k, None) for k in fields})
+        for r in caplog.records
+    ] == [
+        ("INFO", "dead execution handled", {"target": TARGET, "execution": EXEC,
+         "status": "FAILED", "recorded": True, "released": True}),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("detail", "reason", "code", "cause"),
+    [
+        # no status in the event: a failure, and the state is the cause
+        ({"status": None, "error": None, "cause": None}, "ExecutionFailed", "ExecutionFailed",
+         "FAILED"),
+        # a state this handler does not know: a failure still
+        ({"status": "PAUSED", "error": None, "cause": None}, "ExecutionFailed",
+         "ExecutionFailed", "PAUSED"),
+        # an error without a cause: the error is the cause
+        ({"status": "FAILED", "error": "Lambda.Unknown", "cause": None}, "ExecutionFailed",
+         "Lambda.Unknown", "Lambda.Unknown"),
+        # a cause without an error: the reason is the code
+        ({"status": "ABORTED", "error": None, "cause": "stopped by hand"}, "ExecutionAborted",
+         "ExecutionAborted", "stopped by hand"),
+    ],
+    ids=["no-status", "unknown-status", "error-only", "cause-only"],
+)  # fmt: skip
+def test_what_a_dead_runs_event_leaves_out_is_filled_in(
+    status_repository: StatusRepository,
+    now: Clock,
+    detail: dict[str, Any],
+    reason: str,
+    code: str,
+    cause: str,
+) -> None:
+    status_repository.acquire_lease(TARGET, EXEC, now=now(), lease_seconds=1800)
+    event = failed_event(EXEC)
+    event["detail"].update(detail)
+    if detail["status"] is None:
+        del event["detail"]["status"]
+
+    execution_failed.handle(event, statuses=status_repository)
+
+    status = status_repository.get_status(TARGET)
+    assert status is not None
+    assert (status["reason"], status["lastError"]["code"], status["lastError"]["message"]) == (
+        reason,
+        code,
+        cause,
+    )
+
+
+@pytest.mark.parametrize("given", ["{}", "[1, 2]", '{"trigger": "stream"}'])
+def test_an_execution_whose_input_names_no_target_records_nothing_and_says_so(
+    status_repository: StatusRepository, now: Clock, caplog: pytest.LogCaptureFixture, given: str
+) -> None:
+    event = failed_event(EXEC)
+    event["detail"]["input"] = given
+
+    assert execution_failed.handle(event, statuses=status_repository) == {
+        "recorded": False,
+        "released": False,
+    }
+    assert [
+        (r.levelname, r.getMessage(), getattr(r, "execution", None)) for r in caplog.records
+    ] == [("WARNING", "execution input has no target; nothing to record", EXEC)]
+
+
+@pytest.mark.parametrize(
+    ("kind", "physical_id", "properties", "answer"),
+    [
+        # CloudFormation names the resource it deletes: that is the answer's id, whatever the
+        # properties say
+        ("Delete", "spec-of-an-older-stack", MODERN, "spec-of-an-older-stack"),
+        # a hand-made Delete without a physical id answers under the target, or 'spec'
+        ("Delete", None, MODERN, TARGET),
+        ("Delete", None, {}, "spec"),
+        ("Update", "spec-of-an-older-stack", MODERN, "spec-of-an-older-stack"),
+    ],
+    ids=["delete", "delete-without-id", "delete-without-anything", "update-unchanged"],
+)
+def test_a_request_that_writes_nothing_answers_under_the_id_it_was_given(
+    spec_repository: SpecRepository,
+    cloudformation: CloudFormation,
+    kind: str,
+    physical_id: str | None,
+    properties: dict[str, str],
+    answer: str,
+) -> None:
+    event = request(kind, cloudformation.url, properties, old=properties)
+    if physical_id is None:
+        del event["PhysicalResourceId"]
+    else:
+        event["PhysicalResourceId"] = physical_id
+
+    result = deploy_spec.handle(event, specs=spec_repository)
+
+    reason = (
+        "left the spec item in place (no deregistration exists)"
+        if kind == "Delete"
+        else "no spec property changed; the item (and any operator edit) is kept"
+    )
+    assert result == {"Status": "SUCCESS", "Reason": reason, "PhysicalResourceId": answer}
+    [sent] = cloudformation.answers
+    assert (sent["Status"], sent["Reason"], sent["PhysicalResourceId"]) == (
+        "SUCCESS",
+        reason,
+        answer,
+    )
+    assert spec_repository.get(TARGET) is None
+
+
+@pytest.mark.parametrize(
+    ("physical_id", "properties", "answer", "reason"),
+    [
+        # a failed Create has no physical id yet: it answers under the target it was given
+        (None, {**MODERN, "Mode": "bogus"}, TARGET, "ValueError: the stack's parameters give "
+         "an invalid spec: mode: must be one of 'cloudwatch' or 'timestream', got 'bogus'"),
+        # without even a target: under 'spec'
+        (None, {}, "spec", "KeyError: 'Target'"),
+        # a failed Update keeps the id CloudFormation gave
+        ("spec-of-an-older-stack", {**MODERN, "Mode": "bogus"}, "spec-of-an-older-stack",
+         "ValueError: the stack's parameters give an invalid spec: mode: must be one of "
+         "'cloudwatch' or 'timestream', got 'bogus'"),
+    ],
+    ids=["create", "create-without-target", "update"],
+)  # fmt: skip
+def test_a_request_that_fails_answers_failed_under_the_id_it_has_and_logs_why(
+    spec_repository: SpecRepository,
+    cloudformation: CloudFormation,
+    caplog: pytest.LogCaptureFixture,
+    physical_id: str | None,
+    properties: dict[str, str],
+    answer: str,
+    reason: str,
+) -> None:
+    kind = "Create" if physical_id is None else "Update"
+    event = request(kind, cloudformation.url, properties, old=MODERN)
+    if physical_id is not None:
+        event["PhysicalResourceId"] = physical_id
+
+    result = deploy_spec.handle(event, specs=spec_repository)
+
+    assert result == {"Status": "FAILED", "Reason": reason, "PhysicalResourceId": answer}
+    [sent] = cloudformation.answers
+    assert (sent["Status"], sent["PhysicalResourceId"]) == ("FAILED", answer)
+    failed = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [(r.getMessage(), getattr(r, "request", None)) for r in failed] == [
+        ("custom resource failed", kind)
+    ]
+    assert spec_repository.get(TARGET) is None
+
+
+def test_every_answer_to_cloudformation_is_logged_with_what_it_says(
+    spec_repository: SpecRepository,
+    cloudformation: CloudFormation,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    deploy_spec.handle(request("Create", cloudformation.url, MODERN), specs=spec_repository)
+
+    answered = [r for r in caplog.records if r.getMessage() == "answering CloudFormation"]
+    assert [(r.levelname, getattr(r, "status", None), getattr(r, "reason", None))
+            for r in answered] == [
+        ("INFO", "SUCCESS", f"wrote the spec item for {TARGET}")
+    ]  # fmt: skip

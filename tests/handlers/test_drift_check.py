@@ -17,6 +17,7 @@ from botocore.stub import Stubber
 from handler_fakes import Clock, executions, status_response
 
 from fleetwise_reconciler import budget
+from fleetwise_reconciler import errors as errors_module
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.errors import FleetWiseTerminalError
 from fleetwise_reconciler.fleetwise import FleetWise
@@ -1096,3 +1097,147 @@ def test_the_hand_out_invokes_the_unqualified_arn_its_grant_names(
     drift_check.lambda_handler({}, _Context(FUNCTION + qualifier))  # type: ignore[arg-type]
     # THEN its batches are handed to the unqualified ARN, whatever ARN it was invoked by
     assert handed == [FUNCTION]
+
+
+class Refusing:
+    """A Step Functions client whose StartExecution raises ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.exceptions = boto3.client("stepfunctions", region_name="us-east-1").exceptions
+
+    def start_execution(self, **_kwargs: Any) -> Any:
+        raise self.error
+
+
+def test_a_start_refused_without_an_error_document_is_missed_as_unknown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN StartExecution answering an error botocore could not parse (no Error document)
+    tally = drift_check.Tally()
+    refused = ClientError({"ResponseMetadata": {"HTTPStatusCode": 502}}, "StartExecution")
+    # WHEN the check starts the target's run
+    drift_check.start_for(tally, Refusing(refused), "arn:sm", TARGET, "drift-run")
+    # THEN the target is missed under the code 'Unknown', and the log says so
+    assert tally.started == []
+    assert tally.missed == [f"{TARGET} (StartExecution: Unknown)"]
+    assert [(r.getMessage(), getattr(r, "code", None)) for r in caplog.records] == [
+        ("drift check could not start a run", "Unknown")
+    ]
+
+
+def test_a_start_that_fails_logs_the_target_the_run_and_the_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN StartExecution refused with a throttling error
+    tally = drift_check.Tally()
+    refused = ClientError(
+        {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "StartExecution"
+    )
+    # WHEN the check starts the target's run
+    drift_check.start_for(tally, Refusing(refused), "arn:sm", TARGET, "drift-run")
+    # THEN the log names the target, the run, the code and the error's text
+    fields = ("target", "execution", "code", "detail")
+    assert [
+        {"message": r.getMessage()} | {k: getattr(r, k, None) for k in fields}
+        for r in caplog.records
+    ] == [
+        {
+            "message": "drift check could not start a run",
+            "target": TARGET,
+            "execution": "drift-run",
+            "code": "ThrottlingException",
+            "detail": str(refused),
+        }
+    ]
+    assert tally.missed == [f"{TARGET} (StartExecution: ThrottlingException)"]
+
+
+def test_a_run_already_started_this_minute_is_logged_with_its_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a tick's run that already exists (a redelivered tick)
+    client = boto3.client("stepfunctions", region_name="us-east-1")
+    already = client.exceptions.ExecutionAlreadyExists(
+        {"Error": {"Code": "ExecutionAlreadyExists", "Message": "exists"}}, "StartExecution"
+    )
+    tally = drift_check.Tally()
+    # WHEN the check starts it again
+    drift_check.start_for(tally, Refusing(already), "arn:sm", TARGET, "drift-run")
+    # THEN nothing is started or missed, and the log names the run
+    assert (tally.started, tally.missed) == ([], [])
+    assert [(r.getMessage(), getattr(r, "execution", None)) for r in caplog.records] == [
+        ("drift run already started for this minute", "drift-run")
+    ]
+
+
+def test_targets_left_for_want_of_time_are_each_named_and_logged_with_the_check(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    state_machine: tuple[Any, str],
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN two targets and less time left than one target's work may take
+    client, _arn = state_machine
+    spec_repository.put({"target": TARGET})
+    spec_repository.put({"target": OTHER_REGION_TARGET})
+    needed = budget.seconds(budget.LOOPS["DriftCheckFunction"]) + budget.DYNAMODB.worst_seconds
+
+    class Port(FleetWise):
+        def get_status(self) -> dict[str, Any]:
+            raise AssertionError("no observation may start")
+
+    # WHEN the tick runs THEN it fails at its end naming both, one after the other
+    with pytest.raises(drift_check.DriftCheckIncomplete) as raised:
+        drift_check.handle({}, specs=spec_repository, statuses=status_repository,
+                           fleetwise=lambda _r: Port(client=object()), stepfunctions=client,
+                           deadline=budget.Deadline.of(TimeLeft(needed * 1000 - 1)))  # fmt: skip
+    first, second = sorted([TARGET, OTHER_REGION_TARGET])
+    assert str(raised.value) == (
+        f"could not check {first} (TimeBudgetSpent), {second} (TimeBudgetSpent); the other "
+        "targets were checked"
+    )
+    # AND each is logged as missed by the drift check itself
+    assert [
+        (r.getMessage(), getattr(r, "target", None), getattr(r, "operation", None))
+        for r in caplog.records
+        if r.getMessage() == "drift check missed the target"
+    ] == [
+        ("drift check missed the target", first, "the drift check"),
+        ("drift check missed the target", second, "the drift check"),
+    ]
+
+
+def test_a_target_that_cannot_be_observed_is_logged_with_the_services_error(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    state_machine: tuple[Any, str],
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a target whose status check is throttled
+    client, _arn = state_machine
+    spec_repository.put({"target": TARGET})
+
+    class Throttled(FleetWise):
+        def get_status(self) -> dict[str, Any]:
+            raise errors_module.FleetWiseTransientError(
+                "ThrottlingException", "Rate exceeded", operation="GetRegisterAccountStatus"
+            )
+
+    # WHEN the tick runs
+    result = drift_check.handle({}, specs=spec_repository, statuses=status_repository,
+                                fleetwise=lambda _r: Throttled(client=object()),
+                                stepfunctions=client)  # fmt: skip
+    # THEN the target is unobserved, and the log names the call and what the service said
+    assert result["unobserved"] == [f"{TARGET} (ThrottlingException)"]
+    fields = ("target", "code", "operation", "detail")
+    assert [
+        {"level": r.levelname} | {k: getattr(r, k, None) for k in fields}
+        for r in caplog.records
+        if r.getMessage() == "drift check could not observe the target"
+    ] == [
+        {"level": "ERROR", "target": TARGET, "code": "ThrottlingException",
+         "operation": "GetRegisterAccountStatus", "detail": "Rate exceeded"},
+    ]  # fmt: skip

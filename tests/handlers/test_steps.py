@@ -6,6 +6,7 @@ not queued, so each test states exactly which FleetWise calls a step makes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from typing import Any
@@ -1472,6 +1473,170 @@ def test_observe_leaves_a_registration_made_by_hand_until_it_is_adopted(
     assert "fleetwise-reconciler adopt 123456789012:us-east-1" in result["message"]
 
 
+def test_observe_plans_from_the_recorded_status_of_the_target(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+) -> None:
+    # GIVEN a spec version whose calls are all spent (the status counts them), and an account
+    # still not registered
+    hold_lease(status_repository, now)
+    fleetwise, stub = stubbed
+    spec_repository.put({"target": TARGET})
+    counted(status_repository, spec_hash({"target": TARGET}), made=5)
+    stub.add_client_error(
+        "get_register_account_status",
+        service_error_code="ResourceNotFoundException",
+        http_status_code=404,
+        expected_params={},
+    )
+    # WHEN Observe plans THEN it reads the status: no call is planned for a spent version
+    result = observe_with(spec_repository, status_repository, fleetwise)
+    assert (result["action"], result["reason"], result["attempts"]) == (
+        "Failed",
+        "AttemptsExhausted",
+        5,
+    )
+
+
+def test_observe_of_a_deleted_item_says_so_in_the_log(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hold_lease(status_repository, now)
+    fleetwise, _stub = stubbed
+
+    observe_with(spec_repository, status_repository, fleetwise)
+
+    assert [(r.getMessage(), getattr(r, "target", None)) for r in caplog.records] == [
+        ("spec item deleted; target no longer managed", TARGET)
+    ]
+
+
+def test_observe_logs_what_it_planned(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hold_lease(status_repository, now)
+    fleetwise, stub = stubbed
+    spec_repository.put({"target": TARGET})
+    stub.add_response("get_register_account_status", status_response("REGISTRATION_SUCCESS"), {})
+    caplog.set_level(logging.INFO)
+
+    observe_with(spec_repository, status_repository, fleetwise)
+
+    fields = ("target", "action", "reason", "spec_hash", "account_status")
+    assert [r for r in logged(caplog, *fields) if r["message"] == "planned"] == [
+        {"message": "planned", "target": TARGET, "action": "NoChange", "reason": "UpToDate",
+         "spec_hash": spec_hash({"target": TARGET}), "account_status": "REGISTRATION_SUCCESS"},
+    ]  # fmt: skip
+
+
+def test_observe_plans_by_the_trigger_the_run_was_started_with(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+) -> None:
+    # GIVEN a spec version whose last attempt failed with a non-retryable error
+    hold_lease(status_repository, now)
+    fleetwise, stub = stubbed
+    spec_repository.put({"target": TARGET})
+    version = spec_hash({"target": TARGET})
+    status_repository.put_status(TARGET, EXEC, {
+        "phase": "Failed", "specHash": version,
+        "lastError": {"code": "AccessDeniedException", "message": "no", "retryable": False},
+    })  # fmt: skip
+    for _ in range(2):
+        stub.add_client_error(
+            "get_register_account_status",
+            service_error_code="ResourceNotFoundException",
+            http_status_code=404,
+            expected_params={},
+        )
+    # WHEN the drift schedule's run observes THEN it does not try again
+    scheduled = observe.handle({"target": TARGET, "execution": EXEC, "trigger": "schedule"},
+                               specs=spec_repository, statuses=status_repository,
+                               fleetwise=fleetwise)  # fmt: skip
+    assert (scheduled["action"], scheduled["reason"]) == ("Failed", "AccessDeniedException")
+    # AND a run without a trigger is an edit's (the stream's): it registers
+    edited = observe.handle({"target": TARGET, "execution": EXEC}, specs=spec_repository,
+                            statuses=status_repository, fleetwise=fleetwise)  # fmt: skip
+    assert (edited["action"], edited["reason"]) == ("Register", "NotRegistered")
+
+
+class BlockingPort(MigrationPort):
+    """The migration's account, whose campaign c2 has no data destination."""
+
+    def get_campaign(self, name: str) -> dict[str, Any]:
+        if name == "c2":
+            self.reads.append(name)
+            return {"name": name}
+        return super().get_campaign(name)
+
+
+def test_observe_blocks_the_switch_back_on_campaigns_without_a_destination(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    hold_lease(status_repository, now)
+    spec_repository.put({"target": TARGET, "onExisting": "replace"})
+    port = BlockingPort()
+
+    result = observe.handle({"target": TARGET, "execution": EXEC, "trigger": "stream"},
+                            specs=spec_repository, statuses=status_repository,
+                            fleetwise=port)  # fmt: skip
+
+    assert port.reads == ["ListCampaigns", "c1", "c2"]
+    assert (result["action"], result["phase"], result["reason"]) == (
+        "Blocked",
+        "Blocked",
+        "MigrationBlocked",
+    )
+    assert result["message"] == (
+        "the spec's mode is 'cloudwatch' but the account is still registered with Timestream, "
+        "and these campaigns have no data destination, so IoT FleetWise refuses to drop "
+        "Timestream until they are deleted: c2. Delete them (or give them a destination), then "
+        "change the spec's reconcileToken"
+    )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "operation"),
+    [((11.9,), "ListCampaigns"), ((40, 12, 11.9), "GetCampaign")],
+    ids=["list", "read"],
+)
+def test_observe_out_of_time_names_the_call_it_did_not_make(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    now: Clock,
+    seconds: tuple[float, ...],
+    operation: str,
+) -> None:
+    hold_lease(status_repository, now)
+    spec_repository.put({"target": TARGET, "onExisting": "replace"})
+
+    with pytest.raises(FleetWiseTransientError) as raised:
+        observe.handle({"target": TARGET, "execution": EXEC, "trigger": "stream"},
+                       specs=spec_repository, statuses=status_repository,
+                       fleetwise=MigrationPort(),
+                       deadline=budget.Deadline.of(Countdown(*seconds)))  # fmt: skip
+
+    assert json.loads(str(raised.value)) == {
+        "code": "TimeBudgetSpent",
+        "message": f"no time left in this invocation for {operation}",
+        "operation": operation,
+        "retryAfterSeconds": None,
+        "retryable": True,
+    }
+
+
 def test_observe_replaces_it_when_the_spec_says_so(
     spec_repository: SpecRepository,
     status_repository: StatusRepository,
@@ -1698,3 +1863,232 @@ def test_observe_out_of_time_names_the_operation_it_did_not_start() -> None:
         "retryAfterSeconds": None,
     }
     observe.in_time(budget.Deadline.of(Countdown(12)), "GetCampaign")  # fits: no error
+
+
+def test_record_keeps_what_observe_saw_when_nothing_was_polled_and_logs_it(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a run that found the registration as declared (nothing registered, nothing polled)
+    raw = {"target": TARGET}
+    spec_repository.put(raw)
+    hold_lease(status_repository, now)
+    seen = {"registered": True, "accountStatus": "REGISTRATION_SUCCESS"}
+    plan = planned(raw, action="NoChange", phase="Registered", reason="UpToDate", drift=[],
+                   observation=seen)  # fmt: skip
+    caplog.set_level(logging.INFO)
+    # WHEN Record records it
+    record.handle(record_event(plan), specs=spec_repository, statuses=status_repository)
+    # THEN the status keeps Observe's observation, and the log says what was recorded
+    status = status_repository.get_status(TARGET)
+    assert status is not None
+    assert status["observed"] == {**seen, "observedAt": "2026-11-26T12:00:00.000Z"}
+    assert [
+        r for r in logged(caplog, "target", "phase", "reason") if r["message"] == "recorded"
+    ] == [{"message": "recorded", "target": TARGET, "phase": "Registered", "reason": "UpToDate"}]
+
+
+def test_record_by_a_run_that_lost_its_lease_leaves_the_status_to_the_newer_run(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a newer run holding the target (this run's lease expired and was taken)
+    raw = {"target": TARGET}
+    spec_repository.put(raw)
+    hold_lease(status_repository, now, execution=OTHER)
+    status_repository.put_status(TARGET, OTHER, {"phase": "Registering", "specHash": "newer"})
+    # WHEN this run's Record runs
+    result = record.handle(record_event(planned(raw), loop=2), specs=spec_repository,
+                           statuses=status_repository)  # fmt: skip
+    # THEN it writes nothing, says so, and ends without looping
+    assert result == {"again": False, "loop": 2, "phase": None, "leaseLost": True}
+    assert status_repository.get_status(TARGET) == {"phase": "Registering", "specHash": "newer"}
+    assert [r for r in logged(caplog, "target") if r["message"].startswith("lease lost")] == [
+        {"message": "lease lost: a newer run owns this target; status left to it",
+         "target": TARGET},
+    ]  # fmt: skip
+
+
+def test_record_of_a_recovery_clears_the_trouble_and_times_the_run_from_its_start(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a target recorded Failed, and a run started at 11:59 that registered it by 12:05:30
+    raw = {"target": TARGET}
+    spec_repository.put(raw)
+    hold_lease(status_repository, now)
+    status_repository.put_status(TARGET, EXEC, {"phase": "Failed", "reason": "RegistrationFailed",
+                                                "specHash": "older"})  # fmt: skip
+    counted(status_repository, spec_hash(raw), 1)
+    now.advance(330)
+    event = record_event(
+        planned(raw),
+        registration={"startedAt": "2026-11-26T12:00:00.000Z", "attempt": 1},
+        poll={"outcome": "Registered", "message": "registered as declared", "drift": [],
+              "observation": {"registered": True, "accountStatus": "REGISTRATION_SUCCESS"}},
+    )  # fmt: skip
+    event["startedAt"] = "2026-11-26T11:59:00.000Z"
+    capsys.readouterr()
+    # WHEN Record records it
+    record.handle(event, specs=spec_repository, statuses=status_repository)
+    # THEN the run is timed from its start (390 s), the Failed trouble is cleared for this
+    # target, and the registration is counted
+    status = status_repository.get_status(TARGET)
+    assert status is not None
+    assert status["lastReconcileStartedAt"] == "2026-11-26T11:59:00.000Z"
+    emitted = []
+    for line in capsys.readouterr().out.splitlines():
+        if '"_aws"' in line:
+            metrics = json.loads(line)
+            names = [m["Name"] for m in metrics["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+            emitted.append(
+                (metrics.get("target"), metrics.get("state"), {n: metrics[n] for n in names})
+            )
+    assert emitted == [
+        (TARGET, "Failed", {"TargetInTrouble": [0.0]}),
+        (TARGET, None, {"ReconcileDuration": [390.0], "RegistrationSucceeded": [1.0]}),
+    ]
+
+
+def test_record_reads_the_loop_from_the_record_slot_when_the_event_has_none(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    # GIVEN a Record whose loop count comes only from the previous Record's result (and a
+    # newer run holding the target, so that it answers at once with the loop it read)
+    raw = {"target": TARGET}
+    spec_repository.put(raw)
+    hold_lease(status_repository, now, execution=OTHER)
+    event = record_event(planned(raw))
+    del event["loop"]
+    event["record"] = {"loop": 3}
+    # WHEN it runs THEN it answers with that loop count
+    assert record.handle(event, specs=spec_repository, statuses=status_repository) == {
+        "again": False,
+        "loop": 3,
+        "phase": None,
+        "leaseLost": True,
+    }
+
+
+# -- Register: what the mutation run found untested ------------------------------------------
+
+
+def test_a_spent_version_is_logged_with_its_target_and_both_counts(
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a version with 3 calls that may have acted and 5 refused (the bound)
+    fleetwise, _stub = stubbed  # nothing queued: a RegisterAccount call would fail the test
+    hold_lease(status_repository, now)
+    counted(status_repository, spec_hash(MODERN_ITEM), 3, 5)
+    # WHEN Register runs
+    with pytest.raises(FleetWiseTerminalError):
+        register.handle(
+            register_event(MODERN_ITEM), statuses=status_repository, fleetwise=fleetwise
+        )
+    # THEN the operator reads why nothing was called, for which target, with both counts
+    warnings = [
+        {"message": r.getMessage()}
+        | {f: getattr(r, f, None) for f in ("target", "made", "refused")}
+        for r in caplog.records
+        if r.levelname == "WARNING"
+    ]
+    assert warnings == [
+        {"message": "registration attempts spent", "target": TARGET, "made": 3, "refused": 5}
+    ]
+
+
+def test_each_register_account_call_is_counted_once_for_its_target(
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a target to register
+    fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+    stub.add_response("register_account", registering(now), expected_params={})
+    # WHEN Register calls RegisterAccount
+    register.handle(register_event(MODERN_ITEM), statuses=status_repository, fleetwise=fleetwise)
+    # THEN one call is counted in the target's RegisterAccountCalls metric
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "{" in line]
+    calls = [line for line in lines if "_aws" in line and "RegisterAccountCalls" in line]
+    assert [(line["RegisterAccountCalls"], line["target"]) for line in calls] == [([1.0], TARGET)]
+
+
+def test_a_conflict_is_logged_and_counted_as_refused_under_the_requests_token(
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    # GIVEN a registration already in flight, and a spy on the status table's transactions
+    fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+    tokens: list[str | None] = []
+
+    def spy(params: dict[str, Any], **_: Any) -> None:
+        tokens.append(params.get("ClientRequestToken"))
+
+    counted(status_repository, "an older version", 1)  # builds the transactions' connection
+    connection = status_repository._connection
+    assert connection is not None
+    connection.client.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", spy)
+    stub.add_client_error(
+        "register_account", service_error_code="ConflictException", http_status_code=409
+    )
+    # WHEN Register runs as Lambda request "req-1"
+    register.handle(
+        register_event(MODERN_ITEM),
+        statuses=status_repository,
+        fleetwise=fleetwise,
+        request="req-1",
+    )
+    # THEN the refusal is written under the token of that request (a retried write is
+    # applied once) and the log names the target and the service's answer
+    version = spec_hash(MODERN_ITEM)
+    refused = hashlib.sha256(f"req-1|refused|{version}".encode()).hexdigest()[:32]
+    assert tokens[-1] == refused
+    assert status_repository.get_status(TARGET) == counts(version, 0, 1)
+    (conflict,) = [r for r in logged(caplog, "target", "detail") if r["target"] == TARGET]
+    assert conflict == {
+        "message": "registration already in progress",
+        "target": TARGET,
+        "detail": (
+            "RegisterAccount: ConflictException: An error occurred (ConflictException) when "
+            "calling the RegisterAccount operation: "
+        ),
+    }
+
+
+def test_register_asks_for_the_port_of_its_target_within_its_run(
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a record of the ports Register asks for
+    fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+    stub.add_response("register_account", registering(now), expected_params={})
+    asked: list[tuple[str, str, Any]] = []
+    real = register.wiring.fleetwise_for
+
+    def recording(target: str, run: str, given: Any = None) -> FleetWise:
+        asked.append((target, run, given))
+        return real(target, run, given)
+
+    monkeypatch.setattr(register.wiring, "fleetwise_for", recording)
+    # WHEN Register runs
+    register.handle(register_event(MODERN_ITEM), statuses=status_repository, fleetwise=fleetwise)
+    # THEN it asked for its target's port within its run (whose session the member role names)
+    assert asked == [(TARGET, EXEC, fleetwise)]

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from handler_fakes import executions, load_event
 
 from fleetwise_reconciler import budget
@@ -70,6 +71,36 @@ def test_a_redelivered_record_starts_one_execution(
             "name": record["eventID"],
             "input": {"target": TARGET, "trigger": "stream", "eventId": record["eventID"]},
         }
+    ]
+
+
+def test_each_delivery_of_a_record_says_in_the_log_what_it_did(
+    spec_repository: SpecRepository,
+    tables: dict[str, str],
+    state_machine: tuple[Any, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a record delivered while its run is running, and again once it has ended
+    client, arn = state_machine
+    spec_repository.put({"target": TARGET})
+    [record] = stream_records(tables["SpecTable"])
+    event = {"Records": [record]}
+    stream_trigger.handle(event, client=client)
+    stream_trigger.handle(event, client=client)
+    client.stop_execution(
+        executionArn=f"{arn.replace(':stateMachine:', ':execution:')}:{record['eventID']}"
+    )
+    stream_trigger.handle(event, client=client)
+    # THEN the log says what each delivery did: StartExecution of a running Standard execution
+    # with the same name and input answers as the first call did (it is idempotent), so the
+    # second delivery reads as a start; once the run has ended, the name is refused
+    assert [
+        (line.getMessage(), getattr(line, "execution", None), getattr(line, "target", None))
+        for line in caplog.records
+    ] == [
+        ("reconcile started", record["eventID"], TARGET),
+        ("reconcile started", record["eventID"], TARGET),
+        ("redelivered record: execution already started", record["eventID"], None),
     ]
 
 
@@ -159,6 +190,42 @@ def test_a_record_of_an_odd_key_is_named_validly_and_the_same_when_redelivered(
     assert started["input"]["target"] == odd
 
 
+def _record(event_id: str, dynamodb: dict[str, Any] | None) -> DynamoDBRecord:
+    raw: dict[str, Any] = {"eventID": event_id, "eventName": "MODIFY"}
+    if dynamodb is not None:
+        raw["dynamodb"] = dynamodb
+    return DynamoDBRecord(raw)
+
+
+@pytest.mark.parametrize(
+    "dynamodb",
+    [
+        None,  # no change data at all
+        {"SequenceNumber": "1"},  # no keys
+        {"Keys": {"target": {"N": "5"}}},  # a number under the key's name
+        {"Keys": {"target": {"S": ""}}},  # an empty string
+        {"Keys": {"other": {"S": TARGET}}},  # another key
+    ],
+    ids=["no-dynamodb", "no-keys", "number", "empty", "other-key"],
+)
+def test_a_record_without_a_string_target_is_refused_by_its_event_id(
+    dynamodb: dict[str, Any] | None,
+) -> None:
+    with pytest.raises(ValueError) as refused:
+        stream_trigger.execution_input(_record("e-41", dynamodb))
+
+    assert str(refused.value) == "stream record e-41 has no string 'target' key"
+
+
+def test_a_record_becomes_a_run_named_after_its_event_id() -> None:
+    record = _record("0a1b2c", {"Keys": {"target": {"S": TARGET}}})
+
+    assert stream_trigger.execution_input(record) == (
+        "0a1b2c",
+        {"target": TARGET, "trigger": "stream", "eventId": "0a1b2c"},
+    )
+
+
 class TimeLeft:
     """A Lambda context with this much time left."""
 
@@ -190,3 +257,27 @@ def test_a_record_whose_start_may_not_finish_in_time_fails_alone_and_is_delivere
         "batchItemFailures": []
     }
     assert len(executions(client, arn)) == 2
+
+
+def test_a_batch_whose_every_record_fails_is_counted_before_it_is_delivered_again(
+    spec_repository: SpecRepository,
+    tables: dict[str, str],
+    state_machine: tuple[Any, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN two records the trigger cannot turn into executions (no keys)
+    client, _arn = state_machine
+    spec_repository.put({"target": TARGET})
+    spec_repository.put({"target": "123456789012:eu-central-1"})
+    records = stream_records(tables["SpecTable"])
+    for record in records:
+        del record["dynamodb"]["Keys"]
+    capsys.readouterr()
+    # WHEN the batch is delivered THEN it fails whole (Powertools raises: the mapping
+    # retries it) and both failed records are counted first, for the alarm
+    with pytest.raises(BatchProcessingError, match="All records failed processing"):
+        stream_trigger.handle({"Records": records}, client=client)
+    emitted = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    ]
+    assert [m.get("TriggerFailedRecords") for m in emitted] == [[2.0]]

@@ -140,3 +140,33 @@ def test_a_deadline_lets_a_call_start_only_while_its_worst_case_fits() -> None:
     assert not budget.Deadline.of(Clock(20_000)).allows(one, after=8.5)
     # a context without Lambda's clock (a test's) puts no limit
     assert budget.Deadline.of(object()).allows(one)
+
+
+# --- what the mutation run found untested ----------------------------------------------------
+
+
+def test_requests_made_one_after_another_add_up_each_times_its_count() -> None:
+    # GIVEN two kinds of request, one made three times
+    calls = ((budget.FLEETWISE, 3), (budget.STS, 1))
+    # WHEN / THEN their worst case is each worst case times its count, added
+    assert budget.seconds(calls) == 3 * budget.FLEETWISE.worst_seconds + budget.STS.worst_seconds
+
+
+def test_a_functions_worst_case_adds_one_loop_iteration_to_its_fixed_requests() -> None:
+    # GIVEN a function with a guarded loop
+    fixed = budget.seconds(budget.CALLS["DriftCheckFunction"])
+    loop = budget.seconds(budget.LOOPS["DriftCheckFunction"])
+    # WHEN / THEN its worst case is both, added
+    assert loop > 0
+    assert budget.worst_case("DriftCheckFunction") == fixed + loop
+
+
+def test_a_context_whose_clock_is_not_callable_sets_no_deadline() -> None:
+    # GIVEN a context whose remaining-time attribute is a plain value, not Lambda's method
+    class Odd:
+        get_remaining_time_in_millis = 0
+
+    # WHEN its deadline is read
+    deadline = budget.Deadline.of(Odd())
+    # THEN there is none: every call is allowed
+    assert deadline.allows(((budget.FLEETWISE, 1),)) is True

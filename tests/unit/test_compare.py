@@ -311,3 +311,10 @@ def test_a_set_of_numbers_and_text_puts_the_numbers_first() -> None:
         spec_hash({"target": TARGET, "s": {"b", 10, "a", 2}})
         == (hashlib.sha256(canonical).hexdigest()[:16])
     )
+
+
+def test_a_whole_number_is_written_as_an_integer() -> None:
+    # (a Decimal read from DynamoDB's N: 3 is written 3, not 3.0, in results and statuses)
+    assert json.dumps(json_ready({"i": Decimal("3"), "n": Decimal("1.25")})) == (
+        '{"i": 3, "n": 1.25}'
+    )

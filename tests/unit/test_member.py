@@ -16,6 +16,7 @@ from typing import Any
 
 import botocore.session
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 
 from fleetwise_reconciler import clock, wiring
@@ -549,3 +550,213 @@ def test_past_the_port_limit_the_least_recently_used_clients_go_first(
     assert sts.accounts == [first, second, third]
     assert list(member._ports)[-1] == (second, "us-east-1", "drift-check")
     assert len(member._ports) == 2
+
+
+class Raises:
+    """An SSM client whose GetParametersByPath raises ``error`` (what botocore raises when the
+    answer has no error document, or the endpoint cannot be reached)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def get_parameters_by_path(self, **_arguments: Any) -> dict[str, Any]:
+        raise self.error
+
+
+def test_an_error_without_its_document_is_named_unknown_and_terminal(
+    frozen: list[datetime],
+) -> None:
+    # GIVEN an error answer whose body botocore could not parse (no Error document)
+    answer = ClientError({"ResponseMetadata": {"HTTPStatusCode": 502}}, "GetParametersByPath")
+    allowed = member_module.AllowedAccounts(PATH, ssm_client=lambda: Raises(answer))
+    # WHEN the list is read
+    with pytest.raises(FleetWiseTerminalError) as raised:
+        allowed.listed()
+    # THEN it is an error of its own code, saying which list it could not read
+    assert raised.value.as_dict() == {
+        "code": "Unknown",
+        "message": f"{answer} (reading {PATH})",
+        "operation": "GetParametersByPath",
+        "retryAfterSeconds": None,
+        "retryable": False,
+    }
+
+
+def test_an_unreachable_parameter_store_is_transient(frozen: list[datetime]) -> None:
+    unreachable = EndpointConnectionError(endpoint_url="https://ssm.us-east-1.amazonaws.com/")
+    allowed = member_module.AllowedAccounts(PATH, ssm_client=lambda: Raises(unreachable))
+
+    with pytest.raises(FleetWiseTransientError) as raised:
+        _ = "210987654321" in allowed
+
+    assert raised.value.as_dict() == {
+        "code": "EndpointUnreachable",
+        "message": str(unreachable),
+        "operation": "GetParametersByPath",
+        "retryAfterSeconds": None,
+        "retryable": True,
+    }
+    assert allowed.reads == 1
+
+
+def test_no_path_reads_nothing_even_when_asked_for_the_list(
+    ssm: tuple[Any, Stubber], frozen: list[datetime]
+) -> None:
+    # GIVEN no path (a stack whose members are fixed) and a client that answers nothing
+    client, _stubber = ssm
+    allowed = member_module.AllowedAccounts("", ssm_client=lambda: client)
+    # THEN asking for the list reads nothing and lists nothing
+    assert allowed.listed() == frozenset()
+    assert allowed.listed(lambda: client) == frozenset()
+    assert allowed.reads == 0
+
+
+# --- what the mutation run found untested ----------------------------------------------------
+
+
+def test_a_session_name_of_two_characters_is_kept_and_an_empty_one_is_named_run() -> None:
+    # GIVEN execution names at the edges of STS's 2-64 characters
+    # WHEN / THEN two characters are enough, an empty name becomes "run"
+    assert session_name("ab") == "ab"
+    assert session_name(f"{EXECUTION[:-32]}") == "run"
+
+
+def test_a_session_name_of_exactly_64_characters_is_kept_and_65_are_cut_to_64() -> None:
+    # GIVEN names of exactly STS's limit and one past it
+    exact = "y" * 64
+    over = "z" * 65
+    # WHEN they are named
+    # THEN the first is untouched; the second keeps 55 characters, a dash and 8 of its digest
+    digest = member_module.hashlib.sha256(over.encode()).hexdigest()[:8]
+    assert session_name(exact) == exact
+    assert session_name(over) == f"{'z' * 55}-{digest}"
+    assert len(session_name(over)) == 64
+
+
+def test_the_role_arn_names_the_partition_of_the_stack() -> None:
+    # GIVEN the default partition and a stack in another partition
+    # WHEN / THEN each ARN names its partition
+    assert member_module.role_arn(MEMBER, "Member") == f"arn:aws:iam::{MEMBER}:role/Member"
+    china = MemberRoles("Member", partition="aws-cn")
+    assert china.role_arn(MEMBER) == f"arn:aws-cn:iam::{MEMBER}:role/Member"
+
+
+class RaisingSts:
+    """An STS client whose AssumeRole raises ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def assume_role(self, **_request: Any) -> dict[str, Any]:
+        raise self.error
+
+
+def test_an_assume_role_error_without_its_document_is_named_unknown_and_terminal(
+    frozen: list[datetime],
+) -> None:
+    # GIVEN an AssumeRole answer whose body botocore could not parse (no Error document)
+    answer = ClientError({"ResponseMetadata": {"HTTPStatusCode": 502}}, "AssumeRole")
+    member = MemberRoles("FleetWiseReconcilerMember", sts_client=lambda _r: RaisingSts(answer))
+    # WHEN the credentials are asked for
+    with pytest.raises(FleetWiseTerminalError) as raised:
+        member.credentials(MEMBER, "us-east-1", EXECUTION)
+    # THEN the error is named Unknown and says which role could not be assumed
+    assert raised.value.code == "Unknown"
+    assert raised.value.operation == "AssumeRole"
+    assert raised.value.message.startswith(f"could not assume the member role {ROLE} ")
+
+
+def test_an_unreachable_sts_is_transient_and_says_why(frozen: list[datetime]) -> None:
+    # GIVEN an STS endpoint that cannot be reached
+    unreachable = EndpointConnectionError(endpoint_url="https://sts.us-east-1.amazonaws.com")
+    member = MemberRoles("FleetWiseReconcilerMember", sts_client=lambda _r: RaisingSts(unreachable))
+    # WHEN the credentials are asked for
+    with pytest.raises(FleetWiseTransientError) as raised:
+        member.credentials(MEMBER, "us-east-1", EXECUTION)
+    # THEN the step is told to retry, with the connection error's text
+    assert raised.value.as_dict() == {
+        "code": "EndpointUnreachable",
+        "message": str(unreachable),
+        "operation": "AssumeRole",
+        "retryAfterSeconds": None,
+        "retryable": True,
+    }
+
+
+class RecordingSession:
+    """A botocore session stand-in that records the clients made from it: STS answers like
+    ``CountingSts``, IoT FleetWise clients are plain markers."""
+
+    def __init__(self) -> None:
+        self.made: list[tuple[str, dict[str, Any]]] = []
+        self.sts = CountingSts()
+
+    def create_client(self, service: str, **arguments: Any) -> Any:
+        self.made.append((service, arguments))
+        return self.sts if service == "sts" else object()
+
+
+def test_the_member_port_is_made_in_the_targets_region_with_the_assumed_credentials(
+    frozen: list[datetime],
+) -> None:
+    # GIVEN member roles made from a session that records its clients
+    session = RecordingSession()
+    member = MemberRoles("FleetWiseReconcilerMember", session=lambda: session)
+    # WHEN the port of a member target is asked for first
+    member.fleetwise(MEMBER, "eu-west-1", EXECUTION)
+    # THEN STS was reached in the target's Region with one attempt, and the port with the
+    # assumed credentials and the FleetWise budget
+    (sts_service, sts_arguments), (fw_service, fw_arguments) = session.made
+    assert sts_service == "sts"
+    assert sorted(sts_arguments) == ["config", "region_name"]
+    assert sts_arguments["region_name"] == "eu-west-1"
+    expected_sts = member_module.sts_config()
+    assert sts_arguments["config"].retries == expected_sts.retries
+    assert sts_arguments["config"].read_timeout == expected_sts.read_timeout
+    assert sts_arguments["config"].user_agent_extra == expected_sts.user_agent_extra
+    assert fw_service == "iotfleetwise"
+    assert sorted(fw_arguments) == [
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "config",
+        "region_name",
+    ]
+    assert fw_arguments["region_name"] == "eu-west-1"
+    assert fw_arguments["aws_access_key_id"] == "ASIA1"
+    assert fw_arguments["aws_secret_access_key"] == "secret"
+    assert fw_arguments["aws_session_token"] == "token"
+    expected_fw = member_module.client_config()
+    assert fw_arguments["config"].retries == expected_fw.retries
+    assert fw_arguments["config"].read_timeout == expected_fw.read_timeout
+
+
+def test_the_ports_of_two_regions_of_one_run_are_both_kept(frozen: list[datetime]) -> None:
+    # GIVEN a run with targets in two Regions of one member account
+    session = RecordingSession()
+    member = MemberRoles("FleetWiseReconcilerMember", session=lambda: session)
+    first = member.fleetwise(MEMBER, "eu-west-1", EXECUTION)
+    second = member.fleetwise(MEMBER, "us-east-1", EXECUTION)
+    # WHEN the first Region's port is asked for again
+    again = member.fleetwise(MEMBER, "eu-west-1", EXECUTION)
+    # THEN it is the same port: one STS client, two FleetWise clients, one AssumeRole
+    assert again is first
+    assert again is not second
+    assert [service for service, _ in session.made] == ["sts", "iotfleetwise", "iotfleetwise"]
+    assert member.assumed == 1
+
+
+def test_the_assumed_session_token_is_handed_out(frozen: list[datetime]) -> None:
+    # GIVEN an STS that answers the member role
+    sts = StubbedSts()
+    sts.answer("us-east-1", "c4ca4238a0b923820dcc509a6f75849b", NOW + timedelta(hours=1))
+    # WHEN the credentials are asked for
+    given = roles(sts).credentials(MEMBER, "us-east-1", EXECUTION)
+    # THEN all of them are the ones STS gave
+    assert given == member_module.Credentials(
+        access_key_id="ASIAMEMBER0000001",
+        secret_access_key="secret",
+        session_token="token",
+        expiration=NOW + timedelta(hours=1),
+    )
+    sts.done()

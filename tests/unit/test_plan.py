@@ -905,6 +905,21 @@ def test_a_legacy_spec_over_another_legacy_registration_awaits_adoption() -> Non
     assert "Timestream database is 'other', the spec says 'fleet'" in decided.message
 
 
+def test_every_change_a_registration_would_make_is_named_in_the_message() -> None:
+    # GIVEN another legacy registration whose database and table both differ from the spec's
+    other = observed(
+        "REGISTRATION_SUCCESS",
+        timestream={"databaseName": "other", "tableName": "other-signals"},
+        role=ROLE,
+    )
+    decided = decide(LEGACY, other, managed=False)
+    # THEN both changes are the drift and the message lists them, one after the other
+    database = "Timestream database is 'other', the spec says 'fleet'"
+    table = "Timestream table is 'other-signals', the spec says 'signals'"
+    assert decided.drift == (database, table)
+    assert f"Registering the spec would change: {database}; {table}. To take" in decided.message
+
+
 @pytest.mark.parametrize(
     "previous",
     [
@@ -918,6 +933,14 @@ def test_a_legacy_spec_over_another_legacy_registration_awaits_adoption() -> Non
 )
 def test_a_registration_the_stack_managed_is_drift_repaired(previous: dict[str, Any]) -> None:
     by_hand = observed("REGISTRATION_SUCCESS", timestream=BY_HAND, role=ROLE)
+    assert decide(MODERN, by_hand, previous=previous, managed=False).action == Action.REGISTER
+
+
+def test_one_counted_call_shows_the_stack_managed_the_registration() -> None:
+    # GIVEN a status that only counted one RegisterAccount call (no phase that shows success)
+    previous = {"phase": "Failed", "attempts": {"specHash": "x", "count": 1}}
+    by_hand = observed("REGISTRATION_SUCCESS", timestream=BY_HAND, role=ROLE)
+    # THEN that one call is this stack's management: the drift is repaired
     assert decide(MODERN, by_hand, previous=previous, managed=False).action == Action.REGISTER
 
 

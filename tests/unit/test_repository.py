@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from datetime import UTC, datetime, timedelta, timezone
@@ -1247,3 +1248,38 @@ def test_a_targets_status_and_watch_come_from_one_query_and_the_watch_is_its_own
     status_repository.delete_watch(TARGET)
     assert status_repository.get_status_and_watch(TARGET) == (status, None)
     assert status_repository.get_status_and_watch("123456789014:us-east-1") == (None, None)
+
+
+def test_a_targets_status_and_watch_are_read_consistently(
+    status_repository: StatusRepository,
+) -> None:
+    requests = _requests(status_repository, "Query")
+
+    assert status_repository.get_status_and_watch(TARGET) == (None, None)
+
+    assert [(r["KeyConditionExpression"] != "", r["ConsistentRead"]) for r in requests] == [
+        (True, True)
+    ]
+
+
+def test_a_refusal_is_written_under_its_own_request_token(
+    status_repository: StatusRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a counted call of Lambda request "request-1", and the tokens of each write recorded
+    status_repository.acquire_lease(TARGET, RUN_A, now=NOW, lease_seconds=LEASE)
+    status_repository.count_attempt(TARGET, RUN_A, spec_hash=V1, limit=5, token="request-1")
+    tokens: list[str | None] = []
+    commit = status_repository._commit
+
+    def recording(build: Any, token: str | None = None) -> None:
+        tokens.append(token)
+        commit(build, token=token)
+
+    monkeypatch.setattr(status_repository, "_commit", recording)
+    # WHEN the request's call is counted as refused
+    status_repository.count_refusal(TARGET, RUN_A, spec_hash=V1, token="request-1")
+    # THEN its transaction carries the token of that request, kind and version (a repeated
+    # delivery is answered, not applied twice), and the call moved to the refused ones
+    expected = hashlib.sha256(f"request-1|refused|{V1}".encode()).hexdigest()
+    assert tokens == [expected[:32]]
+    assert status_repository.get_status(TARGET) == {"attempts": counts(V1, 0, 1)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import botocore.session
 import pytest
 
+from fleetwise_reconciler.logic import validate as validate_module
 from fleetwise_reconciler.logic.validate import ValidationContext, validate
 from fleetwise_reconciler.models.spec import ROLE_ARN
 
@@ -535,3 +536,8 @@ def test_unknown_timestream_members_are_named_in_order_whatever_their_key_type()
         "timestream.1: unknown field holding a String (S); allowed: databaseName, tableName",
         "timestream.z: unknown field holding a String (S); allowed: databaseName, tableName",
     ]
+
+
+def test_a_set_of_mixed_members_is_named_a_set() -> None:
+    # (DynamoDB's sets hold one type; a Python set may not: it is named plainly)
+    assert validate_module.dynamodb_type({1, "one"}) == "a set"
