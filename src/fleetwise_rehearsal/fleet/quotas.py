@@ -81,7 +81,9 @@ class Configuration:
     # Stacks of this template side by side in one account and Region.
     stacks: int = 2
     targets: int = 10_000
-    member_accounts: int = 1_000
+    # The accounts 10,000 targets span: one account in each of IoT FleetWise's three Regions
+    # is three targets, so 3,334 accounts, the hub's and 3,333 members.
+    member_accounts: int = 3_333
     # Member accounts listed in the template parameter MemberAccountIds (the rest are listed
     # under the stack's Parameter Store path or allowed through MemberOrganizationId).
     listed_in_template: int = 315
