@@ -414,6 +414,7 @@ def test_a_status_without_an_observation_keeps_the_last_one_and_the_history_boun
         (Phase.REGISTERED, False, 0, True),  # seen registered as declared
         (Phase.FAILED, True, 0, True),  # this run called RegisterAccount
         (Phase.FAILED, False, 2, True),  # an earlier run of this version called it
+        (Phase.FAILED, False, 1, True),  # one call is enough
         (Phase.BLOCKED, False, 0, False),  # awaiting adoption: nothing of the stack's yet
         (Phase.INVALID, False, 0, False),
     ],
