@@ -90,7 +90,7 @@ def session_name(run: str) -> str:
     """The role session name of a run: its execution's name (the last part of an execution
     ARN), characters STS refuses replaced by ``-``, a long one cut with a digest of the whole
     so that two runs never share a name."""
-    name = _NOT_IN_SESSION_NAME.sub("-", run.rsplit(":", 1)[-1]) or "run"
+    name = _NOT_IN_SESSION_NAME.sub("-", run.rpartition(":")[2]) or "run"
     if len(name) < 2:
         name = f"run-{name}"
     if len(name) > SESSION_NAME_MAX:
@@ -148,16 +148,12 @@ class AllowedAccounts:
         self.fixed = frozenset(fixed)
         self._ssm_client = ssm_client
         self._lock = threading.Lock()
-        self._listed: frozenset[str] = frozenset()
+        self._listed: frozenset[str] = frozenset()  # pragma: no mutate - set before read
         self._read_at: datetime | None = None
         self.reads = 0  # GetParametersByPath calls made (pages included)
 
     def __contains__(self, account: object) -> bool:
-        if account in self.fixed:
-            return True
-        if not self.path or self._ssm_client is None:
-            return False
-        return account in self.listed(self._ssm_client)
+        return account in self.fixed or account in self.listed()
 
     def listed(self, ssm_client: Callable[[], Any] | None = None) -> frozenset[str]:
         """The accounts under the path, read now unless the copy is younger than the TTL."""
@@ -173,7 +169,7 @@ class AllowedAccounts:
 
     def _read(self, client: Any) -> frozenset[str]:
         found: set[str] = set()
-        token: str | None = None
+        token: str | None = None  # pragma: no mutate - read only as true or false
         # At most one page per 10 parameters: bounded by what the path holds.
         while True:
             arguments: dict[str, Any] = {"Path": self.path, "Recursive": False}

@@ -760,3 +760,10 @@ def test_the_assumed_session_token_is_handed_out(frozen: list[datetime]) -> None
         expiration=NOW + timedelta(hours=1),
     )
     sts.done()
+
+
+def test_only_the_paths_trailing_slashes_are_dropped() -> None:
+    # GIVEN paths ending in slashes, and one ending in letters a slash-stripping could take
+    assert member_module.AllowedAccounts("/fleet/hub/members//").path == "/fleet/hub/members"
+    assert member_module.AllowedAccounts("/fleet/XX/").path == "/fleet/XX"
+    assert member_module.AllowedAccounts("/fleet/LISTX").path == "/fleet/LISTX"
