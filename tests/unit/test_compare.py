@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -69,6 +70,16 @@ def test_the_spec_version_is_the_documented_canonical_json() -> None:
     )
     assert spec_hash(raw) == hashlib.sha256(canonical).hexdigest()[:16]
     assert spec_size(raw) == len(canonical)
+
+
+def test_a_value_of_no_dynamodb_type_is_hashed_as_its_text() -> None:
+    # GIVEN values DynamoDB never delivers (a caller's object): they are versioned by their
+    # text, so two different ones are two versions and the JSON names the text
+    first = {"target": TARGET, "when": datetime(2026, 1, 1, tzinfo=UTC)}
+    second = {"target": TARGET, "when": datetime(2026, 1, 2, tzinfo=UTC)}
+    canonical = b'{"target":"123456789012:us-east-1","when":"2026-01-01 00:00:00+00:00"}'
+    assert spec_hash(first) == hashlib.sha256(canonical).hexdigest()[:16]
+    assert spec_hash(first) != spec_hash(second)
 
 
 def test_any_edit_is_a_new_version_and_key_order_is_not() -> None:

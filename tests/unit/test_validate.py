@@ -541,3 +541,9 @@ def test_unknown_timestream_members_are_named_in_order_whatever_their_key_type()
 def test_a_set_of_mixed_members_is_named_a_set() -> None:
     # (DynamoDB's sets hold one type; a Python set may not: it is named plainly)
     assert validate_module.dynamodb_type({1, "one"}) == "a set"
+
+
+def test_a_value_of_no_dynamodb_type_is_named_by_its_python_type() -> None:
+    # (what the data layer never reads from DynamoDB, named plainly)
+    assert validate_module.dynamodb_type(1j) == "a complex"
+    assert validate_module.dynamodb_type(Ellipsis) == "a ellipsis"

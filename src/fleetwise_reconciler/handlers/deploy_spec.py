@@ -42,7 +42,7 @@ def spec_item(properties: dict[str, Any]) -> dict[str, Any]:
         "target": str(properties["Target"]),
         "mode": str(properties.get("Mode") or "cloudwatch"),
         "policy": str(properties.get("Policy") or "enforce"),
-        "paused": str(properties.get("Paused", "false")).lower() == "true",
+        "paused": str(properties.get("Paused")).lower() == "true",
     }
     if item["mode"] == "timestream":
         item["timestream"] = {

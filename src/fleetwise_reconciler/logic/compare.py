@@ -68,7 +68,7 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, int | float | Decimal):
         return _number_text(value)
     if isinstance(value, bytes | bytearray):
-        return base64.b64encode(bytes(value)).decode("ascii")
+        return base64.b64encode(bytes(value)).decode()
     return str(value)
 
 
@@ -99,7 +99,7 @@ def json_ready(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, bytes | bytearray):
-        return base64.b64encode(bytes(value)).decode("ascii")
+        return base64.b64encode(bytes(value)).decode()
     return value
 
 
