@@ -9,8 +9,10 @@ exactly one line: ``mutation: <killed>/<total> killed (<score>%)``. Exits 1 belo
 failed or timed out with it; survivors, suspicious results and mutants no test reaches do not.
 
 Every run starts from a fresh copy (``mutants/`` is deleted first) unless ``--keep`` is given,
-so the score never mixes results of older code or older tests. Equivalent mutants are not
-generated at all: their lines carry mutmut's ``# pragma: no mutate`` with the reason.
+so the score never mixes results of older code or older tests. A line whose every mutant is
+equivalent (no behaviour tells it from the original) carries mutmut's ``# pragma: no mutate``
+with the reason. An equivalent mutant on a line that has others tests do tell apart is left
+to survive (the pragma would drop them all from the score); the threshold allows for them.
 
 ``--retest`` tests again, with today's tests, only the mutants the last run did not detect, and
 prints the score of the whole scope: what a full run would print when tests were only added
