@@ -1,7 +1,9 @@
 """A fleet rehearsed at scale: N targets over A accounts and R Regions, then a steady state.
 
-``rehearse_fleet(n, accounts)`` deploys the hub (no default target, every other account in
-``MemberAccountIds``) and the member template into each member account, as StackSets would;
+``rehearse_fleet(n, accounts)`` deploys the hub (no default target; every other account
+listed in Parameter Store under the stack's ``MemberAccountsPath``, ``MEMBERS_PER_LIST`` to a
+list, as an operator past one parameter value's 315 ids lists them) and the member template
+into each member account, as StackSets would;
 writes every spec item at once (BatchWriteItem, as a rollout of a batch of items would);
 settles on the virtual clock; checks that every target is Registered with exactly one
 RegisterAccount in its own account and Region (``FleetError`` otherwise); then lets the
@@ -181,6 +183,24 @@ class FleetReport:
 
 
 # -- pure parts ----------------------------------------------------------------------------
+
+
+# The account ids one standard parameter's value holds: 12 digits and a comma each within its
+# 4,096 characters (the strict rehearsal refuses more, as Parameter Store does).
+MEMBERS_PER_LIST = 315
+
+
+def list_members(r: Rehearsal, members: Sequence[str]) -> int:
+    """List ``members`` under the stack's member-accounts path (the functions' environment
+    names it), one StringList parameter per ``MEMBERS_PER_LIST``; returns the lists written."""
+    path = r.stack.function_env("DriftCheckFunction")["MEMBER_ACCOUNTS_PATH"]
+    ssm = r.client("ssm")
+    lists = 0
+    for first in range(0, len(members), MEMBERS_PER_LIST):
+        value = ",".join(members[first : first + MEMBERS_PER_LIST])
+        ssm.put_parameter(Name=f"{path}/fleet-{lists}", Type="StringList", Value=value)
+        lists += 1
+    return lists
 
 
 def member_accounts(count: int) -> list[str]:
@@ -518,7 +538,7 @@ def rehearse_fleet(
     began = time.perf_counter()
     with (
         Rehearsal(
-            {"ManageDefaultTarget": "false", "MemberAccountIds": ",".join(members)},
+            {"ManageDefaultTarget": "false"},
             member_accounts={m: {} for m in members},
             seed=seed,
             jitter_fraction=jitter_fraction,
@@ -528,6 +548,7 @@ def rehearse_fleet(
         ) as r,
         _frozen_heap(),
     ):
+        list_members(r, members)
         deployed = time.perf_counter()
         functions, memory = _functions(r)
         rate = int(r.stack.translated.template["Parameters"]["DriftCheckRateMinutes"]["Default"])
