@@ -200,7 +200,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         line = f"  N={n:>5}: {wall:8.1f} s, {wall / n * 1000:7.1f} ms per target"
         if previous is not None:
             before = previous.wall_rollout + previous.wall_steady
-            line += f"; x{wall / before:.1f} for x{n / previous.n:g} targets"
+            per_target = (wall / n) / (before / previous.n)
+            line += (
+                f"; x{wall / before:.1f} for x{n / previous.n:g} targets,"
+                f" x{per_target:.2f} per target (aim <= 1.5x)"
+            )
         print(line)
         previous = report
 
