@@ -103,6 +103,52 @@ def test_stop_execution_still_interrupts_a_wait(machines: Machines) -> None:
     assert (described["status"], described["stopDate"]) == ("ABORTED", T0)
 
 
+def counting_pokes(machines: Machines, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    pokes: list[int] = []
+    poke = machines.clock.poke
+
+    def counted() -> None:
+        pokes.append(1)
+        poke()
+
+    monkeypatch.setattr(machines.clock, "poke", counted)
+    return pokes
+
+
+def test_an_execution_timing_out_pokes_the_clock(
+    machines: Machines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the clock's pokes counted (each makes every interruptible sleeper check at once:
+    # nothing waits for a sleeper's own check, every 10 s of wall time)
+    pokes = counting_pokes(machines, monkeypatch)
+    # WHEN an execution times out in a Wait
+    described = machines.run(waiting(timeout=60, wait=100), {})
+    # THEN it poked the clock once, when it timed out
+    assert described["status"] == "TIMED_OUT"
+    assert len(pokes) == 1
+
+
+def test_an_execution_failing_pokes_the_clock(
+    machines: Machines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pokes = counting_pokes(machines, monkeypatch)
+    failing = machines.function("failing", "strict_fixtures.failing")
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": failing, "Payload": {}},
+                "End": True,
+            }
+        },
+    }
+    described = machines.run(definition, {})
+    assert described["status"] == "FAILED"
+    assert len(pokes) == 1
+
+
 # -- a function's timeout, on the virtual clock ------------------------------------------------
 
 

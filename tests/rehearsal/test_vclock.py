@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from fleetwise_rehearsal.aws import vclock as vclock_module
 from fleetwise_rehearsal.aws.vclock import ClockStalled, VirtualClock
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -135,7 +136,14 @@ def test_run_until_idle_respects_a_limit() -> None:
     assert log == [("late", T0 + timedelta(seconds=100))]
 
 
-def test_interrupted_sleep_returns_false_and_frees_the_clock() -> None:
+@pytest.mark.parametrize("poked", [True, False], ids=["poked", "noticed-by-its-own-check"])
+def test_interrupted_sleep_returns_false_and_frees_the_clock(
+    poked: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an actor asleep for an hour, interruptible; the sleeper's own check comes every
+    # 0.05 s of wall time here (10 s in a rehearsal: a safety net, since whatever interrupts
+    # a sleeper pokes the clock)
+    monkeypatch.setattr(vclock_module, "_INTERRUPT_POLL_WALL", 0.05 if not poked else 3600.0)
     clock = VirtualClock(T0, auto_advance=False)
     stop = threading.Event()
     outcome: list[bool] = []
@@ -148,8 +156,13 @@ def test_interrupted_sleep_returns_false_and_frees_the_clock() -> None:
     thread = threading.Thread(target=body, daemon=True)
     thread.start()
     clock.settle(timeout_wall=5)
+    # WHEN it is interrupted (and the clock poked, as StopExecution, an error or a time-out
+    # does; or not, and the sleeper's own check finds it)
     stop.set()
+    if poked:
+        clock.poke()
     thread.join(5)
+    # THEN the sleep ends early, at the same virtual moment, and nothing is left to wake
     assert outcome == [False]
     assert clock.now() == T0
     clock.run_until_idle()  # nothing left to wake

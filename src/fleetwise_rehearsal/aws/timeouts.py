@@ -138,7 +138,8 @@ def apply(patcher: Patcher, clock: VirtualClock) -> Deadlines:
 
     def set_stop(self: Any, stop_date: Any, cause: Any, error: Any) -> None:
         original_set_stop(self, stop_date, cause, error)
-        # A Wait asleep on the clock notices StopExecution now, not at its next check.
+        # A Wait asleep on the clock notices StopExecution now, not at its next check (so
+        # does every other way an execution stops running: an error, a time-out).
         clock.poke()
 
     original_set_error: Callable[..., None] = patcher.original(
@@ -151,8 +152,18 @@ def apply(patcher: Patcher, clock: VirtualClock) -> Deadlines:
         # ends the execution when it is called.
         if self.is_running():
             original_set_error(self, error)
+            clock.poke()
+
+    original_set_timed_out: Callable[[Any], None] = patcher.original(
+        _ENVIRONMENT, "Environment.set_timed_out"
+    )
+
+    def set_timed_out(self: Any) -> None:
+        original_set_timed_out(self)
+        clock.poke()
 
     patcher.replace(_ENVIRONMENT, "Environment.set_error", set_error)
+    patcher.replace(_ENVIRONMENT, "Environment.set_timed_out", set_timed_out)
     _stop_dates_of_timed_out_executions(patcher)
     patcher.replace(_PROGRAM, "Program.eval", program_eval)
     patcher.replace(_PROGRAM, "ExecutionTimedOutEventDetails", timed_out_details)
