@@ -132,19 +132,10 @@ def test_an_execution_failing_pokes_the_clock(
     machines: Machines, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pokes = counting_pokes(machines, monkeypatch)
+    # GIVEN the clock's pokes counted; WHEN a run's one Task fails (no Retry)
     failing = machines.function("failing", "strict_fixtures.failing")
-    definition = {
-        "StartAt": "Call",
-        "States": {
-            "Call": {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::lambda:invoke",
-                "Parameters": {"FunctionName": failing, "Payload": {}},
-                "End": True,
-            }
-        },
-    }
-    described = machines.run(definition, {})
+    described = machines.run(calling(failing, 0), {})
+    # THEN it poked the clock once, when it failed
     assert described["status"] == "FAILED"
     assert len(pokes) == 1
 
