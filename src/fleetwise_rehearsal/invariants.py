@@ -7,8 +7,9 @@ an ``InvariantMonitor`` after every step what it broke:
   account and Region never interleave between two executions (once another run has called,
   an earlier one never calls again);
 - **bounded registrations**: every RegisterAccount the service received for one spec version,
-  since that version was last recorded Registered, whatever it answered: never more than
-  ``MaxRegistrationAttempts`` that may have acted, nor more than as many refused;
+  since that version was last recorded Registered or the item last changed (a revert to it
+  included), whatever it answered: never more than ``MaxRegistrationAttempts`` that may have
+  acted, nor more than as many refused;
 - **no status goes back**: the status never claims a spec version written before one it
   already claimed.
 
@@ -157,9 +158,10 @@ class InvariantMonitor:
 
     def _bounded_registrations(self) -> list[Violation]:
         """Every RegisterAccount the service received, whatever it answered, counted against
-        the documented bound: per target and spec version, between two Registered outcomes,
-        at most ``MaxRegistrationAttempts`` that may have acted (answered, an internal error)
-        and as many refused without acting (``REFUSED``)."""
+        the documented bound: per target and spec version, until that version is recorded
+        Registered or the item changes (a write of another version; a revert to an earlier
+        one is a change), at most ``MaxRegistrationAttempts`` that may have acted (answered,
+        an internal error) and as many refused without acting (``REFUSED``)."""
         sim = self.rehearsal.sim
         if sim is None:
             return []
@@ -168,8 +170,16 @@ class InvariantMonitor:
         record = next(n for n, i in names.items() if i == "RecordFunction")
         invocations = self.rehearsal.invoker.invocations
         targets = self._target_of()
-        # Episodes end where a run recorded its spec version Registered.
+        # Episodes end where the item changed (a revert A -> B -> A is a change: "quiet until
+        # the item changes", architecture invariant 17), listed first so that a call of the
+        # invocation the write preceded counts after it ...
         events: list[tuple[float, int, str, Any]] = []
+        last: dict[str, str] = {}
+        for write in self._writes:
+            if last.get(write.target, write.version) != write.version:
+                events.append((write.at, write.invocations, "changed", write.target))
+            last[write.target] = write.version
+        # ... and where a run recorded its spec version Registered.
         for index, invocation in enumerate(invocations):
             if invocation.function_name != record or not isinstance(invocation.result, dict):
                 continue
@@ -199,6 +209,10 @@ class InvariantMonitor:
         counts: dict[tuple[str, str, str], int] = defaultdict(int)
         found: list[Violation] = []
         for _, _, kind, key in sorted(events, key=lambda e: (e[0], e[1])):
+            if kind == "changed":
+                for counted in [c for c in counts if c[0] == key]:
+                    del counts[counted]
+                continue
             if kind == "registered":
                 counts[(*key, "acted")] = counts[(*key, "refused")] = 0
                 continue

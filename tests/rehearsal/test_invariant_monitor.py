@@ -236,6 +236,37 @@ def test_a_registered_outcome_starts_a_new_budget() -> None:
     assert InvariantMonitor(_registrations(3, registered_after=2)).check() == []  # type: ignore[arg-type]
 
 
+def _written(rehearsal: FakeRehearsal, writes: list[tuple[float, dict[str, Any]]]) -> Any:
+    """A monitor told of each write at its moment (seconds after T0), with the invocations
+    that had started by then."""
+    monitor = InvariantMonitor(rehearsal)  # type: ignore[arg-type]
+    everything = rehearsal.invoker.invocations
+    for seconds, item in writes:
+        rehearsal.clock.now = T0 + seconds
+        rehearsal.invoker.invocations = [i for i in everything if i.started_at < at(seconds)]
+        rehearsal.items[T] = item
+        monitor.wrote(T)
+    rehearsal.invoker.invocations = everything
+    return monitor
+
+
+def test_a_change_of_the_item_starts_a_new_budget_and_a_revert_is_a_change() -> None:
+    first, second = {"target": T}, {"target": T, "paused": True}
+    three = "3 RegisterAccount calls that may have acted for spec version h1"
+    past = [Violation("BoundedRegistrations", T, f"{three} (MaxRegistrationAttempts 2)")]
+    # GIVEN four calls at 1, 11, 21 and 31 s (the bound is 2), the item written before them
+    # WHEN it is reverted between the second call and the third (A -> B -> A)
+    reverted = _written(_registrations(4), [(-1, first), (15, second), (16, first)])
+    # THEN the last two calls are a new count
+    assert reverted.check() == []
+    # WHEN the same version is written again instead, nothing changed: the count goes on
+    rewritten = _written(_registrations(4), [(-1, first), (15, first)])
+    assert rewritten.check() == past
+    # WHEN the revert comes after the third call, it is too late for that call
+    late = _written(_registrations(3), [(-1, first), (25, second), (26, first)])
+    assert late.check() == past
+
+
 def test_a_status_that_goes_back_to_an_older_version_is_seen() -> None:
     rehearsal = FakeRehearsal([])
     monitor = InvariantMonitor(rehearsal)  # type: ignore[arg-type]
