@@ -2024,6 +2024,29 @@ def test_each_register_account_call_is_counted_once_for_its_target(
     assert [(line["RegisterAccountCalls"], line["target"]) for line in calls] == [([1.0], TARGET)]
 
 
+def test_register_logs_the_call_it_made_with_its_count_mode_and_answer(
+    status_repository: StatusRepository,
+    stubbed: tuple[FleetWise, Stubber],
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    # GIVEN one earlier call of this version
+    fleetwise, stub = stubbed
+    hold_lease(status_repository, now)
+    counted(status_repository, spec_hash(MODERN_ITEM), 1)
+    stub.add_response("register_account", registering(now), expected_params={})
+    # WHEN Register makes the second
+    register.handle(register_event(MODERN_ITEM), statuses=status_repository, fleetwise=fleetwise)
+    # THEN its line says which target, which call of the version, the mode and the answer
+    fields = ("target", "attempt", "mode", "account_status")
+    lines = [r for r in logged(caplog, *fields) if not r["message"].startswith("Found credentials")]
+    assert lines == [
+        {"message": "registration requested", "target": TARGET, "attempt": 2,
+         "mode": "cloudwatch", "account_status": "REGISTRATION_PENDING"},
+    ]  # fmt: skip
+
+
 def test_a_conflict_is_logged_and_counted_as_refused_under_the_requests_token(
     status_repository: StatusRepository,
     stubbed: tuple[FleetWise, Stubber],
