@@ -471,6 +471,50 @@ def test_a_drift_nothing_repairs_is_reported_once_its_grace_has_passed(
     assert reported == [False, False, True, True]
 
 
+def test_targets_unobserved_past_their_grace_are_each_reported_and_counted(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    state_machine: tuple[Any, str],
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN two targets whose status checks are throttled, each remembered unobserved since
+    # an hour ago (past the grace of the unhealthy alarm's periods)
+    client, _arn = state_machine
+    since = {"state": "Unobserved", "since": "2026-11-26T11:00:00.000Z", "reported": False}
+    for target in (TARGET, OTHER_REGION_TARGET):
+        spec_repository.put({"target": target})
+        status_repository.put_watch(target, since)
+    capsys.readouterr()
+
+    class Throttled(FleetWise):
+        def get_status(self) -> dict[str, Any]:
+            raise errors_module.FleetWiseTransientError(
+                "ThrottlingException", "Rate exceeded", operation="GetRegisterAccountStatus"
+            )
+
+    # WHEN the tick runs
+    drift_check.handle({}, specs=spec_repository, statuses=status_repository,
+                       fleetwise=lambda _r: Throttled(client=object()),
+                       stepfunctions=client)  # fmt: skip
+    # THEN each is in trouble from the moment remembered, and the fleet counts both
+    trouble = [
+        {
+            "target": target,
+            "state": "Unobserved",
+            "values": {"TargetInTrouble": [1.0]},
+            "dimensions": [["service", "state", "target"]],
+        }
+        for target in (OTHER_REGION_TARGET, TARGET)
+    ]
+    found = emitted(capsys)
+    assert sorted(found[: len(trouble)], key=lambda e: str(e["target"])) == trouble
+    assert found[len(trouble) :] == fleet(Unobserved=2)
+    # AND what each remembers now says the trouble was reported, since the same moment
+    for target in (TARGET, OTHER_REGION_TARGET):
+        assert status_repository.get_status_and_watch(target)[1] == since | {"reported": True}
+
+
 def test_a_watch_whose_item_is_gone_is_cleared_and_deleted(
     spec_repository: SpecRepository,
     status_repository: StatusRepository,
