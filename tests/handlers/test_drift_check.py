@@ -609,6 +609,56 @@ def test_the_fleets_counts_add_up_to_its_targets(
     assert len(result["targets"]) + len(result["unobserved"]) == len(items)
 
 
+def test_a_target_given_a_run_and_one_in_trouble_are_each_logged_with_the_plan(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    state_machine: tuple[Any, str],
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a target recorded Registered whose account now reports a failure (us-east-1),
+    # and one recorded Failed with its attempts spent that still reports it (eu-central-1)
+    client, _arn = state_machine
+    for target in (TARGET, OTHER_REGION_TARGET):
+        spec_repository.put({"target": target})
+    record_status(status_repository, now, TARGET, {"target": TARGET}, phase="Registered",
+                  reason="UpToDate", observed=SEEN_REGISTERED)  # fmt: skip
+    spent = get_settings().max_registration_attempts
+    version = spec_hash({"target": OTHER_REGION_TARGET})
+    record_status(status_repository, now, OTHER_REGION_TARGET, {"target": OTHER_REGION_TARGET},
+                  phase="Failed", reason="RegistrationFailed",
+                  drift=["IoT FleetWise reports REGISTRATION_FAILURE"],
+                  observed={"registered": True, "accountStatus": "REGISTRATION_FAILURE"},
+                  attempts={"specHash": version, "count": spent, "refused": 0})  # fmt: skip
+
+    class Failing(FleetWise):
+        def get_status(self) -> dict[str, Any]:
+            return {"registered": True, "accountStatus": "REGISTRATION_FAILURE"}
+
+    caplog.clear()
+    # WHEN the tick runs
+    result = drift_check.handle({}, specs=spec_repository, statuses=status_repository,
+                                fleetwise=lambda _r: Failing(client=object()),
+                                stepfunctions=client)  # fmt: skip
+    # THEN the first is given a run and the second only reported: each has its line, with
+    # what the tick planned and the run it started, if any
+    assert result["started"] == [NAME]
+    fields = ("target", "why", "action", "reason", "state", "execution")
+    lines = [
+        {"message": r.getMessage()} | {k: getattr(r, k, None) for k in fields}
+        for r in caplog.records
+        if r.getMessage() == "drift checked"
+    ]
+    assert sorted(lines, key=lambda line: str(line["target"])) == [
+        {"message": "drift checked", "target": OTHER_REGION_TARGET, "why": "ReportOnly",
+         "action": "Failed", "reason": "RegistrationFailed", "state": "Failed",
+         "execution": None},
+        {"message": "drift checked", "target": TARGET, "why": "PlanActs",
+         "action": "Register", "reason": "RegistrationFailed", "state": "Reconciling",
+         "execution": NAME},
+    ]  # fmt: skip
+
+
 class RefusingOne:
     """The Step Functions client, except that StartExecution of one execution name fails."""
 
