@@ -49,6 +49,22 @@ def test_every_client_of_a_thread_comes_from_one_session() -> None:
     assert wiring.botocore_session() is not session
 
 
+def test_reset_binds_the_tables_afresh_on_the_new_session() -> None:
+    # GIVEN the tables bound, and a connection made, before a reset
+    specs = wiring.spec_repository()
+    before = specs._model
+    assert before._get_connection().connection.session is wiring.botocore_session()
+    # WHEN the environment changes (the rehearsal's next stack)
+    wiring.reset()
+    # THEN the models are bound again, not the old classes with their old connections
+    after = wiring.spec_repository()._model
+    assert after is not before
+    assert after._get_connection().connection.session is wiring.botocore_session()
+    assert after._get_connection().connection.session is not (
+        before._get_connection().connection.session
+    )
+
+
 def test_a_status_transaction_uses_the_shared_session_too() -> None:
     wiring.spec_repository()  # installs the shared session for PynamoDB
     connection = pynamodb.connection.base.Connection(region="us-east-1")
