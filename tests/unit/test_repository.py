@@ -1178,6 +1178,22 @@ def test_the_segments_of_a_parallel_scan_hold_every_status_and_watch_once(
     assert len(requests) == 5
 
 
+def test_two_segments_are_already_a_parallel_scan(status_repository: StatusRepository) -> None:
+    # GIVEN six statuses
+    targets = [f"1234567890{n:02d}:us-east-1" for n in range(6)]
+    for target in targets:
+        status_repository.acquire_lease(target, RUN_A, now=NOW, lease_seconds=LEASE)
+        status_repository.put_status(target, RUN_A, a_status("Failed", RUN_A))
+        status_repository.release_lease(target, RUN_A)
+    requests = _requests(status_repository, "Scan")
+    # WHEN they are read in two segments
+    first, second = (status_repository.all_statuses_and_watches(s, 2)[0] for s in range(2))
+    # THEN each request asked for its half, and the halves hold every status once
+    assert [(r["Segment"], r["TotalSegments"]) for r in requests] == [(0, 2), (1, 2)]
+    assert not set(first) & set(second)
+    assert set(first) | set(second) == set(targets)
+
+
 def test_statuses_and_watches_of_reads_each_target_asked_once_by_a_consistent_query(
     status_repository: StatusRepository,
 ) -> None:
