@@ -495,6 +495,28 @@ def test_a_failed_execution_is_recorded_with_its_error_counted_and_logged(
     ]  # fmt: skip
 
 
+def test_a_failed_run_of_a_blocked_target_moves_its_trouble_to_failed(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    now: Clock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a target recorded Blocked, whose next run holds the lease and then fails
+    status_repository.acquire_lease(TARGET, EXEC, now=now(), lease_seconds=1800)
+    status_repository.put_status(TARGET, EXEC, {"phase": "Blocked", "specHash": "h1"})
+    capsys.readouterr()
+    # WHEN the failed-run rule delivers its end
+    execution_failed.handle(
+        failed_event(EXEC, "FAILED"), statuses=status_repository, specs=spec_repository
+    )
+    # THEN the Blocked trouble is cleared as the Failed one is raised: one target, one trouble
+    dimensions = {"service": "fleetwise-reconciler", "target": TARGET}
+    assert [e for e in _emitted(capsys.readouterr().out) if e[0] == "TargetInTrouble"] == [
+        ("TargetInTrouble", {**dimensions, "state": "Blocked"}, [0.0]),
+        ("TargetInTrouble", {**dimensions, "state": "Failed"}, [1.0]),
+    ]
+
+
 @pytest.mark.parametrize(
     ("detail", "reason", "code", "cause"),
     [
