@@ -14,6 +14,7 @@ from handler_fakes import Clock, load_event
 from fleetwise_reconciler.dal.repository import SpecRepository, StatusRepository
 from fleetwise_reconciler.handlers import deploy_spec, execution_failed
 from fleetwise_reconciler.logic.compare import spec_hash
+from fleetwise_reconciler.settings import get_settings
 
 TARGET = "123456789012:us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/FleetWiseTimestream"
@@ -515,6 +516,27 @@ def test_a_failed_run_of_a_blocked_target_moves_its_trouble_to_failed(
         ("TargetInTrouble", {**dimensions, "state": "Blocked"}, [0.0]),
         ("TargetInTrouble", {**dimensions, "state": "Failed"}, [1.0]),
     ]
+
+
+def test_a_failed_run_keeps_the_history_within_its_limit(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    # GIVEN a status whose history is full (HistoryLimit entries, all recent, newest first)
+    limit = get_settings().history_limit
+    entries = [{"at": "2026-11-26T11:00:00.000Z", "execution": f"run-{n}", "phase": "Failed",
+                "reason": "ExecutionFailed", "specHash": "h1"} for n in range(limit)]  # fmt: skip
+    status_repository.acquire_lease(TARGET, EXEC, now=now(), lease_seconds=1800)
+    status_repository.put_status(
+        TARGET, EXEC, {"phase": "Registered", "specHash": "h1", "history": entries}
+    )
+    # WHEN its run fails
+    execution_failed.handle(
+        failed_event(EXEC, "FAILED"), statuses=status_repository, specs=spec_repository
+    )
+    # THEN the oldest entry makes room for the failure: the history stays at its limit
+    # (newest first: the failure, then every entry but the oldest)
+    history = status_repository.get_status(TARGET)["history"]
+    assert [e["execution"] for e in history] == [EXEC] + [f"run-{n}" for n in range(limit - 1)]
 
 
 @pytest.mark.parametrize(
