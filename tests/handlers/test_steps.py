@@ -27,6 +27,7 @@ from fleetwise_reconciler.errors import (
 from fleetwise_reconciler.fleetwise import FleetWise
 from fleetwise_reconciler.handlers import acquire, observe, poll, record, register
 from fleetwise_reconciler.logic.compare import spec_hash
+from fleetwise_reconciler.settings import get_settings
 
 TARGET = "123456789012:us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/FleetWiseTimestream"
@@ -1158,6 +1159,38 @@ def planned(raw: dict[str, Any], **fields: Any) -> dict[str, Any]:
     }
     base.update(fields)
     return base
+
+
+def test_a_registration_that_changed_no_phase_is_still_in_the_history_within_its_limit(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    # GIVEN a target Registered for this version, its history full (newest first)
+    raw = {"target": TARGET}
+    version = spec_hash(raw)
+    spec_repository.put(raw)
+    hold_lease(status_repository, now)
+    limit = get_settings().history_limit
+    entries = [{"at": "2026-11-26T11:00:00.000Z", "execution": f"run-{n}", "phase": "Registered",
+                "reason": "Registered", "specHash": version} for n in range(limit)]  # fmt: skip
+    registered = {"phase": "Registered", "reason": "Registered", "specHash": version}
+    status_repository.put_status(TARGET, EXEC, {**registered, "history": entries})
+    # WHEN a run registered it again (the service had lost it) and it is Registered again
+    seen = {"registered": True, "accountStatus": "REGISTRATION_SUCCESS"}
+    settled = {"outcome": "Registered", "message": "registered as declared", "drift": [],
+               "observation": seen}  # fmt: skip
+    record.handle(
+        record_event(
+            planned(raw),
+            registration={"startedAt": "2026-11-26T12:00:00.000Z", "attempt": 1},
+            poll=settled,
+        ),
+        specs=spec_repository,
+        statuses=status_repository,
+    )
+    # THEN the registration has its entry although the phase did not change, and the oldest
+    # entry makes room for it
+    history = status_repository.get_status(TARGET)["history"]
+    assert [e["execution"] for e in history] == [EXEC] + [f"run-{n}" for n in range(limit - 1)]
 
 
 def test_record_writes_the_registered_status_and_releases(
