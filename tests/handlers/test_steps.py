@@ -1469,6 +1469,32 @@ def test_at_the_loop_bound_the_lease_is_released_for_good(
     assert status_repository.get_lease(TARGET) is None
 
 
+def test_at_the_loop_bound_the_log_says_the_drift_check_takes_the_newer_request(
+    spec_repository: SpecRepository,
+    status_repository: StatusRepository,
+    now: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a run on its last allowed loop (5) whose lease a newer request marked pending
+    raw = {"target": TARGET}
+    spec_repository.put(raw)
+    hold_lease(status_repository, now)
+    status_repository.acquire_lease(TARGET, OTHER, now=now(), lease_seconds=1800)
+    plan = planned(raw, action="NoChange", phase="Registered", reason="UpToDate", drift=[])
+    caplog.clear()
+    # WHEN Record runs
+    record.handle(record_event(plan, loop=5), specs=spec_repository, statuses=status_repository)
+    # THEN one warning names the target and the loops it made
+    assert [
+        (r.levelname, r.getMessage(), getattr(r, "target", None), getattr(r, "loops", None))
+        for r in caplog.records
+        if r.levelname == "WARNING"
+    ] == [
+        ("WARNING", "loop bound reached with a newer request pending; the drift check picks it up",
+         TARGET, 5),
+    ]  # fmt: skip
+
+
 # -- a registration this stack did not make (adoption) ------------------------------------------
 
 BY_HAND = {"databaseName": "fleet", "tableName": "signals"}
