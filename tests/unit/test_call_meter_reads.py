@@ -71,3 +71,31 @@ def test_a_segment_of_a_parallel_scan_charges_its_items_only() -> None:
         {"UnprocessedKeys": {"Status": {"Keys": keys("b")}}},
     ) == (("Status", 2),)
     assert _items_read("GetItem", {"TableName": "Status"}, {}) == (("Status", 1),)
+
+
+class Unsized:
+    """A moto reader that must not be asked: the response says all there is to know."""
+
+    def sizes(self, _table: str) -> list[int]:
+        raise AssertionError("the table was sized although the response held every item")
+
+
+def test_a_read_that_returned_every_item_whole_is_charged_on_those_items() -> None:
+    # GIVEN a consistent Query that read two items and returned both, all attributes:
+    # 10 + 4,100 bytes ("target" 6 + "abcd" 4; the same + "blob" 4 + 4,086 bytes)
+    items = [
+        {"target": {"S": "abcd"}},
+        {"target": {"S": "abcd"}, "blob": {"B": b"x" * 4086}},
+    ]
+    query = {"TableName": "Status", "ConsistentRead": True, "Select": "ALL_ATTRIBUTES"}
+    response = {"Items": items, "Count": 2, "ScannedCount": 2}
+    # THEN it is charged on 4,110 bytes: two 4 KB units, without sizing the table
+    assert CallMeter._read_units("Query", query, response, Unsized()) == (("Status", 2.0),)  # type: ignore[arg-type]
+    # AND a Query whose filter dropped an item, or whose projection cut them, is charged at
+    # the table's mean item size (here 4 KB) for each item it read
+    filtered = {**response, "Items": items[:1], "Count": 1}
+    assert CallMeter._read_units("Query", query, filtered, Table([4096])) == (("Status", 2.0),)  # type: ignore[arg-type]
+    projected = {**query, "ProjectionExpression": "target"}
+    assert CallMeter._read_units("Query", projected, response, Table([8192])) == (  # type: ignore[arg-type]
+        ("Status", 4.0),
+    )

@@ -248,18 +248,23 @@ class CallMeter:
         if operation in ("Scan", "Query") and response is not None:
             table = params["TableName"]
             consistent = bool(params.get("ConsistentRead"))
-            sizes = items.sizes(table)
             whole = (
                 "ExclusiveStartKey" not in params
                 and "LastEvaluatedKey" not in response
                 and "TotalSegments" not in params
             )
-            if operation == "Scan" and whole:
-                evaluated = sum(sizes)
+            if _returned_whole(params, response):
+                # Every item it read came back, every attribute of it: charged on their own
+                # sizes. (Sizing the whole table for each of a tick's per-target Queries made
+                # the bench's metering, not the rehearsal, grow with the square of the fleet.)
+                evaluated = sum(dynamo_units.item_size(i) for i in response["Items"])
+            elif operation == "Scan" and whole:
+                evaluated = sum(items.sizes(table))
             else:
-                # A page of a longer scan, a segment of a parallel one, or a query: its
-                # evaluated items at the table's mean item size (the rehearsal's tables hold
-                # items of similar sizes).
+                sizes = items.sizes(table)
+                # A filtered or projected page of a longer scan, segment of a parallel one,
+                # or query: its evaluated items at the table's mean item size (the
+                # rehearsal's tables hold items of similar sizes).
                 mean = sum(sizes) / len(sizes) if sizes else 0
                 evaluated = round(int(response.get("ScannedCount", 0)) * mean)
             return ((table, dynamo_units.read_units(evaluated, consistent=consistent)),)
@@ -271,6 +276,18 @@ class CallMeter:
         """The calls made at virtual times in [start, end)."""
         with self._lock:
             return [c for c in self.calls if c.at >= start and (end is None or c.at < end)]
+
+
+def _returned_whole(params: Mapping[str, Any], response: Mapping[str, Any]) -> bool:
+    """Did a Scan or Query return every item it read, with all its attributes (no filter
+    dropped one, no projection cut one)?"""
+    if "Items" not in response:
+        return False
+    if "ProjectionExpression" in params or "AttributesToGet" in params:
+        return False
+    if params.get("Select", "ALL_ATTRIBUTES") != "ALL_ATTRIBUTES":
+        return False
+    return int(response.get("Count", -1)) == int(response.get("ScannedCount", -2))
 
 
 def _items_read(operation: str, params: Any, response: Any) -> tuple[tuple[str, int], ...]:
