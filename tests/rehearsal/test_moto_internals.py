@@ -42,6 +42,7 @@ def test_patch_point_exists_with_the_expected_shape(module: str, path: str, kind
 
 def test_every_module_that_patches_moto_lists_its_points_here() -> None:
     from fleetwise_rehearsal.aws import (
+        fast_queries,
         fast_transactions,
         lambda_runtime,
         members,
@@ -61,6 +62,7 @@ def test_every_module_that_patches_moto_lists_its_points_here() -> None:
         warm,
         members,
         fast_transactions,
+        fast_queries,
     )
     for points in (m.PATCH_POINTS for m in modules):
         assert set(points) <= set(PATCH_POINTS)

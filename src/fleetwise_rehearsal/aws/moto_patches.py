@@ -7,9 +7,9 @@ its ``PATCH_POINTS`` (with the signatures it is written against):
 - ``stepfunctions``: Retry delays, Waits, jitter and timestamps on the virtual clock;
 - ``streams``: no stream record for a write that changes nothing (and the event source
   mapping's delivery, which the rehearsal drives itself);
-- ``strict``, ``timeouts``, ``members``, ``warm``, ``fast_transactions``: AWS's limits and
-  names, execution and task timeouts, AssumeRole and accounts, warm-process caches, DynamoDB
-  transactions.
+- ``strict``, ``timeouts``, ``members``, ``warm``, ``fast_transactions``, ``fast_queries``:
+  AWS's limits and names, execution and task timeouts, AssumeRole and accounts, warm-process
+  caches, DynamoDB transactions and queries.
 
 The handlers' clock (``fleetwise_reconciler.clock``) reads the virtual clock too. moto is pinned
 exactly; ``check_patch_points`` fails loudly, naming the attribute, when one of them moves.
@@ -26,6 +26,7 @@ from collections.abc import Iterator
 
 from fleetwise_reconciler import clock as product_clock
 from fleetwise_rehearsal.aws import (
+    fast_queries,
     fast_transactions,
     lambda_runtime,
     members,
@@ -51,6 +52,7 @@ PATCH_POINTS: tuple[tuple[str, str, str], ...] = (
     *timeouts.PATCH_POINTS,
     *members.PATCH_POINTS,
     *fast_transactions.PATCH_POINTS,
+    *fast_queries.PATCH_POINTS,
 )
 
 # The signatures the replacements are written against (parameter names, in order).
@@ -63,6 +65,7 @@ EXPECTED_SIGNATURES: dict[str, tuple[str, ...]] = {
     **timeouts.EXPECTED_SIGNATURES,
     **members.EXPECTED_SIGNATURES,
     **fast_transactions.EXPECTED_SIGNATURES,
+    **fast_queries.EXPECTED_SIGNATURES,
 }
 
 
@@ -105,6 +108,7 @@ def patched(clock: VirtualClock, invoker: LambdaInvoker) -> Iterator[None]:
         streams.apply(patcher)
         warm.apply(patcher)
         fast_transactions.apply(patcher)
+        fast_queries.apply(patcher)
         strict.apply(patcher)
         members.apply(patcher, clock, _caller(invoker))
         with _product_clock(clock):
