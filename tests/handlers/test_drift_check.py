@@ -863,8 +863,14 @@ def test_a_batch_checks_its_targets_and_counts_them_at_the_ticks_minute_without_
     stub.add_response("get_register_account_status", status_response("REGISTRATION_SUCCESS"), {})
     stub.add_response("get_register_account_status", status_response("REGISTRATION_FAILURE"), {})
     event = {"tick": STAMP, "batch": 1, "batches": 2, "targets": [*FLEET[1:3], gone]}
+    # One observation at a time, in the order of the keys, so that the stubbed answers go to
+    # the targets in the order queued (two threads took them in either order on a loaded
+    # machine).
+    serial = pytest.MonkeyPatch()
+    serial.setattr(drift_check, "OBSERVE_THREADS", 1)
     result = drift_check.handle(event, specs=spec_repository, statuses=status_repository,
                                 fleetwise=lambda _r: fleetwise, stepfunctions=client)  # fmt: skip
+    serial.undo()
     # THEN the drifted target's run is named after the tick, not the batch's own minute
     name = f"drift-123456789012-us-east-1-{STAMP}"
     assert result["batch"] == 1
