@@ -3,12 +3,13 @@
 moto 5.2.5 answers a Query of a table by sorting every item of the table
 (``Table.all_items``) and keeping those of the partition key asked for, so one Query costs
 time in proportion to the table's size. A fanned-out drift tick makes one Query per target, so
-a fleet's tick grew with the square of its targets in the rehearsal (py-spy, 1,000 targets:
-most samples of the tick in ``all_items``), where DynamoDB reads one partition. Here, for the
-duration of a Query of the table itself, ``all_items`` answers that partition's items; moto's
-own code then does everything else: the order by sort key, the key condition, the filter, the
-limit, the pages, the projection and the counts. Queries of an index, and
-every other caller of ``all_items`` (Scan), are moto's own, unchanged.
+a fleet's tick grew with the square of its targets in the rehearsal (py-spy dumps of a
+1,000-target tick: the main thread in ``all_items`` under ``Table.query`` in three of four),
+where DynamoDB reads one partition. Here, for the duration of a Query of the table itself,
+``all_items`` answers that partition's items; moto's own code then does everything else: the
+order by sort key, the key condition, the filter, the limit, the pages, the projection and
+the counts. Queries of an index, and every other caller of ``all_items`` (Scan), are moto's
+own, unchanged.
 """
 
 from __future__ import annotations
