@@ -13,10 +13,10 @@ an ``InvariantMonitor`` after every step what it broke:
 - **no status goes back**: the status never claims a spec version written before one it
   already claimed.
 
-Once the driver stops editing and lets the service settle (``settle_and_check``): no execution
-runs, no lease is held, every status reflects its item's current version (or says
-``Unmanaged`` for a deleted item) and the account status the simulator reports now, and a
-drift tick starts no run.
+Once the driver stops editing and lets the service settle (``settle_and_check``, until a whole
+sweep of drift ticks starts nothing): no execution runs, no lease is held, every status
+reflects its item's current version (or says ``Unmanaged`` for a deleted item) and the
+account status the simulator reports now, and a drift tick starts no run.
 
 Everything is computed from what the rehearsal logged (the simulator's calls, each tagged with
 the Lambda invocation that made it, and the invocations themselves), so a check can be
@@ -24,7 +24,7 @@ repeated and never changes what it checks.
 
 May import: ``fleetwise_rehearsal.rehearsal``, ``fleetwise_reconciler``. The scenarios and the
 generated interleavings check with it, so it knows neither (``settle_and_check`` is handed the
-step applier).
+step applier); it reads how many ticks a whole sweep takes from the drift check itself.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fleetwise_reconciler.clock import parse
+from fleetwise_reconciler.handlers import drift_check
 from fleetwise_reconciler.logic.compare import spec_hash
 
 if TYPE_CHECKING:
@@ -280,16 +281,24 @@ class InvariantMonitor:
     ) -> list[Violation]:
         """Stop editing, let everything finish and the drift schedule tick (every
         ``tick_seconds``, through ``apply`` so runs, stream records and the execution-status
-        rule all follow virtual time) until a tick starts nothing, at most ``max_ticks``;
-        then check the state a quiet system must be in, and that one more tick starts
-        nothing."""
+        rule all follow virtual time) until the ticks of one whole sweep start nothing, at
+        most ``max_ticks`` more; then check the state a quiet system must be in, and that
+        one more tick starts nothing.
+
+        One whole sweep: one tick for a fleet the drift check reads in one invocation, which
+        sweeps the whole status table; ``SWEEP_TICKS`` ticks in a row once it hands batches
+        out, because its tick then sweeps one segment of the table for statuses whose item is
+        gone (a deletion whose stream record was lost), and the product promises to find
+        them within that many ticks, not at the next one."""
         r = self.rehearsal
 
         checker = r.stack.function_name("DriftCheckFunction")
+        fanned_out = False
 
         def tick() -> list[str] | None:
             """The runs one tick started, or None when it could not observe every target
             (the service refused; that is no evidence of a quiet system)."""
+            nonlocal fanned_out
             before = {e.arn for e in r.executions()}
             earlier = len(r.invoker.calls(checker))
             apply({"advance": tick_seconds})
@@ -303,12 +312,16 @@ class InvariantMonitor:
                     return None
                 if isinstance(call.result, dict) and call.result.get("unobserved"):
                     return None
+                if isinstance(call.result, dict) and call.result.get("batches"):
+                    fanned_out = True
             return [e.name for e in r.executions() if e.arn not in before]
 
         apply("settle")
         quiet = False
-        for _ in range(max_ticks):
-            if tick() == []:
+        in_a_row = 0
+        for _ in range(max_ticks + drift_check.SWEEP_TICKS):
+            in_a_row = in_a_row + 1 if tick() == [] else 0
+            if in_a_row >= (drift_check.SWEEP_TICKS if fanned_out else 1):
                 quiet = True
                 break
         found = self.check()
