@@ -160,12 +160,19 @@ def _git(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+# Beside the handler tests but no part of them: the result-shape ledger, which they write only
+# when the result recorder plugin is on (make result-shapes, .ci/run) and which only the
+# contract tests read; mutmut's runs neither load the plugin nor read the ledger.
+NOT_TESTS = ("tests/handlers/result_shapes.json",)
+
+
 def tests_mutmut_runs() -> list[str]:
-    """The test paths mutmut runs (pyproject's selection) and the top-level test support."""
+    """The test paths mutmut runs (pyproject's selection) and the top-level test support, as
+    git pathspecs (``NOT_TESTS`` left out)."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
     selection = [str(path) for path in config["pytest_add_cli_args_test_selection"]]
     support = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("*.py"))
-    return selection + support
+    return selection + support + [f":(exclude){path}" for path in NOT_TESTS]
 
 
 def retest_refusal() -> str | None:
