@@ -1193,6 +1193,39 @@ def test_a_registration_that_changed_no_phase_is_still_in_the_history_within_its
     assert [e["execution"] for e in history] == [EXEC] + [f"run-{n}" for n in range(limit - 1)]
 
 
+def test_a_record_step_run_again_after_its_write_adds_no_second_history_entry(
+    spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
+) -> None:
+    # GIVEN a run that registered the target and recorded it, whose Record step's answer was
+    # lost before it released the lease (a Task timed out after its write)
+    raw = {"target": TARGET}
+    spec_repository.put(raw)
+    hold_lease(status_repository, now)
+    seen = {"registered": True, "accountStatus": "REGISTRATION_SUCCESS"}
+    settled = {"outcome": "Registered", "message": "registered as declared", "drift": [],
+               "observation": seen}  # fmt: skip
+    event = record_event(
+        planned(raw),
+        registration={"startedAt": "2026-11-26T12:00:00.000Z", "attempt": 1},
+        poll=settled,
+    )
+    record.handle(event, specs=spec_repository, statuses=status_repository)
+    first = status_repository.get_status(TARGET)
+    hold_lease(status_repository, now)
+    # WHEN Step Functions runs the step again with the same input, a few seconds later
+    now.advance(5)
+    result = record.handle(event, specs=spec_repository, statuses=status_repository)
+    # THEN the status says the same, written again, and the run has one entry in the history
+    assert result == {"again": False, "loop": 0, "phase": "Registered", "leaseLost": False}
+    again = status_repository.get_status(TARGET)
+    entry = {"at": "2026-11-26T12:00:00.000Z", "phase": "Registered", "reason": "Registered",
+             "specHash": spec_hash(raw), "execution": EXEC}  # fmt: skip
+    assert first["history"] == [entry]
+    assert again["history"] == [entry]
+    assert again["updatedAt"] == "2026-11-26T12:00:05.000Z"
+    assert status_repository.get_lease(TARGET) is None
+
+
 def test_record_writes_the_registered_status_and_releases(
     spec_repository: SpecRepository, status_repository: StatusRepository, now: Clock
 ) -> None:

@@ -442,3 +442,77 @@ def test_managed_since_is_set_by_the_first_registration_or_call(
     # THEN the stack manages the registration from then on only if it registered it or saw
     # it as declared
     assert status.get("managedSince") == ("2026-11-26T12:00:00.000Z" if managed else None)
+
+
+RUN = "arn:aws:states:us-east-1:123456789012:execution:Reconcile:run-1"
+RECORDED = {
+    "at": "2026-11-26T11:00:00.000Z",
+    "phase": "Registered",
+    "reason": "Registered",
+    "specHash": "h1",
+    "execution": RUN,
+}
+
+
+def _registered_again(previous_history: Any, *, acted: bool = True) -> list[dict[str, Any]]:
+    """The history after ``RUN`` records Registered for h1 at T0 over a status whose phase,
+    reason and version already say so."""
+    previous = {
+        "phase": "Registered",
+        "reason": "Registered",
+        "specHash": "h1",
+        "history": previous_history,
+    }
+    status = build_status(
+        previous,
+        Outcome(Phase.REGISTERED, "Registered", "registered as declared"),
+        spec={"target": "123456789012:us-east-1"},
+        spec_hash="h1",
+        observation=None,
+        attempts=None,
+        execution=RUN,
+        started_at=T0,
+        now=T0,
+        history_limit=20,
+        history_days=30,
+        acted=acted,
+    )
+    history_after: list[dict[str, Any]] = status["history"]
+    return history_after
+
+
+def test_a_record_repeated_by_its_run_adds_no_second_entry() -> None:
+    # the same run's entry is the newest: Record ran again after its write
+    assert _registered_again([RECORDED]) == [RECORDED]
+
+
+@pytest.mark.parametrize(
+    ("key", "other"),
+    [
+        ("execution", "arn:aws:states:us-east-1:123456789012:execution:Reconcile:run-0"),
+        ("phase", "Failed"),
+        ("reason", "RegistrationTimedOut"),
+        ("specHash", "h0"),
+    ],
+)
+def test_an_entry_that_differs_in_any_of_its_four_keys_is_another_record(
+    key: str, other: str
+) -> None:
+    newest = {**RECORDED, key: other}
+    entry = {**RECORDED, "at": "2026-11-26T12:00:00.000Z"}
+    assert _registered_again([newest]) == [entry, newest]
+
+
+def test_only_the_newest_entry_can_make_a_record_a_repeat() -> None:
+    # the run's own entry below another's: a new record (runs loop only for another version)
+    between = {**RECORDED, "execution": "run-0"}
+    entry = {**RECORDED, "at": "2026-11-26T12:00:00.000Z"}
+    assert _registered_again([between, RECORDED]) == [entry, between, RECORDED]
+    assert _registered_again([]) == [entry]
+    # a history DynamoDB holds as something other than a list is no repeat either
+    assert _registered_again({"0": RECORDED})[0] == entry
+
+
+def test_a_record_that_neither_changed_nor_acted_adds_nothing_whatever_the_history() -> None:
+    between = {**RECORDED, "execution": "run-0"}
+    assert _registered_again([between], acted=False) == [between]

@@ -107,6 +107,17 @@ def history(
     return [entry, *kept][:limit]
 
 
+def _recorded(entries: Any, entry: dict[str, Any]) -> bool:
+    """Whether the newest of ``entries`` already says what ``entry`` does, for the same run:
+    the Record step run again after its write (Step Functions retries a Task whose answer was
+    lost, a timed-out one included), which must not add the same entry twice. A run records
+    one version once (it loops only for another), so its own entry is always the newest."""
+    newest = entries[0] if isinstance(entries, list) and entries else None
+    return isinstance(newest, dict) and all(
+        newest.get(key) == entry[key] for key in ("execution", "phase", "reason", "specHash")
+    )
+
+
 def build_status(
     previous: dict[str, Any] | None,
     outcome: Outcome,
@@ -134,20 +145,15 @@ def build_status(
         or prev.get("specHash") != spec_hash
     )
     entries = prev.get("history")
-    if changed or acted:
-        entries = history(
-            entries,
-            {
-                "at": stamp,
-                "phase": str(outcome.phase),
-                "reason": outcome.reason,
-                "specHash": spec_hash,
-                "execution": execution,
-            },
-            now=now,
-            limit=history_limit,
-            max_age_days=history_days,
-        )
+    entry = {
+        "at": stamp,
+        "phase": str(outcome.phase),
+        "reason": outcome.reason,
+        "specHash": spec_hash,
+        "execution": execution,
+    }
+    if (changed or acted) and not _recorded(entries, entry):
+        entries = history(entries, entry, now=now, limit=history_limit, max_age_days=history_days)
     kept_attempts = attempts if attempts is not None else prev.get("attempts")
     # Since when the stack manages the registration (logic.plan.managed_before): the first
     # Registered outcome or RegisterAccount call; kept ever after.
