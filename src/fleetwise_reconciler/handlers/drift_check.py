@@ -122,8 +122,11 @@ pause = time.sleep
 # the same: DynamoDB does not document that a target's STATUS and WATCH items fall in the
 # same segment, and a WATCH item missed would lose what the target's trouble was. 16 rather
 # than 10: 1 + 1/16 leaves room under 1.1 for segments of uneven sizes (DynamoDB divides the
-# table into segments of about equal size, not exactly). A fleet that fits one batch scans
-# the whole table every tick (one read each).
+# table into segments of about equal size, not exactly). "Within SWEEP_TICKS ticks" takes an
+# item to stay in its segment from one Scan to the next, as moto keeps it (by its key's hash);
+# DynamoDB's documentation describes segments "for the duration of the Scan request" only
+# (docs/rehearsal.md). A fleet that fits one batch scans the whole table every tick (one read
+# each).
 SWEEP_TICKS = 16
 # EventBridge Scheduler's <aws.scheduler.scheduled-time>, e.g. 2022-03-22T18:59:43Z
 # (EventBridge Scheduler user guide, "Adding context attributes").
